@@ -1,0 +1,23 @@
+PY ?= .venv/bin/python
+export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
+
+.PHONY: setup test train lint bench clean
+
+setup:
+	python3 -m venv .venv
+	.venv/bin/pip install -q --upgrade pip
+	.venv/bin/pip install -q -c constraints.txt torch==2.13.0
+	.venv/bin/pip install -q -c constraints.txt -e '.[dev]'
+
+test:
+	$(PY) -m ruff check src analysis tests
+	$(PY) -m pytest -q
+
+train:
+	$(PY) src/train.py
+
+bench:
+	$(PY) -m limalab.bench
+
+lint:
+	$(PY) -m ruff check src analysis tests

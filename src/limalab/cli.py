@@ -1,0 +1,40 @@
+"""What the entry points print: the run directory and the headline."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from limalab.pipeline import run
+
+log = logging.getLogger("limalab")
+
+
+def quiet_environment(cfg: dict[str, Any]) -> None:
+    """Keep temp files, caches and W&B inside the project, and no hub calls."""
+    runs = Path(cfg["runs_dir"]).resolve()
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        os.environ.setdefault(var, "1")
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(Path(cfg["cache_dir"]).resolve() / "inductor"))
+    os.environ.setdefault("WANDB_SILENT", "true")
+    runs.mkdir(parents=True, exist_ok=True)
+    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    if torch.get_num_threads() > (os.cpu_count() or 1):
+        torch.set_num_threads(os.cpu_count() or 1)
+
+
+def main_run(cfg: dict[str, Any]) -> float:
+    quiet_environment(cfg)
+    res = run(cfg)
+    head = res["headline_eval"]
+    lo, hi = head["judge_ci95"]
+    run_dir = Path(cfg["runs_dir"]) / res["run_id"]
+    print(f"run directory: {run_dir}")
+    print(f"judge mean {head['judge_mean']:.2f} (95% CI {lo:.2f}-{hi:.2f}) on {head['spec']['prompt_set']} "
+          f"[{cfg['data']['name']}, {res['n_examples']} examples, selected {res['selected_checkpoint']}]")
+    return float(head["judge_mean"])

@@ -1,0 +1,1 @@
+"""Read the sources, filter them, mix and subset them, format them for chat training."""

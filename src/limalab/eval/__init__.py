@@ -1,0 +1,1 @@
+"""Evaluation: judges that grade responses and statistics over their scores."""

@@ -1,0 +1,1 @@
+"""The LightningModule around LlamaForCausalLM, its dropout schedule and the base model."""

@@ -1,0 +1,35 @@
+"""Epoch snapshots for checkpoint selection (weights only; resume uses Lightning's last.ckpt)."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+
+
+class EpochSnapshot(pl.Callback):
+    def __init__(self, dirpath: Path) -> None:
+        self.dirpath = Path(dirpath)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.global_rank != 0:
+            return
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        path = self.dirpath / f"epoch-{trainer.current_epoch + 1:03d}.pt"
+        tmp = path.with_suffix(".pt.tmp")
+        torch.save(pl_module.model.state_dict(), tmp)
+        os.replace(tmp, path)
+
+
+def window_epochs(epochs: int, window: tuple[float, float]) -> list[int]:
+    """Epochs (1-based) inside a window given as fractions of training: the paper's epochs
+    5-10 of 15 are (1/3, 2/3)."""
+    lo, hi = window
+    return [e for e in range(1, epochs + 1) if math.ceil(lo * epochs - 1e-6) <= e <= math.floor(hi * epochs + 1e-6)]
+
+
+def snapshot_paths(dirpath: Path, epochs: int, window: tuple[float, float]) -> list[tuple[int, Path]]:
+    return [(e, p) for e in window_epochs(epochs, window) if (p := Path(dirpath) / f"epoch-{e:03d}.pt").exists()]

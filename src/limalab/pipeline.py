@@ -1,0 +1,220 @@
+"""The whole slice for one run: world → data → base model → fine-tune → select → export →
+evaluate, each stage writing into the run directory so a rerun picks up where it stopped."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
+
+from limalab.data.chat import ChatFormat
+from limalab.data.datamodule import ChatDataModule
+from limalab.data.mix import build_mix
+from limalab.data.tokenizer import train_word_tokenizer
+from limalab.eval.evaluate import evaluate
+from limalab.eval.judges import build_judge
+from limalab.eval.perplexity import response_perplexity
+from limalab.model.base import load_base, pretrained_base, read_probe
+from limalab.model.callbacks import EpochSnapshot, snapshot_paths
+from limalab.model.dropout import add_residual_dropout
+from limalab.model.module import CausalLMModule
+from limalab.tracking.identity import run_id as make_run_id
+from limalab.tracking.identity import semantic_config
+from limalab.tracking.io import atomic_write_json, config_hash, file_sha256, read_jsonl
+from limalab.tracking.loggers import make_loggers
+from limalab.tracking.rundir import RunDir, now, provenance, redact, update_provenance, write_config
+from limalab.world.build import WorldConfig, build_world, load_world
+
+log = logging.getLogger(__name__)
+
+
+def world_tokenizer(world_dir: Path, cache_dir: Path, eot: str) -> PreTrainedTokenizerBase:
+    out = cache_dir / "tokenizers" / config_hash({"world": world_dir.name, "eot": eot})
+    if not (out / "tokenizer_config.json").exists():
+        tmp = out.with_name(out.name + ".tmp")
+        train_word_tokenizer([world_dir / "corpus" / "pretrain.txt", world_dir / "corpus" / "lexicon.txt"], tmp, eot)
+        tmp.rename(out)
+    return AutoTokenizer.from_pretrained(out)
+
+
+def trainer_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
+    t = dict(cfg["trainer"])
+    return {k: v for k, v in t.items() if not k.startswith("_")}
+
+
+def load_eval_prompts(path: Path, max_prompts: int | None) -> tuple[list[dict], str]:
+    rows = read_jsonl(path)
+    if max_prompts and max_prompts < len(rows):  # evenly spaced, so every prompt type stays in
+        rows = [rows[i * len(rows) // max_prompts] for i in range(max_prompts)]
+    return rows, config_hash(rows, length=16)
+
+
+def max_new_tokens(eval_cfg: dict, response_lengths: list[int], max_length: int) -> int:
+    """Sized from the 95th percentile of the training responses' lengths (tokens)."""
+    if eval_cfg.get("max_new_tokens"):
+        return int(eval_cfg["max_new_tokens"])
+    p95 = float(np.percentile(response_lengths, 95)) if response_lengths else max_length / 2
+    return int(min(max_length, math.ceil(p95 * eval_cfg.get("max_new_tokens_factor", 1.25))))
+
+
+def run(cfg: dict[str, Any]) -> dict:
+    """Run (or resume, or skip) one training run; returns its results."""
+    t0 = time.time()
+    cache_dir, runs_dir = Path(cfg["cache_dir"]), Path(cfg["runs_dir"])
+    rid = make_run_id(cfg)
+    rd = RunDir(runs_dir / rid)
+    eot = cfg["model"].get("eot_token", "<|eot|>")
+
+    world_dir = build_world(WorldConfig(**cfg["world"]), cache_dir)
+    tokenizer = world_tokenizer(world_dir, cache_dir, eot)
+    chat = ChatFormat(tokenizer, eot)
+    tkw = trainer_kwargs(cfg)
+    base_dir = None
+    if cfg["model"].get("init", "pretrained") == "pretrained":
+        base_dir = pretrained_base(cfg["model"], world_dir, tokenizer, cache_dir,
+                                   {**tkw, "enable_progress_bar": tkw.get("enable_progress_bar", True)})
+    probe = read_probe(base_dir)
+    judge = build_judge(cfg["judge"]["name"], world=load_world(world_dir))
+    test_prompts, test_sha = load_eval_prompts(world_dir / "eval" / f"{cfg['eval']['prompt_set']}.jsonl",
+                                               cfg["eval"].get("max_prompts"))
+
+    done = rd.read_results()
+    if done and not cfg.get("force", False):
+        spec = done["eval_spec_template"] | {"seed": cfg["eval"]["seed"]}
+        wanted = _test_spec(cfg, spec["max_new_tokens"])
+        existing = [s for s in done["evals"].values() if s["spec"] == wanted]
+        if existing:
+            log.info("run %s is complete: skipped (rerun with force=true to redo it)", rid)
+            print(f"skipped: run {rid} is already complete in {rd.path}")
+            return done | {"skipped": True, "headline_eval": existing[0]}
+
+    rd.path.mkdir(parents=True, exist_ok=True)
+    write_config(rd, cfg)
+    prov = json.loads(rd.provenance.read_text()) if rd.provenance.exists() else {}
+    wandb_id = prov.get("wandb_id") or uuid.uuid4().hex[:12]
+    update_provenance(rd, **provenance({"world": world_dir.name, "base_model": base_dir.name if base_dir else None,
+                                        "run_id": rid}), wandb_id=wandb_id,
+                      started_at=prov.get("started_at", now()), resumed_at=now() if prov else None)
+
+    # --- data
+    examples, manifest = build_mix(cfg["data"], world_dir, cache_dir)
+    max_length = int(cfg["train"]["max_length"])
+    rows = [chat.encode_dialogue(ex.turns, max_length) for ex in examples]
+    resp_lens = [sum(1 for t in lab if t != -100) for _, lab in rows]
+    manifest.update(
+        seed=cfg["seed"], n_tokens=sum(len(ids) for ids, _ in rows), n_response_tokens=sum(resp_lens),
+        n_trimmed=sum(1 for ex, (ids, _) in zip(examples, rows, strict=True) if len(ids) == max_length),
+        response_tokens_p95=float(np.percentile(resp_lens, 95)),
+    )
+    atomic_write_json(rd.manifest, manifest)
+    print(f"data: {manifest['n_examples']} examples {manifest['source_counts']}")
+
+    # --- fine-tune
+    pl.seed_everything(cfg["seed"], workers=True)
+    model = load_base(cfg["model"], base_dir, tokenizer, cfg["seed"])
+    epochs = int(cfg["train"]["epochs"])
+    loggers = make_loggers(rd.path, rid, wandb_id, cfg, redact(cfg))
+    tokens_trained = 0
+    if epochs > 0:
+        add_residual_dropout(model, float(cfg["model"].get("residual_dropout", 0.0)))
+        o = cfg["optim"]
+        module = CausalLMModule(model, lr=o["lr"], final_lr_ratio=o["final_lr_ratio"], betas=tuple(o["betas"]),
+                                weight_decay=o["weight_decay"], schedule=o["schedule"],
+                                warmup_steps=o.get("warmup_steps", 0), fused=o.get("fused", False))
+        dm = ChatDataModule(rows, cfg["train"]["batch_size"], tokenizer.pad_token_id, cfg["seed"],
+                            cfg["data"].get("num_workers", 0))
+        last = rd.checkpoints / "last.ckpt"
+        ckpt = pl.callbacks.ModelCheckpoint(dirpath=rd.checkpoints, save_last=True, save_top_k=0,
+                                            every_n_train_steps=cfg["train"]["checkpoint_every_n_steps"])
+        trainer = pl.Trainer(**tkw, max_epochs=epochs, logger=loggers, callbacks=[ckpt, EpochSnapshot(rd.checkpoints)],
+                             default_root_dir=str(rd.path))
+        trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.exists() else None)
+        tokens_trained = module.tokens_seen
+    # --- select a checkpoint on dev by generation quality (never by perplexity)
+    dev_prompts, dev_sha = load_eval_prompts(world_dir / "eval" / "dev.jsonl", cfg["train"]["select"].get("max_prompts"))
+    mnt = max_new_tokens(cfg["eval"], resp_lens, max_length)
+    selection = []
+    snaps = snapshot_paths(rd.checkpoints, epochs, tuple(cfg["train"]["select"]["window"]))
+    for epoch, path in snaps:
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        selection.append(_dev_eval(rd, model, chat, dev_prompts, dev_sha, f"epoch-{epoch}:{file_sha256(path)[:16]}",
+                                   cfg, mnt, judge, max_length) | {"epoch": epoch})
+    if selection:
+        best = max(selection, key=lambda s: (s["dev_judge_mean"], -s["epoch"]))
+        model.load_state_dict(torch.load(rd.checkpoints / f"epoch-{best['epoch']:03d}.pt", map_location="cpu",
+                                         weights_only=True))
+        selected, ckpt_id = f"epoch-{best['epoch']}", best["checkpoint"]
+    else:  # no fine-tuning (base-model controls) or an empty window: the last weights
+        ckpt_id = f"{'base:' + base_dir.name if epochs == 0 and base_dir else 'final'}:{config_hash(semantic_config(cfg))}"
+        selected = "base" if epochs == 0 else "final"
+        best = _dev_eval(rd, model, chat, dev_prompts, dev_sha, ckpt_id, cfg, mnt, judge, max_length) | {"epoch": epochs}
+        selection.append(best)
+    _export(rd, model, tokenizer)
+
+    # --- test evaluation of the selected checkpoint
+    spec = _test_spec(cfg, mnt)
+    few_shot = [ex.turns for ex in examples[: spec["few_shot"]]]
+    summary = evaluate(rd.path, model, chat, test_prompts, test_sha, ckpt_id, spec, judge, few_shot,
+                       cfg["eval"].get("batch_size", 16))
+    prev = rd.read_results() or {}
+    evals = {**prev.get("evals", {}), summary["eval_id"]: {"spec": spec, "judge_mean": summary["judge_mean"],
+                                                           "judge_ci95": summary["judge_ci95"]}}
+    metrics = prev.get("metrics") or {
+        k: summary.get(k) for k in ("judge_mean", "judge_ci95", "judge_ci95_bootstrap", "n_judged", "n_invalid",
+                                    "n_prompts", "correctness_mean", "format_mean", "eot_rate", "truncation_rate",
+                                    "response_tokens_mean", "by_type")}
+    metrics["dev_ppl"] = best["dev_ppl"]
+    metrics["dev_judge_mean"] = best["dev_judge_mean"]
+    results = {
+        "run_id": rid, "status": "complete", "metrics": metrics, "default_eval": prev.get("default_eval", summary["eval_id"]),
+        "evals": evals, "eval_spec_template": {"max_new_tokens": mnt}, "selected_checkpoint": selected,
+        "selection": selection, "tokens_trained": tokens_trained or prev.get("tokens_trained", 0),
+        "wall_s": round(time.time() - t0, 1) + (prev.get("wall_s", 0) if prev else 0),
+        "wandb_run_id": wandb_id, "tags": list(cfg.get("tags") or []), "knowledge_probe": probe,
+        "data": manifest["data"], "n_examples": manifest["n_examples"],
+    }
+    for lg in loggers:
+        if hasattr(lg, "log_metrics"):
+            lg.log_metrics({f"test/{k}": v for k, v in metrics.items() if isinstance(v, int | float)})
+            lg.finalize("success")
+    update_provenance(rd, ended_at=now())
+    atomic_write_json(rd.results, results)  # last: marks the run complete
+    return results | {"headline_eval": evals[summary["eval_id"]]}
+
+
+def _test_spec(cfg: dict, mnt: int) -> dict:
+    e = cfg["eval"]
+    return {"prompt_set": e["prompt_set"], "k": e["k"], "decoding": dict(e["decoding"]), "max_new_tokens": mnt,
+            "seed": e["seed"], "few_shot": e.get("few_shot", 0), "max_prompts": e.get("max_prompts")}
+
+
+def _dev_eval(rd: RunDir, model, chat: ChatFormat, prompts: list[dict], sha: str, ckpt_id: str, cfg: dict, mnt: int,
+              judge, max_length: int) -> dict:
+    s = cfg["train"]["select"]
+    spec = {"prompt_set": "dev", "k": s["k"], "decoding": dict(cfg["eval"]["decoding"]), "max_new_tokens": mnt,
+            "seed": cfg["eval"]["seed"], "few_shot": 0, "max_prompts": s.get("max_prompts")}
+    summary = evaluate(rd.path, model, chat, prompts, sha, ckpt_id, spec, judge, None, cfg["eval"].get("batch_size", 16))
+    ppl = response_perplexity(model, chat, [[p["prompt"], p["reference"]] for p in prompts], max_length)
+    return {"checkpoint": ckpt_id, "eval_id": summary["eval_id"], "dev_judge_mean": summary["judge_mean"],
+            "dev_judge_ci95": summary["judge_ci95"], "dev_ppl": ppl}
+
+
+def _export(rd: RunDir, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase) -> None:
+    """The selected checkpoint as a ``save_pretrained`` directory (model, tokenizer, chat template)."""
+    import shutil
+
+    tmp = rd.path / "model.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(rd.model, ignore_errors=True)
+    tmp.rename(rd.model)

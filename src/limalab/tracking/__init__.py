@@ -1,0 +1,1 @@
+"""Run identity, run directories, provenance and loggers."""

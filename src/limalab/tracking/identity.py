@@ -1,0 +1,27 @@
+"""Run identity: a short hash of the semantic config — what changes the result (world, data,
+model, recipe, seed, behaviour versions) — and nothing else (paths, loggers, workers, eval)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from limalab.tracking.io import config_hash
+from limalab.versions import PIPELINE_VERSION, WORLD_VERSION
+
+SEMANTIC_GROUPS = ("world", "data", "model", "optim", "train", "seed")
+# Keys inside semantic groups that never change a result.
+NON_SEMANTIC = {("data", "num_workers")}
+
+
+def semantic_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    out = {g: cfg.get(g) for g in SEMANTIC_GROUPS}
+    for group, key in NON_SEMANTIC:
+        if isinstance(out.get(group), dict):
+            out[group] = {k: v for k, v in out[group].items() if k != key}
+    out["precision"] = cfg.get("trainer", {}).get("precision")
+    out["versions"] = {"world": WORLD_VERSION, "pipeline": PIPELINE_VERSION}
+    return out
+
+
+def run_id(cfg: dict[str, Any]) -> str:
+    return config_hash(semantic_config(cfg), length=10)

@@ -1,0 +1,28 @@
+"""Lightning loggers for a run: W&B (offline unless the user opts in) and a CSV record always."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pytorch_lightning.loggers import CSVLogger, Logger, WandbLogger
+
+
+def wandb_mode(cfg_mode: str | None) -> str:
+    """``WANDB_MODE`` from the environment wins; otherwise the config; offline by default."""
+    return os.environ.get("WANDB_MODE") or cfg_mode or "offline"
+
+
+def make_loggers(run_dir: Path, run_id: str, wandb_id: str, cfg: dict[str, Any], config_for_wandb: dict) -> list[Logger]:
+    loggers: list[Logger] = [CSVLogger(save_dir=str(run_dir), name="", version="logs")]
+    lcfg = cfg.get("logger", {}) or {}
+    if lcfg.get("wandb", True):
+        os.environ.setdefault("WANDB_DIR", str(run_dir))
+        os.environ.setdefault("WANDB_SILENT", "true")
+        loggers.append(WandbLogger(
+            project=lcfg.get("project", "limalab"), entity=lcfg.get("entity"), group=lcfg.get("group"),
+            job_type=lcfg.get("job_type", "train"), tags=list(cfg.get("tags") or []), name=run_id, id=wandb_id,
+            resume="allow", save_dir=str(run_dir), mode=wandb_mode(lcfg.get("mode")), config=config_for_wandb,
+        ))
+    return loggers

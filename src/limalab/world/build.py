@@ -1,0 +1,128 @@
+"""Build (or find in the cache) one miniature world: facts, corpus, dumps, dev and test sets."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import shutil
+import xml.etree.ElementTree as ET
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from limalab.data.html import strip_html
+from limalab.tracking.io import atomic_write_text, config_hash
+from limalab.versions import WORLD_VERSION
+from limalab.world import answers, dumps, phrasing
+from limalab.world.corpus import biographies
+from limalab.world.knowledge import World, generate_world
+from limalab.world.prompts import DEV_MIX, TEST_MIX, PromptSpec, eval_set
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    seed: int = 0
+    sft_entities_per_kind: int = 90  # in pretraining and in the SFT sources
+    eval_entities_per_kind: int = 60  # in pretraining and in dev/test only
+    eval_value_fraction: float = 0.4  # share of each pooled attribute's values reserved for eval
+    bios_per_entity: int = 20  # pretraining articles per entity
+    pool_scale: int = 32  # source pools at this multiple of Table 1's counts
+    se_questions_per_scale: int = 1500  # Stack Exchange questions per unit of pool_scale
+    ni_instances_per_scale: float = 1.25  # Natural Instructions instances per task per unit
+
+    def hash(self) -> str:
+        return config_hash({"world": asdict(self), "version": WORLD_VERSION})
+
+
+def template_words() -> set[str]:
+    """Every word the templates use: invented names must not collide with any of them."""
+    texts: list[str] = []
+    for v in vars(phrasing).values():
+        if isinstance(v, dict):
+            for x in v.values():
+                texts.extend(x if isinstance(x, tuple) else [x])
+        elif isinstance(v, tuple) and v and isinstance(v[0], str):
+            texts.extend(v)
+    for v in vars(answers).values():
+        if isinstance(v, dict):
+            texts.extend(x for x in v.values() if isinstance(x, str))
+        elif isinstance(v, tuple) and v and isinstance(v[0], str):
+            texts.extend(v)
+    return {w for t in texts if isinstance(t, str) for w in re.findall(r"[a-z]+", t)}
+
+
+def build_world(cfg: WorldConfig, cache_dir: str | Path) -> Path:
+    """Return the world's directory, generating it once per config (atomic: tmp dir, rename)."""
+    root = Path(cache_dir) / "worlds" / cfg.hash()
+    if (root / "world.json").exists():
+        return root
+    tmp = root.with_name(root.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    log.info("building world %s (seed %d) in %s", cfg.hash(), cfg.seed, root)
+    world = generate_world(
+        cfg.seed,
+        {"sft": cfg.sft_entities_per_kind, "eval": cfg.eval_entities_per_kind},
+        cfg.eval_value_fraction,
+        template_words(),
+    )
+    rng = lambda stage: random.Random(f"{cfg.seed}/{stage}")  # noqa: E731  one stream per stage
+    corpus = tmp / "corpus"
+    corpus.mkdir()
+    with (corpus / "pretrain.txt").open("w") as f:
+        for doc in biographies(world, cfg.bios_per_entity, rng("corpus")):
+            f.write(doc + "\n")
+    s = cfg.pool_scale
+    dumps.write_stackexchange(tmp / "stackexchange", world, rng("se"), cfg.se_questions_per_scale * s)
+    dumps.write_wikihow(tmp / "wikihow" / "wikihowAll.csv", world, rng("wikihow"), 200 * s)
+    dumps.write_writingprompts(tmp / "writingprompts", world, rng("wp"), 150 * s)
+    dumps.write_natural_instructions(tmp / "natural_instructions", world, rng("ni"),
+                                     max(2, round(cfg.ni_instances_per_scale * s)))
+    dumps.write_authors(tmp / "authors" / "authors.jsonl", world, rng("authors"), 200 * s)
+    eval_ents = [e for e in world.entities.values() if e.split == "eval"]
+    ev = tmp / "eval"
+    ev.mkdir()
+    for name, mix in (("dev", DEV_MIX), ("test", TEST_MIX)):
+        rows = eval_set(name, mix, eval_ents, rng(name))
+        ref_rng = rng(f"{name}/reference")
+        for r in rows:  # a gold answer per prompt, for held-out perplexity (never for judging)
+            spec = PromptSpec(**{k: r[k] for k in ("type", "prompt", "entities", "required", "min_facts", "form",
+                                                   "attribute")})
+            r["reference"] = answers.assistant(spec, world, ref_rng, n_extras=2)
+        (ev / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_lexicon(tmp)
+    (tmp / "defects.json").write_text(json.dumps(
+        {k: {"filter": f, "rubric": r} for k, (_, f, r) in answers.DEFECTS.items()}, indent=1))
+    atomic_write_text(tmp / "world.json", json.dumps({"version": WORLD_VERSION, "config": asdict(cfg),
+                                                      "stem_exchanges": list(dumps.STEM_EXCHANGES),
+                                                      **world.to_json()}))
+    shutil.rmtree(root, ignore_errors=True)
+    tmp.rename(root)
+    return root
+
+
+def write_lexicon(root: Path) -> None:
+    """Every word the world's texts use (``corpus/lexicon.txt``), read through the dumps' own
+    text fields: the corpus alone lacks the SFT sources' template words, as no real corpus does."""
+    texts: list[str] = []
+    for path in sorted(root.rglob("Posts.xml")):
+        for _, el in ET.iterparse(path):
+            texts += [el.get("Title", ""), strip_html(el.get("Body", ""))]
+            el.clear()
+    for path in sorted(root.rglob("*.json")):
+        task = json.loads(path.read_text())
+        if "Instances" in task:
+            texts += task["Definition"] + [t for i in task["Instances"] for t in [i["input"], *i["output"]]]
+    for path in sorted(root.rglob("*.jsonl")):
+        texts += [json.dumps(json.loads(line).get("conversations", "")) + line for line in path.open()]
+    for path in [*root.rglob("*.csv"), *root.rglob("*.wp_*")]:
+        texts.append(path.read_text(encoding="utf-8"))
+    words = {w for t in texts for w in re.findall(r"[a-z0-9]+|[^\w\s]", t.lower()) if not w.isalnum() or w.isalpha() or w.isdigit()}
+    (root / "corpus" / "lexicon.txt").write_text(" ".join(sorted(words)) + "\n")
+
+
+def load_world(root: str | Path) -> World:
+    return World.load(Path(root) / "world.json")

@@ -1,0 +1,26 @@
+"""The pretraining corpus: encyclopedia prose that carries every fact, and no chat format."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+from limalab.world import phrasing
+from limalab.world.knowledge import World
+
+INTRO = {
+    "realm": ("{e} is a realm .", "the realm of {e} is old .", "{e} is one of the realms ."),
+    "creature": ("the {e} is a creature .", "the {e} is an animal .", "the {e} is a beast of the wild ."),
+}
+
+
+def biographies(world: World, per_entity: int, rng: random.Random) -> Iterator[str]:
+    """``per_entity`` short articles per entity: facts in random order and random paraphrase."""
+    docs = []
+    for e in world.entities.values():
+        for _ in range(per_entity):
+            sents = [phrasing.CORPUS[a][rng.randrange(4)].format(e=e.name, v=v) for a, v in e.facts.items()]
+            rng.shuffle(sents)
+            docs.append(" ".join([rng.choice(INTRO[e.kind]).format(e=e.name), *sents]))
+    rng.shuffle(docs)
+    yield from docs

@@ -1,0 +1,131 @@
+"""Statistics over judged samples: intervals over prompts, not samples."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as st
+
+from limalab.eval.stats import bootstrap_ci, mean_ci, prompt_means, score_summary
+
+
+def test_mean_ci_matches_scipy():
+    x = [3.0, 4.0, 4.0, 5.0, 6.0, 2.0, 5.0]
+    ci = mean_ci(x)
+    lo, hi = st.t.interval(0.95, df=len(x) - 1, loc=np.mean(x), scale=st.sem(x))
+    assert ci["n"] == 7
+    assert ci["mean"] == pytest.approx(29 / 7)
+    assert ci["sem"] == pytest.approx(st.sem(x))
+    assert (ci["lo"], ci["hi"]) == pytest.approx((lo, hi))
+    ci90 = mean_ci(x, confidence=0.9)
+    assert ci["lo"] < ci90["lo"] < ci90["hi"] < ci["hi"]
+
+
+def test_mean_ci_known_value():
+    # mean 2, sd 1, n 3 -> half width t(0.975, 2) / sqrt(3) = 4.302653 / 1.732051 = 2.484138
+    ci = mean_ci([1, 2, 3])
+    assert ci["lo"] == pytest.approx(2 - 2.484138, abs=1e-6)
+    assert ci["hi"] == pytest.approx(2 + 2.484138, abs=1e-6)
+
+
+def test_mean_ci_edge_cases():
+    one = mean_ci([4.0])
+    assert one["mean"] == one["lo"] == one["hi"] == 4.0 and one["n"] == 1
+    empty = mean_ci([])
+    assert empty["n"] == 0
+    assert all(math.isnan(empty[k]) for k in ("mean", "lo", "hi", "sem"))
+    const = mean_ci([5, 5, 5])
+    assert const["lo"] == const["hi"] == 5
+
+
+def test_bootstrap():
+    rng = np.random.default_rng(1)
+    x = rng.normal(3.0, 1.0, size=200)
+    lo, hi = bootstrap_ci(x)
+    assert bootstrap_ci(x) == (lo, hi)  # fixed seed
+    t = mean_ci(x)
+    assert lo < x.mean() < hi
+    assert lo == pytest.approx(t["lo"], abs=0.05) and hi == pytest.approx(t["hi"], abs=0.05)
+    assert bootstrap_ci([2.0]) == (2.0, 2.0)
+    assert all(math.isnan(v) for v in bootstrap_ci([]))
+    # chunking does not change the answer's scale on a large input
+    big = rng.normal(0, 1, size=5000)
+    blo, bhi = bootstrap_ci(big, n_resamples=2000)
+    assert blo < big.mean() < bhi and bhi - blo < 0.1
+
+
+def test_prompt_means_nesting_and_invalid():
+    rows = [
+        {"prompt_id": "a", "score": 6},
+        {"prompt_id": "a", "score": 4},
+        {"prompt_id": "a", "score": None},
+        {"prompt_id": "b", "score": 1},
+        {"prompt_id": "c", "score": None},
+    ]
+    assert prompt_means(rows) == {"a": 5.0, "b": 1.0}
+
+
+def test_summary_counts_each_prompt_once():
+    rows = [{"prompt_id": "p0", "score": 6} for _ in range(5)]
+    rows += [{"prompt_id": f"p{i}", "score": 2} for i in range(1, 4)]
+    s = score_summary(rows)
+    assert s["n_prompts"] == 4
+    assert s["n_judged"] == 8
+    assert s["judge_mean"] == pytest.approx((6 + 2 + 2 + 2) / 4)  # not (30 + 6) / 8
+    ci = mean_ci([6, 2, 2, 2])
+    assert s["judge_ci95"] == pytest.approx([ci["lo"], ci["hi"]])
+    assert s["histogram"] == {"1": 0, "2": 3, "3": 0, "4": 0, "5": 0, "6": 5}
+
+
+def test_summary_invalid_excluded_and_counted():
+    rows = [
+        {"prompt_id": "a", "score": 5},
+        {"prompt_id": "a", "score": None},
+        {"prompt_id": "b", "score": 3},
+        {"prompt_id": "c", "score": None},
+    ]
+    s = score_summary(rows)
+    assert s["n_invalid"] == 2 and s["n_judged"] == 2 and s["n_prompts"] == 2
+    assert s["judge_mean"] == 4.0
+    assert sum(s["histogram"].values()) == 2
+
+
+def test_summary_by_type_and_subscores():
+    rows = []
+    for i in range(6):
+        t = "fact" if i < 3 else "writing"
+        for k in range(2):
+            rows.append(
+                {
+                    "prompt_id": f"p{i}",
+                    "type": t,
+                    "score": 6 if t == "fact" else 2 + k,
+                    "subscores": {
+                        "correctness": int(t == "fact"),
+                        "format": 0.5 * k,
+                        "relevant": True,
+                        "note": "text",
+                    },
+                }
+            )
+    s = score_summary(rows)
+    assert set(s["by_type"]) == {"fact", "writing"}
+    assert s["by_type"]["fact"]["mean"] == 6.0 and s["by_type"]["fact"]["n_prompts"] == 3
+    assert s["by_type"]["writing"]["mean"] == 2.5
+    assert s["by_type"]["writing"]["ci95"] == [2.5, 2.5]  # every writing prompt averages 2.5
+    assert s["correctness_mean"] == 0.5
+    assert s["format_mean"] == 0.25
+    assert s["relevant_mean"] == 1.0
+    assert "note_mean" not in s
+    lo, hi = s["judge_ci95_bootstrap"]
+    assert lo <= s["judge_mean"] <= hi
+
+
+def test_summary_without_types_or_subscores():
+    s = score_summary([{"prompt_id": "a", "score": 3}])
+    assert "by_type" not in s and "correctness_mean" not in s
+    assert s["judge_ci95"] == [3.0, 3.0] and s["judge_ci95_bootstrap"] == [3.0, 3.0]
+    empty = score_summary([])
+    assert empty["n_prompts"] == 0 and math.isnan(empty["judge_mean"])
