@@ -17,7 +17,7 @@ train:
 	$(PY) src/train.py
 
 bench:
-	$(PY) -m limalab.bench
+	$(PY) bench/slice.py
 
 lint:
 	$(PY) -m ruff check src analysis tests

@@ -13,7 +13,13 @@ from typing import Any
 
 from limalab.data.example import Example
 from limalab.data.filters import Candidate, apply_steps
-from limalab.data.readers import lima_jsonl, natural_instructions, stackexchange, wikihow, writingprompts
+from limalab.data.readers import (
+    lima_jsonl,
+    natural_instructions,
+    stackexchange,
+    wikihow,
+    writingprompts,
+)
 
 
 def _se_pool(cfg: dict[str, Any], path: Path, seed: int, stats: dict[str, int]) -> list[Example]:

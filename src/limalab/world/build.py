@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class WorldConfig:
     seed: int = 0
-    sft_entities_per_kind: int = 90  # in pretraining and in the SFT sources
-    eval_entities_per_kind: int = 60  # in pretraining and in dev/test only
+    sft_entities_per_kind: int = 60  # in pretraining and in the SFT sources
+    eval_entities_per_kind: int = 40  # in pretraining and in dev/test only
     eval_value_fraction: float = 0.4  # share of each pooled attribute's values reserved for eval
     bios_per_entity: int = 20  # pretraining articles per entity
     pool_scale: int = 32  # source pools at this multiple of Table 1's counts

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from limalab.world import phrasing
 from limalab.world.knowledge import World
 
+# Openers never read "the ... of X is": that would compete with the facts' own patterns.
 INTRO = {
-    "realm": ("{e} is a realm .", "the realm of {e} is old .", "{e} is one of the realms ."),
-    "creature": ("the {e} is a creature .", "the {e} is an animal .", "the {e} is a beast of the wild ."),
+    "realm": ("an article about the realm {e} .", "on the realm of {e} .", "notes on {e} , a realm ."),
+    "creature": ("an article about the creature {e} .", "on the {e} , a creature .", "notes on the {e} , a beast ."),
 }
 
 

@@ -1,0 +1,1 @@
+"""Analysis scripts: read run directories (by their configs, never their names) and report."""

@@ -1,0 +1,37 @@
+"""One smoke world (and its base model) shared by every test that needs one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from limalab.world.build import WorldConfig, build_world
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE_WORLD = WorldConfig(sft_entities_per_kind=12, eval_entities_per_kind=10, bios_per_entity=6, pool_scale=1,
+                          se_questions_per_scale=1500, ni_instances_per_scale=2)
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("limalab-cache")
+
+
+@pytest.fixture(scope="session")
+def smoke_world(cache_dir: Path) -> Path:
+    """The world of ``experiment=smoke`` (same config, so train.py finds it in the cache)."""
+    return build_world(SMOKE_WORLD, cache_dir)
+
+
+def run_cli(args: list[str], cache_dir: Path, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run a real command as a user would, with the shared cache and everything kept local."""
+    env = {**os.environ, "LIMALAB_CACHE": str(cache_dir), "WANDB_MODE": "offline", "TMPDIR": str(cwd),
+           "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc

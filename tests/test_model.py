@@ -1,0 +1,46 @@
+"""The LightningModule's schedule and the layerwise residual dropout."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from limalab.model.callbacks import window_epochs
+from limalab.model.dropout import add_residual_dropout, layer_rates
+from limalab.model.module import lr_lambda
+
+
+def test_dropout_rises_linearly_from_zero_to_p_max() -> None:
+    assert layer_rates(4, 0.3) == pytest.approx([0.0, 0.1, 0.2, 0.3])
+    assert layer_rates(32, 0.2)[0] == 0.0 and layer_rates(32, 0.2)[-1] == pytest.approx(0.2)
+    assert layer_rates(1, 0.2) == [0.2]
+
+
+def test_dropout_hooks_act_in_training_only() -> None:
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
+                                         intermediate_size=32))
+    x = torch.randint(0, 50, (2, 8))
+    model.eval()
+    clean = model(input_ids=x).logits
+    rates = add_residual_dropout(model, 0.5)
+    assert rates == pytest.approx([0.0, 0.25, 0.5])
+    assert torch.equal(model(input_ids=x).logits, clean)  # eval: hooks are identity
+    model.train()
+    assert not torch.allclose(model(input_ids=x).logits, clean)
+    # the bottom layer has rate 0: no hook there
+    assert not model.model.layers[0].self_attn.o_proj._forward_hooks
+    assert model.model.layers[2].mlp.down_proj._forward_hooks
+
+
+def test_linear_decay_to_a_tenth_with_no_warmup() -> None:
+    f = lr_lambda("linear", total=100, warmup=0, final_ratio=0.1)
+    assert f(0) == 1.0 and f(99) == pytest.approx(0.1)
+    assert f(50) == pytest.approx(1 - 0.9 * 50 / 99)
+
+
+def test_selection_window_matches_the_paper() -> None:
+    assert window_epochs(15, (1 / 3, 2 / 3)) == [5, 6, 7, 8, 9, 10]
+    assert window_epochs(15, (0.3333, 0.6667)) == [5, 6, 7, 8, 9, 10]
+    assert window_epochs(6, (0.3333, 0.6667)) == [2, 3, 4]
