@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from limalab.data.example import Example
 from limalab.data.filters import Candidate, apply_steps
 from limalab.data.readers import (
@@ -26,7 +28,7 @@ def _se_pool(cfg: dict[str, Any], path: Path, seed: int, stats: dict[str, int]) 
     """Filtered pairs per exchange, best questions first; exchanges drawn with temperature."""
     wanted = cfg.get("exchanges")  # None = every site found under path
     per_site: dict[str, list[Example]] = {}
-    for site_dir in stackexchange.site_dirs(path):
+    for site_dir in tqdm(stackexchange.site_dirs(path), desc=f"read {cfg['name']}", unit="site", leave=False):
         site = stackexchange.site_name(site_dir)
         if wanted is not None and site not in wanted:
             continue

@@ -1,0 +1,50 @@
+"""Run identity and the run directory's bookkeeping."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from limalab.tracking.identity import run_id
+from limalab.tracking.io import atomic_write_json
+from limalab.tracking.rundir import redact
+
+BASE = {"world": {"seed": 0}, "data": {"name": "lima_mix", "size": None, "num_workers": 0}, "model": {"init": "pretrained"},
+        "optim": {"lr": 5e-4}, "train": {"epochs": 6}, "seed": 0, "trainer": {"precision": "32-true", "devices": 1},
+        "runs_dir": "runs", "cache_dir": ".cache", "eval": {"k": 5}, "logger": {"project": "p"}}
+
+
+def test_run_id_ignores_paths_loggers_workers_and_eval() -> None:
+    same = {**BASE, "runs_dir": "/elsewhere", "cache_dir": "/c", "eval": {"k": 1}, "logger": {"project": "q"},
+            "data": {**BASE["data"], "num_workers": 8}, "trainer": {**BASE["trainer"], "devices": 4}}
+    assert run_id(same) == run_id(BASE)
+
+
+@pytest.mark.parametrize("change", [
+    {"data": {**BASE["data"], "size": 2000}}, {"seed": 1}, {"world": {"seed": 1}}, {"optim": {"lr": 1e-5}},
+    {"model": {"init": "random"}}, {"train": {"epochs": 15}}, {"trainer": {"precision": "bf16-mixed"}},
+])
+def test_run_id_changes_with_what_changes_results(change: dict) -> None:
+    assert run_id({**BASE, **change}) != run_id(BASE)
+
+
+def test_redact_removes_secret_keys_and_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-1234567890")
+    out = redact({"judge": {"api_key": "x", "note": "sk-test-1234567890", "model": "gpt"}})
+    assert out == {"judge": {"api_key": "<redacted>", "note": "<redacted>", "model": "gpt"}}
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path: Path) -> None:
+    target = tmp_path / "results.json"
+    atomic_write_json(target, {"a": 1})
+    with pytest.raises(TypeError):
+        atomic_write_json(target, {"a": _Unserialisable()})
+    assert json.loads(target.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
+class _Unserialisable:
+    def __repr__(self) -> str:
+        raise TypeError("cannot serialise")
