@@ -89,8 +89,7 @@ def run(cfg: dict[str, Any]) -> dict:
 
     done = rd.read_results()
     if done and not cfg.get("force", False):
-        spec = done["eval_spec_template"] | {"seed": cfg["eval"]["seed"]}
-        wanted = _test_spec(cfg, spec["max_new_tokens"])
+        wanted = _test_spec(cfg, done["max_new_tokens"])
         existing = [s for s in done["evals"].values() if s["spec"] == wanted]
         if existing:
             log.info("run %s is complete: skipped (rerun with force=true to redo it)", rid)
@@ -176,7 +175,7 @@ def run(cfg: dict[str, Any]) -> dict:
     metrics["dev_judge_mean"] = best["dev_judge_mean"]
     results = {
         "run_id": rid, "status": "complete", "metrics": metrics, "default_eval": prev.get("default_eval", summary["eval_id"]),
-        "evals": evals, "eval_spec_template": {"max_new_tokens": mnt}, "selected_checkpoint": selected,
+        "evals": evals, "max_new_tokens": mnt, "selected_checkpoint": selected,
         "selection": selection, "tokens_trained": tokens_trained or prev.get("tokens_trained", 0),
         "wall_s": round(time.time() - t0, 1) + (prev.get("wall_s", 0) if prev else 0),
         "wandb_run_id": wandb_id, "tags": list(cfg.get("tags") or []), "knowledge_probe": probe,
