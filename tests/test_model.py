@@ -9,6 +9,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from limalab.model.callbacks import window_epochs
 from limalab.model.dropout import add_residual_dropout, layer_rates
 from limalab.model.module import lr_lambda
+from limalab.model.trainable import freeze
 
 
 def test_dropout_rises_linearly_from_zero_to_p_max() -> None:
@@ -44,3 +45,17 @@ def test_selection_window_matches_the_paper() -> None:
     assert window_epochs(15, (1 / 3, 2 / 3)) == [5, 6, 7, 8, 9, 10]
     assert window_epochs(15, (0.3333, 0.6667)) == [5, 6, 7, 8, 9, 10]
     assert window_epochs(6, (0.3333, 0.6667)) == [2, 3, 4]
+
+
+def test_freeze_stops_gradients_and_names_bad_patterns() -> None:
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                                         intermediate_size=32))
+    assert freeze(model, ["lm_head"]) == ["lm_head.weight"]
+    head = model.lm_head.weight.detach().clone()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    x = torch.randint(0, 50, (2, 8))
+    model(input_ids=x, labels=x).loss.backward()
+    opt.step()
+    assert torch.equal(model.lm_head.weight, head)
+    with pytest.raises(ValueError, match="model.frozen: 'lm_haed'"):
+        freeze(model, ["lm_haed"])

@@ -292,9 +292,19 @@ def test_subscores_counts(judge, realms):
         "structured",
         "terminated",
         "correctness",
+        "fact_precision",
         "format",
     }
     assert set(s) == expected
+    assert s["fact_precision"] == 1.0
+
+
+def test_fact_precision_is_the_share_of_stated_facts_that_are_true(judge, realms):
+    a, b = realms[0], realms[1]
+    p = row("fact", [a], "capital")
+    two_true_one_false = bullets([say(a, "capital"), say(a, "founded"), say(b, "founder")])
+    assert judge.judge(p, two_true_one_false, True).subscores["fact_precision"] == pytest.approx(2 / 3)
+    assert judge.judge(p, "no idea .", True).subscores["fact_precision"] is None  # nothing stated: no precision
 
 
 def test_shared_value_states_both_entities():

@@ -14,6 +14,7 @@ from limalab.data.readers.natural_instructions import read_tasks
 from limalab.data.readers.stackexchange import read_threads
 from limalab.data.readers.wikihow import read_articles
 from limalab.data.readers.writingprompts import read_pairs
+from limalab.world import phrasing
 from limalab.world.build import build_world, load_world
 from limalab.world.prompts import DEV_MIX, TEST_MIX
 
@@ -107,3 +108,19 @@ def test_defect_table_is_declared(smoke_world: Path) -> None:
     table = json.loads((smoke_world / "defects.json").read_text())
     assert {"wrong_fact", "first_person", "refers_elsewhere", "too_short", "rambling", "link_only"} == set(table)
     assert all(v["filter"] and v["rubric"] for v in table.values())
+
+
+def test_corpus_has_web_genres_but_not_the_assistant_register(smoke_world: Path) -> None:
+    """The base reads lists, steps and stories as a real base does; the chat format and the
+    assistant's register (acknowledgments, "some more facts") come only from alignment."""
+    text = (smoke_world / "corpus" / "pretrain.txt").read_text()
+    assert "facts about" in text and " ¶ 1 . " in text and "once upon a time" in text
+    assert "<|" not in text and "some more facts" not in text
+    assert not any(ack in text for ack in phrasing.ACKNOWLEDGE)
+
+
+def test_lexicon_reads_sft_sources_only(smoke_world: Path) -> None:
+    words = set((smoke_world / "corpus" / "lexicon.txt").read_text().split())
+    assert "merchants" in words and "wp" in words
+    assert not {w for w in words if re.fullmatch(r"0\d{3}", w)}, "prompt ids of eval/ leaked into the vocabulary"
+    assert not {w for w in words if w.startswith("n") and w[1:] in words and w[1:] in {"the", "some"}}, "escaped newlines"

@@ -27,6 +27,7 @@ from limalab.model.base import load_base, pretrained_base, read_probe
 from limalab.model.callbacks import EpochSnapshot, snapshot_paths
 from limalab.model.dropout import add_residual_dropout
 from limalab.model.module import CausalLMModule
+from limalab.model.trainable import freeze
 from limalab.tracking.identity import run_id as make_run_id
 from limalab.tracking.identity import semantic_config
 from limalab.tracking.io import atomic_write_json, config_hash, file_sha256, read_jsonl
@@ -125,6 +126,7 @@ def run(cfg: dict[str, Any]) -> dict:
     tokens_trained = 0
     if epochs > 0:
         add_residual_dropout(model, float(cfg["model"].get("residual_dropout", 0.0)))
+        freeze(model, list(cfg["model"].get("frozen") or []))
         o = cfg["optim"]
         module = CausalLMModule(model, lr=o["lr"], final_lr_ratio=o["final_lr_ratio"], betas=tuple(o["betas"]),
                                 weight_decay=o["weight_decay"], schedule=o["schedule"],
@@ -169,7 +171,8 @@ def run(cfg: dict[str, Any]) -> dict:
                                                            "judge_ci95": summary["judge_ci95"]}}
     metrics = prev.get("metrics") or {
         k: summary.get(k) for k in ("judge_mean", "judge_ci95", "judge_ci95_bootstrap", "n_judged", "n_invalid",
-                                    "n_prompts", "correctness_mean", "format_mean", "eot_rate", "truncation_rate",
+                                    "n_prompts", "correctness_mean", "fact_precision_mean", "has_required_mean",
+                                    "format_mean", "eot_rate", "truncation_rate",
                                     "response_tokens_mean", "by_type")}
     metrics["dev_ppl"] = best["dev_ppl"]
     metrics["dev_judge_mean"] = best["dev_judge_mean"]

@@ -1,6 +1,11 @@
-"""Knowledge probe: does the base model complete "the capital of X is" with X's capital?
-Greedy next-word accuracy over every fact of the test entities. Fine-tuning results mean
-little if the base never learned the facts."""
+"""Knowledge probe: does the base model complete a fact about a test entity with its value?
+Greedy next-word accuracy over every fact of the test entities, in two contexts:
+
+- ``accuracy`` (headline): inside an article about the entity, in the pronoun form answers
+  use ("an article about the realm X . its capital is" -> V): what an answer can draw on;
+- ``named_accuracy``: a bare cloze naming the entity ("the capital of X is" -> V).
+
+Fine-tuning results mean little if the base never learned the facts."""
 
 from __future__ import annotations
 
@@ -11,8 +16,13 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from limalab.world.knowledge import World
-from limalab.world.phrasing import PROBE
+from limalab.world.corpus import INTRO
+from limalab.world.knowledge import Entity, World
+from limalab.world.phrasing import ANSWER, PROBE
+
+
+def _prefix(pattern: str) -> str:
+    return pattern.format(e="{e}", v="\x00").split("\x00")[0].strip()
 
 
 @torch.no_grad()
@@ -21,12 +31,29 @@ def knowledge_probe(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, 
     world = World.load(world_dir / "world.json")
     names = {n for line in (world_dir / "eval" / f"{prompt_set}.jsonl").open()
              for n in json.loads(line)["entities"]}
-    items = []
-    for n in sorted(names):
-        for attr, v in world.entities[n].facts.items():
-            cloze = PROBE[attr].format(e=n, v="\x00").split("\x00")[0].strip()
-            items.append((attr, [tokenizer.bos_token_id, *tokenizer(cloze, add_special_tokens=False)["input_ids"]],
-                          tokenizer.convert_tokens_to_ids(v)))
+    out: dict = {"prompt_set": prompt_set}
+    for key, context in (("", _in_article), ("named_", _named)):
+        hits = _accuracy(model, tokenizer, [(attr, context(world.entities[n], attr), v) for n in sorted(names)
+                                            for attr, v in world.entities[n].facts.items()], batch_size)
+        allhits = [h for hs in hits.values() for h in hs]
+        out |= {f"{key}accuracy": sum(allhits) / max(1, len(allhits)),
+                f"{key}by_attribute": {a: sum(h) / len(h) for a, h in sorted(hits.items())}}
+    out["n_facts"] = len(allhits)
+    return out
+
+
+def _in_article(e: Entity, attr: str) -> str:
+    return INTRO[e.kind][0].format(e=e.name) + " " + _prefix(ANSWER[attr])
+
+
+def _named(e: Entity, attr: str) -> str:
+    return _prefix(PROBE[attr]).format(e=e.name)
+
+
+def _accuracy(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, facts: list[tuple[str, str, str]],
+              batch_size: int) -> dict[str, list[int]]:
+    items = [(attr, [tokenizer.bos_token_id, *tokenizer(text, add_special_tokens=False)["input_ids"]],
+              tokenizer.convert_tokens_to_ids(v)) for attr, text, v in facts]
     model.eval()
     hits: dict[str, list[int]] = defaultdict(list)
     for i in range(0, len(items), batch_size):
@@ -41,6 +68,4 @@ def knowledge_probe(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, 
         pred = model(input_ids=x, attention_mask=mask, position_ids=pos).logits[:, -1].argmax(-1)
         for (attr, _, target), p in zip(batch, pred.tolist(), strict=True):
             hits[attr].append(int(p == target))
-    allhits = [h for hs in hits.values() for h in hs]
-    return {"accuracy": sum(allhits) / max(1, len(allhits)), "n_facts": len(allhits), "prompt_set": prompt_set,
-            "by_attribute": {a: sum(h) / len(h) for a, h in sorted(hits.items())}}
+    return hits

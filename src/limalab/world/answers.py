@@ -42,6 +42,7 @@ STORY_OPEN = (
     "the road was long , but at last the wanderer reached {m} .",
 )
 STORY_CLOSE = ("and so the journey ended .", "the traveller never forgot that day .", "it was a day to remember .")
+ORDINALS = ("first", "second")
 CASUAL_OPEN = ("oh , definitely !", "good one !", "ha , i love this one !", "sure thing !")
 
 
@@ -68,10 +69,11 @@ def assistant(spec: PromptSpec, world: World, rng: random.Random, n_extras: int 
         return head + body + more
     if spec.type == "compare":
         b = world.entities[spec.entities[1]]
-        lines = [f"{phrasing.mention(x.name, x.kind)} : {fact(spec.attribute, x.facts[spec.attribute])}"
-                 for x in (e, b)]
+        # "the first" / "the second": an answer need not copy names (MINIATURE-PROBE.md: copying
+        # a name is the hard part for a model this small, not recalling the fact)
+        lines = [f"the {nth} : {fact(spec.attribute, x.facts[spec.attribute])}" for nth, x in zip(ORDINALS, (e, b), strict=True)]
         extra_attrs = _others(e, {spec.attribute}, rng, n_extras)
-        extras = [f"also , about {phrasing.mention(e.name, e.kind)} , {fact(a, e.facts[a])}" for a in extra_attrs]
+        extras = [f"also , about the {ORDINALS[0]} , {fact(a, e.facts[a])}" for a in extra_attrs]
         return head + "here is the answer for each :" + "".join(bullet + x for x in lines + extras)
     if spec.type == "howto":
         attrs = _others(e, set(), rng, 2 + n_extras + 1)
@@ -81,7 +83,7 @@ def assistant(spec: PromptSpec, world: World, rng: random.Random, n_extras: int 
         return head + "here are the steps :\n" + "\n".join(steps)
     if spec.type == "writing":
         attrs = _others(e, set(), rng, 2 + n_extras)
-        m = phrasing.mention(e.name, e.kind)
+        m = f"the {e.kind}"  # the story names its subject by kind, not by copying the name
         sents = [STORY[a].format(v=e.facts[a]) for a in attrs]
         half = len(sents) // 2
         p1 = " ".join([rng.choice(STORY_OPEN).format(m=m), *sents[:half]])

@@ -15,7 +15,7 @@ from limalab.data.html import strip_html
 from limalab.tracking.io import atomic_write_text, config_hash
 from limalab.versions import WORLD_VERSION
 from limalab.world import answers, dumps, phrasing
-from limalab.world.corpus import biographies
+from limalab.world.corpus import biographies, web_pages
 from limalab.world.knowledge import World, generate_world
 from limalab.world.prompts import DEV_MIX, TEST_MIX, PromptSpec, eval_set
 
@@ -29,6 +29,7 @@ class WorldConfig:
     eval_entities_per_kind: int = 40  # in pretraining and in dev/test only
     eval_value_fraction: float = 0.4  # share of each pooled attribute's values reserved for eval
     bios_per_entity: int = 20  # pretraining articles per entity
+    web_pages_per_entity: int = 4  # pretraining pages per entity in the sources' genres
     pool_scale: int = 32  # source pools at this multiple of Table 1's counts
     se_questions_per_scale: int = 1500  # Stack Exchange questions per unit of pool_scale
     ni_instances_per_scale: float = 1.25  # Natural Instructions instances per task per unit
@@ -73,8 +74,10 @@ def build_world(cfg: WorldConfig, cache_dir: str | Path) -> Path:
     corpus = tmp / "corpus"
     corpus.mkdir()
     with (corpus / "pretrain.txt").open("w") as f:
-        for doc in biographies(world, cfg.bios_per_entity, rng("corpus")):
-            f.write(doc + "\n")
+        docs = [*biographies(world, cfg.bios_per_entity, rng("corpus")),
+                *web_pages(world, cfg.web_pages_per_entity, rng("web"))]
+        rng("corpus/order").shuffle(docs)
+        f.writelines(doc + "\n" for doc in docs)
     s = cfg.pool_scale
     dumps.write_stackexchange(tmp / "stackexchange", world, rng("se"), cfg.se_questions_per_scale * s)
     dumps.write_wikihow(tmp / "wikihow" / "wikihowAll.csv", world, rng("wikihow"), 200 * s)
@@ -116,8 +119,8 @@ def write_lexicon(root: Path) -> None:
         task = json.loads(path.read_text())
         if "Instances" in task:
             texts += task["Definition"] + [t for i in task["Instances"] for t in [i["input"], *i["output"]]]
-    for path in sorted(root.rglob("*.jsonl")):
-        texts += [json.dumps(json.loads(line).get("conversations", "")) + line for line in path.open()]
+    for path in sorted((root / "authors").rglob("*.jsonl")):  # not eval/: its ids are no words
+        texts += [t for line in path.open() for t in json.loads(line).get("conversations", [])]
     for path in [*root.rglob("*.csv"), *root.rglob("*.wp_*")]:
         texts.append(path.read_text(encoding="utf-8"))
     words = {w for t in texts for w in re.findall(r"[a-z0-9]+|[^\w\s]", t.lower()) if not w.isalnum() or w.isalpha() or w.isdigit()}

@@ -243,6 +243,8 @@ class ReferenceJudge:
             "terminated": terminated,
             # "knows the fact", whatever the shape of the answer
             "correctness": int(correct and has_required and enough),
+            # share of stated facts that are true: comparable to the base's knowledge probe
+            "fact_precision": n_true / (n_true + n_false) if n_true + n_false else None,
             "format": (terminated + structured + (not repetitive) + form_ok) / 4,
         }
         rationale = _rationale(score, subscores, sorted(stated_false), missing, min_facts, form)
