@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 COLUMNS = ("run_id", "data", "n_examples", "init", "epochs", "few_shot", "seed", "judge_mean", "ci95_lo", "ci95_hi",
-           "correctness", "format", "eot_rate", "dev_ppl", "selected", "probe")
+           "correctness", "fact_precision", "format", "eot_rate", "dev_ppl", "selected", "probe", "retained")
 
 
 def collect(runs_dir: Path) -> list[dict]:
@@ -34,9 +34,11 @@ def collect(runs_dir: Path) -> list[dict]:
                 "few_shot": ev["spec"].get("few_shot", 0), "seed": cfg["seed"],
                 "judge_mean": summary["judge_mean"], "ci95_lo": summary["judge_ci95"][0],
                 "ci95_hi": summary["judge_ci95"][1], "correctness": summary.get("correctness_mean"),
+                "fact_precision": summary.get("fact_precision_mean"),
                 "format": summary.get("format_mean"), "eot_rate": summary.get("eot_rate"),
                 "dev_ppl": res["metrics"].get("dev_ppl"), "selected": res["selected_checkpoint"],
                 "probe": res.get("knowledge_probe", {}).get("accuracy"),
+                "retained": res.get("knowledge_retained", {}).get("accuracy"),
             })
     return rows
 

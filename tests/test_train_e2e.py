@@ -61,7 +61,8 @@ def test_run_directory_contract(smoke_run: tuple[Path, str]) -> None:
     best = max(results["selection"], key=lambda s: s["dev_judge_mean"])
     assert results["selected_checkpoint"] == f"epoch-{best['epoch']}"
     assert results["tokens_trained"] > 0 and results["wandb_run_id"] == prov["wandb_id"]
-    assert "accuracy" in results["knowledge_probe"]
+    assert "accuracy" in results["knowledge_probe"] and "named_accuracy" in results["knowledge_probe"]
+    assert 0 <= results["knowledge_retained"]["accuracy"] <= 1 and results["knowledge_retained"]["n_facts"] > 0
     evals = sorted((rd / "evals").iterdir())
     assert len(evals) == 3  # dev for each window epoch, then test
     for e in evals:

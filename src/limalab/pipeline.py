@@ -23,6 +23,7 @@ from limalab.data.tokenizer import train_word_tokenizer
 from limalab.eval.evaluate import evaluate
 from limalab.eval.judges import build_judge
 from limalab.eval.perplexity import response_perplexity
+from limalab.eval.probe import retention_probe
 from limalab.model.base import load_base, pretrained_base, read_probe
 from limalab.model.callbacks import EpochSnapshot, snapshot_paths
 from limalab.model.dropout import add_residual_dropout
@@ -160,6 +161,7 @@ def run(cfg: dict[str, Any]) -> dict:
         best = _dev_eval(rd, model, chat, dev_prompts, dev_sha, ckpt_id, cfg, mnt, judge, max_length) | {"epoch": epochs}
         selection.append(best)
     _export(rd, model, tokenizer)
+    retention = retention_probe(model, chat, world_dir)
 
     # --- test evaluation of the selected checkpoint
     spec = _test_spec(cfg, mnt)
@@ -182,6 +184,7 @@ def run(cfg: dict[str, Any]) -> dict:
         "selection": selection, "tokens_trained": tokens_trained or prev.get("tokens_trained", 0),
         "wall_s": round(time.time() - t0, 1) + (prev.get("wall_s", 0) if prev else 0),
         "wandb_run_id": wandb_id, "tags": list(cfg.get("tags") or []), "knowledge_probe": probe,
+        "knowledge_retained": retention,
         "data": manifest["data"], "n_examples": manifest["n_examples"],
     }
     for lg in loggers:

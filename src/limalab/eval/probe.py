@@ -16,9 +16,10 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from limalab.data.chat import ChatFormat
 from limalab.world.corpus import INTRO
 from limalab.world.knowledge import Entity, World
-from limalab.world.phrasing import ANSWER, PROBE
+from limalab.world.phrasing import ANSWER, PROBE, QUESTION, mention
 
 
 def _prefix(pattern: str) -> str:
@@ -32,9 +33,11 @@ def knowledge_probe(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, 
     names = {n for line in (world_dir / "eval" / f"{prompt_set}.jsonl").open()
              for n in json.loads(line)["entities"]}
     out: dict = {"prompt_set": prompt_set}
+    bos = [tokenizer.bos_token_id]
     for key, context in (("", _in_article), ("named_", _named)):
-        hits = _accuracy(model, tokenizer, [(attr, context(world.entities[n], attr), v) for n in sorted(names)
-                                            for attr, v in world.entities[n].facts.items()], batch_size)
+        hits = _accuracy(model, tokenizer, [(attr, bos + _ids(tokenizer, context(world.entities[n], attr)), v)
+                                            for n in sorted(names) for attr, v in world.entities[n].facts.items()],
+                         batch_size)
         allhits = [h for hs in hits.values() for h in hs]
         out |= {f"{key}accuracy": sum(allhits) / max(1, len(allhits)),
                 f"{key}by_attribute": {a: sum(h) / len(h) for a, h in sorted(hits.items())}}
@@ -50,10 +53,34 @@ def _named(e: Entity, attr: str) -> str:
     return _prefix(PROBE[attr]).format(e=e.name)
 
 
-def _accuracy(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, facts: list[tuple[str, str, str]],
+@torch.no_grad()
+def retention_probe(model: torch.nn.Module, chat: ChatFormat, world_dir: Path, prompt_set: str = "test",
+                    batch_size: int = 256) -> dict:
+    """The same facts asked in the chat format after fine-tuning: the question, then the
+    answer's own opening ("its capital is") forced, greedy next word. Did alignment keep the
+    knowledge pretraining stored? (Free answers also need the format; this isolates recall.)"""
+    world = World.load(world_dir / "world.json")
+    names = {n for line in (world_dir / "eval" / f"{prompt_set}.jsonl").open()
+             for n in json.loads(line)["entities"]}
+    items = []
+    for n in sorted(names):
+        e = world.entities[n]
+        for attr, v in e.facts.items():
+            question = QUESTION[attr][0].format(e=mention(e.name, e.kind))
+            items.append((attr, chat.encode_prompt([question]) + _ids(chat.tokenizer, _prefix(ANSWER[attr])), v))
+    hits = _accuracy(model, chat.tokenizer, items, batch_size)
+    allhits = [h for hs in hits.values() for h in hs]
+    return {"prompt_set": prompt_set, "accuracy": sum(allhits) / max(1, len(allhits)), "n_facts": len(allhits),
+            "by_attribute": {a: sum(h) / len(h) for a, h in sorted(hits.items())}}
+
+
+def _ids(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def _accuracy(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, facts: list[tuple[str, list[int], str]],
               batch_size: int) -> dict[str, list[int]]:
-    items = [(attr, [tokenizer.bos_token_id, *tokenizer(text, add_special_tokens=False)["input_ids"]],
-              tokenizer.convert_tokens_to_ids(v)) for attr, text, v in facts]
+    items = [(attr, ids, tokenizer.convert_tokens_to_ids(v)) for attr, ids, v in facts]
     model.eval()
     hits: dict[str, list[int]] = defaultdict(list)
     for i in range(0, len(items), batch_size):
