@@ -29,20 +29,34 @@ def _prefix(pattern: str) -> str:
 @torch.no_grad()
 def knowledge_probe(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, world_dir: Path,
                     prompt_set: str = "test", batch_size: int = 256) -> dict:
+    facts = _test_facts(world_dir, prompt_set)
+    bos = [tokenizer.bos_token_id]
+    out: dict = {"prompt_set": prompt_set, "n_facts": len(facts)}
+    for key, context in (("", _in_article), ("named_", _named)):
+        hits = _accuracy(model, tokenizer, [(attr, bos + _ids(tokenizer, context(e, attr)), v) for e, attr, v in facts],
+                         batch_size)
+        out |= _summary(hits, key)
+    return out
+
+
+@torch.no_grad()
+def retention_probe(model: torch.nn.Module, chat: ChatFormat, world_dir: Path, prompt_set: str = "test",
+                    batch_size: int = 256) -> dict:
+    """The same facts asked in the chat format after fine-tuning: the question, then the
+    answer's own opening ("its capital is") forced, greedy next word. Did alignment keep the
+    knowledge pretraining stored? (Free answers also need the format; this isolates recall.)"""
+    facts = _test_facts(world_dir, prompt_set)
+    items = [(attr, chat.encode_prompt([QUESTION[attr][0].format(e=mention(e.name, e.kind))])
+              + _ids(chat.tokenizer, _prefix(ANSWER[attr])), v) for e, attr, v in facts]
+    return {"prompt_set": prompt_set, "n_facts": len(facts), **_summary(_accuracy(model, chat.tokenizer, items, batch_size))}
+
+
+def _test_facts(world_dir: Path, prompt_set: str) -> list[tuple[Entity, str, str]]:
+    """(entity, attribute, value) for every fact of the entities the prompt set asks about."""
     world = World.load(world_dir / "world.json")
     names = {n for line in (world_dir / "eval" / f"{prompt_set}.jsonl").open()
              for n in json.loads(line)["entities"]}
-    out: dict = {"prompt_set": prompt_set}
-    bos = [tokenizer.bos_token_id]
-    for key, context in (("", _in_article), ("named_", _named)):
-        hits = _accuracy(model, tokenizer, [(attr, bos + _ids(tokenizer, context(world.entities[n], attr)), v)
-                                            for n in sorted(names) for attr, v in world.entities[n].facts.items()],
-                         batch_size)
-        allhits = [h for hs in hits.values() for h in hs]
-        out |= {f"{key}accuracy": sum(allhits) / max(1, len(allhits)),
-                f"{key}by_attribute": {a: sum(h) / len(h) for a, h in sorted(hits.items())}}
-    out["n_facts"] = len(allhits)
-    return out
+    return [(world.entities[n], attr, v) for n in sorted(names) for attr, v in world.entities[n].facts.items()]
 
 
 def _in_article(e: Entity, attr: str) -> str:
@@ -53,25 +67,10 @@ def _named(e: Entity, attr: str) -> str:
     return _prefix(PROBE[attr]).format(e=e.name)
 
 
-@torch.no_grad()
-def retention_probe(model: torch.nn.Module, chat: ChatFormat, world_dir: Path, prompt_set: str = "test",
-                    batch_size: int = 256) -> dict:
-    """The same facts asked in the chat format after fine-tuning: the question, then the
-    answer's own opening ("its capital is") forced, greedy next word. Did alignment keep the
-    knowledge pretraining stored? (Free answers also need the format; this isolates recall.)"""
-    world = World.load(world_dir / "world.json")
-    names = {n for line in (world_dir / "eval" / f"{prompt_set}.jsonl").open()
-             for n in json.loads(line)["entities"]}
-    items = []
-    for n in sorted(names):
-        e = world.entities[n]
-        for attr, v in e.facts.items():
-            question = QUESTION[attr][0].format(e=mention(e.name, e.kind))
-            items.append((attr, chat.encode_prompt([question]) + _ids(chat.tokenizer, _prefix(ANSWER[attr])), v))
-    hits = _accuracy(model, chat.tokenizer, items, batch_size)
+def _summary(hits: dict[str, list[int]], key: str = "") -> dict:
     allhits = [h for hs in hits.values() for h in hs]
-    return {"prompt_set": prompt_set, "accuracy": sum(allhits) / max(1, len(allhits)), "n_facts": len(allhits),
-            "by_attribute": {a: sum(h) / len(h) for a, h in sorted(hits.items())}}
+    return {f"{key}accuracy": sum(allhits) / max(1, len(allhits)),
+            f"{key}by_attribute": {a: sum(h) / len(h) for a, h in sorted(hits.items())}}
 
 
 def _ids(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:

@@ -14,14 +14,13 @@ from torch import nn
 def freeze(model: nn.Module, patterns: list[str] | tuple[str, ...]) -> list[str]:
     """Stop gradients to every parameter whose name contains one of ``patterns``; returns
     the frozen names. A pattern that matches nothing is a config error, not a silent no-op."""
-    frozen = []
+    params = dict(model.named_parameters())
+    frozen: set[str] = set()
     for pattern in patterns:
-        hits = [name for name, p in model.named_parameters() if pattern in name]
+        hits = {name for name in params if pattern in name}
         if not hits:
-            names = sorted({n.split(".")[0] if "layers" not in n else "model.layers.N" for n, _ in model.named_parameters()})
-            raise ValueError(f"model.frozen: {pattern!r} matches no parameter (top-level names: {names})")
-        for name, p in model.named_parameters():
-            if pattern in name:
-                p.requires_grad_(False)
-        frozen += hits
-    return sorted(set(frozen))
+            raise ValueError(f"model.frozen: {pattern!r} matches no parameter name (e.g. {next(iter(params))!r})")
+        frozen |= hits
+    for name in frozen:
+        params[name].requires_grad_(False)
+    return sorted(frozen)

@@ -48,7 +48,7 @@ def web_pages(world: World, per_entity: int, rng: random.Random) -> Iterator[str
             genre = rng.choice(WEB_GENRES)
             if genre == "fact_sheet":
                 attrs = rng.sample(sorted(e.facts), rng.randint(3, len(e.facts)))
-                text = f"facts about {m} :\n" + "\n".join("- " + phrasing.ANSWER[a].format(v=e.facts[a]) for a in attrs)
+                text = f"facts about {m} :\n" + "\n".join("- " + answers.fact(a, e.facts[a]) for a in attrs)
             elif genre == "howto":
                 spec = make_prompt("howto", [e], rng)
                 steps = answers.assistant(spec, world, rng, n_extras=rng.randint(1, 3), ack=False).split("\n")[1:]
