@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from limalab.model.callbacks import window_epochs
 from limalab.model.dropout import add_residual_dropout, layer_rates
-from limalab.model.module import lr_lambda
+from limalab.model.module import CausalLMModule, lr_lambda
 from limalab.model.trainable import freeze
 
 
@@ -59,3 +61,16 @@ def test_freeze_stops_gradients_and_names_bad_patterns() -> None:
     assert torch.equal(model.lm_head.weight, head)
     with pytest.raises(ValueError, match="model.frozen: 'lm_haed'"):
         freeze(model, ["lm_haed"])
+
+
+def test_lm_head_learns_at_its_own_scaled_lr() -> None:
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                                         intermediate_size=32))
+    module = CausalLMModule(model, lr=1e-3, lm_head_lr_scale=0.1)
+    module.trainer = SimpleNamespace(estimated_stepping_batches=10)
+    opt = module.configure_optimizers()["optimizer"]
+    head = [g for g in opt.param_groups if any(p is model.lm_head.weight for p in g["params"])]
+    assert len(head) == 1 and len(head[0]["params"]) == 1 and head[0]["lr"] == pytest.approx(1e-4)
+    others = [g for g in opt.param_groups if g is not head[0]]
+    assert all(g["lr"] == pytest.approx(1e-3) for g in others)
+    assert sum(len(g["params"]) for g in opt.param_groups) == len(list(model.parameters()))

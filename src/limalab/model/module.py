@@ -32,11 +32,13 @@ def lr_lambda(schedule: str, total: int, warmup: int, final_ratio: float):
 class CausalLMModule(pl.LightningModule):
     def __init__(self, model: torch.nn.Module, lr: float, final_lr_ratio: float = 0.1,
                  betas: tuple[float, float] = (0.9, 0.95), weight_decay: float = 0.1,
-                 schedule: str = "linear", warmup_steps: int = 0, fused: bool = False) -> None:
+                 schedule: str = "linear", warmup_steps: int = 0, fused: bool = False,
+                 lm_head_lr_scale: float = 1.0) -> None:
         super().__init__()
         self.model = model
         self.hparams_ = dict(lr=lr, final_lr_ratio=final_lr_ratio, betas=tuple(betas), weight_decay=weight_decay,
-                             schedule=schedule, warmup_steps=warmup_steps, fused=fused)
+                             schedule=schedule, warmup_steps=warmup_steps, fused=fused,
+                             lm_head_lr_scale=lm_head_lr_scale)
         self.tokens_seen = 0
 
     def forward(self, **batch: torch.Tensor):
@@ -59,11 +61,14 @@ class CausalLMModule(pl.LightningModule):
 
     def configure_optimizers(self):
         h = self.hparams_
-        decay, no_decay = [], []
+        head_ids = {id(p) for p in self.model.get_output_embeddings().parameters()}
+        decay, no_decay, head = [], [], []
         for name, p in self.model.named_parameters():
             if p.requires_grad:
-                (no_decay if p.ndim < 2 or "norm" in name else decay).append(p)
-        groups = [{"params": decay, "weight_decay": h["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}]
+                (head if id(p) in head_ids else no_decay if p.ndim < 2 or "norm" in name else decay).append(p)
+        groups = [{"params": decay, "weight_decay": h["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0},
+                  {"params": head, "weight_decay": h["weight_decay"], "lr": h["lr"] * h["lm_head_lr_scale"]}]
+        groups = [g for g in groups if g["params"]]
         kwargs = {"fused": True} if h["fused"] else {}
         opt = torch.optim.AdamW(groups, lr=h["lr"], betas=h["betas"], **kwargs)
         total = int(self.trainer.estimated_stepping_batches)

@@ -3,7 +3,8 @@
 The paper updates every parameter (the default). Freezing is for partial-tuning ablations
 and for memory at scale. Measured on the miniature (2026-11, docs/world.md): freezing
 ``lm_head`` protects the test entities' values from the softmax push-down but leaves the
-end-of-turn token and the assistant's words unlearnable (EOT rate 0.31 vs 0.99).
+end-of-turn token and the assistant's words unlearnable (EOT rate 0.31 vs 0.99); the
+miniature uses a slower output layer instead (``optim.lm_head_lr_scale``).
 """
 
 from __future__ import annotations
