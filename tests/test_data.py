@@ -104,16 +104,11 @@ def test_temperature_order_flattens_exchange_sizes() -> None:
 
 
 def test_mix_is_nested_and_exact(smoke_world: Path, cache_dir: Path) -> None:
+    from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    cfg = OmegaConf.to_container(OmegaConf.merge(
-        {"filters": OmegaConf.load(Path(__file__).parents[1] / "conf" / "filters" / "se_paper.yaml")},
-        {"data": OmegaConf.load(Path(__file__).parents[1] / "conf" / "data" / "lima_mix.yaml")}), resolve=False)
-    data = cfg["data"]
-    data.pop("defaults")
-    for src in data["sources"].values():
-        if src["reader"] == "stackexchange":
-            src["filters"] = cfg["filters"]
+    with initialize_config_dir(config_dir=str(Path(__file__).parents[1] / "conf"), version_base=None):
+        data = OmegaConf.to_container(compose("train", overrides=["data=lima_mix"]).data, resolve=True)
     small, m_small = build_mix({**data, "size": 100}, smoke_world, cache_dir)
     big, m_big = build_mix({**data, "size": 200}, smoke_world, cache_dir)
     assert len(small) == 100 and len(big) == 200

@@ -1,0 +1,24 @@
+"""Read, filter, mix and subset a data arm exactly as ``train.py`` would, and train nothing:
+writes ``<runs_dir>/.data/<hash>/manifest.json`` and ``preview.md``. Takes train.py's overrides.
+
+    python src/prepare.py data=se_unfiltered data.size=2000
+    python src/prepare.py -m data=se_filtered,se_unfiltered,wikihow
+"""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from limalab.data.prepare import prepare
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> None:
+    out = prepare(OmegaConf.to_container(cfg, resolve=True))
+    print((out / "preview.md").read_text().split("\n## Filters")[0])
+    print(f"manifest and preview: {out}")
+
+
+if __name__ == "__main__":
+    main()
