@@ -117,3 +117,18 @@ def test_mix_is_nested_and_exact(smoke_world: Path, cache_dir: Path) -> None:
     assert m_small["filter_stats"]["se_stem"]["min_score"] > 0  # the paper's filters had work to do
     with pytest.raises(ValueError, match="pool holds"):
         build_mix({**data, "size": 100_000}, smoke_world, cache_dir)
+
+
+@settings(max_examples=200, deadline=None)
+@given(counts=st.dictionaries(st.sampled_from("abcdef"), st.integers(1, 500), min_size=1),
+       sizes=st.tuples(st.integers(1, 800), st.integers(1, 800)))
+def test_scaled_counts_never_shrink_as_size_grows(counts: dict[str, int], sizes: tuple[int, int]) -> None:
+    """Nested subsets need every source's count to be monotone in data.size (no Alabama paradox)."""
+    small, big = sorted(sizes)
+    a, b = scale_counts(counts, small), scale_counts(counts, big)
+    assert all(a[k] <= b[k] for k in counts)
+
+
+def test_scaled_counts_regression_alabama_paradox() -> None:
+    counts = {"b": 414, "f": 414, "d": 198, "a": 4, "c": 4, "e": 414}
+    assert all(scale_counts(counts, 74)[k] <= scale_counts(counts, 159)[k] for k in counts)

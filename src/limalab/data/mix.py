@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +19,24 @@ log = logging.getLogger(__name__)
 
 
 def scale_counts(counts: dict[str, int], size: int | None) -> dict[str, int]:
-    """Counts scaled to sum to ``size`` (largest remainder), or unchanged when size is None."""
+    """Counts scaled to sum to ``size``, or unchanged when size is None.
+
+    Balinski and Young's quota method, one example at a time: each count stays within 1 of
+    its exact share, shares that come out whole are exact (Table 1 at 2,000 is Table 1 x 2),
+    and no source ever loses an example when ``size`` grows, so subsets nest at every size
+    (largest remainder does not: a source of 4 in 1,448 got 1 example at size 74, 0 at 159).
+    """
     if size is None:
         return dict(counts)
     if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
         raise ValueError(f"data.size: expected a positive integer, got {size!r}")
     total = sum(counts.values())
-    exact = {k: size * c / total for k, c in counts.items()}
-    out = {k: int(v) for k, v in exact.items()}
-    by_remainder = sorted(counts, key=lambda k: (-(exact[k] - out[k]), list(counts).index(k)))
-    for k in by_remainder[: size - sum(out.values())]:
+    order = list(counts)
+    out = dict.fromkeys(counts, 0)
+    for h in range(1, size + 1):
+        # eligible: still under its upper quota at this size; then the largest c / (n + 1)
+        eligible = [k for k in order if out[k] * total < counts[k] * h]
+        k = max(eligible, key=lambda k: (Fraction(counts[k], out[k] + 1), -order.index(k)))
         out[k] += 1
     return out
 
