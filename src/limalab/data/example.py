@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass, field
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -22,3 +25,31 @@ class Example:
 
 class BadRecord(ValueError):
     """A malformed record; the message names the file and line."""
+
+
+POLICIES = ("error", "skip")
+
+
+class BadRecords:
+    """``data.on_bad_record``: raise on the first malformed record (``error``, the default) or
+    skip it and count it (``skip``); the count and the first messages go into the manifest.
+    A file that cannot be parsed past the fault (truncated XML, a broken JSON array) is always
+    an error: there is no next record to skip to."""
+
+    def __init__(self, policy: str = "error", keep: int = 5) -> None:
+        if policy not in POLICIES:
+            raise ValueError(f"data.on_bad_record: expected one of {POLICIES}, got {policy!r}")
+        self.policy, self.keep = policy, keep
+        self.count = 0
+        self.examples: list[str] = []
+
+    def __call__(self, message: str) -> None:
+        if self.policy == "error":
+            raise BadRecord(message)
+        self.count += 1
+        if len(self.examples) < self.keep:
+            self.examples.append(message)
+            log.warning("skipped bad record: %s", message)
+
+    def report(self) -> dict:
+        return {"count": self.count, "first": self.examples}

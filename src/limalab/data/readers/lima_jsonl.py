@@ -1,5 +1,5 @@
-"""LIMA's release format: one JSON object per line, ``conversations`` (alternating turns) and
-``source``."""
+"""LIMA's release format: one JSON object per line, ``conversations`` (alternating turns, user
+first; multi-turn chains keep every turn) and ``source``."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from limalab.data.example import BadRecord
+from limalab.data.example import BadRecords
 
 
-def read_conversations(path: str | Path) -> Iterator[tuple[int, list[str], str]]:
+def read_conversations(path: str | Path, bad: BadRecords | None = None) -> Iterator[tuple[int, list[str], str]]:
     path = Path(path)
+    bad = bad or BadRecords()
     with path.open(encoding="utf-8") as f:
         for n, line in enumerate(f, start=1):
             if not line.strip():
@@ -19,8 +20,10 @@ def read_conversations(path: str | Path) -> Iterator[tuple[int, list[str], str]]
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
-                raise BadRecord(f"{path}: line {n}: malformed JSON ({e.msg})") from e
-            turns = row.get("conversations")
+                bad(f"{path}: line {n}: malformed JSON ({e.msg})")
+                continue
+            turns = row.get("conversations") if isinstance(row, dict) else None
             if not isinstance(turns, list) or len(turns) < 2 or not all(isinstance(t, str) for t in turns):
-                raise BadRecord(f"{path}: line {n}: 'conversations' must be a list of at least 2 strings")
+                bad(f"{path}: line {n}: expected 'conversations', a list of at least 2 strings")
+                continue
             yield n, turns, row.get("source", "")

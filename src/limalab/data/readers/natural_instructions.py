@@ -1,4 +1,5 @@
-"""Super-NaturalInstructions task files: ``tasks/taskNNN_<name>.json``."""
+"""Super-NaturalInstructions task files: ``tasks/taskNNN_<name>.json`` (``Definition``,
+``Positive Examples``, ``Instances`` with ``id``, ``input`` and a list of ``output``)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from limalab.data.example import BadRecord
+from limalab.data.example import BadRecords
 
 
-def read_tasks(root: str | Path) -> Iterator[tuple[str, str, list[dict]]]:
-    """Yield (task name, definition, instances) for every task file, in name order."""
+def read_tasks(root: str | Path, bad: BadRecords | None = None) -> Iterator[tuple[str, str, list[dict]]]:
+    """Yield (task name, definition, valid instances) for every task file, in name order."""
     root = Path(root)
+    bad = bad or BadRecords()
     files = sorted((root / "tasks").glob("task*.json")) or sorted(root.glob("task*.json"))
     if not files:
         raise FileNotFoundError(f"{root}: no task*.json files (in it or in its tasks/ folder)")
@@ -19,9 +21,19 @@ def read_tasks(root: str | Path) -> Iterator[tuple[str, str, list[dict]]]:
         try:
             task = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
-            raise BadRecord(f"{path}: line {e.lineno}: malformed JSON ({e.msg})") from e
-        missing = {"Definition", "Instances"} - set(task)
+            bad(f"{path}: line {e.lineno}: malformed JSON ({e.msg})")
+            continue
+        missing = {"Definition", "Instances"} - set(task if isinstance(task, dict) else {})
         if missing:
-            raise BadRecord(f"{path}: missing keys {sorted(missing)}")
+            bad(f"{path}: missing keys {sorted(missing)}; expected Definition and Instances")
+            continue
         definition = " ".join(task["Definition"]) if isinstance(task["Definition"], list) else task["Definition"]
-        yield path.stem, definition, task["Instances"]
+        instances = []
+        for i, inst in enumerate(task["Instances"]):
+            ok = (isinstance(inst, dict) and isinstance(inst.get("id"), str) and isinstance(inst.get("input"), str)
+                  and isinstance(inst.get("output"), list) and inst["output"] and isinstance(inst["output"][0], str))
+            if not ok:
+                bad(f"{path}: Instances[{i}]: expected id and input (strings) and output (a list of strings)")
+                continue
+            instances.append(inst)
+        yield path.stem, definition, instances

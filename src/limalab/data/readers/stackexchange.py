@@ -1,14 +1,23 @@
-"""Stack Exchange data dumps: ``<site>/Posts.xml`` rows joined into question threads."""
+"""Stack Exchange data dumps: ``<site>/Posts.xml`` rows joined into question threads.
+
+Real dumps are ordered by post Id, so an answer sits wherever it was posted, often far after
+its question (and, after migrations, before it). The reader streams the file once with
+``iterparse`` into a temporary SQLite index on disk, then yields each question with its
+answers: memory stays bounded by one thread, not by the dump (a site's Posts.xml runs to
+tens of GB).
+"""
 
 from __future__ import annotations
 
 import re
+import sqlite3
+import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from limalab.data.example import BadRecord
+from limalab.data.example import BadRecord, BadRecords
 
 
 @dataclass
@@ -52,35 +61,70 @@ def site_dirs(root: str | Path) -> list[Path]:
     return found
 
 
-def read_threads(site_dir: str | Path) -> Iterator[Thread]:
-    """Stream ``Posts.xml`` once; answers may come anywhere after (or before) their question."""
-    site_dir = Path(site_dir)
-    path = site_dir / "Posts.xml"
-    site = site_name(site_dir)
-    threads: dict[str, Thread] = {}
-    orphans: dict[str, list[Answer]] = {}
+SCHEMA = """
+CREATE TABLE q (id INTEGER PRIMARY KEY, score INTEGER, title TEXT, body TEXT, tags TEXT, accepted TEXT);
+CREATE TABLE a (id INTEGER PRIMARY KEY, parent INTEGER, score INTEGER, body TEXT);
+"""
+
+
+def _index(path: Path, db: sqlite3.Connection, bad: BadRecords, batch: int = 5000) -> None:
+    """Stream the rows into the index; the parsed tree is cleared as it goes."""
+    qs: list[tuple] = []
+    ans: list[tuple] = []
+
+    def flush() -> None:
+        db.executemany("INSERT OR REPLACE INTO q VALUES (?,?,?,?,?,?)", qs)
+        db.executemany("INSERT OR REPLACE INTO a VALUES (?,?,?,?)", ans)
+        qs.clear()
+        ans.clear()
+
+    root = None
     try:
-        for _, el in ET.iterparse(path, events=("end",)):
-            if el.tag != "row":
+        for event, el in ET.iterparse(path, events=("start", "end")):
+            if root is None:
+                root = el
+            if event != "end" or el.tag != "row":
                 continue
             a = el.attrib
             try:
-                kind, pid = a["PostTypeId"], a["Id"]
+                kind = a["PostTypeId"]
                 if kind == "1":
-                    t = Thread(site, pid, a.get("Title", ""), a.get("Body", ""), int(a.get("Score", 0)),
-                               parse_tags(a.get("Tags", "")), a.get("AcceptedAnswerId"))
-                    t.answers.extend(orphans.pop(pid, []))
-                    threads[pid] = t
+                    qs.append((int(a["Id"]), int(a.get("Score", 0)), a.get("Title", ""), a.get("Body", ""),
+                               a.get("Tags", ""), a.get("AcceptedAnswerId")))
                 elif kind == "2":
-                    ans = Answer(pid, int(a.get("Score", 0)), a.get("Body", ""))
-                    parent = a["ParentId"]
-                    if parent in threads:
-                        threads[parent].answers.append(ans)
-                    else:
-                        orphans.setdefault(parent, []).append(ans)
+                    ans.append((int(a["Id"]), int(a["ParentId"]), int(a.get("Score", 0)), a.get("Body", "")))
             except (KeyError, ValueError) as e:
-                raise BadRecord(f"{path}: post {a.get('Id', '?')}: bad or missing attribute ({e})") from e
-            el.clear()
+                bad(f"{path}: post {a.get('Id', '?')}: bad or missing attribute ({e}); "
+                    "expected Id, PostTypeId, ParentId (answers) as integers")
+            root.clear()  # drop finished rows, or the tree grows with the file
+            if len(qs) + len(ans) >= batch:
+                flush()
     except ET.ParseError as e:
-        raise BadRecord(f"{path}: line {e.position[0]}: malformed XML ({e})") from e
-    yield from threads.values()
+        raise BadRecord(f"{path}: line {e.position[0]}, column {e.position[1]}: malformed XML ({e})") from e
+    flush()
+    db.execute("CREATE INDEX a_parent ON a (parent, id)")
+    db.commit()
+
+
+def read_threads(site_dir: str | Path, bad: BadRecords | None = None, by_score: bool = False,
+                 workdir: str | Path | None = None) -> Iterator[Thread]:
+    """Every question of one site with its answers (in Id order), in question Id order, or
+    by score (highest first, then Id) with ``by_score``. Answers whose question is not in the
+    dump (deleted, migrated) are dropped, as the site drops them."""
+    site_dir = Path(site_dir)
+    path = site_dir / "Posts.xml"
+    site = site_name(site_dir)
+    bad = bad or BadRecords()
+    with tempfile.TemporaryDirectory(prefix="limalab-se-", dir=workdir) as tmp:
+        db = sqlite3.connect(Path(tmp) / "posts.sqlite")
+        try:
+            db.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;" + SCHEMA)
+            _index(path, db, bad)
+            order = "score DESC, id" if by_score else "id"
+            questions = db.execute(f"SELECT id, score, title, body, tags, accepted FROM q ORDER BY {order}")
+            for qid, score, title, body, tags, accepted in questions:
+                answers = [Answer(str(i), s, b) for i, s, b in
+                           db.execute("SELECT id, score, body FROM a WHERE parent = ? ORDER BY id", (qid,))]
+                yield Thread(site, str(qid), title, body, score, parse_tags(tags), accepted, answers)
+        finally:
+            db.close()

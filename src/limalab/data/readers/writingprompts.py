@@ -1,4 +1,5 @@
-"""Pushshift r/WritingPrompts as released: paired ``<split>.wp_source`` / ``<split>.wp_target``."""
+"""Pushshift r/WritingPrompts as released: paired ``<split>.wp_source`` / ``<split>.wp_target``,
+prompts tagged ``[ WP ]`` (or EU, CW, …) and stories with ``<newline>`` tokens."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from limalab.data.example import BadRecord
+from limalab.data.example import BadRecord, BadRecords
 
 _TAG = re.compile(r"^\s*\[\s*[A-Z]{2}\s*\]\s*")
 
@@ -20,11 +21,20 @@ def clean_story(line: str) -> str:
     return text.strip()
 
 
-def read_pairs(root: str | Path, split: str = "train") -> Iterator[tuple[int, str, str]]:
+def read_pairs(root: str | Path, split: str = "train", bad: BadRecords | None = None) -> Iterator[tuple[int, str, str]]:
     root = Path(root)
+    bad = bad or BadRecords()
     src, tgt = root / f"{split}.wp_source", root / f"{split}.wp_target"
+    for p in (src, tgt):
+        if not p.exists():
+            raise FileNotFoundError(f"{p}: missing; expected {split}.wp_source and {split}.wp_target in {root}")
+    n = 0
     with src.open(encoding="utf-8") as fs, tgt.open(encoding="utf-8") as ft:
         for n, (s, t) in enumerate(zip(fs, ft, strict=False), start=1):
-            yield n, clean_prompt(s), clean_story(t)
-        if fs.readline() or ft.readline():
+            prompt, story = clean_prompt(s), clean_story(t)
+            if not prompt or not story:
+                bad(f"{src if not prompt else tgt}: line {n}: empty {'prompt' if not prompt else 'story'}")
+                continue
+            yield n, prompt, story
+        if fs.readline() or ft.readline():  # the pairing is by line: misaligned files are no data
             raise BadRecord(f"{src} and {tgt}: different numbers of lines (after line {n})")

@@ -1,0 +1,34 @@
+"""Stanford Alpaca's release format: one JSON array of ``{instruction, input, output}``; the
+prompt is the instruction, followed by the input when there is one."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from limalab.data.example import BadRecord, BadRecords
+
+KEYS = ("instruction", "input", "output")
+
+
+def prompt_of(instruction: str, inp: str) -> str:
+    return f"{instruction.strip()}\n\n{inp.strip()}" if inp.strip() else instruction.strip()
+
+
+def read_records(path: str | Path, bad: BadRecords | None = None) -> Iterator[tuple[int, str, str]]:
+    """Yield (index in the array, prompt, output)."""
+    path = Path(path)
+    bad = bad or BadRecords()
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise BadRecord(f"{path}: line {e.lineno}: malformed JSON ({e.msg})") from e
+    if not isinstance(rows, list):
+        raise BadRecord(f"{path}: expected a JSON array of objects with keys {list(KEYS)}")
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or not all(isinstance(row.get(k, ""), str) for k in KEYS) \
+                or not row.get("instruction") or not row.get("output"):
+            bad(f"{path}: record {i}: expected non-empty 'instruction' and 'output' strings (and an optional 'input')")
+            continue
+        yield i, prompt_of(row["instruction"], row.get("input", "")), row["output"].strip()

@@ -1,0 +1,207 @@
+"""Every reader on its hand-made fixture (the format's real quirks) and on a malformed copy:
+an error naming the file and line by default, skip-and-count with on_bad_record=skip."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from limalab.data.example import BadRecord, BadRecords
+from limalab.data.readers import (
+    alpaca,
+    lima_jsonl,
+    natural_instructions,
+    stackexchange,
+    table,
+    wikihow,
+    writingprompts,
+)
+
+FIX = Path(__file__).parent / "fixtures"
+SE = FIX / "se" / "tinkering.stackexchange.com"
+
+
+def copy(src: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / src.name
+    (shutil.copytree if src.is_dir() else shutil.copy)(src, dst)
+    return dst
+
+
+# --- Stack Exchange -------------------------------------------------------------------------
+
+def test_stackexchange_orders_by_score_and_keeps_unescaped_bodies() -> None:
+    threads = list(stackexchange.read_threads(SE, by_score=True))
+    assert [t.id for t in threads] == ["1", "2"]  # scores 30, 5
+    t = threads[0]
+    assert t.body.startswith("<p>My door hinge")  # the XML escaping is undone, the HTML kept
+    assert [a.score for a in t.answers] == [25, 12] and t.accepted_id == "4"
+
+
+def test_stackexchange_truncated_xml_names_file_and_line(tmp_path: Path) -> None:
+    site = copy(SE, tmp_path)
+    text = (site / "Posts.xml").read_text()
+    (site / "Posts.xml").write_text(text[: text.index('<row Id="2"') + 20])
+    with pytest.raises(BadRecord, match=r"Posts.xml: line 5, column \d+: malformed XML"):
+        list(stackexchange.read_threads(site))
+    with pytest.raises(BadRecord):  # no next record to skip to: still an error with skip
+        list(stackexchange.read_threads(site, BadRecords("skip")))
+
+
+def test_stackexchange_bad_row_errors_or_is_skipped_and_counted(tmp_path: Path) -> None:
+    site = copy(SE, tmp_path)
+    p = site / "Posts.xml"
+    p.write_text(p.read_text().replace('Id="5" PostTypeId="2" ParentId="2"', 'Id="5" PostTypeId="2" ParentId="two"'))
+    with pytest.raises(BadRecord, match=r"Posts.xml: post 5: bad or missing attribute"):
+        list(stackexchange.read_threads(site))
+    bad = BadRecords("skip")
+    threads = {t.id: t for t in stackexchange.read_threads(site, bad)}
+    assert bad.count == 1 and threads["2"].answers == [] and len(threads["1"].answers) == 2
+
+
+# --- wikiHow --------------------------------------------------------------------------------
+
+def test_wikihow_all_layout_keeps_multiline_quoted_fields() -> None:
+    arts = list(wikihow.read_articles(FIX / "wikihow" / "wikihowAll.csv"))
+    assert [a[1] for a in arts] == ["How to Cook an Omelette", "How to Hang a Shelf"]
+    line, _, text = arts[0]
+    assert line == 2 and text.count("\n") == 2 and 'the "secret" is air.' in text
+    assert arts[1][0] == 7  # the first article's fields spanned lines 2-6
+
+
+def test_wikihow_sep_layout_rebuilds_articles_from_steps() -> None:
+    arts = list(wikihow.read_articles(FIX / "wikihow" / "wikihowSep.csv"))
+    assert [a[1] for a in arts] == ["How to Hang a Shelf", "How to Make Tea"]
+    text = arts[0][2].split("\n")
+    assert text[0] == "Hanging a shelf takes ten minutes." and text[1] == "Preparing the Wall"
+    assert text[2].startswith("Find the stud. Run a magnet") and "Mounting" in text
+    assert sum(t.startswith(("Find", "Drill", "Screw")) for t in text) == 3
+
+
+def test_wikihow_missing_columns_and_ragged_rows(tmp_path: Path) -> None:
+    p = tmp_path / "w.csv"
+    p.write_text("headline,name,body\na,b,c\n")
+    with pytest.raises(BadRecord, match=r"w.csv: line 1: columns .* expected wikihowAll.csv's \['headline', 'title', 'text'\]"):
+        list(wikihow.read_articles(p))
+    p.write_text('headline,title,text\nh,"How to A","a"\nh,"How to B"\nh,"How to C","c"\n')
+    with pytest.raises(BadRecord, match=r"w.csv: line 3: expected 3 fields"):
+        list(wikihow.read_articles(p))
+    bad = BadRecords("skip")
+    assert [a[1] for a in wikihow.read_articles(p, bad)] == ["How to A", "How to C"] and bad.count == 1
+
+
+# --- WritingPrompts ---------------------------------------------------------------------------
+
+def test_writingprompts_strips_tags_and_newline_tokens() -> None:
+    pairs = list(writingprompts.read_pairs(FIX / "writingprompts"))
+    assert pairs[0][1] == "A dragon opens a bakery ." and pairs[1][1].startswith("The last lighthouse")
+    assert pairs[0][2] == "The dragon had always loved bread .\nNobody bought any at first ."
+
+
+def test_writingprompts_misaligned_files_are_an_error(tmp_path: Path) -> None:
+    d = copy(FIX / "writingprompts", tmp_path)
+    with (d / "train.wp_target").open("a") as f:
+        f.write("An extra story .\n")
+    with pytest.raises(BadRecord, match=r"different numbers of lines \(after line 2\)"):
+        list(writingprompts.read_pairs(d))
+
+
+# --- Natural Instructions --------------------------------------------------------------------
+
+def test_natural_instructions_task_file() -> None:
+    [(name, definition, instances)] = list(natural_instructions.read_tasks(FIX / "natural_instructions"))
+    assert name == "task001_paraphrase" and definition.startswith("In this task")
+    assert [i["id"] for i in instances] == ["task001-aa01", "task001-aa02"]
+
+
+def test_natural_instructions_malformed(tmp_path: Path) -> None:
+    d = copy(FIX / "natural_instructions", tmp_path)
+    (d / "tasks" / "task002_broken.json").write_text('{\n "Definition": ["x"],\n "Instances": [\n')
+    task = json.loads((d / "tasks" / "task001_paraphrase.json").read_text())
+    task["Instances"].append({"id": "task001-aa03", "input": "No output here."})
+    (d / "tasks" / "task001_paraphrase.json").write_text(json.dumps(task))
+    with pytest.raises(BadRecord, match=r"task001_paraphrase.json: Instances\[2\]: expected id and input"):
+        list(natural_instructions.read_tasks(d))
+    bad = BadRecords("skip")
+    tasks = list(natural_instructions.read_tasks(d, bad))
+    assert len(tasks) == 1 and len(tasks[0][2]) == 2 and bad.count == 2
+    assert any("task002_broken.json: line 4: malformed JSON" in m for m in bad.examples)
+
+
+# --- LIMA JSONL, Alpaca ------------------------------------------------------------------------
+
+def test_lima_jsonl_keeps_multi_turn() -> None:
+    rows = list(lima_jsonl.read_conversations(FIX / "lima" / "lima.jsonl"))
+    assert [r[0] for r in rows] == [1, 3] and len(rows[1][1]) == 4 and rows[1][2] == "multi_turn"
+
+
+def test_lima_jsonl_malformed_line(tmp_path: Path) -> None:
+    p = copy(FIX / "lima" / "lima.jsonl", tmp_path)
+    p.write_text(p.read_text() + '{"conversations": ["only one turn"]}\n{"conversations": [\n')
+    with pytest.raises(BadRecord, match=r"lima.jsonl: line 4: expected 'conversations'"):
+        list(lima_jsonl.read_conversations(p))
+    bad = BadRecords("skip")
+    assert len(list(lima_jsonl.read_conversations(p, bad))) == 2 and bad.count == 2
+
+
+def test_alpaca_joins_instruction_and_input() -> None:
+    rows = list(alpaca.read_records(FIX / "alpaca" / "alpaca_data.json"))
+    assert rows[0][1] == "Give three tips for staying healthy."
+    assert rows[1][1] == "Translate the sentence into French.\n\nThe cat is black." and rows[1][2] == "Le chat est noir."
+
+
+def test_alpaca_malformed(tmp_path: Path) -> None:
+    p = tmp_path / "a.json"
+    p.write_text('[{"instruction": "x", "output": "y"},\n {"instruction": "z"}]')
+    with pytest.raises(BadRecord, match=r"a.json: record 1: expected non-empty 'instruction' and 'output'"):
+        list(alpaca.read_records(p))
+    bad = BadRecords("skip")
+    assert len(list(alpaca.read_records(p, bad))) == 1 and bad.count == 1
+    p.write_text('[{"instruction": "x",\n "output": "y"},\n')
+    with pytest.raises(BadRecord, match=r"a.json: line 3: malformed JSON"):
+        list(alpaca.read_records(p))
+
+
+# --- generic tables: JSONL, Parquet, datasets directories ---------------------------------------
+
+COLUMNS = {"prompt": "question", "response": "answer", "id": "uid"}
+
+
+def test_table_jsonl_parquet_and_datasets_dir_read_the_same(tmp_path: Path) -> None:
+    import datasets
+
+    src = FIX / "table" / "rows.jsonl"
+    rows = [json.loads(x) for x in src.read_text().splitlines()]
+    ds = datasets.Dataset.from_list(rows)
+    ds.to_parquet(str(tmp_path / "rows.parquet"))
+    ds.save_to_disk(str(tmp_path / "saved"))
+    datasets.DatasetDict({"train": ds}).save_to_disk(str(tmp_path / "saved_dict"))
+    want = [("r1", ["What is 2 + 2?", "4."]), ("r2", ["Name a primary colour.", "Red."])]
+    for loc in (src, tmp_path / "rows.parquet", tmp_path / "saved", tmp_path / "saved_dict"):
+        got = [(rid, turns) for rid, _, turns in table.read_rows(str(loc), COLUMNS)]
+        assert got == want, loc
+
+
+def test_table_conversations_column_and_missing_columns(tmp_path: Path) -> None:
+    p = tmp_path / "chat.jsonl"
+    msgs = [{"role": "system", "content": "be nice"}, {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "hello"}]
+    p.write_text(json.dumps({"messages": msgs}) + "\n" + json.dumps({"messages": msgs[:2]}) + "\n")
+    bad = BadRecords("skip")
+    assert [t for _, _, t in table.read_rows(str(p), {"conversations": "messages"}, bad)] == [["hi", "hello"]]
+    assert bad.count == 1
+    with pytest.raises(BadRecord, match=r"rows.jsonl: line 1: missing columns \['prompt'\]; expected \['prompt', 'answer'\]"):
+        list(table.read_rows(str(FIX / "table" / "rows.jsonl"), {"prompt": "prompt", "response": "answer"}))
+
+
+def test_readers_do_not_import_torch() -> None:
+    """The data layer runs in bounded memory next to training jobs: no torch on import."""
+    import subprocess
+
+    code = ("import sys, limalab.data.mix, limalab.data.clean, limalab.data.readers.table; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
