@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import collections
+import json
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from limalab.data.clean import clean_pool
 from limalab.data.example import Example
 from limalab.data.filters import (
     Candidate,
@@ -132,3 +134,117 @@ def test_scaled_counts_never_shrink_as_size_grows(counts: dict[str, int], sizes:
 def test_scaled_counts_regression_alabama_paradox() -> None:
     counts = {"b": 414, "f": 414, "d": 198, "a": 4, "c": 4, "e": 414}
     assert all(scale_counts(counts, 74)[k] <= scale_counts(counts, 159)[k] for k in counts)
+
+
+# --- mixes over synthetic sources: nestedness, exact counts, fraction, allow_repeat -----------
+
+POOL_SIZES = {"a": 300, "b": 120, "c": 40, "d": 300}
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """LIMA-JSONL sources of known sizes, and a pool cache shared by the property tests."""
+    root = tmp_path_factory.mktemp("synthetic")
+    for name, n in POOL_SIZES.items():
+        rows = [json.dumps({"conversations": [f"{name} prompt {i}", f"answer {i}"], "source": name}) for i in range(n)]
+        (root / f"{name}.jsonl").write_text("\n".join(rows) + "\n")
+    return root, tmp_path_factory.mktemp("synthetic-cache")
+
+
+def synthetic_cfg(root: Path, spec: dict[str, dict], **data) -> dict:
+    return {"name": "synthetic", "clean": [], **data,
+            "sources": {k: {"reader": "lima_jsonl", "path": str(root / f"{k}.jsonl"), **v} for k, v in spec.items()}}
+
+
+@settings(max_examples=60, deadline=None)
+@given(counts=st.dictionaries(st.sampled_from("abcd"), st.integers(1, 40), min_size=1),
+       sizes=st.tuples(st.integers(1, 40), st.integers(1, 40)), seed=st.integers(0, 3))
+def test_subsets_nest_and_hold_proportions_over_mixes_sizes_and_seeds(
+        synthetic: tuple[Path, Path], counts: dict[str, int], sizes: tuple[int, int], seed: int) -> None:
+    root, cache = synthetic
+    small, big = sorted(sizes)
+    cfg = synthetic_cfg(root, {k: {"count": v} for k, v in counts.items()}, subset_seed=seed)
+    ex_s, m_s = build_mix({**cfg, "size": small}, None, cache)
+    ex_b, m_b = build_mix({**cfg, "size": big}, None, cache)
+    assert len(ex_s) == small and len(ex_b) == big
+    assert set(m_s["example_ids"]) <= set(m_b["example_ids"])
+    total = sum(counts.values())
+    for k in counts:  # stratified: every source within one example of its share, at every size
+        got = sum(e.source == k for e in ex_s)
+        assert abs(got - small * counts[k] / total) < 1
+    assert build_mix({**cfg, "size": small}, None, cache)[1]["sha256"] == m_s["sha256"]  # deterministic
+
+
+def test_subset_seed_changes_the_draw_not_the_counts(synthetic: tuple[Path, Path]) -> None:
+    root, cache = synthetic
+    cfg = synthetic_cfg(root, {"a": {"count": 10}, "b": {"count": 10}}, size=20)
+    m0 = build_mix({**cfg, "subset_seed": 0}, None, cache)[1]
+    m1 = build_mix({**cfg, "subset_seed": 1}, None, cache)[1]
+    assert m0["source_counts"] == m1["source_counts"] and m0["example_ids"] != m1["example_ids"]
+    assert m1["subset_seed"] == 1
+
+
+def test_fraction_must_be_explicit(synthetic: tuple[Path, Path]) -> None:
+    root, cache = synthetic
+    _, m = build_mix(synthetic_cfg(root, {"b": {"fraction": 0.5}, "c": {"count": 10}}), None, cache)
+    assert m["source_counts"] == {"b": 60, "c": 10}
+    with pytest.raises(ValueError, match=r"data.sources.b.count: expected a non-negative integer, got 1.0 "
+                                         r"\(for a share of the pool write fraction: 1.0\)"):
+        build_mix(synthetic_cfg(root, {"b": {"count": 1.0}}), None, cache)
+    with pytest.raises(ValueError, match="exactly one of count"):
+        build_mix(synthetic_cfg(root, {"b": {"count": 5, "fraction": 0.5}}), None, cache)
+    with pytest.raises(ValueError, match=r"data.sources.b.fraction: expected a number in \(0, 1\]"):
+        build_mix(synthetic_cfg(root, {"b": {"fraction": 1.5}}), None, cache)
+
+
+def test_upsampling_only_with_allow_repeat(synthetic: tuple[Path, Path]) -> None:
+    root, cache = synthetic
+    with pytest.raises(ValueError, match=r"data.sources.c: 100 examples requested but the pool holds 40 .*allow_repeat"):
+        build_mix(synthetic_cfg(root, {"c": {"count": 100}}), None, cache)
+    ex, m = build_mix(synthetic_cfg(root, {"c": {"count": 100, "allow_repeat": True}}), None, cache)
+    assert len(ex) == 100 and len(set(m["example_ids"])) == 40
+    small = build_mix(synthetic_cfg(root, {"c": {"count": 100, "allow_repeat": True}}, size=60), None, cache)[1]
+    assert small["example_ids"] == m["example_ids"][:60]
+
+
+def test_bad_records_skipped_and_counted_in_the_manifest(tmp_path: Path) -> None:
+    p = tmp_path / "s.jsonl"
+    p.write_text('{"conversations": ["q", "a"]}\nnot json\n{"conversations": ["q2", "a2"]}\n')
+    cfg = {"name": "x", "clean": [], "sources": {"s": {"reader": "lima_jsonl", "path": str(p), "count": 2}}}
+    with pytest.raises(ValueError, match=r"s.jsonl: line 2: malformed JSON"):
+        build_mix(cfg, None, tmp_path / "cache")
+    _, m = build_mix({**cfg, "on_bad_record": "skip"}, None, tmp_path / "cache")
+    assert m["bad_records"] == {"s": 1} and m["filter_stats"]["s"]["bad_records"] == 1
+
+
+# --- cleaning: dedup and decontamination -----------------------------------------------------
+
+def ex(i: int, prompt: str, response: str = "an answer") -> Example:
+    return Example(f"x{i}", "s", [prompt, response])
+
+
+def test_exact_and_near_dedup_keep_the_first_copy() -> None:
+    story = "the traveller walked the streets of the capital and merchants sold salt everywhere in the old realm"
+    pool = [ex(0, "How do I hang a shelf?"), ex(1, "how do i HANG a shelf"), ex(2, "Quick one: " + story),
+            ex(3, "Please help: " + story), ex(4, "Write a poem about the sea and the wind over the hills")]
+    stats: dict[str, int] = {}
+    kept = clean_pool(pool, [{"name": "exact_dedup", "field": "prompt"},
+                             {"name": "near_dedup", "field": "text", "threshold": 0.8}], stats, "s", Path)
+    assert [e.id for e in kept] == ["x0", "x2", "x4"]
+    assert stats == {"exact_dedup": 1, "near_dedup": 1, "kept": 3}
+
+
+def test_decontamination_drops_overlap_and_fails_above_threshold(tmp_path: Path) -> None:
+    test_set = tmp_path / "test.jsonl"
+    long_prompt = "tell me everything you know about the old realm of kravia and its founder and its banner please"
+    test_set.write_text(json.dumps({"prompt": long_prompt}) + "\n" + json.dumps({"prompt": "what is zorb ?"}) + "\n")
+    pool = [ex(0, "so " + long_prompt[:70] + " thanks"),  # 13+ words shared
+            ex(1, "hi", "what is zorb? it is a thing"),  # a short eval prompt, verbatim
+            ex(2, "tell me about the old realm"),  # shares a template, not 13 words
+            *[ex(i, f"unrelated prompt {i}") for i in range(3, 200)]]
+    step = {"name": "decontaminate", "against": [str(test_set)], "n": 13, "max_fraction": 0.05}
+    stats: dict[str, int] = {}
+    kept = clean_pool(pool, [step], stats, "s", Path)
+    assert stats["decontaminate"] == 2 and {e.id for e in pool} - {e.id for e in kept} == {"x0", "x1"}
+    with pytest.raises(ValueError, match=r"data.sources.s: 2 of 3 examples \(66.7%\) share a 13-gram"):
+        clean_pool(pool[:3], [step], {}, "s", Path)

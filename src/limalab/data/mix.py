@@ -10,7 +10,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from limalab.data.clean import clean_pool
 from limalab.data.example import Example
+from limalab.data.readers.table import HUB
 from limalab.data.sources import source_pool
 from limalab.tracking.io import atomic_write_json, config_hash, read_jsonl, write_jsonl
 from limalab.versions import PIPELINE_VERSION
@@ -51,54 +53,78 @@ def resolve_path(path: str, world_dir: Path | None) -> Path:
 
 
 def _fingerprint(path: Path) -> list:
+    if str(path).startswith(HUB):
+        return [str(path)]
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     return [[str(p.relative_to(path)) if p != path else p.name, p.stat().st_size, int(p.stat().st_mtime)] for p in files]
 
 
-def cached_pool(name: str, src: dict[str, Any], world_dir: Path | None, cache_dir: Path,
-                subset_seed: int) -> tuple[list[Example], dict[str, int]]:
-    """Read and filter a source once per (config, files, seed); later runs load the result."""
+def cached_pool(name: str, src: dict[str, Any], world_dir: Path | None, cache_dir: Path, subset_seed: int,
+                clean: list[dict[str, Any]] | None = None, on_bad_record: str = "error",
+                ) -> tuple[list[Example], dict[str, int]]:
+    """Read, filter and clean a source once per (config, files, seed); later runs load it."""
     cfg = {**src, "name": name}
-    path = resolve_path(src["path"], world_dir)
-    if not path.exists():
+    if "path" not in src:
+        raise ValueError(f"data.sources.{name}.path: missing; expected the source's file or directory")
+    path = Path(src["path"]) if src["path"].startswith(HUB) else resolve_path(src["path"], world_dir)
+    if not str(path).startswith(HUB) and not path.exists():
         raise FileNotFoundError(f"data.sources.{name}.path: {path} does not exist")
-    key = config_hash({"cfg": cfg, "files": _fingerprint(path), "seed": subset_seed, "v": PIPELINE_VERSION})
+    clean = list(src.get("clean", clean or []))
+    against = [resolve_path(p, world_dir) for s in clean for p in s.get("against", [])]
+    key = config_hash({"cfg": cfg, "clean": clean, "bad": on_bad_record, "files": _fingerprint(path),
+                       "against": [_fingerprint(p) for p in against], "seed": subset_seed, "v": PIPELINE_VERSION})
     cache = cache_dir / "pools" / f"{name}-{key}"
     if (cache / "stats.json").exists():
         return [Example.from_dict(d) for d in read_jsonl(cache / "examples.jsonl")], \
             json.loads((cache / "stats.json").read_text())
     log.info("reading source %s from %s", name, path)
-    pool, stats = source_pool(cfg, path, subset_seed)
+    pool, stats = source_pool(cfg, path, subset_seed, on_bad_record)
+    pool = clean_pool(pool, clean, stats, name, lambda p: resolve_path(p, world_dir))
     write_jsonl(cache / "examples.jsonl", (e.to_dict() for e in pool))
     atomic_write_json(cache / "stats.json", stats)  # written last: marks the cache complete
     return pool, stats
 
 
+def _count_or_fraction(name: str, src: dict[str, Any]) -> tuple[int | None, float | None]:
+    """A count is an integer; a share of the pool must be written ``fraction:``."""
+    c, f = src.get("count"), src.get("fraction")
+    if (c is None) == (f is None):
+        raise ValueError(f"data.sources.{name}: expected exactly one of count (an integer) and fraction "
+                         f"(a share of the filtered pool, 0 < fraction <= 1), got count={c!r} fraction={f!r}")
+    if c is not None and (not isinstance(c, int) or isinstance(c, bool) or c < 0):
+        hint = f" (for a share of the pool write fraction: {c})" if isinstance(c, float) else ""
+        raise ValueError(f"data.sources.{name}.count: expected a non-negative integer, got {c!r}{hint}")
+    if f is not None and (isinstance(f, bool) or not isinstance(f, int | float) or not 0 < f <= 1):
+        raise ValueError(f"data.sources.{name}.fraction: expected a number in (0, 1], got {f!r}")
+    return c, f
+
+
 def build_mix(data_cfg: dict[str, Any], world_dir: Path | None, cache_dir: Path) -> tuple[list[Example], dict]:
     """The training examples (source order, then each source's order) and the manifest."""
     sources = data_cfg["sources"]
-    counts = {}
-    for name, src in sources.items():
-        c = src.get("count")
-        if not isinstance(c, int) or isinstance(c, bool) or c < 0:
-            raise ValueError(f"data.sources.{name}.count: expected a non-negative integer, got {c!r}")
-        counts[name] = c
-    counts = scale_counts(counts, data_cfg.get("size"))
     seed = int(data_cfg.get("subset_seed", 0))
-    examples: list[Example] = []
-    filter_stats, pool_sizes = {}, {}
+    policy = data_cfg.get("on_bad_record", "error")
+    wanted = {name: _count_or_fraction(name, src) for name, src in sources.items()}
+    pools, filter_stats = {}, {}
     for name, src in sources.items():
-        if counts[name] == 0:
+        if wanted[name][0] == 0:
             continue
-        pool, stats = cached_pool(name, src, world_dir, cache_dir, seed)
-        filter_stats[name], pool_sizes[name] = stats, len(pool)
+        pools[name], filter_stats[name] = cached_pool(name, src, world_dir, cache_dir, seed,
+                                                      data_cfg.get("clean"), policy)
+    base = {name: c if c is not None else round(f * len(pools[name])) for name, (c, f) in wanted.items()}
+    counts = scale_counts(base, data_cfg.get("size"))
+    examples: list[Example] = []
+    for name, src in sources.items():
         want = counts[name]
+        if want == 0:
+            continue
+        pool = pools[name]
         if want > len(pool):
             if not src.get("allow_repeat", False):
                 raise ValueError(
                     f"data.sources.{name}: {want} examples requested but the pool holds {len(pool)} "
-                    f"after filtering (set allow_repeat: true to upsample)")
-            pool = [pool[i % len(pool)] for i in range(want)]
+                    f"after filtering (set data.sources.{name}.allow_repeat=true to upsample)")
+            pool = [pool[i % len(pool)] for i in range(want)]  # whole passes first: still nested
         examples.extend(pool[:want])
     if not examples:
         raise ValueError(f"data: no examples left; per-source filter drops: {filter_stats}")
@@ -109,7 +135,8 @@ def build_mix(data_cfg: dict[str, Any], world_dir: Path | None, cache_dir: Path)
         "sha256": digest,
         "n_examples": len(examples),
         "source_counts": {k: v for k, v in counts.items() if v},
-        "pool_sizes": pool_sizes,
+        "pool_sizes": {k: len(v) for k, v in pools.items()},
+        "bad_records": {k: v.get("bad_records", 0) for k, v in filter_stats.items()},
         "filter_stats": filter_stats,
         "subset_seed": seed,
         "example_ids": ids,

@@ -13,18 +13,20 @@ from typing import Any
 
 from tqdm import tqdm
 
-from limalab.data.example import Example
+from limalab.data.example import BadRecords, Example
 from limalab.data.filters import Candidate, apply_steps
 from limalab.data.readers import (
+    alpaca,
     lima_jsonl,
     natural_instructions,
     stackexchange,
+    table,
     wikihow,
     writingprompts,
 )
 
 
-def _se_pool(cfg: dict[str, Any], path: Path, seed: int, stats: dict[str, int]) -> list[Example]:
+def _se_pool(cfg: dict[str, Any], path: Path, seed: int, stats: dict[str, int], bad: BadRecords) -> list[Example]:
     """Filtered pairs per exchange, best questions first; exchanges drawn with temperature."""
     wanted = cfg.get("exchanges")  # None = every site found under path
     per_site: dict[str, list[Example]] = {}
@@ -32,8 +34,8 @@ def _se_pool(cfg: dict[str, Any], path: Path, seed: int, stats: dict[str, int]) 
         site = stackexchange.site_name(site_dir)
         if wanted is not None and site not in wanted:
             continue
-        threads = sorted(stackexchange.read_threads(site_dir), key=lambda t: (-t.score, int(t.id)))
-        kept = apply_steps((Candidate(t) for t in threads), list(cfg["filters"]), stats)
+        threads = stackexchange.read_threads(site_dir, bad, by_score=True)  # best questions first
+        kept = apply_steps((Candidate(t) for t in threads), list(cfg.get("filters", [])), stats)
         per_site[site] = [
             Example(f"se:{site}:q{c.thread.id}:a{c.answer.id}", cfg["name"], [c.prompt, c.response],
                     {"exchange": site, "question_score": c.thread.score, "answer_score": c.answer.score})
@@ -66,9 +68,9 @@ def _shuffled(examples: list[Example], seed: int) -> list[Example]:
     return examples
 
 
-def _wikihow_pool(cfg: dict, path: Path, seed: int, stats: dict) -> list[Example]:
+def _wikihow_pool(cfg: dict, path: Path, seed: int, stats: dict, bad: BadRecords) -> list[Example]:
     out = []
-    for line, title, text in wikihow.read_articles(path):
+    for line, title, text in wikihow.read_articles(path, bad):
         prompt = title if title.endswith("?") else title + "?"
         text = text.replace("This article", "The following answer").replace("this article", "the following answer")
         out.append(Example(f"wikihow:{title}", cfg["name"], [prompt, text], {"line": line}))
@@ -76,18 +78,19 @@ def _wikihow_pool(cfg: dict, path: Path, seed: int, stats: dict) -> list[Example
     return _shuffled(out, seed)
 
 
-def _wp_pool(cfg: dict, path: Path, seed: int, stats: dict) -> list[Example]:
+def _wp_pool(cfg: dict, path: Path, seed: int, stats: dict, bad: BadRecords) -> list[Example]:
     split = cfg.get("split", "train")
-    out = [Example(f"wp:{split}:{n}", cfg["name"], [p, s], {}) for n, p, s in writingprompts.read_pairs(path, split)]
+    out = [Example(f"wp:{split}:{n}", cfg["name"], [p, s], {})
+           for n, p, s in writingprompts.read_pairs(path, split, bad)]
     stats["input"] = stats["kept"] = len(out)
     return _shuffled(out, seed)
 
 
-def _ni_pool(cfg: dict, path: Path, seed: int, stats: dict) -> list[Example]:
+def _ni_pool(cfg: dict, path: Path, seed: int, stats: dict, bad: BadRecords) -> list[Example]:
     """Round-robin over tasks (one example from each task first, as the paper's 50)."""
     rng = random.Random(f"{seed}/ni")
     per_task = []
-    for task, definition, instances in natural_instructions.read_tasks(path):
+    for task, definition, instances in natural_instructions.read_tasks(path, bad):
         xs = [Example(f"ni:{inst['id']}", cfg["name"], [f"{definition}\n\n{inst['input']}", inst["output"][0]],
                       {"task": task}) for inst in instances]
         rng.shuffle(xs)
@@ -98,9 +101,25 @@ def _ni_pool(cfg: dict, path: Path, seed: int, stats: dict) -> list[Example]:
     return out
 
 
-def _lima_pool(cfg: dict, path: Path, seed: int, stats: dict) -> list[Example]:
+def _lima_pool(cfg: dict, path: Path, seed: int, stats: dict, bad: BadRecords) -> list[Example]:
     out = [Example(f"{cfg['name']}:{n}", cfg["name"], turns, {"origin": src})
-           for n, turns, src in lima_jsonl.read_conversations(path)]
+           for n, turns, src in lima_jsonl.read_conversations(path, bad)]
+    stats["input"] = stats["kept"] = len(out)
+    return _shuffled(out, seed)
+
+
+def _alpaca_pool(cfg: dict, path: Path, seed: int, stats: dict, bad: BadRecords) -> list[Example]:
+    out = [Example(f"alpaca:{i}", cfg["name"], [p, r], {}) for i, p, r in alpaca.read_records(path, bad)]
+    stats["input"] = stats["kept"] = len(out)
+    return _shuffled(out, seed)
+
+
+def _table_pool(cfg: dict, path: Path | str, seed: int, stats: dict, bad: BadRecords) -> list[Example]:
+    if "columns" not in cfg:
+        raise ValueError(f"data.sources.{cfg['name']}.columns: the table reader needs a column mapping, "
+                         "e.g. {prompt: instruction, response: output}")
+    out = [Example(f"{cfg['name']}:{rid}", cfg["name"], turns, {"at": where})
+           for rid, where, turns in table.read_rows(str(path), dict(cfg["columns"]), bad, cfg.get("split", "train"))]
     stats["input"] = stats["kept"] = len(out)
     return _shuffled(out, seed)
 
@@ -111,17 +130,25 @@ READERS = {
     "writingprompts": _wp_pool,
     "natural_instructions": _ni_pool,
     "lima_jsonl": _lima_pool,
+    "alpaca": _alpaca_pool,
+    "table": _table_pool,
 }
 
 
-def source_pool(cfg: dict[str, Any], path: Path, seed: int) -> tuple[list[Example], dict[str, int]]:
-    reader = cfg["reader"]
+def source_pool(cfg: dict[str, Any], path: Path, seed: int,
+                on_bad_record: str = "error") -> tuple[list[Example], dict[str, int]]:
+    """The source's pool in its seeded order, and its counts: ``input``, each filter's drops,
+    ``kept``, and ``bad_records`` (skipped with ``data.on_bad_record=skip``)."""
+    reader = cfg.get("reader")
     if reader not in READERS:
         raise ValueError(f"data.sources.{cfg['name']}.reader: unknown reader {reader!r}; expected one of {sorted(READERS)}")
-    if not path.exists():
+    if not str(path).startswith(table.HUB) and not Path(path).exists():
         raise FileNotFoundError(f"data.sources.{cfg['name']}.path: {path} does not exist")
     stats: dict[str, int] = {}
-    return READERS[reader](cfg, path, seed, stats), stats
+    bad = BadRecords(on_bad_record)
+    pool = READERS[reader](cfg, path, seed, stats, bad)
+    stats["bad_records"] = bad.count
+    return pool, stats
 
 
 def iter_texts(examples: list[Example]) -> Iterator[str]:
