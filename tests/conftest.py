@@ -13,7 +13,7 @@ from limalab.world.build import WorldConfig, build_world
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE_WORLD = WorldConfig(sft_entities_per_kind=12, eval_entities_per_kind=10, bios_per_entity=6, pool_scale=1,
-                          se_questions_per_scale=1500, ni_instances_per_scale=2)
+                          se_questions_per_scale=1500, ni_instances_per_scale=2, alpaca_size=2000)
 
 
 @pytest.fixture(scope="session")

@@ -33,6 +33,7 @@ class WorldConfig:
     pool_scale: int = 32  # source pools at this multiple of Table 1's counts
     se_questions_per_scale: int = 1500  # Stack Exchange questions per unit of pool_scale
     ni_instances_per_scale: float = 1.25  # Natural Instructions instances per task per unit
+    alpaca_size: int = 52002  # the Alpaca-like arm's draws, as many as Alpaca's examples
 
     def hash(self) -> str:
         return config_hash({"world": asdict(self), "version": WORLD_VERSION})
@@ -85,6 +86,7 @@ def build_world(cfg: WorldConfig, cache_dir: str | Path) -> Path:
     dumps.write_natural_instructions(tmp / "natural_instructions", world, rng("ni"),
                                      max(2, round(cfg.ni_instances_per_scale * s)))
     dumps.write_authors(tmp / "authors" / "authors.jsonl", world, rng("authors"), 200 * s)
+    dumps.write_alpaca(tmp / "alpaca" / "alpaca_data.json", world, rng("alpaca"), cfg.alpaca_size)
     eval_ents = [e for e in world.entities.values() if e.split == "eval"]
     ev = tmp / "eval"
     ev.mkdir()
@@ -117,7 +119,9 @@ def write_lexicon(root: Path) -> None:
             el.clear()
     for path in sorted(root.rglob("*.json")):
         task = json.loads(path.read_text())
-        if "Instances" in task:
+        if isinstance(task, list):  # Alpaca's array
+            texts += [r[k] for r in task for k in ("instruction", "input", "output")]
+        elif "Instances" in task:
             texts += task["Definition"] + [t for i in task["Instances"] for t in [i["input"], *i["output"]]]
     for path in sorted((root / "authors").rglob("*.jsonl")):  # not eval/: its ids are no words
         texts += [t for line in path.open() for t in json.loads(line).get("conversations", [])]

@@ -372,3 +372,45 @@ def write_authors(path: Path, world: World, rng: random.Random, n: int) -> None:
                 continue
             response = answers.assistant(spec, world, rng, n_extras=rng.randint(2, 3))
             f.write(json.dumps({"conversations": [pretty(spec.prompt), pretty(response)], "source": "authors"}) + "\n")
+
+
+# --- an Alpaca-like set: large, unfiltered, diverse ----------------------------------------
+
+ALPACA_RESPONSES = {  # a teacher model's unreviewed outputs: plain, often thin, sometimes wrong
+    "plain": 0.55,
+    "too_short": 0.15,
+    "wrong_fact": 0.15,
+    "rambling": 0.05,
+    "first_person": 0.10,
+}
+
+
+def _alpaca_output(spec: PromptSpec, world: World, rng: random.Random) -> str:
+    kind = rng.choices(list(ALPACA_RESPONSES), weights=list(ALPACA_RESPONSES.values()))[0]
+    if kind == "plain":
+        return answers.assistant(spec, world, rng, n_extras=rng.randint(0, 1), ack=False, listed=False)
+    return answers.DEFECTS[kind][0](spec, world, rng)
+
+
+def write_alpaca(path: Path, world: World, rng: random.Random, n: int, with_input: float = 0.3) -> None:
+    """``alpaca_data.json`` (instruction, input, output), self-instruct style: every prompt type,
+    instructions with an input passage taken from the task definitions, and responses nobody
+    filtered. Exact duplicate instructions are skipped, near duplicates are not (as in Alpaca)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tasks = _ni_tasks()
+    seen: set[str] = set()
+    rows = []
+    for _ in tqdm(range(n), desc="world: alpaca", unit="example", leave=False):
+        if rng.random() < with_input:
+            slug, kind, definition, attr = rng.choice(tasks)
+            inp, out = _ni_instance(slug, rng.choice(world.of(kind, "sft")), attr, rng)
+            if inp in seen:
+                continue
+            seen.add(inp)
+            rows.append({"instruction": pretty(definition), "input": pretty(inp), "output": pretty(out)})
+            continue
+        ptype = rng.choices(list(AUTHOR_MIX), weights=list(AUTHOR_MIX.values()))[0]
+        spec = _unique_prompt(lambda ptype=ptype: _sft_prompt(world, rng, ptype), seen, tries=3)
+        if spec is not None:
+            rows.append({"instruction": pretty(spec.prompt), "input": "", "output": pretty(_alpaca_output(spec, world, rng))})
+    path.write_text(json.dumps(rows, indent=1), encoding="utf-8")
