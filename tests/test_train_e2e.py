@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from limalab.tracking.io import read_jsonl
+from limalab.tracking.loggers import manifest_artifact_name
 
 from .conftest import ROOT, run_cli
 
@@ -75,6 +76,9 @@ def test_run_directory_contract(smoke_run: tuple[Path, str]) -> None:
         assert 0 <= summary["eot_rate"] <= 1 and summary["truncation_rate"] == pytest.approx(1 - summary["eot_rate"])
     assert (rd / "logs" / "metrics.csv").exists()
     assert list((rd / "wandb").glob("offline-run-*")), "W&B should log offline inside the run directory"
+    # the manifest went to W&B as a dataset artifact named by its hash (offline: in the .wandb file)
+    wandb_bytes = b"".join(p.read_bytes() for p in (rd / "wandb").rglob("*.wandb"))
+    assert manifest_artifact_name(manifest).encode() in wandb_bytes
 
 
 def test_rerun_skips_a_complete_run(smoke_run: tuple[Path, str], cache_dir: Path) -> None:

@@ -19,6 +19,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 from limalab.data.chat import ChatFormat
 from limalab.data.datamodule import ChatDataModule
 from limalab.data.mix import build_mix
+from limalab.data.tokenized import tokenize
 from limalab.data.tokenizer import train_word_tokenizer
 from limalab.eval.evaluate import evaluate
 from limalab.eval.judges import build_judge
@@ -32,7 +33,7 @@ from limalab.model.trainable import freeze
 from limalab.tracking.identity import run_id as make_run_id
 from limalab.tracking.identity import semantic_config
 from limalab.tracking.io import atomic_write_json, config_hash, file_sha256, read_jsonl
-from limalab.tracking.loggers import make_loggers
+from limalab.tracking.loggers import log_manifest_artifact, make_loggers
 from limalab.tracking.rundir import RunDir, now, provenance, redact, update_provenance, write_config
 from limalab.world.build import WorldConfig, build_world, load_world
 
@@ -109,10 +110,10 @@ def run(cfg: dict[str, Any]) -> dict:
     # --- data
     examples, manifest = build_mix(cfg["data"], world_dir, cache_dir)
     max_length = int(cfg["train"]["max_length"])
-    rows = [chat.encode_dialogue(ex.turns, max_length) for ex in examples]
+    rows, tokenized_key = tokenize(examples, manifest["sha256"], chat, max_length, cache_dir)
     resp_lens = [sum(1 for t in lab if t != -100) for _, lab in rows]
     manifest.update(
-        seed=cfg["seed"], n_tokens=sum(len(ids) for ids, _ in rows), n_response_tokens=sum(resp_lens),
+        seed=cfg["seed"], tokenized_cache=tokenized_key, n_tokens=sum(len(ids) for ids, _ in rows), n_response_tokens=sum(resp_lens),
         n_trimmed=sum(1 for ex, (ids, _) in zip(examples, rows, strict=True) if len(ids) == max_length),
         response_tokens_p95=float(np.percentile(resp_lens, 95)),
     )
@@ -124,6 +125,7 @@ def run(cfg: dict[str, Any]) -> dict:
     model = load_base(cfg["model"], base_dir, tokenizer, cfg["seed"])
     epochs = int(cfg["train"]["epochs"])
     loggers = make_loggers(rd.path, rid, wandb_id, cfg, redact(cfg))
+    log_manifest_artifact(loggers, rd.manifest, manifest)
     tokens_trained = 0
     if epochs > 0:
         add_residual_dropout(model, float(cfg["model"].get("residual_dropout", 0.0)))

@@ -26,3 +26,22 @@ def make_loggers(run_dir: Path, run_id: str, wandb_id: str, cfg: dict[str, Any],
             resume="allow", save_dir=str(run_dir), mode=wandb_mode(lcfg.get("mode")), config=config_for_wandb,
         ))
     return loggers
+
+
+def manifest_artifact_name(manifest: dict[str, Any]) -> str:
+    """One artifact per distinct training set: runs sharing data share the artifact."""
+    return f"data-{manifest['sha256'][:16]}"
+
+
+def log_manifest_artifact(loggers: list[Logger], manifest_path: Path, manifest: dict[str, Any]) -> None:
+    """The run's data manifest as a W&B ``dataset`` artifact named by its hash; the arm and
+    size are aliases, the counts and filter drops metadata (no example text leaves the run)."""
+    for lg in loggers:
+        if isinstance(lg, WandbLogger):
+            import wandb
+
+            art = wandb.Artifact(manifest_artifact_name(manifest), type="dataset", metadata={
+                k: manifest.get(k) for k in ("data", "sha256", "n_examples", "source_counts", "pool_sizes",
+                                             "filter_stats", "bad_records", "subset_seed")})
+            art.add_file(str(manifest_path), name="manifest.json")
+            lg.experiment.log_artifact(art, aliases=["latest", str(manifest.get("data")), f"n{manifest['n_examples']}"])
