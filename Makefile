@@ -1,7 +1,7 @@
 PY ?= .venv/bin/python
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 
-.PHONY: setup test train lint bench clean
+.PHONY: setup test train lint bench bench-slice bench-data clean
 
 setup:
 	python3 -m venv .venv
@@ -16,8 +16,13 @@ test:
 train:
 	$(PY) src/train.py
 
-bench:
+bench: bench-slice bench-data
+
+bench-slice:
 	$(PY) bench/slice.py
+
+bench-data:
+	$(PY) bench/se_stream.py
 
 lint:
 	$(PY) -m ruff check src analysis tests
