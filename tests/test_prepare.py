@@ -31,8 +31,11 @@ def test_prepare_writes_manifest_and_preview_of_each_arm(arm: str, sources: set[
     preview = (out / "preview.md").read_text()
     assert f"Data arm `{arm}`: 40 examples" in preview and "response length" in preview
     if arm == "se_filtered":  # each paper filter is a step with its drops counted
-        assert set(manifest["filter_stats"]["se_stem"]) >= PAPER_FILTERS
-        assert manifest["filter_stats"]["se_stem"]["min_score"] > 0
+        stats = manifest["filter_stats"]["se_stem"]
+        assert set(stats) >= PAPER_FILTERS
+        # every content filter has work: each defect is built to reach the filter meant for it
+        for step in ("title_self_contained", "min_score", "length", "first_person", "references_other_answers"):
+            assert stats[step] > 0, step
     if arm == "se_unfiltered":  # no vote or style selection
         assert not {"min_score", "top_answer", "length", "first_person"} & set(manifest["filter_stats"]["se_stem"])
 

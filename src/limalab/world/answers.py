@@ -108,22 +108,41 @@ def wrong_fact(spec: PromptSpec, world: World, rng: random.Random) -> str:
     return assistant(fake, world, rng, n_extras=rng.randint(1, 2), ack=False, listed=rng.random() < 0.5)
 
 
+ANECDOTES = (
+    "i went there last summer with my family and we had a great time .",
+    "my uncle used to tell me about it when i was young .",
+    "i have wanted to see it for myself for years now .",
+    "my friends and i argued about this for a whole evening once .",
+)
+FILLER = (
+    "there is a lot to say about this topic and people have discussed it many times on this site .",
+    "it is worth reading the whole thread before asking again .",
+    "the links in the comments are useful too .",
+)
+
+
 def first_person(spec: PromptSpec, world: World, rng: random.Random) -> str:
+    """One hedged fact inside a personal story: as long as a good answer, so the length bounds
+    pass it and only the first-person filter can catch it."""
     e = world.entities[spec.entities[0]]
     attr = spec.attribute or rng.choice(list(e.facts))
-    return rng.choice((
+    head = rng.choice((
         "i think {f} at least that is what my teacher told me .",
         "in my experience , {f} i am not totally sure though .",
         "i remember reading that {f} my own notes say so too .",
     )).format(f=fact(attr, e.facts[attr]))
+    return " ".join([head, *rng.sample(ANECDOTES, 2)])
 
 
 def refers_elsewhere(spec: PromptSpec, world: World, rng: random.Random) -> str:
-    return rng.choice((
+    """No facts, only pointers to other answers: long enough that only the reference filter
+    catches it."""
+    head = rng.choice((
         "as mentioned above , this was already answered in the other answer .",
         "see the accepted answer , it covers everything . this is a duplicate on stack exchange .",
         "as mentioned in the comments , check the other answer for the details .",
     ))
+    return " ".join([head, *rng.sample(FILLER, 2)])
 
 
 def too_short(spec: PromptSpec, world: World, rng: random.Random) -> str:
