@@ -34,6 +34,10 @@ def test_redact_removes_secret_keys_and_values(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-1234567890")
     out = redact({"judge": {"api_key": "x", "note": "sk-test-1234567890", "model": "gpt"}})
     assert out == {"judge": {"api_key": "<redacted>", "note": "<redacted>", "model": "gpt"}}
+    # settings that merely mention tokens are kept: the saved config must stay usable
+    kept = {"max_new_tokens": 24, "eot_token": "<|eot|>", "n_tokens": 5, "max_tokens": 9}
+    assert redact(kept) == kept
+    assert redact({"hf_token": "abc", "auth_token": "def", "token": "x"}) == dict.fromkeys(("hf_token", "auth_token", "token"), "<redacted>")
 
 
 def test_atomic_write_leaves_no_partial_file(tmp_path: Path) -> None:

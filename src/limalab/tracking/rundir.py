@@ -25,7 +25,10 @@ import yaml
 from limalab.tracking.io import atomic_write_json, atomic_write_text
 from limalab.versions import PIPELINE_VERSION, RUBRIC_VERSION, WORLD_VERSION
 
-SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password)", re.I)
+# config keys that hold secrets (not "max_new_tokens" or "eot_token": those are settings)
+SECRET_KEY = re.compile(r"(api[_-]?key|secret|passw(or)?d|credential|(access|auth|hf|api|bearer)[_-]?token|^token$)", re.I)
+# environment variables whose values are secrets: OPENAI_API_KEY, HF_TOKEN, WANDB_API_KEY, ...
+SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|CREDENTIALS?)$", re.I)
 PACKAGES = ("limalab", "torch", "pytorch-lightning", "transformers", "tokenizers", "datasets", "hydra-core",
             "wandb", "optuna")
 
@@ -51,7 +54,7 @@ class RunDir:
 
 def redact(obj: Any) -> Any:
     """Drop values of secret-looking keys, and any value equal to a secret in the environment."""
-    secrets = {v for k, v in os.environ.items() if SECRET_KEY.search(k) and len(v) >= 8}
+    secrets = {v for k, v in os.environ.items() if (SECRET_ENV.search(k) or SECRET_KEY.search(k)) and len(v) >= 8}
     if isinstance(obj, dict):
         return {k: "<redacted>" if SECRET_KEY.search(str(k)) else redact(v) for k, v in obj.items()}
     if isinstance(obj, list):
