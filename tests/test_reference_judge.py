@@ -392,11 +392,12 @@ def test_parse_and_repetition():
 
 
 def test_registry_and_serialisation(world, judge, realms):
-    assert JUDGES["reference"] is ReferenceJudge
+    assert "reference" in JUDGES
     j = build_judge("reference", world=world)
+    assert isinstance(j, ReferenceJudge)
     assert isinstance(j, Judge)
     assert j.id == judge.id == f"reference@rubric{RUBRIC_VERSION}"
-    with pytest.raises(ValueError, match="nope.*reference"):
+    with pytest.raises(ValueError, match="judge: unknown judge 'nope'; expected one of .*reference"):
         build_judge("nope")
     p = row("fact", [realms[0]], "capital")
     d = judge.judge(p, say(realms[0], "capital"), True).to_dict()

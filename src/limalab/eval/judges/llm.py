@@ -1,0 +1,232 @@
+"""LLM judges: the Likert rubric sent to any OpenAI-compatible chat-completions endpoint (or
+to a local transformers model, ``hf_local.py``), with retries, a concurrency limit, usage and
+cost counts, and an on-disk reply cache so that nothing is paid for twice.
+
+The API key is read from the environment variable named by ``judge.api_key_env`` at request
+time; it is never stored on an object that is logged, and never written anywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from limalab.eval.judges.base import Judgment
+from limalab.eval.judges.rubric import LIKERT_SYSTEM, LIKERT_VERSION, likert_prompt, parse_likert
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+FATAL_STATUS = {401, 403, 404}
+
+
+class JudgeConfigError(RuntimeError):
+    """The endpoint refuses us for a reason retries cannot fix (key, model name, URL)."""
+
+
+class NoReply(RuntimeError):
+    """No usable HTTP reply after every retry (counted as invalid, retried on a rerun)."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class Backend(Protocol):
+    model: str
+
+    def complete(self, system: str, user: str) -> Reply: ...
+
+
+@dataclass
+class ChatClient:
+    """``POST {base_url}/chat/completions`` with exponential back-off and jitter on 429, 5xx,
+    timeouts and connection errors (``Retry-After`` honoured). ``sleep`` is injectable so
+    tests of the back-off take no wall time."""
+
+    base_url: str
+    model: str
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout_s: float = 60.0
+    max_retries: int = 5
+    backoff_s: float = 1.0
+    max_backoff_s: float = 60.0
+    temperature: float = 0.0
+    max_tokens: int = 1024
+    sleep: Callable[[float], None] = time.sleep
+    seed: int = 0
+    attempts: int = field(default=0, init=False)  # HTTP requests sent, retries included
+    _rng: random.Random = field(default=None, init=False, repr=False)  # type: ignore[assignment]
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+        self._http = httpx.Client(timeout=self.timeout_s)
+
+    def _headers(self) -> dict[str, str]:
+        key = os.environ.get(self.api_key_env, "")
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def _delay(self, attempt: int, retry_after: str | None) -> float:
+        if retry_after:
+            try:
+                return min(self.max_backoff_s, float(retry_after))
+            except ValueError:
+                pass
+        with self._lock:
+            jitter = 0.5 + self._rng.random() / 2
+        return min(self.max_backoff_s, self.backoff_s * 2**attempt) * jitter
+
+    def complete(self, system: str, user: str) -> Reply:
+        body = {"model": self.model, "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
+                "temperature": self.temperature, "max_tokens": self.max_tokens}
+        url = self.base_url.rstrip("/") + "/chat/completions"
+        last, retry_after = "", None
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                self.sleep(self._delay(attempt - 1, retry_after))
+            retry_after = None
+            with self._lock:
+                self.attempts += 1
+            try:
+                r = self._http.post(url, json=body, headers=self._headers())
+            except (httpx.TimeoutException, httpx.TransportError) as e:
+                last = f"{type(e).__name__}"
+                continue
+            if r.status_code in FATAL_STATUS:
+                raise JudgeConfigError(f"judge endpoint {url} answered {r.status_code} for model {self.model!r}: "
+                                       f"check judge.base_url, judge.model and ${self.api_key_env}")
+            if r.status_code in RETRY_STATUS:
+                last, retry_after = f"HTTP {r.status_code}", r.headers.get("retry-after")
+                continue
+            if r.status_code != 200:
+                raise NoReply(f"HTTP {r.status_code}")  # e.g. 400: this request will never work
+            try:
+                data = r.json()
+                usage = data.get("usage") or {}
+                return Reply(data["choices"][0]["message"]["content"] or "",
+                             int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
+            except (ValueError, KeyError, IndexError, TypeError):
+                last = "a malformed response body"
+        raise NoReply(f"no reply after {self.max_retries + 1} attempts (last: {last})")
+
+
+class ReplyCache:
+    """Replies on disk (SQLite), keyed by judge model, rubric version and the exact request,
+    shared by every run in the cache: a rerun or another run grading the same text sends nothing."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, timeout=60)
+        self._db.execute("CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, text TEXT, pt INTEGER, ct INTEGER)")
+        self._db.commit()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(*parts: str) -> str:
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+    def get(self, key: str) -> Reply | None:
+        with self._lock:
+            row = self._db.execute("SELECT text, pt, ct FROM replies WHERE key = ?", (key,)).fetchone()
+        return Reply(*row) if row else None
+
+    def put(self, key: str, reply: Reply) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO replies VALUES (?,?,?,?)",
+                             (key, reply.text, reply.prompt_tokens, reply.completion_tokens))
+            self._db.commit()
+
+
+@dataclass
+class Usage:
+    """What a judge spent: requests, tokens and cost (sent) apart from cache hits (free)."""
+
+    price_in_per_1m: float = 0.0
+    price_out_per_1m: float = 0.0
+    requests: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    invalid_unparsed: int = 0
+    invalid_no_reply: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **counts: int) -> None:
+        with self._lock:
+            for k, v in counts.items():
+                setattr(self, k, getattr(self, k) + v)
+
+    def to_dict(self) -> dict[str, Any]:
+        cost = (self.prompt_tokens * self.price_in_per_1m + self.completion_tokens * self.price_out_per_1m) / 1e6
+        return {"requests": self.requests, "cache_hits": self.cache_hits, "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens, "cost_usd": round(cost, 6),
+                "invalid_unparsed": self.invalid_unparsed, "invalid_no_reply": self.invalid_no_reply}
+
+
+class CachedAsker:
+    """Ask a backend through the cache, re-asking an unparseable reply up to ``parse_retries``
+    times; counts everything in ``usage``."""
+
+    def __init__(self, backend: Backend, cache: ReplyCache, version: str, usage: Usage, parse_retries: int = 1) -> None:
+        self.backend, self.cache, self.version, self.usage, self.parse_retries = backend, cache, version, usage, parse_retries
+
+    def ask(self, system: str, user: str, parse: Callable[[str], Any]) -> tuple[Any, str, str | None]:
+        """(parsed value or None, reply text, why invalid)."""
+        text = ""
+        for attempt in range(self.parse_retries + 1):
+            key = ReplyCache.key(self.backend.model, self.version, system, user, str(attempt))
+            reply = self.cache.get(key)
+            if reply is not None:
+                self.usage.add(cache_hits=1)
+            else:
+                try:
+                    reply = self.backend.complete(system, user)
+                except NoReply as e:
+                    self.usage.add(invalid_no_reply=1)
+                    return None, "", str(e)
+                self.usage.add(requests=1, prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens)
+                self.cache.put(key, reply)
+            text = reply.text
+            value = parse(text)
+            if value is not None:
+                return value, text, None
+        self.usage.add(invalid_unparsed=1)
+        return None, text, "unparseable reply"
+
+
+class LikertJudge:
+    """LIMA's Likert helpfulness grade (1-6) from an LLM; invalid replies score ``None`` and
+    are excluded from means (and counted), never guessed."""
+
+    def __init__(self, backend: Backend, cache: ReplyCache, concurrency: int = 8, parse_retries: int = 1,
+                 price_in_per_1m: float = 0.0, price_out_per_1m: float = 0.0, kind: str = "likert") -> None:
+        self.backend = backend
+        self.usage = Usage(price_in_per_1m, price_out_per_1m)
+        self.asker = CachedAsker(backend, cache, LIKERT_VERSION, self.usage, parse_retries)
+        self.concurrency = concurrency
+        self.id = f"{kind}:{backend.model}@{LIKERT_VERSION}"
+
+    def judge(self, prompt: dict, response: str, terminated: bool) -> Judgment:
+        score, text, why = self.asker.ask(LIKERT_SYSTEM, likert_prompt(prompt["prompt"], response), parse_likert)
+        return Judgment(score, {"invalid": why} if why else {}, text, self.id)
+
+    def judge_all(self, items: Sequence[tuple[dict, str, bool]]) -> list[Judgment]:
+        with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
+            return list(pool.map(lambda it: self.judge(*it), items))

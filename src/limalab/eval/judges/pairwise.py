@@ -1,0 +1,69 @@
+"""LIMA's pairwise preference (Appendix C): which of two responses to one prompt is better,
+asked in both orders because LLM judges favour a position. A verdict that flips with the
+order is a tie (and counted as a flip: the position-bias rate)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from limalab.eval.judges.llm import CachedAsker, ReplyCache, Usage
+from limalab.eval.judges.rubric import (
+    PAIRWISE_SYSTEM,
+    PAIRWISE_VERSION,
+    pairwise_prompt,
+    parse_pairwise,
+)
+
+
+def combine(first: str | None, second: str | None) -> tuple[str | None, bool]:
+    """Verdicts of (a, b) and of (b, a) as one outcome for a: win / tie / loss, and whether the
+    two orders disagreed. One invalid order leaves the other; both invalid is invalid."""
+    as_a = {"A": "win", "B": "loss", "tie": "tie", None: None}[first]
+    swapped = {"A": "loss", "B": "win", "tie": "tie", None: None}[second]
+    if as_a is None or swapped is None:
+        return as_a or swapped, False
+    if as_a == swapped:
+        return as_a, False
+    return "tie", True
+
+
+class LLMPairwiseJudge:
+    def __init__(self, backend: Any, cache: ReplyCache, concurrency: int = 8, parse_retries: int = 1,
+                 price_in_per_1m: float = 0.0, price_out_per_1m: float = 0.0) -> None:
+        self.usage = Usage(price_in_per_1m, price_out_per_1m)
+        self.asker = CachedAsker(backend, cache, PAIRWISE_VERSION, self.usage, parse_retries)
+        self.concurrency = concurrency
+        self.id = f"pairwise:{backend.model}@{PAIRWISE_VERSION}"
+
+    def verdict(self, prompt: str, a: str, b: str) -> str | None:
+        return self.asker.ask(PAIRWISE_SYSTEM, pairwise_prompt(prompt, a, b), parse_pairwise)[0]
+
+    def compare(self, prompt: dict, a: str, b: str) -> dict:
+        first, second = self.verdict(prompt["prompt"], a, b), self.verdict(prompt["prompt"], b, a)
+        outcome, flipped = combine(first, second)
+        return {"outcome": outcome, "flipped": flipped, "ab": first, "ba": second}
+
+    def compare_all(self, items: Sequence[tuple[dict, str, str]]) -> list[dict]:
+        with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
+            return list(pool.map(lambda it: self.compare(*it), items))
+
+
+class ReferencePairwiseJudge:
+    """The miniature's ground truth for pairwise: the reference judge's levels compared (so it
+    has no position bias by construction)."""
+
+    def __init__(self, reference: Any) -> None:
+        self.reference = reference
+        self.id = f"pairwise:{reference.id}"
+        self.usage = None
+
+    def compare(self, prompt: dict, a: str, b: str) -> dict:
+        sa = self.reference.judge(prompt, a, True).score
+        sb = self.reference.judge(prompt, b, True).score
+        outcome = "win" if sa > sb else "loss" if sa < sb else "tie"
+        return {"outcome": outcome, "flipped": False, "ab": None, "ba": None}
+
+    def compare_all(self, items: Sequence[tuple[dict, str, str]]) -> list[dict]:
+        return [self.compare(*it) for it in items]

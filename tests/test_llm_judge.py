@@ -1,0 +1,105 @@
+"""The likert and pairwise judges against a local chat-completions server: parsing, retries
+with back-off on an injected clock, invalid counts, cost counts, and the reply cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from limalab.eval.judges import build_judge
+from limalab.eval.judges.llm import ChatClient, JudgeConfigError, LikertJudge, ReplyCache
+from limalab.eval.judges.pairwise import LLMPairwiseJudge, combine
+from limalab.eval.judges.rubric import likert_prompt, parse_likert, parse_pairwise
+
+from .judge_server import JudgeServer
+
+CASES = ["ok5", "malformed", "429once", "500twice", "slow", "badjson", "always500"]
+EXPECTED = {"ok5": 5, "malformed": None, "429once": 4, "500twice": 3, "slow": 6, "badjson": 2, "always500": None}
+
+
+def make_judge(url: str, cache: Path, sleeps: list[float], **kw) -> LikertJudge:
+    client = ChatClient(url, "judge-model", api_key_env="LIMALAB_TEST_KEY", timeout_s=0.3, max_retries=3,
+                        backoff_s=1.0, sleep=sleeps.append)
+    return LikertJudge(client, ReplyCache(cache), concurrency=4, parse_retries=1,
+                       price_in_per_1m=2.0, price_out_per_1m=6.0, **kw)
+
+
+def items(cases: list[str]) -> list[tuple[dict, str, bool]]:
+    return [({"prompt_id": c, "prompt": f"question for CASE:{c}"}, f"response {c}", True) for c in cases]
+
+
+def test_parse_likert_and_pairwise() -> None:
+    assert parse_likert("reasoning ...\n5\n5") == 5
+    assert parse_likert("Score: 4\n**4**") == 4
+    assert parse_likert("thinking\n5/6") == 5
+    assert parse_likert("3\n4") is None  # contradicts itself
+    assert parse_likert("I would give it a 5 overall.") is None  # no number on its own line
+    assert parse_likert("5\nthen a long afterthought\nand more") is None
+    assert parse_likert("7\n7") is None
+    assert parse_pairwise("because...\nB") == "B" and parse_pairwise("**Tie**") == "tie"
+    assert parse_pairwise("A is much better") is None
+    assert combine("A", "B") == ("win", False) and combine("A", "A") == ("tie", True)
+    assert combine(None, "A") == ("loss", False) and combine(None, None) == (None, False)
+    assert "[BEGIN SUBMISSION]\nx\n[END SUBMISSION]" in likert_prompt("t", "x")
+
+
+def test_likert_judge_retries_counts_and_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIMALAB_TEST_KEY", "sk-test-0123456789")
+    sleeps: list[float] = []
+    with JudgeServer() as server:
+        judge = make_judge(server.url, tmp_path / "replies.sqlite", sleeps)
+        got = {it[0]["prompt_id"]: j.score for it, j in zip(items(CASES), judge.judge_all(items(CASES)), strict=True)}
+        assert got == EXPECTED
+        # retries: 429 once, 500 twice, the timeout once, the bad body once, always500 3 times
+        assert server.requests == {"ok5": 1, "malformed": 2, "429once": 2, "500twice": 3, "slow": 2, "badjson": 2,
+                                   "always500": 4}
+        assert server.auth == {"Bearer sk-test-0123456789"}
+        # back-off: Retry-After honoured, else 1 s * 2^attempt with jitter in [0.5, 1]
+        assert 0.01 in sleeps and sum(0.5 <= s <= 1.0 for s in sleeps) >= 3 and sum(1.0 <= s <= 2.0 for s in sleeps) >= 2
+        assert all(s <= 4.0 for s in sleeps)
+        usage = judge.usage.to_dict()
+        assert usage["requests"] == 7  # replies received: ok5, malformed x2, 429once, 500twice, slow, badjson
+        assert usage["invalid_unparsed"] == 1 and usage["invalid_no_reply"] == 1
+        assert usage["prompt_tokens"] == 700 and usage["completion_tokens"] == 70
+        assert usage["cost_usd"] == pytest.approx((700 * 2.0 + 70 * 6.0) / 1e6)
+
+        # a second run over everything that got a reply sends nothing
+        before = server.total()
+        again = make_judge(server.url, tmp_path / "replies.sqlite", [])
+        replied = [c for c in CASES if c != "always500"]
+        assert [j.score for j in again.judge_all(items(replied))] == [EXPECTED[c] for c in replied]
+        assert server.total() == before and again.usage.cache_hits == 7 and again.usage.requests == 0
+        # what never got a reply is asked again on a rerun (and is still invalid here)
+        assert again.judge_all(items(["always500"]))[0].score is None and server.total() == before + 4
+
+
+def test_fatal_status_stops_with_a_clear_error_without_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-abcdefghijkl")
+    client = ChatClient("http://127.0.0.1:9/v1", "m", max_retries=0, sleep=lambda s: None)
+    import httpx
+
+    monkeypatch.setattr(client._http, "post", lambda *a, **k: httpx.Response(401, json={"error": "bad key"}))
+    with pytest.raises(JudgeConfigError) as e:
+        client.complete("s", "u")
+    assert "judge.base_url" in str(e.value) and "OPENAI_API_KEY" in str(e.value)
+    assert "sk-test-abcdefghijkl" not in str(e.value)
+
+
+def test_pairwise_judge_asks_both_orders(tmp_path: Path) -> None:
+    with JudgeServer(default="pair_a") as server:
+        client = ChatClient(server.url, "judge-model", sleep=lambda s: None)
+        judge = LLMPairwiseJudge(client, ReplyCache(tmp_path / "r.sqlite"), concurrency=2)
+        out = judge.compare_all([({"prompt": "q1"}, "first answer", "second answer")])
+        # always "A": the verdict flips with the order, so it is a tie and counted as a flip
+        assert out == [{"outcome": "tie", "flipped": True, "ab": "A", "ba": "A"}]
+        assert server.total() == 2
+
+
+def test_build_judge_validates_config(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="judge.model: required for judge=hf_local"):
+        build_judge({"name": "hf_local", "model": None}, cache_dir=tmp_path)
+    with pytest.raises(FileNotFoundError, match="judge.model: /nonexistent"):
+        build_judge({"name": "hf_local", "model": "/nonexistent"}, cache_dir=tmp_path)
+    j = build_judge({"name": "likert", "base_url": "http://127.0.0.1:1/v1", "model": "gpt-x"}, cache_dir=tmp_path)
+    assert j.id.startswith("likert:gpt-x@likert-")
