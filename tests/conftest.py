@@ -35,3 +35,21 @@ def run_cli(args: list[str], cache_dir: Path, cwd: Path, timeout: int = 900) -> 
     if proc.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     return proc
+
+
+SMOKE = ["experiment=smoke", "trainer.enable_progress_bar=false"]
+
+
+@pytest.fixture(scope="session")
+def smoke_run(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One trained smoke run (``src/train.py experiment=smoke``): its work dir and stdout.
+    Tests that add files to it work on a copy."""
+    work = tmp_path_factory.mktemp("e2e")
+    proc = run_cli([str(ROOT / "src" / "train.py"), *SMOKE, f"runs_dir={work / 'runs'}"], cache_dir, work)
+    return work, proc.stdout
+
+
+def the_run(runs: Path) -> Path:
+    dirs = [d for d in runs.iterdir() if d.is_dir() and not d.name.startswith(".")]
+    assert len(dirs) == 1, dirs
+    return dirs[0]

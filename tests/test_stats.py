@@ -129,3 +129,47 @@ def test_summary_without_types_or_subscores():
     assert s["judge_ci95"] == [3.0, 3.0] and s["judge_ci95_bootstrap"] == [3.0, 3.0]
     empty = score_summary([])
     assert empty["n_prompts"] == 0 and math.isnan(empty["judge_mean"])
+
+
+def test_paired_test_matches_scipy():
+    from limalab.eval.stats import paired_test
+
+    a = {"p1": 4.0, "p2": 3.5, "p3": 5.0, "p4": 2.0, "p5": 4.5, "only_a": 1.0}
+    b = {"p1": 3.0, "p2": 3.5, "p3": 4.0, "p4": 2.5, "p5": 3.0, "only_b": 6.0}
+    out = paired_test(a, b)
+    xa, xb = [a[p] for p in sorted(b) if p in a], [b[p] for p in sorted(b) if p in a]
+    assert out["n_prompts"] == 5 and out["mean_diff"] == pytest.approx(np.mean(np.subtract(xa, xb)))
+    assert out["t_p"] == pytest.approx(st.ttest_rel(xa, xb).pvalue)
+    assert out["wilcoxon_p"] == pytest.approx(st.wilcoxon(np.subtract(xa, xb)).pvalue)
+    d = np.subtract(xa, xb)
+    lo, hi = st.t.interval(0.95, df=4, loc=d.mean(), scale=st.sem(d))
+    assert out["ci95"] == pytest.approx([lo, hi])
+
+
+def test_agreement_categories_length_bias_and_seeds():
+    from limalab.eval.stats import agreement, category_rates, length_bias, over_seeds
+
+    a, b = [1, 2, 3, 4, 5, 6, 6], [1, 3, 3, 5, 5, 4, 6]
+    g = agreement(a, b)
+    assert g["spearman"] == pytest.approx(st.spearmanr(a, b).statistic)
+    assert g["kendall"] == pytest.approx(st.kendalltau(a, b).statistic)
+    assert g["exact"] == pytest.approx(4 / 7) and g["within_1"] == pytest.approx(6 / 7)
+    rates = category_rates([{"score": s} for s in (1, 2, 3, 4, 5, 6, None, 6)])
+    assert rates == pytest.approx({"fail": 2 / 7, "pass": 2 / 7, "excellent": 3 / 7})
+    lb = length_bias([1, 2, 3, 4, 5], [10, 30, 20, 50, 40])
+    assert lb["spearman"] == pytest.approx(st.spearmanr([1, 2, 3, 4, 5], [10, 30, 20, 50, 40]).statistic)
+    seeds = over_seeds([3.1, 3.4, 3.2])
+    lo, hi = st.t.interval(0.95, df=2, loc=np.mean([3.1, 3.4, 3.2]), scale=st.sem([3.1, 3.4, 3.2]))
+    assert seeds["n_seeds"] == 3 and seeds["ci95"] == pytest.approx([lo, hi])
+
+
+def test_selection_picks_best_dev_score_not_lowest_perplexity():
+    from limalab.eval.selection import select_checkpoint
+
+    cands = [{"epoch": 2, "dev_judge_mean": 3.1, "dev_ppl": 4.0},   # lowest perplexity
+             {"epoch": 3, "dev_judge_mean": 3.6, "dev_ppl": 5.5},   # best generations
+             {"epoch": 4, "dev_judge_mean": 3.6, "dev_ppl": 6.0},   # tie: the earlier wins
+             {"epoch": 5, "dev_judge_mean": float("nan"), "dev_ppl": 3.0}]
+    assert select_checkpoint(cands)["epoch"] == 3
+    with pytest.raises(ValueError, match="train.select.window"):
+        select_checkpoint([])

@@ -12,23 +12,11 @@ import yaml
 from limalab.tracking.io import read_jsonl
 from limalab.tracking.loggers import manifest_artifact_name
 
-from .conftest import ROOT, run_cli
+from .conftest import ROOT, SMOKE, run_cli, the_run
 
 pytestmark = pytest.mark.slow
-SMOKE = ["experiment=smoke", "trainer.enable_progress_bar=false"]
 
 
-@pytest.fixture(scope="module")
-def smoke_run(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    work = tmp_path_factory.mktemp("e2e")
-    proc = run_cli([str(ROOT / "src" / "train.py"), *SMOKE, f"runs_dir={work / 'runs'}"], cache_dir, work)
-    return work, proc.stdout
-
-
-def the_run(runs: Path) -> Path:
-    dirs = [d for d in runs.iterdir() if d.is_dir() and not d.name.startswith(".")]
-    assert len(dirs) == 1, dirs
-    return dirs[0]
 
 
 def test_run_directory_contract(smoke_run: tuple[Path, str]) -> None:

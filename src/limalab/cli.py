@@ -38,3 +38,20 @@ def main_run(cfg: dict[str, Any]) -> float:
     print(f"judge mean {head['judge_mean']:.2f} (95% CI {lo:.2f}-{hi:.2f}) on {head['spec']['prompt_set']} "
           f"[{cfg['data']['name']}, {res['n_examples']} examples, selected {res['selected_checkpoint']}]")
     return float(head["judge_mean"])
+
+
+def main_evaluate(cfg: dict[str, Any], eval_overrides: list[str] | None = None) -> dict:
+    from limalab.eval.reevaluate import reevaluate
+
+    quiet_environment({**cfg, "runs_dir": str(Path(cfg["run_dir"]).parent)})
+    s = reevaluate(cfg, eval_overrides)
+    out = Path(cfg["run_dir"]) / "evals" / s["eval_id"]
+    print(f"evaluation: {out}")
+    if "win" in s:
+        print(f"pairwise {s['judge']}: win {s['win']:.0%} tie {s['tie']:.0%} loss {s['loss']:.0%} "
+              f"({s['n_pairs']} pairs, {s['n_invalid']} invalid, order flips {s['position_flip_rate']})")
+    else:
+        lo, hi = s["judge_ci95"]
+        print(f"judge mean {s['judge_mean']:.2f} (95% CI {lo:.2f}-{hi:.2f}) by {s['judge']} on {s['prompt_set']} "
+              f"({s['n_judged']} judged, {s['n_invalid']} invalid)")
+    return s

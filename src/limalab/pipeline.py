@@ -22,9 +22,10 @@ from limalab.data.mix import build_mix
 from limalab.data.tokenized import tokenize
 from limalab.data.tokenizer import train_word_tokenizer
 from limalab.eval.evaluate import evaluate
-from limalab.eval.judges import build_judge
+from limalab.eval.judges import ReferenceJudge, build_judge
 from limalab.eval.perplexity import response_perplexity
 from limalab.eval.probe import retention_probe
+from limalab.eval.selection import select_checkpoint
 from limalab.model.base import load_base, pretrained_base, read_probe
 from limalab.model.callbacks import EpochSnapshot, snapshot_paths
 from limalab.model.dropout import add_residual_dropout
@@ -86,7 +87,12 @@ def run(cfg: dict[str, Any]) -> dict:
         base_dir = pretrained_base(cfg["model"], world_dir, tokenizer, cache_dir,
                                    {**tkw, "enable_progress_bar": tkw.get("enable_progress_bar", True)})
     probe = read_probe(base_dir)
-    judge = build_judge(cfg["judge"]["name"], world=load_world(world_dir))
+    world = load_world(world_dir)
+    judge = build_judge(cfg["judge"], world=world, cache_dir=cache_dir)
+    if not hasattr(judge, "judge"):
+        raise ValueError("judge=pairwise compares two runs: train with a Likert judge, then "
+                         "python src/evaluate.py run_dir=<a> compare_to=<b> judge=pairwise")
+    reference = ReferenceJudge(world)  # the ground truth an LLM judge is validated against
     test_prompts, test_sha = load_eval_prompts(world_dir / "eval" / f"{cfg['eval']['prompt_set']}.jsonl",
                                                cfg["eval"].get("max_prompts"))
 
@@ -154,7 +160,7 @@ def run(cfg: dict[str, Any]) -> dict:
         selection.append(_dev_eval(rd, model, chat, dev_prompts, dev_sha, f"epoch-{epoch}:{file_sha256(path)[:16]}",
                                    cfg, mnt, judge, max_length) | {"epoch": epoch})
     if selection:
-        best = max(selection, key=lambda s: (s["dev_judge_mean"], -s["epoch"]))
+        best = select_checkpoint(selection)
         model.load_state_dict(torch.load(rd.checkpoints / f"epoch-{best['epoch']:03d}.pt", map_location="cpu",
                                          weights_only=True))
         selected, ckpt_id = f"epoch-{best['epoch']}", best["checkpoint"]
@@ -170,7 +176,7 @@ def run(cfg: dict[str, Any]) -> dict:
     spec = _test_spec(cfg, mnt)
     few_shot = [ex.turns for ex in examples[: spec["few_shot"]]]
     summary = evaluate(rd.path, model, chat, test_prompts, test_sha, ckpt_id, spec, judge, few_shot,
-                       cfg["eval"].get("batch_size", 16))
+                       cfg["eval"].get("batch_size", 16), reference, rd.model)
     prev = rd.read_results() or {}
     evals = {**prev.get("evals", {}), summary["eval_id"]: {"spec": spec, "judge_mean": summary["judge_mean"],
                                                            "judge_ci95": summary["judge_ci95"]}}
@@ -178,7 +184,8 @@ def run(cfg: dict[str, Any]) -> dict:
         k: summary.get(k) for k in ("judge_mean", "judge_ci95", "judge_ci95_bootstrap", "n_judged", "n_invalid",
                                     "n_prompts", "correctness_mean", "fact_precision_mean", "has_required_mean",
                                     "format_mean", "eot_rate", "truncation_rate",
-                                    "response_tokens_mean", "by_type")}
+                                    "response_tokens_mean", "response_tokens", "categories", "length_bias",
+                                    "by_type", "judge_usage", "validation")}
     metrics["dev_ppl"] = best["dev_ppl"]
     metrics["dev_judge_mean"] = best["dev_judge_mean"]
     results = {
@@ -202,7 +209,8 @@ def run(cfg: dict[str, Any]) -> dict:
 def _test_spec(cfg: dict, mnt: int) -> dict:
     e = cfg["eval"]
     return {"prompt_set": e["prompt_set"], "k": e["k"], "decoding": dict(e["decoding"]), "max_new_tokens": mnt,
-            "seed": e["seed"], "few_shot": e.get("few_shot", 0), "max_prompts": e.get("max_prompts")}
+            "seed": e["seed"], "few_shot": e.get("few_shot", 0), "max_prompts": e.get("max_prompts"),
+            "backend": e.get("backend", "hf")}
 
 
 def _dev_eval(rd: RunDir, model, chat: ChatFormat, prompts: list[dict], sha: str, ckpt_id: str, cfg: dict, mnt: int,

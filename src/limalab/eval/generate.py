@@ -53,3 +53,32 @@ def generate(model: torch.nn.Module, chat: ChatFormat, rows: list[dict], k: int,
             })
     out.sort(key=lambda r: (r["prompt_id"], r["sample"]))
     return out
+
+
+def generate_vllm(model_dir: str, chat: ChatFormat, rows: list[dict], k: int, decoding: dict[str, Any],
+                  max_new_tokens: int, seed: int = 0, few_shot: list[list[str]] | None = None) -> list[dict]:
+    """The same rows as ``generate``, from vLLM (GPU machines, ``eval.backend=vllm``) loading the
+    run's ``save_pretrained`` export; continuous batching and paged KV cache do the batching."""
+    try:
+        from vllm import LLM, SamplingParams
+    except ImportError as e:
+        raise RuntimeError("eval.backend=vllm: vllm is not installed; `pip install vllm` on a GPU machine, "
+                           "or use eval.backend=hf") from e
+    llm = LLM(model=str(model_dir), seed=seed)
+    greedy = not decoding.get("do_sample", True)
+    params = SamplingParams(n=k, top_p=1.0 if greedy else decoding.get("top_p", 0.9),
+                            temperature=0.0 if greedy else decoding.get("temperature", 0.7),
+                            repetition_penalty=decoding.get("repetition_penalty", 1.2), max_tokens=max_new_tokens,
+                            stop_token_ids=[chat.eot_id], seed=seed)
+    prompts = [{"prompt_token_ids": chat.encode_prompt(prompt_turns(row, few_shot or []))} for row in rows]
+    out = []
+    for row, result in zip(rows, llm.generate(prompts, params), strict=True):
+        for j, c in enumerate(result.outputs):
+            ids = [t for t in c.token_ids if t != chat.eot_id]
+            out.append({
+                "prompt_id": row["prompt_id"], "sample": j, "type": row.get("type"), "prompt": row["prompt"],
+                "response": chat.tokenizer.decode(ids, skip_special_tokens=True).strip(), "n_tokens": len(ids),
+                "terminated": c.finish_reason == "stop", "decoding": {**decoding, "max_new_tokens": max_new_tokens},
+            })
+    out.sort(key=lambda r: (r["prompt_id"], r["sample"]))
+    return out

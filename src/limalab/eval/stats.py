@@ -141,3 +141,72 @@ def score_summary(rows: Sequence[dict]) -> dict[str, Any]:
         out[f"{name}_mean"] = ci["mean"]
         out[f"{name}_ci95"] = [ci["lo"], ci["hi"]]
     return out
+
+
+# ---- categories, lengths, agreement, paired comparisons, seeds ----------------------------
+
+# Likert level -> LIMA's absolute categories (Section 4.3): 1-2 do not meet the prompt's
+# requirements (fail), 3-4 meet them (pass), 5-6 are excellent (insightful, well organised).
+CATEGORY = {1: "fail", 2: "fail", 3: "pass", 4: "pass", 5: "excellent", 6: "excellent"}
+
+
+def category_rates(rows: Iterable[dict]) -> dict[str, float]:
+    """Shares of fail / pass / excellent among valid judgments (documented mapping CATEGORY)."""
+    cats = [CATEGORY[int(r["score"])] for r in rows if r.get("score") is not None]
+    n = len(cats) or 1
+    return {c: sum(x == c for x in cats) / n for c in ("fail", "pass", "excellent")}
+
+
+def length_stats(lengths: Sequence[int]) -> dict[str, float]:
+    x = np.asarray(lengths, dtype=float)
+    if x.size == 0:
+        return {"mean": float("nan"), "median": float("nan"), "p95": float("nan"), "n": 0}
+    return {"mean": float(x.mean()), "median": float(np.median(x)), "p95": float(np.percentile(x, 95)), "n": int(x.size)}
+
+
+def length_bias(scores: Sequence[float], lengths: Sequence[float]) -> dict[str, float]:
+    """Spearman correlation of score with response length: judges that reward length show it."""
+    if len(scores) < 3 or len(set(scores)) < 2 or len(set(lengths)) < 2:
+        return {"spearman": float("nan"), "p": float("nan"), "n": len(scores)}
+    r = _st.spearmanr(scores, lengths)
+    return {"spearman": float(r.statistic), "p": float(r.pvalue), "n": len(scores)}
+
+
+def agreement(a: Sequence[int], b: Sequence[int]) -> dict[str, float]:
+    """Agreement of two judges on the same responses: rank correlations, exact and within-1."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    n = int(x.size)
+    if n == 0:
+        nan = float("nan")
+        return {"n": 0, "spearman": nan, "kendall": nan, "exact": nan, "within_1": nan}
+    varied = len(set(a)) > 1 and len(set(b)) > 1
+    return {
+        "n": n,
+        "spearman": float(_st.spearmanr(x, y).statistic) if varied else float("nan"),
+        "kendall": float(_st.kendalltau(x, y).statistic) if varied else float("nan"),
+        "exact": float(np.mean(x == y)),
+        "within_1": float(np.mean(np.abs(x - y) <= 1)),
+    }
+
+
+def paired_test(a: dict[str, float], b: dict[str, float], confidence: float = 0.95) -> dict[str, Any]:
+    """Arm a against arm b on the prompts both were judged on (per-prompt means): the mean
+    difference with its t-interval, the paired t-test and the Wilcoxon signed-rank test."""
+    shared = sorted(set(a) & set(b))
+    d = np.asarray([a[p] - b[p] for p in shared], dtype=float)
+    ci = mean_ci(d, confidence)
+    out: dict[str, Any] = {"n_prompts": len(shared), "mean_diff": ci["mean"], "ci95": [ci["lo"], ci["hi"]]}
+    if len(shared) >= 2 and np.any(d != 0):
+        out["t_p"] = float(_st.ttest_rel([a[p] for p in shared], [b[p] for p in shared]).pvalue)
+        out["wilcoxon_p"] = float(_st.wilcoxon(d).pvalue)
+    else:
+        out["t_p"] = out["wilcoxon_p"] = 1.0 if len(shared) >= 2 else float("nan")
+    return out
+
+
+def over_seeds(seed_means: Sequence[float], confidence: float = 0.95) -> dict[str, Any]:
+    """Aggregate an arm over training seeds: the mean of per-seed means with a t-interval over
+    seeds (the seed is the unit of replication for training noise)."""
+    ci = mean_ci(seed_means, confidence)
+    return {"mean": ci["mean"], "ci95": [ci["lo"], ci["hi"]], "n_seeds": ci["n"],
+            "sd": float(np.std(seed_means, ddof=1)) if len(seed_means) > 1 else 0.0}

@@ -1,0 +1,103 @@
+"""`src/evaluate.py` on a copy of the trained smoke run: re-judging reuses the generations, a
+new decoding adds a new evaluation beside the old, pairwise compares two runs, and the API key
+never reaches a file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from limalab.tracking.io import read_jsonl
+
+from .conftest import ROOT, run_cli, the_run
+from .judge_server import JudgeServer
+
+pytestmark = pytest.mark.slow
+SECRET = "sk-test-LIMALAB-never-logged-0123456789"
+
+
+@pytest.fixture()
+def run_copy(smoke_run: tuple[Path, str], tmp_path: Path) -> Path:
+    src = the_run(smoke_run[0] / "runs")
+    dst = tmp_path / "runs" / src.name
+    shutil.copytree(src, dst)
+    return dst
+
+
+def evaluate(args: list[str], cache_dir: Path, cwd: Path, env: dict | None = None):
+    import os
+
+    old = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    try:
+        return run_cli([str(ROOT / "src" / "evaluate.py"), *args], cache_dir, cwd)
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+
+
+def test_rejudge_with_likert_reuses_generations_and_leaks_no_key(run_copy: Path, cache_dir: Path, tmp_path: Path) -> None:
+    results_before = (run_copy / "results.json").read_bytes()
+    default = json.loads(results_before)["default_eval"]
+    old = json.loads((run_copy / "evals" / default / "summary.json").read_text())
+    gen_file = run_copy / "generations" / f"{old['generation_id']}.jsonl"
+    mtime = gen_file.stat().st_mtime_ns
+    with JudgeServer() as server:
+        args = [f"run_dir={run_copy}", "judge=likert", f"judge.base_url={server.url}", "judge.model=local-judge",
+                "judge.concurrency=4"]
+        proc = evaluate(args, cache_dir, tmp_path, {"OPENAI_API_KEY": SECRET})
+        assert "judge mean 5.00" in proc.stdout and server.auth == {f"Bearer {SECRET}"}
+        sent = server.total()
+        assert sent == old["n_judged"] + old["n_invalid"]  # one request per response, nothing else
+        new_dir = Path(proc.stdout.split("evaluation: ")[1].split()[0])
+        summary = json.loads((new_dir / "summary.json").read_text())
+        assert summary["generation_id"] == old["generation_id"] and gen_file.stat().st_mtime_ns == mtime
+        assert summary["judge"].startswith("likert:local-judge@") and summary["judge_usage"]["requests"] == sent
+        assert summary["judge_usage"]["cost_usd"] > 0
+        v = summary["validation"]  # the likert judge checked against the reference judge
+        assert v["against"].startswith("reference@") and v["n_valid"] == sent and 0 <= v["exact"] <= 1
+        # a rerun sends nothing: the evaluation exists, and the replies are cached anyway
+        shutil.rmtree(new_dir)
+        evaluate(args, cache_dir, tmp_path, {"OPENAI_API_KEY": SECRET})
+        assert server.total() == sent
+    assert (run_copy / "results.json").read_bytes() == results_before  # never written over
+    assert (run_copy / "evals" / default / "summary.json").exists()
+    for root in (run_copy, cache_dir, tmp_path):
+        for f in root.rglob("*"):
+            if f.is_file() and f.stat().st_size < 50_000_000:
+                assert SECRET.encode() not in f.read_bytes(), f
+
+
+def test_new_decoding_is_a_new_evaluation(run_copy: Path, cache_dir: Path, tmp_path: Path) -> None:
+    before = set(p.name for p in (run_copy / "evals").iterdir())
+    proc = evaluate([f"run_dir={run_copy}", "eval.decoding.repetition_penalty=1.0"], cache_dir, tmp_path)
+    new = set(p.name for p in (run_copy / "evals").iterdir()) - before
+    assert len(new) == 1 and "judge mean" in proc.stdout
+    s = json.loads((run_copy / "evals" / new.pop() / "summary.json").read_text())
+    assert s["decoding"]["repetition_penalty"] == 1.0 and s["k"] == 2  # the run's own k, one key changed
+    assert 0 <= s["eot_rate"] <= 1 and set(s["categories"]) == {"fail", "pass", "excellent"}
+
+
+def test_pairwise_compare_with_reference_backend(run_copy: Path, cache_dir: Path, tmp_path: Path) -> None:
+    other = run_copy.parent / "other"
+    shutil.copytree(run_copy, other)
+    proc = evaluate([f"run_dir={run_copy}", f"compare_to={other}", "judge=pairwise", "judge.backend=reference"],
+                    cache_dir, tmp_path)
+    assert "pairwise pairwise:reference@" in proc.stdout
+    d = next(p for p in (run_copy / "evals").iterdir() if p.name.startswith("pairwise-"))
+    s = json.loads((d / "summary.json").read_text())
+    pairs = read_jsonl(d / "pairs.jsonl")
+    assert s["n_pairs"] == len(pairs) > 0
+    assert s["tie"] == 1.0  # the same model's same samples against themselves
+
+
+def test_bad_evaluate_configs(run_copy: Path, cache_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(AssertionError, match="holds no complete run"):
+        evaluate([f"run_dir={tmp_path}"], cache_dir, tmp_path)
+    p = tmp_path / "mine.jsonl"
+    p.write_text('{"prompt": "How do I tie a knot?"}\n')
+    with pytest.raises(AssertionError, match="judge=reference grades against the world"):
+        evaluate([f"run_dir={run_copy}", f"prompts={p}"], cache_dir, tmp_path)
