@@ -1,7 +1,7 @@
 PY ?= .venv/bin/python
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 
-.PHONY: setup test train lint bench bench-slice bench-data clean
+.PHONY: setup test train lint bench bench-slice bench-data bench-gen clean
 
 setup:
 	python3 -m venv .venv
@@ -16,13 +16,16 @@ test:
 train:
 	$(PY) src/train.py
 
-bench: bench-slice bench-data
+bench: bench-slice bench-data bench-gen
 
 bench-slice:
 	$(PY) bench/slice.py
 
 bench-data:
 	$(PY) bench/se_stream.py
+
+bench-gen:
+	$(PY) bench/generation.py
 
 lint:
 	$(PY) -m ruff check src analysis tests

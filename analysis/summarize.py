@@ -14,24 +14,34 @@ from pathlib import Path
 
 import yaml
 
-COLUMNS = ("run_id", "data", "n_examples", "init", "epochs", "few_shot", "seed", "judge_mean", "ci95_lo", "ci95_hi",
-           "correctness", "fact_precision", "format", "eot_rate", "dev_ppl", "selected", "probe", "retained")
+COLUMNS = ("run_id", "data", "n_examples", "init", "epochs", "few_shot", "seed", "judge", "rep_penalty", "judge_mean",
+           "ci95_lo", "ci95_hi", "n_invalid", "excellent", "fail", "correctness", "fact_precision", "format", "eot_rate",
+           "resp_tokens", "dev_ppl", "selected", "probe", "retained")
 
 
 def collect(runs_dir: Path) -> list[dict]:
-    """One row per evaluation of every complete run under ``runs_dir``."""
+    """One row per test evaluation of every complete run under ``runs_dir``: the run's own and
+    any added later by ``src/evaluate.py`` (other judges, decodings, prompt sets)."""
     rows = []
     for results_path in sorted(Path(runs_dir).glob("*/results.json")):
         res = json.loads(results_path.read_text())
         if res.get("status") != "complete":
             continue
         cfg = yaml.safe_load((results_path.parent / "config.yaml").read_text())
-        for eid, ev in res["evals"].items():
-            summary = json.loads((results_path.parent / "evals" / eid / "summary.json").read_text())
+        for path in sorted((results_path.parent / "evals").glob("*/summary.json")):
+            summary = json.loads(path.read_text())
+            if "judge_mean" not in summary or summary.get("prompt_set") == "dev":
+                continue  # pairwise comparisons and checkpoint selection have their own reports
+            cats = summary.get("categories") or {}
             rows.append({
-                "run_id": res["run_id"], "data": cfg["data"]["name"], "n_examples": res["n_examples"],
+                "run_id": res["run_id"], "eval_id": summary["eval_id"], "default": summary["eval_id"] == res["default_eval"],
+                "data": cfg["data"]["name"], "n_examples": res["n_examples"],
                 "init": cfg["model"].get("init", "pretrained"), "epochs": cfg["train"]["epochs"],
-                "few_shot": ev["spec"].get("few_shot", 0), "seed": cfg["seed"],
+                "few_shot": summary.get("few_shot", 0), "seed": cfg["seed"], "judge": summary.get("judge"),
+                "prompt_set": summary.get("prompt_set"),
+                "rep_penalty": (summary.get("decoding") or {}).get("repetition_penalty"),
+                "n_invalid": summary.get("n_invalid"), "excellent": cats.get("excellent"), "fail": cats.get("fail"),
+                "resp_tokens": summary.get("response_tokens_mean"),
                 "judge_mean": summary["judge_mean"], "ci95_lo": summary["judge_ci95"][0],
                 "ci95_hi": summary["judge_ci95"][1], "correctness": summary.get("correctness_mean"),
                 "fact_precision": summary.get("fact_precision_mean"),
