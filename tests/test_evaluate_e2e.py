@@ -5,7 +5,10 @@ never reaches a file."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,16 +30,19 @@ def run_copy(smoke_run: tuple[Path, str], tmp_path: Path) -> Path:
     return dst
 
 
-def evaluate(args: list[str], cache_dir: Path, cwd: Path, env: dict | None = None):
-    import os
-
+def run_cli_env(args: list[str], cache_dir: Path, cwd: Path, env: dict | None = None):
+    """run_cli with extra environment variables (an API key) for the child only."""
     old = {k: os.environ.get(k) for k in (env or {})}
     os.environ.update(env or {})
     try:
-        return run_cli([str(ROOT / "src" / "evaluate.py"), *args], cache_dir, cwd)
+        return run_cli(args, cache_dir, cwd)
     finally:
         for k, v in old.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+
+
+def evaluate(args: list[str], cache_dir: Path, cwd: Path, env: dict | None = None):
+    return run_cli_env([str(ROOT / "src" / "evaluate.py"), *args], cache_dir, cwd, env)
 
 
 def test_rejudge_with_likert_reuses_generations_and_leaks_no_key(run_copy: Path, cache_dir: Path, tmp_path: Path) -> None:
@@ -79,6 +85,13 @@ def test_new_decoding_is_a_new_evaluation(run_copy: Path, cache_dir: Path, tmp_p
     s = json.loads((run_copy / "evals" / new.pop() / "summary.json").read_text())
     assert s["decoding"]["repetition_penalty"] == 1.0 and s["k"] == 2  # the run's own k, one key changed
     assert 0 <= s["eot_rate"] <= 1 and set(s["categories"]) == {"fail", "pass", "excellent"}
+    # the analysis reads both evaluations as two arms, and the selection figure
+    out = subprocess.run([sys.executable, "-m", "analysis.arms", str(run_copy.parent), "--out", str(tmp_path / "rep")],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert "rp=1.0" in out and "Paired tests" in out and (tmp_path / "rep" / "likert_histograms.png").exists()
+    out = subprocess.run([sys.executable, "-m", "analysis.selection", str(run_copy.parent), "--out", str(tmp_path / "rep")],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert "| yes |" in out and (tmp_path / "rep" / "perplexity_vs_quality.png").exists()
 
 
 def test_pairwise_compare_with_reference_backend(run_copy: Path, cache_dir: Path, tmp_path: Path) -> None:
@@ -101,3 +114,21 @@ def test_bad_evaluate_configs(run_copy: Path, cache_dir: Path, tmp_path: Path) -
     p.write_text('{"prompt": "How do I tie a knot?"}\n')
     with pytest.raises(AssertionError, match="judge=reference grades against the world"):
         evaluate([f"run_dir={run_copy}", f"prompts={p}"], cache_dir, tmp_path)
+
+
+def test_training_with_the_likert_judge_leaks_no_key(cache_dir: Path, tmp_path: Path) -> None:
+    """train.py graded by the API judge (selection and test): the key reaches the server and no file."""
+    with JudgeServer() as server:
+        proc = run_cli_env([str(ROOT / "src" / "train.py"), "experiment=smoke", "trainer.enable_progress_bar=false",
+                            "judge=likert", f"judge.base_url={server.url}", "judge.model=local-judge",
+                            f"runs_dir={tmp_path / 'runs'}"], cache_dir, tmp_path, {"OPENAI_API_KEY": SECRET})
+        assert "judge mean 5.00" in proc.stdout and server.total() > 0
+    rd = the_run(tmp_path / "runs")
+    results = json.loads((rd / "results.json").read_text())
+    assert results["metrics"]["judge_usage"]["requests"] > 0 and "validation" in results["metrics"]
+    scanned = 0
+    for f in tmp_path.rglob("*"):  # run directory, W&B offline files, Lightning logs, launcher logs
+        if f.is_file():
+            scanned += 1
+            assert SECRET.encode() not in f.read_bytes(), f
+    assert scanned > 20 and list((rd / "wandb").rglob("*.wandb"))
