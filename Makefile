@@ -1,7 +1,11 @@
 PY ?= .venv/bin/python
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 
-.PHONY: setup test train lint bench bench-slice bench-data bench-gen clean
+.PHONY: setup test train lint bench bench-slice bench-data bench-gen ablations ablations-smoke clean
+
+SCALE ?= 1/8
+SEEDS ?= 0,1,2
+WORLDS ?= 0
 
 setup:
 	python3 -m venv .venv
@@ -17,6 +21,15 @@ test:
 
 train:
 	$(PY) src/train.py
+
+# The paper's ablation grids (sweeps/*.yaml) on the miniature, then reports/ablations/report.md.
+# Rerun the same command after an interruption: finished runs are skipped, the rest resume.
+ablations:
+	$(PY) -m limalab.ablations.run --scale $(SCALE) --seeds $(SEEDS) --worlds $(WORLDS) \
+		--runs-dir runs/ablations --report reports/ablations
+
+ablations-smoke:
+	$(PY) -m limalab.ablations.run --smoke --runs-dir runs/ablations-smoke --report reports/ablations-smoke
 
 bench: bench-slice bench-data bench-gen
 

@@ -74,3 +74,21 @@ def test_lm_head_learns_at_its_own_scaled_lr() -> None:
     others = [g for g in opt.param_groups if g is not head[0]]
     assert all(g["lr"] == pytest.approx(1e-3) for g in others)
     assert sum(len(g["params"]) for g in opt.param_groups) == len(list(model.parameters()))
+
+
+def test_training_budget_policies() -> None:
+    from limalab.pipeline import training_budget
+
+    base = {"epochs": 6, "batch_size": 32, "budget": "epochs"}
+    assert training_budget(base, 1000, 50_000) == {"policy": "epochs", "epochs": 6, "max_steps": -1, "steps": 192,
+                                                   "steps_per_epoch": 32}
+    steps = training_budget({**base, "budget": "steps", "max_steps": 100}, 1000, 50_000)
+    assert steps["max_steps"] == 100 and steps["epochs"] == 4  # 3 whole epochs and a partial one
+    assert training_budget({**base, "budget": "steps", "max_steps": 100}, 4000, 200_000)["epochs"] == 1
+    tok = training_budget({**base, "budget": "tokens", "max_tokens": 100_000}, 1000, 50_000)
+    assert tok["max_steps"] == 64 and tok["epochs"] == 2  # two passes over 50k tokens
+    assert training_budget({**base, "epochs": 0, "budget": "steps"}, 1000, 1)["epochs"] == 0
+    with pytest.raises(ValueError, match="train.max_steps: a positive integer"):
+        training_budget({**base, "budget": "steps"}, 1000, 1)
+    with pytest.raises(ValueError, match="train.budget: expected one of"):
+        training_budget({**base, "budget": "flops"}, 1000, 1)

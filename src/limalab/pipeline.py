@@ -27,13 +27,14 @@ from limalab.eval.perplexity import response_perplexity
 from limalab.eval.probe import retention_probe
 from limalab.eval.selection import select_checkpoint
 from limalab.model.base import load_base, pretrained_base, read_probe
-from limalab.model.callbacks import EpochSnapshot, snapshot_paths
+from limalab.model.callbacks import EpochSnapshot, KillPoint, snapshot_paths
 from limalab.model.dropout import add_residual_dropout
 from limalab.model.module import CausalLMModule
 from limalab.model.trainable import freeze
 from limalab.tracking.identity import run_id as make_run_id
 from limalab.tracking.identity import semantic_config
 from limalab.tracking.io import atomic_write_json, config_hash, file_sha256, read_jsonl
+from limalab.tracking.lock import run_lock
 from limalab.tracking.loggers import log_manifest_artifact, make_loggers
 from limalab.tracking.rundir import RunDir, now, provenance, redact, update_provenance, write_config
 from limalab.world.build import WorldConfig, build_world, load_world
@@ -60,6 +61,36 @@ def load_eval_prompts(path: Path, max_prompts: int | None) -> tuple[list[dict], 
     if max_prompts and max_prompts < len(rows):  # evenly spaced, so every prompt type stays in
         rows = [rows[i * len(rows) // max_prompts] for i in range(max_prompts)]
     return rows, config_hash(rows, length=16)
+
+
+BUDGETS = ("epochs", "steps", "tokens")
+
+
+def training_budget(train: dict[str, Any], n_examples: int, n_tokens: int) -> dict[str, Any]:
+    """How long to train: ``train.budget=epochs`` (the paper: a fixed number of passes, so more
+    data is more compute), ``steps`` (``train.max_steps`` optimizer steps whatever the size) or
+    ``tokens`` (``train.max_tokens`` tokens seen), so a size sweep can be compute-matched."""
+    policy = train.get("budget", "epochs")
+    if policy not in BUDGETS:
+        raise ValueError(f"train.budget: expected one of {BUDGETS}, got {policy!r}")
+    per_epoch = max(1, math.ceil(n_examples / int(train["batch_size"])))
+    if int(train["epochs"]) == 0:  # the base-model controls stay untrained under any policy
+        return {"policy": policy, "epochs": 0, "max_steps": -1, "steps": 0, "steps_per_epoch": per_epoch}
+    if policy == "epochs":
+        epochs = int(train["epochs"])
+        return {"policy": policy, "epochs": epochs, "max_steps": -1, "steps": epochs * per_epoch,
+                "steps_per_epoch": per_epoch}
+    if policy == "steps":
+        steps = train.get("max_steps")
+        if not isinstance(steps, int) or steps <= 0:
+            raise ValueError(f"train.max_steps: a positive integer is needed with train.budget=steps, got {steps!r}")
+    else:
+        tokens = train.get("max_tokens")
+        if not isinstance(tokens, int) or tokens <= 0:
+            raise ValueError(f"train.max_tokens: a positive integer is needed with train.budget=tokens, got {tokens!r}")
+        steps = max(1, math.ceil(tokens / max(1, n_tokens) * per_epoch))
+    return {"policy": policy, "epochs": math.ceil(steps / per_epoch), "max_steps": steps, "steps": steps,
+            "steps_per_epoch": per_epoch}
 
 
 def max_new_tokens(eval_cfg: dict, response_lengths: list[int], max_length: int) -> int:
@@ -96,15 +127,48 @@ def run(cfg: dict[str, Any]) -> dict:
     test_prompts, test_sha = load_eval_prompts(world_dir / "eval" / f"{cfg['eval']['prompt_set']}.jsonl",
                                                cfg["eval"].get("max_prompts"))
 
+    skipped = _skip_if_complete(cfg, rd)
+    if skipped:
+        return skipped
+    with run_lock(rd.path):  # a second launcher of the same run waits here, then skips it
+        skipped = _skip_if_complete(cfg, rd)
+        if skipped:
+            return skipped
+        if cfg.get("force") and rd.results.exists():
+            _set_aside(rd)
+        return _train_and_evaluate(cfg, rd, rid, t0, world_dir, base_dir, tokenizer, chat, tkw, probe, judge,
+                                   reference, test_prompts, test_sha, cache_dir)
+
+
+def _set_aside(rd: RunDir) -> Path:
+    """force=true: the finished run's files move to ``<runs_dir>/.replaced/<id>-<n>/`` (kept,
+    not deleted), so the run trains from scratch in its own directory."""
+    replaced = rd.path.parent / ".replaced"
+    n = len(list(replaced.glob(f"{rd.path.name}-*"))) if replaced.exists() else 0
+    dest = replaced / f"{rd.path.name}-{n}"
+    dest.mkdir(parents=True)
+    for p in rd.path.iterdir():
+        if p.name != ".lock":
+            p.rename(dest / p.name)
+    print(f"force: the previous run {rd.path.name} moved to {dest}")
+    return dest
+
+
+def _skip_if_complete(cfg: dict[str, Any], rd: RunDir) -> dict | None:
     done = rd.read_results()
     if done and not cfg.get("force", False):
         wanted = _test_spec(cfg, done["max_new_tokens"])
         existing = [s for s in done["evals"].values() if s["spec"] == wanted]
         if existing:
-            log.info("run %s is complete: skipped (rerun with force=true to redo it)", rid)
-            print(f"skipped: run {rid} is already complete in {rd.path}")
+            log.info("run %s is complete: skipped (rerun with force=true to redo it)", rd.path.name)
+            print(f"skipped: run {rd.path.name} is already complete in {rd.path}")
             return done | {"skipped": True, "headline_eval": existing[0]}
+    return None
 
+
+def _train_and_evaluate(cfg: dict[str, Any], rd: RunDir, rid: str, t0: float, world_dir: Path, base_dir: Path | None,
+                        tokenizer: PreTrainedTokenizerBase, chat: ChatFormat, tkw: dict, probe: dict, judge: Any,
+                        reference: Any, test_prompts: list[dict], test_sha: str, cache_dir: Path) -> dict:
     rd.path.mkdir(parents=True, exist_ok=True)
     write_config(rd, cfg)
     prov = json.loads(rd.provenance.read_text()) if rd.provenance.exists() else {}
@@ -129,7 +193,8 @@ def run(cfg: dict[str, Any]) -> dict:
     # --- fine-tune
     pl.seed_everything(cfg["seed"], workers=True)
     model = load_base(cfg["model"], base_dir, tokenizer, cfg["seed"])
-    epochs = int(cfg["train"]["epochs"])
+    budget = training_budget(cfg["train"], len(rows), sum(len(ids) for ids, _ in rows))
+    epochs = budget["epochs"]
     loggers = make_loggers(rd.path, rid, wandb_id, cfg, redact(cfg))
     log_manifest_artifact(loggers, rd.manifest, manifest)
     tokens_trained = 0
@@ -146,7 +211,7 @@ def run(cfg: dict[str, Any]) -> dict:
         last = rd.checkpoints / "last.ckpt"
         ckpt = pl.callbacks.ModelCheckpoint(dirpath=rd.checkpoints, save_last=True, save_top_k=0,
                                             every_n_train_steps=cfg["train"]["checkpoint_every_n_steps"])
-        trainer = pl.Trainer(**tkw, max_epochs=epochs, logger=loggers, callbacks=[ckpt, EpochSnapshot(rd.checkpoints)],
+        trainer = pl.Trainer(**tkw, max_epochs=epochs, max_steps=budget["max_steps"], logger=loggers, callbacks=[ckpt, EpochSnapshot(rd.checkpoints), KillPoint()],
                              default_root_dir=str(rd.path))
         trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.exists() else None)
         tokens_trained = module.tokens_seen
@@ -191,7 +256,7 @@ def run(cfg: dict[str, Any]) -> dict:
     results = {
         "run_id": rid, "status": "complete", "metrics": metrics, "default_eval": prev.get("default_eval", summary["eval_id"]),
         "evals": evals, "max_new_tokens": mnt, "selected_checkpoint": selected,
-        "selection": selection, "tokens_trained": tokens_trained or prev.get("tokens_trained", 0),
+        "selection": selection, "tokens_trained": tokens_trained or prev.get("tokens_trained", 0), "budget": budget,
         "wall_s": round(time.time() - t0, 1) + (prev.get("wall_s", 0) if prev else 0),
         "wandb_run_id": wandb_id, "tags": list(cfg.get("tags") or []), "knowledge_probe": probe,
         "knowledge_retained": retention,

@@ -8,6 +8,7 @@ import torch
 from tqdm import tqdm
 
 from limalab.data.chat import ChatFormat
+from limalab.tracking.faults import kill_point
 
 
 def prompt_turns(row: dict, few_shot: list[list[str]]) -> list[str]:
@@ -28,6 +29,7 @@ def generate(model: torch.nn.Module, chat: ChatFormat, rows: list[dict], k: int,
     out: list[dict] = []
     batches = [encoded[i : i + batch_size] for i in range(0, len(encoded), batch_size)]
     for b, batch in enumerate(tqdm(batches, desc=desc, unit="batch", leave=False)):
+        kill_point("generate_batch")
         n = max(len(ids) for _, ids in batch)
         x = torch.full((len(batch), n), tok.pad_token_id)
         mask = torch.zeros_like(x)

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
+from limalab.tracking.faults import kill_point
+
 
 class EpochSnapshot(pl.Callback):
     def __init__(self, dirpath: Path) -> None:
@@ -33,3 +35,10 @@ def window_epochs(epochs: int, window: tuple[float, float]) -> list[int]:
 
 def snapshot_paths(dirpath: Path, epochs: int, window: tuple[float, float]) -> list[tuple[int, Path]]:
     return [(e, p) for e in window_epochs(epochs, window) if (p := Path(dirpath) / f"epoch-{e:03d}.pt").exists()]
+
+
+class KillPoint(pl.Callback):
+    """``LIMALAB_KILL_AT=train_step:<n>``: die at the n-th optimizer step (tracking/faults.py)."""
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx) -> None:
+        kill_point("train_step")

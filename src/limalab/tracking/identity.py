@@ -10,7 +10,7 @@ from limalab.versions import PIPELINE_VERSION, WORLD_VERSION
 
 SEMANTIC_GROUPS = ("world", "data", "model", "optim", "train", "seed")
 # Keys inside semantic groups that never change a result.
-NON_SEMANTIC = {("data", "num_workers")}
+NON_SEMANTIC = {("data", "num_workers"), ("train", "checkpoint_every_n_steps")}
 
 
 def semantic_config(cfg: dict[str, Any]) -> dict[str, Any]:

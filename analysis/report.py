@@ -1,0 +1,253 @@
+"""The ablation report: the paper's Figures 5, 6 and 9 from run directories, tables in
+Markdown and CSV, and ``report.md`` with the paper's numbers beside ours.
+
+    python -m analysis.report runs/ablations --out reports/ablations [--scale 1/8] [--wandb]
+
+Runs are selected by their configs (data arm, size, init, epochs, few-shot), never by
+directory names; each arm's seeds are its replications.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from collections import defaultdict
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from analysis.arms import load_arms, per_prompt
+from analysis.selection import collect as selection_rows
+from limalab.eval.stats import over_seeds, paired_test
+from limalab.versions import PIPELINE_VERSION, RUBRIC_VERSION, WORLD_VERSION
+
+PAPER_FIG5 = {"se_filtered": 3.83, "wikihow": 3.49, "se_unfiltered": 3.33}
+PAPER_FIG6 = "flat at about 3.8 from 2K to 32K examples"
+LABELS = {"se_filtered": "filtered Stack Exchange", "wikihow": "wikiHow", "se_unfiltered": "unfiltered Stack Exchange"}
+
+
+def _arm_rows(runs_dir: Path) -> list[dict]:
+    """One row per (arm, seed): every test evaluation, each in the arm its settings name (the
+    base model's zero- and 3-shot evaluations share one run directory, not one arm)."""
+    rows = []
+    for name, evals in load_arms(runs_dir).items():
+        for e in evals:
+            rows.append({**{k: e[k] for k in ("data", "n_examples", "init", "epochs", "few_shot", "seed", "run_id")},
+                         "arm": name, "mean": e["summary"]["judge_mean"], "eval": e})
+    return rows
+
+
+def _group(rows: list[dict], **match) -> list[dict]:
+    return [r for r in rows if all(r[k] == v for k, v in match.items())]
+
+
+def _stat(rows: list[dict]) -> dict:
+    """Mean over seeds with a t-interval over seeds, or over prompts when there is one seed."""
+    if not rows:
+        return {"mean": float("nan"), "ci95": [float("nan")] * 2, "n_seeds": 0}
+    if len(rows) > 1:
+        return over_seeds([r["mean"] for r in rows])
+    s = rows[0]["eval"]["summary"]
+    return {"mean": s["judge_mean"], "ci95": s["judge_ci95"], "n_seeds": 1}
+
+
+def fig5(rows: list[dict], size: int, out: Path, plt) -> list[dict]:
+    table = []
+    for data, paper in PAPER_FIG5.items():
+        st = _stat([r for r in _group(rows, data=data, n_examples=size, init="pretrained") if r["epochs"] > 0])
+        table.append({"arm": data, "label": LABELS[data], "size": size, **st, "paper": paper})
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    x = np.arange(len(table))
+    means = [t["mean"] for t in table]
+    err = np.array([[t["mean"] - t["ci95"][0] for t in table], [t["ci95"][1] - t["mean"] for t in table]])
+    ax.bar(x - 0.2, means, 0.4, yerr=err, capsize=4, label="limalab miniature (95% CI)", color="#4c72b0")
+    ax.bar(x + 0.2, [t["paper"] for t in table], 0.4, label="LIMA paper (LLaMA 7B)", color="#bbbbbb")
+    ax.set_xticks(x, [t["label"] for t in table], fontsize=7)
+    ax.set_ylabel("helpfulness (1-6)")
+    ax.set_ylim(1, 6)
+    ax.set_title(f"Fig. 5: diversity and quality ({size} examples)", fontsize=8)
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(out / "fig5_diversity_quality.png", dpi=130)
+    plt.close(fig)
+    return table
+
+
+def slope(rows: list[dict]) -> dict:
+    """OLS of per-seed scores on log2(size): the change per doubling, with its 95% CI."""
+    x = np.log2([r["n_examples"] for r in rows])
+    y = np.array([r["mean"] for r in rows])
+    if len(set(x)) < 2 or len(x) < 3:
+        return {"slope": float("nan"), "ci95": [float("nan")] * 2, "n": len(x)}
+    fit = stats.linregress(x, y)
+    half = stats.t.ppf(0.975, len(x) - 2) * fit.stderr
+    return {"slope": float(fit.slope), "ci95": [float(fit.slope - half), float(fit.slope + half)], "n": len(x),
+            "p": float(fit.pvalue)}
+
+
+def fig6(rows: list[dict], out: Path, plt) -> tuple[list[dict], dict]:
+    arm = [r for r in _group(rows, data="se_filtered", init="pretrained") if r["epochs"] > 0]
+    by_size = defaultdict(list)
+    for r in arm:
+        by_size[r["n_examples"]].append(r)
+    table = [{"size": n, **_stat(rs)} for n, rs in sorted(by_size.items())]
+    fit = slope(arm)
+    if table:
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+        xs = [t["size"] for t in table]
+        ax.plot(xs, [t["mean"] for t in table], "o-", color="#4c72b0", label="filtered Stack Exchange")
+        ax.fill_between(xs, [t["ci95"][0] for t in table], [t["ci95"][1] for t in table], alpha=0.2, color="#4c72b0")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("training examples (log2)")
+        ax.set_ylabel("helpfulness (1-6)")
+        ax.set_ylim(1, 6)
+        ax.set_title(f"Fig. 6: quantity (slope per doubling {fit['slope']:+.2f}, 95% CI "
+                     f"{fit['ci95'][0]:+.2f} to {fit['ci95'][1]:+.2f})", fontsize=7)
+        ax.legend(fontsize=6)
+        fig.tight_layout()
+        fig.savefig(out / "fig6_quantity.png", dpi=130)
+        plt.close(fig)
+    return table, fit
+
+
+def fig9(runs_dir: Path, out: Path, plt) -> float:
+    sel = selection_rows(runs_dir)
+    if len(sel) < 3:
+        return float("nan")
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    ax.scatter([r["dev_ppl"] for r in sel], [r["dev_judge_mean"] for r in sel], s=10)
+    ax.set_xlabel("dev perplexity")
+    ax.set_ylabel("dev judge mean")
+    ax.set_title("Fig. 9: perplexity does not pick the best checkpoint", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "fig9_ppl_vs_quality.png", dpi=130)
+    plt.close(fig)
+    return float(stats.spearmanr([r["dev_ppl"] for r in sel], [r["dev_judge_mean"] for r in sel]).statistic)
+
+
+def controls(rows: list[dict]) -> list[dict]:
+    out = []
+    for label, sel in (("base, zero-shot", dict(epochs=0, few_shot=0)), ("base, 3-shot", dict(epochs=0, few_shot=3)),
+                       ("LIMA mix, pretrained", dict(data="lima_mix", init="pretrained")),
+                       ("LIMA mix, random init", dict(data="lima_mix", init="random"))):
+        rs = [r for r in _group(rows, **sel) if "epochs" in sel or r["epochs"] > 0]
+        if rs:
+            out.append({"control": label, "size": rs[0]["n_examples"], **_stat(rs)})
+    return out
+
+
+def by_type(rows: list[dict]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for r in rows:
+        for t, v in (r["eval"]["summary"].get("by_type") or {}).items():
+            out.setdefault(r["arm"], {}).setdefault(t, []).append(v["mean"])  # type: ignore[arg-type]
+    return {a: {t: float(np.mean(v)) for t, v in ts.items()} for a, ts in out.items()}
+
+
+def verdicts(f5: list[dict], tests: dict, fit: dict) -> list[str]:
+    m = {t["arm"]: t["mean"] for t in f5}
+    lines = []
+    if all(not math.isnan(v) for v in m.values()):
+        order = sorted(m, key=m.get, reverse=True)
+        paper = ["se_filtered", "wikihow", "se_unfiltered"]
+        lines.append(f"- Fig. 5 ordering: ours {' > '.join(order)}; paper {' > '.join(paper)}: "
+                     f"**{'reproduced' if order == paper else 'not reproduced'}**.")
+        for k, t in tests.items():
+            sig = t["t_p"] < 0.05
+            lines.append(f"- {k}: difference {t['mean_diff']:+.2f} (95% CI {t['ci95'][0]:+.2f} to {t['ci95'][1]:+.2f}, "
+                         f"paired t p = {t['t_p']:.3g}) — {'significant' if sig else 'not significant'} at 0.05.")
+    if not math.isnan(fit.get("slope", float("nan"))):
+        flat = fit["ci95"][0] <= 0 <= fit["ci95"][1] or abs(fit["slope"]) < 0.1
+        lines.append(f"- Fig. 6: slope {fit['slope']:+.3f} per doubling (95% CI {fit['ci95'][0]:+.3f} to "
+                     f"{fit['ci95'][1]:+.3f}, {fit['n']} runs); paper: {PAPER_FIG6}: "
+                     f"**{'flat, reproduced' if flat else 'not flat, not reproduced'}** "
+                     "(flat = the CI contains 0 or the slope is under 0.1 per doubling).")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("runs_dir", type=Path)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--scale", default="1/8", help="the size scale the grid ran at (Fig. 5 size = 2000 x scale)")
+    ap.add_argument("--wandb", action="store_true", help="also log figures and tables to W&B (job_type analysis)")
+    args = ap.parse_args(argv)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = _arm_rows(args.runs_dir)
+    if not rows:
+        sys.exit(f"{args.runs_dir}: no complete runs")
+    args.out.mkdir(parents=True, exist_ok=True)
+    size5 = int(2000 * Fraction(args.scale))
+    f5 = fig5(rows, size5, args.out, plt)
+    arms = {(r["data"], r["n_examples"]): [] for r in rows}
+    for r in rows:
+        if r["init"] == "pretrained" and r["epochs"] > 0:
+            arms[(r["data"], r["n_examples"])].append(r["eval"])
+    tests = {}
+    base = arms.get(("se_filtered", size5))
+    for other in ("wikihow", "se_unfiltered"):
+        if base and arms.get((other, size5)):
+            tests[f"se_filtered − {other} (diversity)" if other == "wikihow" else f"se_filtered − {other} (quality)"] = \
+                paired_test(per_prompt(base), per_prompt(arms[(other, size5)]))
+    f6, fit = fig6(rows, args.out, plt)
+    rho9 = fig9(args.runs_dir, args.out, plt)
+    ctl = controls(rows)
+    types = by_type(rows)
+    lengths = [{"arm": r["arm"], "seed": r["seed"], "resp_tokens_mean": r["eval"]["summary"].get("response_tokens_mean"),
+                "eot_rate": r["eval"]["summary"].get("eot_rate"), "truncation_rate": r["eval"]["summary"].get("truncation_rate")}
+               for r in rows]
+    budgets = sorted({json.dumps(json.loads((args.runs_dir / r["run_id"] / "results.json").read_text()).get("budget", {})
+                                 .get("policy", "epochs")) for r in rows})
+    f = lambda v: f"{v:.2f}"  # noqa: E731
+    md = [f"# LIMA ablations on limalab ({args.runs_dir})", "",
+          f"Versions: world {WORLD_VERSION}, pipeline {PIPELINE_VERSION}, rubric {RUBRIC_VERSION}; sizes at scale "
+          f"{args.scale} of the paper's; training budget policy: {', '.join(json.loads(b) for b in budgets)}. "
+          "CIs are over seeds when an arm has several, else over prompts.", "", "## Findings", "",
+          *verdicts(f5, tests, fit), "",
+          f"## Figure 5: diversity and quality ({size5} examples)", "", "![](fig5_diversity_quality.png)", "",
+          "| arm | seeds | ours | 95% CI | paper (LLaMA 7B) |", "|---|---|---|---|---|",
+          *[f"| {t['label']} | {t['n_seeds']} | {f(t['mean'])} | {f(t['ci95'][0])}–{f(t['ci95'][1])} | {t['paper']} |"
+            for t in f5], "", "## Figure 6: quantity (filtered Stack Exchange)", "", "![](fig6_quantity.png)", "",
+          "| examples | seeds | ours | 95% CI |", "|---|---|---|---|",
+          *[f"| {t['size']} | {t['n_seeds']} | {f(t['mean'])} | {f(t['ci95'][0])}–{f(t['ci95'][1])} |" for t in f6], "",
+          f"Paper: {PAPER_FIG6}.", "", "## Controls", "", "| control | examples | seeds | ours | 95% CI |",
+          "|---|---|---|---|---|",
+          *[f"| {c['control']} | {c['size']} | {c['n_seeds']} | {f(c['mean'])} | {f(c['ci95'][0])}–{f(c['ci95'][1])} |"
+            for c in ctl], "", "## Figure 9: perplexity against quality", "",
+          f"Spearman correlation of dev perplexity with the dev judge score over every checkpoint considered: "
+          f"{rho9:.2f} (the paper: perplexity keeps falling while quality does not follow).", "",
+          "![](fig9_ppl_vs_quality.png)", "", "## Scores per test-prompt type", ""]
+    all_types = sorted({t for ts in types.values() for t in ts})
+    md += ["| arm | " + " | ".join(all_types) + " |", "|---|" + "---|" * len(all_types)]
+    md += [f"| {a} | " + " | ".join(f(ts.get(t, float('nan'))) for t in all_types) + " |" for a, ts in sorted(types.items())]
+    (args.out / "report.md").write_text("\n".join(md) + "\n")
+    for name, table in (("fig5", f5), ("fig6", f6), ("controls", ctl), ("lengths", lengths)):
+        with (args.out / f"{name}.csv").open("w", newline="") as fh:
+            if table:
+                w = csv.DictWriter(fh, fieldnames=list(table[0]))
+                w.writeheader()
+                w.writerows(table)
+    (args.out / "summary.json").write_text(json.dumps({"fig5": f5, "paired_tests": tests, "fig6": f6, "slope": fit,
+                                                       "controls": ctl, "fig9_spearman": rho9}, indent=1, default=float))
+    if args.wandb:
+        import wandb
+
+        run = wandb.init(project="limalab", job_type="analysis", name=f"report-{args.out.name}")
+        run.log({p.stem: wandb.Image(str(p)) for p in args.out.glob("*.png")})
+        run.log({name: wandb.Table(dataframe=None, columns=list(t[0]), data=[list(r.values()) for r in t])
+                 for name, t in (("fig5", f5), ("fig6", f6), ("controls", ctl)) if t})
+        run.finish()
+    print((args.out / "report.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

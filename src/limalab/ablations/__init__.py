@@ -1,0 +1,1 @@
+"""The paper's ablations: sweep files (one per grid, W&B format) and the local runner."""

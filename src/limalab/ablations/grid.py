@@ -1,0 +1,81 @@
+"""A W&B sweep file is the one definition of an ablation grid. Online, ``wandb agent`` runs it;
+locally, the same file becomes a Hydra multirun. Both expansions are computed here so a test
+can prove they agree.
+
+On the miniature, ``data.size`` values are multiplied by one scale factor (1/8: the paper's
+2,000-32,000 become 250-4,000); ``scale=1`` runs the paper's sizes.
+"""
+
+from __future__ import annotations
+
+import itertools
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SIZE_KEY = "data.size"
+
+
+def load_sweep(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    sweep = yaml.safe_load(path.read_text())
+    if not isinstance(sweep, dict) or sweep.get("method") != "grid" or not isinstance(sweep.get("parameters"), dict):
+        raise ValueError(f"{path}: expected a W&B sweep file with method: grid and parameters")
+    for key, spec in sweep["parameters"].items():
+        if not isinstance(spec, dict) or ("value" in spec) == ("values" in spec):
+            raise ValueError(f"{path}: parameters.{key}: expected exactly one of value or values")
+    return sweep
+
+
+def parse_scale(scale: str | float | Fraction) -> Fraction:
+    """``1/8``, ``0.125`` or ``1``."""
+    return Fraction(str(scale)).limit_denominator(1000)
+
+
+def values(spec: dict[str, Any]) -> list[Any]:
+    return list(spec["values"]) if "values" in spec else [spec["value"]]
+
+
+def scaled(key: str, vals: list[Any], scale: Fraction) -> list[Any]:
+    if key != SIZE_KEY or scale == 1:
+        return vals
+    out = [int(v * scale) for v in vals]
+    if any(v <= 0 for v in out):
+        raise ValueError(f"scale {scale}: data.size {vals} would scale to {out}; expected positive sizes")
+    return out
+
+
+def wandb_runs(sweep: dict[str, Any], scale: Fraction = Fraction(1), extra: dict[str, list] | None = None) -> list[dict]:
+    """The runs a W&B grid sweep launches: the Cartesian product of every parameter's values
+    (``extra`` adds axes such as world seeds), as ``{key: value}`` dicts."""
+    params = {k: scaled(k, values(v), scale) for k, v in sweep["parameters"].items()}
+    params.update(extra or {})
+    keys = list(params)
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(params[k] for k in keys))]
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, list):
+        return "[" + ",".join(_fmt(x) for x in v) + "]"
+    return str(v)
+
+
+def hydra_overrides(sweep: dict[str, Any], scale: Fraction = Fraction(1), extra: dict[str, list] | None = None) -> list[str]:
+    """The same grid as Hydra multirun overrides (``key=v1,v2``) for ``src/train.py -m``."""
+    params = {k: scaled(k, values(v), scale) for k, v in sweep["parameters"].items()}
+    params.update(extra or {})
+    return [f"{k}={','.join(_fmt(v) for v in vals)}" for k, vals in params.items()]
+
+
+def expand_hydra(overrides: list[str]) -> list[dict[str, str]]:
+    """What Hydra's basic sweeper launches for these overrides (used to check the agreement)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    jobs = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+    return [dict(o.split("=", 1) for o in job) for job in jobs]

@@ -1,0 +1,82 @@
+"""``make ablations``: every grid in ``sweeps/`` as a Hydra multirun of ``src/train.py`` (one
+subprocess per grid, runs in sequence), then the report. Rerunning the same command skips
+finished runs and resumes an interrupted one, so a killed ablation loses nothing.
+
+    python -m limalab.ablations.run [--scale 1/8] [--seeds 0,1,2] [--worlds 0] [--smoke]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from limalab.ablations.grid import hydra_overrides, load_sweep, parse_scale, wandb_runs
+
+ROOT = Path(__file__).resolve().parents[3]
+ORDER = ("base", "diversity", "quality", "quantity", "controls")  # base first: it builds world and base model
+SMOKE = {"scale": "1/100", "seeds": "0", "overrides": ["experiment=smoke"]}
+
+
+def ints(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise SystemExit(f"expected comma-separated integers, got {text!r}") from None
+
+
+def plan(sweeps_dir: Path, scale: str, seeds: list[int], worlds: list[int]) -> list[tuple[str, list[str], int]]:
+    """(grid name, Hydra overrides, number of runs) per sweep file, in ORDER."""
+    files = {p.stem: p for p in sweeps_dir.glob("*.yaml")}
+    out = []
+    for name in [n for n in ORDER if n in files] + sorted(set(files) - set(ORDER)):
+        sweep = load_sweep(files[name])
+        extra = {"world.seed": worlds}
+        if len(sweep["parameters"].get("seed", {}).get("values", [])) > 1:  # replicated grids take SEEDS
+            extra["seed"] = seeds
+        s = parse_scale(scale)
+        out.append((name, hydra_overrides(sweep, s, extra), len(wandb_runs(sweep, s, extra))))
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scale", default=os.environ.get("SCALE", "1/8"))
+    ap.add_argument("--seeds", default=os.environ.get("SEEDS", "0,1,2"))
+    ap.add_argument("--worlds", default=os.environ.get("WORLDS", "0"))
+    ap.add_argument("--sweeps", type=Path, default=ROOT / "sweeps")
+    ap.add_argument("--runs-dir", type=Path, default=Path("runs/ablations"))
+    ap.add_argument("--report", type=Path, default=Path("reports/ablations"))
+    ap.add_argument("--smoke", action="store_true", help="the same pipeline on the smoke world and a tiny grid")
+    ap.add_argument("--only", help="comma-separated grid names")
+    ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
+    args = ap.parse_args(argv)
+    extra = list(args.overrides)
+    if args.smoke:
+        args.scale, args.seeds = SMOKE["scale"], SMOKE["seeds"]
+        extra = SMOKE["overrides"] + extra
+    grids = plan(args.sweeps, args.scale, ints(args.seeds), ints(args.worlds))
+    if args.only:
+        keep = set(args.only.split(","))
+        grids = [g for g in grids if g[0] in keep]
+    total = sum(n for _, _, n in grids)
+    print(f"ablations: {len(grids)} grids, {total} runs (scale {args.scale}, seeds {args.seeds}, worlds {args.worlds}) "
+          f"into {args.runs_dir}", flush=True)
+    t0 = time.time()
+    for i, (name, overrides, n) in enumerate(grids, start=1):
+        print(f"[{i}/{len(grids)}] {name}: {n} runs: {' '.join(overrides)}", flush=True)
+        cmd = [sys.executable, str(ROOT / "src" / "train.py"), "-m", *overrides, *extra,
+               f"runs_dir={args.runs_dir}", "trainer.enable_progress_bar=false"]
+        proc = subprocess.run(cmd)
+        if proc.returncode:
+            raise SystemExit(f"grid {name} failed ({proc.returncode}); rerun the same command to resume")
+    print(f"ablations: all runs done in {time.time() - t0:.0f} s; writing the report", flush=True)
+    subprocess.run([sys.executable, "-m", "analysis.report", str(args.runs_dir), "--out", str(args.report),
+                    "--scale", str(args.scale)], check=True, cwd=ROOT)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Each ablation grid is defined once (sweeps/*.yaml): W&B's expansion and the local Hydra
+multirun's agree, at the paper's scale and at the miniature's."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from limalab.ablations.grid import (
+    expand_hydra,
+    hydra_overrides,
+    load_sweep,
+    parse_scale,
+    wandb_runs,
+)
+
+SWEEPS = sorted((Path(__file__).parents[1] / "sweeps").glob("*.yaml"))
+
+
+def as_strings(runs: list[dict]) -> set[tuple]:
+    return {tuple(sorted((k, str(v)) for k, v in r.items())) for r in runs}
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("scale", ["1", "1/8"])
+def test_wandb_and_hydra_expansions_agree(path: Path, scale: str) -> None:
+    sweep = load_sweep(path)
+    s = parse_scale(scale)
+    extra = {"world.seed": [0, 1]}
+    assert as_strings(wandb_runs(sweep, s, extra)) == as_strings(expand_hydra(hydra_overrides(sweep, s, extra)))
+    assert sweep["program"] == "src/train.py" and "${args_no_hyphens}" in sweep["command"]
+
+
+def test_the_paper_grids() -> None:
+    grids = {p.stem: wandb_runs(load_sweep(p)) for p in SWEEPS}
+    assert {r["data"] for r in grids["diversity"]} == {"se_filtered", "wikihow"}
+    assert {r["data"] for r in grids["quality"]} == {"se_filtered", "se_unfiltered"}
+    assert sorted({r["data.size"] for r in grids["quantity"]}) == [2000, 4000, 8000, 16000, 32000]
+    assert all(len({r["seed"] for r in grids[g]}) == 3 for g in ("diversity", "quality", "quantity", "controls"))
+    assert {r["eval.few_shot"] for r in grids["base"]} == {0, 3} and {r["train.epochs"] for r in grids["base"]} == {0}
+    mini = wandb_runs(load_sweep(Path(SWEEPS[0]).with_name("quantity.yaml")), Fraction(1, 8))
+    assert sorted({r["data.size"] for r in mini}) == [250, 500, 1000, 2000, 4000]
+    assert parse_scale("0.125") == parse_scale("1/8") == Fraction(1, 8)
+
+
+def test_bad_sweep_file(tmp_path: Path) -> None:
+    p = tmp_path / "s.yaml"
+    p.write_text("method: random\nparameters: {}\n")
+    with pytest.raises(ValueError, match="s.yaml: expected a W&B sweep file with method: grid"):
+        load_sweep(p)
+    p.write_text("method: grid\nparameters:\n  seed: {value: 1, values: [1, 2]}\n")
+    with pytest.raises(ValueError, match="parameters.seed: expected exactly one of value or values"):
+        load_sweep(p)
