@@ -101,8 +101,9 @@ def max_new_tokens(eval_cfg: dict, response_lengths: list[int], max_length: int)
     return int(min(max_length, math.ceil(p95 * eval_cfg.get("max_new_tokens_factor", 1.25))))
 
 
-def run(cfg: dict[str, Any]) -> dict:
-    """Run (or resume, or skip) one training run; returns its results."""
+def run(cfg: dict[str, Any], callbacks: list[pl.Callback] | None = None) -> dict:
+    """Run (or resume, or skip) one training run; returns its results. ``callbacks`` join the
+    Trainer's (e.g. an Optuna pruning callback)."""
     t0 = time.time()
     cache_dir, runs_dir = Path(cfg["cache_dir"]), Path(cfg["runs_dir"])
     rid = make_run_id(cfg)
@@ -137,7 +138,7 @@ def run(cfg: dict[str, Any]) -> dict:
         if cfg.get("force") and rd.results.exists():
             _set_aside(rd)
         return _train_and_evaluate(cfg, rd, rid, t0, world_dir, base_dir, tokenizer, chat, tkw, probe, judge,
-                                   reference, test_prompts, test_sha, cache_dir)
+                                   reference, test_prompts, test_sha, cache_dir, callbacks or [])
 
 
 def _set_aside(rd: RunDir) -> Path:
@@ -168,7 +169,8 @@ def _skip_if_complete(cfg: dict[str, Any], rd: RunDir) -> dict | None:
 
 def _train_and_evaluate(cfg: dict[str, Any], rd: RunDir, rid: str, t0: float, world_dir: Path, base_dir: Path | None,
                         tokenizer: PreTrainedTokenizerBase, chat: ChatFormat, tkw: dict, probe: dict, judge: Any,
-                        reference: Any, test_prompts: list[dict], test_sha: str, cache_dir: Path) -> dict:
+                        reference: Any, test_prompts: list[dict], test_sha: str, cache_dir: Path,
+                        callbacks: list[pl.Callback]) -> dict:
     rd.path.mkdir(parents=True, exist_ok=True)
     write_config(rd, cfg)
     prov = json.loads(rd.provenance.read_text()) if rd.provenance.exists() else {}
@@ -211,7 +213,8 @@ def _train_and_evaluate(cfg: dict[str, Any], rd: RunDir, rid: str, t0: float, wo
         last = rd.checkpoints / "last.ckpt"
         ckpt = pl.callbacks.ModelCheckpoint(dirpath=rd.checkpoints, save_last=True, save_top_k=0,
                                             every_n_train_steps=cfg["train"]["checkpoint_every_n_steps"])
-        trainer = pl.Trainer(**tkw, max_epochs=epochs, max_steps=budget["max_steps"], logger=loggers, callbacks=[ckpt, EpochSnapshot(rd.checkpoints), KillPoint()],
+        trainer = pl.Trainer(**tkw, max_epochs=epochs, max_steps=budget["max_steps"], logger=loggers,
+                             callbacks=[ckpt, EpochSnapshot(rd.checkpoints), KillPoint(), *callbacks],
                              default_root_dir=str(rd.path))
         trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.exists() else None)
         tokens_trained = module.tokens_seen
