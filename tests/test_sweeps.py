@@ -53,3 +53,21 @@ def test_bad_sweep_file(tmp_path: Path) -> None:
     p.write_text("method: grid\nparameters:\n  seed: {value: 1, values: [1, 2]}\n")
     with pytest.raises(ValueError, match="parameters.seed: expected exactly one of value or values"):
         load_sweep(p)
+
+
+def test_launcher_configs_compose() -> None:
+    """basic (default), the joblib plugin's, and our SLURM config with every field of the plugin's schema."""
+    import os
+
+    from hydra import compose, initialize_config_dir
+    from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
+    from omegaconf import OmegaConf
+
+    conf = Path(__file__).parents[1] / "conf"
+    with initialize_config_dir(str(conf), version_base=None):
+        joblib = compose("train", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], return_hydra_config=True)
+        assert joblib.hydra.launcher._target_.endswith("JoblibLauncher") and joblib.hydra.launcher.n_jobs == 2
+        slurm = compose("train", ["hydra/launcher=submitit_slurm"], return_hydra_config=True)
+        assert slurm.hydra.launcher._target_.endswith("SlurmLauncher") and slurm.hydra.launcher.gpus_per_node == 8
+        assert set(slurm.hydra.launcher) == set(OmegaConf.structured(SlurmQueueConf))
+    assert os.path.exists(conf / "hydra" / "launcher" / "submitit_slurm.yaml")
