@@ -35,7 +35,7 @@ from limalab.tracking.identity import run_id as make_run_id
 from limalab.tracking.identity import semantic_config
 from limalab.tracking.io import atomic_write_json, config_hash, file_sha256, read_jsonl
 from limalab.tracking.lock import run_lock
-from limalab.tracking.loggers import log_manifest_artifact, make_loggers
+from limalab.tracking.loggers import log_eval_table, log_manifest_artifact, make_loggers
 from limalab.tracking.rundir import RunDir, now, provenance, redact, update_provenance, write_config
 from limalab.world.build import WorldConfig, build_world, load_world
 
@@ -265,6 +265,7 @@ def _train_and_evaluate(cfg: dict[str, Any], rd: RunDir, rid: str, t0: float, wo
         "knowledge_retained": retention,
         "data": manifest["data"], "n_examples": manifest["n_examples"],
     }
+    log_eval_table(loggers, rd.evals / summary["eval_id"])
     for lg in loggers:
         if hasattr(lg, "log_metrics"):
             lg.log_metrics({f"test/{k}": v for k, v in metrics.items() if isinstance(v, int | float)})

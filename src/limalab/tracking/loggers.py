@@ -45,3 +45,20 @@ def log_manifest_artifact(loggers: list[Logger], manifest_path: Path, manifest: 
                                              "filter_stats", "bad_records", "subset_seed")})
             art.add_file(str(manifest_path), name="manifest.json")
             lg.experiment.log_artifact(art, aliases=["latest", str(manifest.get("data")), f"n{manifest['n_examples']}"])
+
+
+def log_eval_table(loggers: list[Logger], eval_dir: Path, key: str = "test/generations") -> None:
+    """The evaluation's generations with their judgments as a W&B table (one row per sample)."""
+    from limalab.tracking.io import read_jsonl
+
+    for lg in loggers:
+        if isinstance(lg, WandbLogger):
+            import wandb
+
+            gens = read_jsonl(eval_dir / "generations.jsonl")
+            judged = {(j["prompt_id"], j["sample"]): j for j in read_jsonl(eval_dir / "judgments.jsonl")}
+            cols = ["prompt_id", "sample", "type", "prompt", "response", "score", "terminated", "n_tokens"]
+            rows = [[g["prompt_id"], g["sample"], g.get("type"), g["prompt"], g["response"],
+                     judged.get((g["prompt_id"], g["sample"]), {}).get("score"), g["terminated"], g["n_tokens"]]
+                    for g in gens]
+            lg.experiment.log({key: wandb.Table(columns=cols, data=rows)})
