@@ -28,9 +28,22 @@ def quiet_environment(cfg: dict[str, Any]) -> None:
         torch.set_num_threads(os.cpu_count() or 1)
 
 
+USER_ERRORS = (ValueError, OSError)  # config and data validation, missing paths, unwritable or full disks
+
+
+def _exit(e: BaseException) -> None:
+    """One line naming the key, file or path; HYDRA_FULL_ERROR=1 keeps the traceback."""
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        raise e
+    raise SystemExit(f"error: {e}") from None
+
+
 def main_run(cfg: dict[str, Any]) -> float:
-    quiet_environment(cfg)
-    res = run(cfg)
+    try:
+        quiet_environment(cfg)
+        res = run(cfg)
+    except USER_ERRORS as e:  # bad config, bad data, unwritable or full disk: one line, no traceback
+        _exit(e)
     head = res["headline_eval"]
     lo, hi = head["judge_ci95"]
     run_dir = Path(cfg["runs_dir"]) / res["run_id"]
@@ -43,8 +56,11 @@ def main_run(cfg: dict[str, Any]) -> float:
 def main_evaluate(cfg: dict[str, Any], eval_overrides: list[str] | None = None) -> dict:
     from limalab.eval.reevaluate import reevaluate
 
-    quiet_environment({**cfg, "runs_dir": str(Path(cfg["run_dir"]).parent)})
-    s = reevaluate(cfg, eval_overrides)
+    try:
+        quiet_environment({**cfg, "runs_dir": str(Path(cfg["run_dir"]).parent)})
+        s = reevaluate(cfg, eval_overrides)
+    except USER_ERRORS as e:
+        _exit(e)
     out = Path(cfg["run_dir"]) / "evals" / s["eval_id"]
     print(f"evaluation: {out}")
     if "win" in s:

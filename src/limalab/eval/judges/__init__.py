@@ -7,6 +7,7 @@ from typing import Any
 
 from limalab.eval.judges.base import Judge, Judgment
 from limalab.eval.judges.reference import ReferenceJudge
+from limalab.tracking.faults import kill_point
 
 JUDGES = ("reference", "likert", "hf_local", "pairwise")
 
@@ -65,7 +66,11 @@ def judge_all(judge: Judge, items: list[tuple[dict, str, bool]]) -> list[Judgmen
     """Grade many responses: concurrently where the judge can (LLM judges), else in order."""
     if hasattr(judge, "judge_all"):
         return judge.judge_all(items)
-    return [judge.judge(*it) for it in items]
+    out = []
+    for it in items:
+        kill_point("judge_row")
+        out.append(judge.judge(*it))
+    return out
 
 
 __all__ = ["JUDGES", "Judge", "Judgment", "ReferenceJudge", "build_judge", "judge_all"]
