@@ -27,7 +27,7 @@ from limalab.eval.perplexity import response_perplexity
 from limalab.eval.probe import retention_probe
 from limalab.eval.selection import select_checkpoint
 from limalab.model.base import load_base, pretrained_base, read_probe
-from limalab.model.callbacks import EpochSnapshot, KillPoint, snapshot_paths
+from limalab.model.callbacks import EpochSnapshot, KillPoint, ResumeMidEpoch, snapshot_paths
 from limalab.model.dropout import add_residual_dropout
 from limalab.model.module import CausalLMModule
 from limalab.model.trainable import freeze
@@ -214,7 +214,7 @@ def _train_and_evaluate(cfg: dict[str, Any], rd: RunDir, rid: str, t0: float, wo
         ckpt = pl.callbacks.ModelCheckpoint(dirpath=rd.checkpoints, save_last=True, save_top_k=0,
                                             every_n_train_steps=cfg["train"]["checkpoint_every_n_steps"])
         trainer = pl.Trainer(**tkw, max_epochs=epochs, max_steps=budget["max_steps"], logger=loggers,
-                             callbacks=[ckpt, EpochSnapshot(rd.checkpoints), KillPoint(), *callbacks],
+                             callbacks=[ckpt, EpochSnapshot(rd.checkpoints), ResumeMidEpoch(), KillPoint(), *callbacks],
                              default_root_dir=str(rd.path))
         trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.exists() else None)
         tokens_trained = module.tokens_seen

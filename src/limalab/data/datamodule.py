@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 from pytorch_lightning import LightningDataModule
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from limalab.data.chat import IGNORE
 
@@ -35,14 +35,39 @@ def pad_collate(pad_id: int):
     return collate
 
 
+class EpochSampler(Sampler[int]):
+    """A shuffle that depends only on (seed, epoch), and that can skip the batches an
+    interrupted epoch already trained on: a run resumed from a mid-epoch checkpoint sees
+    exactly the batches the uninterrupted run would have (Lightning calls ``set_epoch``)."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.epoch, self.skip = n, seed, 0, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(self.n, generator=g).tolist()
+        skip, self.skip = self.skip, 0  # only the resumed epoch is partial
+        return iter(order[skip:])
+
+    def __len__(self) -> int:
+        return self.n - self.skip
+
+
 class ChatDataModule(LightningDataModule):
     def __init__(self, train: list[tuple[list[int], list[int]]], batch_size: int, pad_id: int, seed: int,
                  num_workers: int = 0) -> None:
         super().__init__()
         self.train_set = TokenizedDataset(train)
         self.batch_size, self.pad_id, self.seed, self.num_workers = batch_size, pad_id, seed, num_workers
+        self.sampler = EpochSampler(len(self.train_set), seed)
+
+    def skip_batches(self, n: int) -> None:
+        """Resume mid-epoch: the next epoch's iteration starts after ``n`` batches."""
+        self.sampler.skip = n * self.batch_size
 
     def train_dataloader(self) -> DataLoader:
-        g = torch.Generator().manual_seed(self.seed)
-        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True, generator=g,
+        return DataLoader(self.train_set, batch_size=self.batch_size, sampler=self.sampler,
                           collate_fn=pad_collate(self.pad_id), num_workers=self.num_workers, drop_last=False)

@@ -21,6 +21,7 @@ from transformers import (
 )
 
 from limalab.data.datamodule import ChatDataModule
+from limalab.model.callbacks import KillPoint, ResumeMidEpoch
 from limalab.model.module import CausalLMModule
 from limalab.tracking.io import atomic_write_json, config_hash
 from limalab.versions import PIPELINE_VERSION
@@ -73,7 +74,7 @@ def pretrained_base(model_cfg: dict[str, Any], world_dir: Path, tokenizer: PreTr
     ckpt = ModelCheckpoint(dirpath=work / "checkpoints", save_last=True, every_n_train_steps=50,
                            save_top_k=0, save_on_train_epoch_end=True)
     trainer = pl.Trainer(**{**trainer_kwargs, "max_epochs": pt["epochs"], "logger": False,
-                            "callbacks": [ckpt], "enable_checkpointing": True, "default_root_dir": str(work)})
+                            "callbacks": [ckpt, ResumeMidEpoch(), KillPoint("pretrain_step")], "enable_checkpointing": True, "default_root_dir": str(work)})
     last = work / "checkpoints" / "last.ckpt"
     t0 = time.time()
     trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.exists() else None)

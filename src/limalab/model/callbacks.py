@@ -40,5 +40,19 @@ def snapshot_paths(dirpath: Path, epochs: int, window: tuple[float, float]) -> l
 class KillPoint(pl.Callback):
     """``LIMALAB_KILL_AT=train_step:<n>``: die at the n-th optimizer step (tracking/faults.py)."""
 
+    def __init__(self, point: str = "train_step") -> None:
+        self.point = point
+
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx) -> None:
-        kill_point("train_step")
+        kill_point(self.point)
+
+
+class ResumeMidEpoch(pl.Callback):
+    """After a restore from a mid-epoch checkpoint, skip the batches that epoch already trained
+    on (Lightning alone would replay the epoch from its start)."""
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
+        dm = trainer.datamodule
+        if done and dm is not None and hasattr(dm, "skip_batches"):
+            dm.skip_batches(done)
