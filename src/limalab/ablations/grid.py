@@ -2,8 +2,8 @@
 locally, the same file becomes a Hydra multirun. Both expansions are computed here so a test
 can prove they agree.
 
-On the miniature, ``data.size`` values are multiplied by one scale factor (1/8: the paper's
-2,000-32,000 become 250-4,000); ``scale=1`` runs the paper's sizes.
+On the miniature, ``data.size`` values (and step or token budgets) are multiplied by one scale
+factor (1/8: the paper's 2,000-32,000 become 250-4,000); ``scale=1`` runs the paper's sizes.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typing import Any
 
 import yaml
 
-SIZE_KEY = "data.size"
+# quantities of data or compute: all multiplied by the scale, so a compute-matched grid stays matched
+SCALED_KEYS = ("data.size", "train.max_steps", "train.max_tokens")
 
 
 def load_sweep(path: str | Path) -> dict[str, Any]:
@@ -39,11 +40,11 @@ def values(spec: dict[str, Any]) -> list[Any]:
 
 
 def scaled(key: str, vals: list[Any], scale: Fraction) -> list[Any]:
-    if key != SIZE_KEY or scale == 1:
+    if key not in SCALED_KEYS or scale == 1:
         return vals
     out = [int(v * scale) for v in vals]
     if any(v <= 0 for v in out):
-        raise ValueError(f"scale {scale}: data.size {vals} would scale to {out}; expected positive sizes")
+        raise ValueError(f"scale {scale}: {key} {vals} would scale to {out}; expected positive values")
     return out
 
 
