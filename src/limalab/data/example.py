@@ -53,3 +53,23 @@ class BadRecords:
 
     def report(self) -> dict:
         return {"count": self.count, "first": self.examples}
+
+
+def read_text(path, what: str = "file") -> str:
+    """A whole UTF-8 file, or a BadRecord naming it and the first undecodable byte."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise BadRecord(f"{path}: line {line}: not valid UTF-8 (byte {e.start})") from None
+
+
+def utf8_lines(path, bad: BadRecords):
+    """(line number, text) of a UTF-8 text file; an undecodable line is a bad record."""
+    with path.open("rb") as f:
+        for n, raw in enumerate(f, start=1):
+            try:
+                yield n, raw.decode("utf-8")
+            except UnicodeDecodeError:
+                bad(f"{path}: line {n}: not valid UTF-8")

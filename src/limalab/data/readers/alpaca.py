@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from limalab.data.example import BadRecord, BadRecords
+from limalab.data.example import BadRecord, BadRecords, read_text
 
 KEYS = ("instruction", "input", "output")
 
@@ -21,7 +21,7 @@ def read_records(path: str | Path, bad: BadRecords | None = None) -> Iterator[tu
     path = Path(path)
     bad = bad or BadRecords()
     try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
+        rows = json.loads(read_text(path))
     except json.JSONDecodeError as e:
         raise BadRecord(f"{path}: line {e.lineno}: malformed JSON ({e.msg})") from e
     if not isinstance(rows, list):

@@ -7,23 +7,22 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from limalab.data.example import BadRecords
+from limalab.data.example import BadRecords, utf8_lines
 
 
 def read_conversations(path: str | Path, bad: BadRecords | None = None) -> Iterator[tuple[int, list[str], str]]:
     path = Path(path)
     bad = bad or BadRecords()
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                bad(f"{path}: line {n}: malformed JSON ({e.msg})")
-                continue
-            turns = row.get("conversations") if isinstance(row, dict) else None
-            if not isinstance(turns, list) or len(turns) < 2 or not all(isinstance(t, str) for t in turns):
-                bad(f"{path}: line {n}: expected 'conversations', a list of at least 2 strings")
-                continue
-            yield n, turns, row.get("source", "")
+    for n, line in utf8_lines(path, bad):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            bad(f"{path}: line {n}: malformed JSON ({e.msg})")
+            continue
+        turns = row.get("conversations") if isinstance(row, dict) else None
+        if not isinstance(turns, list) or len(turns) < 2 or not all(isinstance(t, str) for t in turns):
+            bad(f"{path}: line {n}: expected 'conversations', a list of at least 2 strings")
+            continue
+        yield n, turns, row.get("source", "")

@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from limalab.data.example import BadRecords
+from limalab.data.example import BadRecord, BadRecords, read_text
 
 
 def read_tasks(root: str | Path, bad: BadRecords | None = None) -> Iterator[tuple[str, str, list[dict]]]:
@@ -19,7 +19,10 @@ def read_tasks(root: str | Path, bad: BadRecords | None = None) -> Iterator[tupl
         raise FileNotFoundError(f"{root}: no task*.json files (in it or in its tasks/ folder)")
     for path in files:
         try:
-            task = json.loads(path.read_text(encoding="utf-8"))
+            task = json.loads(read_text(path))
+        except BadRecord as e:
+            bad(str(e))
+            continue
         except json.JSONDecodeError as e:
             bad(f"{path}: line {e.lineno}: malformed JSON ({e.msg})")
             continue

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from limalab.data.example import BadRecord, BadRecords
+from limalab.data.example import BadRecord, BadRecords, utf8_lines
 from limalab.data.readers.alpaca import prompt_of
 
 HUB = "hf:"
@@ -73,22 +73,21 @@ def _turns(row: dict[str, Any], columns: dict[str, str]) -> list[str] | None:
 
 def _jsonl(path: Path, columns: dict[str, str], bad: BadRecords) -> Iterator[tuple[str, dict]]:
     checked = False
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                bad(f"{path}: line {n}: malformed JSON ({e.msg})")
-                continue
-            if not isinstance(row, dict):
-                bad(f"{path}: line {n}: expected a JSON object")
-                continue
-            if not checked:  # the first row fixes the schema, as a Parquet schema would
-                _check(list(row), columns, f"{path}: line {n}")
-                checked = True
-            yield f"line {n}", row
+    for n, line in utf8_lines(path, bad):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            bad(f"{path}: line {n}: malformed JSON ({e.msg})")
+            continue
+        if not isinstance(row, dict):
+            bad(f"{path}: line {n}: expected a JSON object")
+            continue
+        if not checked:  # the first row fixes the schema, as a Parquet schema would
+            _check(list(row), columns, f"{path}: line {n}")
+            checked = True
+        yield f"line {n}", row
 
 
 def _parquet(path: Path, columns: dict[str, str]) -> Iterator[tuple[str, dict]]:

@@ -42,6 +42,8 @@ def _rows(path: Path, bad: BadRecords, need: tuple[str, ...]) -> Iterator[tuple[
                 row = next(reader)
             except StopIteration:
                 return
+            except UnicodeDecodeError as e:  # the decoder cannot resync: no next record to skip to
+                raise BadRecord(f"{path}: after line {reader.line_num}: not valid UTF-8 ({e.reason})") from None
             except csv.Error as e:
                 bad(f"{path}: line {reader.line_num}: malformed CSV ({e})")
                 continue
@@ -58,8 +60,11 @@ def read_articles(path: str | Path, bad: BadRecords | None = None) -> Iterator[t
     """Yield (first line, title, article text) for either layout."""
     path = Path(path)
     bad = bad or BadRecords()
-    with path.open(encoding="utf-8", newline="") as f:
-        kind = layout(next(csv.reader(f), None), path)
+    try:
+        with path.open(encoding="utf-8", newline="") as f:
+            kind = layout(next(csv.reader(f), None), path)
+    except UnicodeDecodeError as e:
+        raise BadRecord(f"{path}: line 1: not valid UTF-8 ({e.reason})") from None
     if kind == "all":
         for line, row in _rows(path, bad, ALL):
             yield line, row["title"].strip(), row["text"].strip()

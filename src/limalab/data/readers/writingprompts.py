@@ -29,9 +29,13 @@ def read_pairs(root: str | Path, split: str = "train", bad: BadRecords | None = 
         if not p.exists():
             raise FileNotFoundError(f"{p}: missing; expected {split}.wp_source and {split}.wp_target in {root}")
     n = 0
-    with src.open(encoding="utf-8") as fs, tgt.open(encoding="utf-8") as ft:
+    with src.open("rb") as fs, tgt.open("rb") as ft:
         for n, (s, t) in enumerate(zip(fs, ft, strict=False), start=1):
-            prompt, story = clean_prompt(s), clean_story(t)
+            try:
+                prompt, story = clean_prompt(s.decode("utf-8")), clean_story(t.decode("utf-8"))
+            except UnicodeDecodeError:
+                bad(f"{src} / {tgt}: line {n}: not valid UTF-8")
+                continue
             if not prompt or not story:
                 bad(f"{src if not prompt else tgt}: line {n}: empty {'prompt' if not prompt else 'story'}")
                 continue
