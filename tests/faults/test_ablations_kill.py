@@ -15,7 +15,7 @@ import pytest
 
 from limalab.tracking.io import read_jsonl
 
-from .conftest import ROOT
+from ..conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
