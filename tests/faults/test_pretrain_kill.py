@@ -22,14 +22,14 @@ def test_killed_pretraining_resumes_to_the_same_base(smoke_run: tuple[Path, str]
                                                      tmp_path: Path) -> None:
     [reference] = [p.parent for p in (cache_dir / "base").glob("*/probe.json")]  # built by the smoke run
     probe = json.loads((reference / "probe.json").read_text())
-    steps = probe["pretrain_tokens"] // (128 * 16)  # smoke pretraining: seq_len 128, batch 16
-    if steps < 55:
-        pytest.skip(f"smoke pretraining has {steps} steps: no checkpoint (every 50) before a kill")
-    kill_at = 50 + (steps - 50) // 2  # after the step-50 checkpoint, mid-epoch
+    steps = probe["pretrain_tokens"] // (128 * 16)  # smoke pretraining: seq_len 128, batch 16, one epoch
+    assert steps >= 6, steps
+    kill_at = steps // 2 + 1  # checkpoints every 2 steps: resumed mid-epoch
     cache = tmp_path / "cache"
     shutil_copy_world(cache_dir, cache)
     env = {**os.environ, "LIMALAB_CACHE": str(cache), "WANDB_MODE": "offline", "TMPDIR": str(tmp_path)}
-    args = [sys.executable, str(ROOT / "src" / "train.py"), *SMOKE, "train.epochs=0", f"runs_dir={tmp_path / 'runs'}"]
+    args = [sys.executable, str(ROOT / "src" / "train.py"), *SMOKE, "train.epochs=0",
+            "model.pretrain.checkpoint_every_n_steps=2", f"runs_dir={tmp_path / 'runs'}"]
     killed = subprocess.run(args, cwd=tmp_path, env={**env, "LIMALAB_KILL_AT": f"pretrain_step:{kill_at}",
                                                      "LIMALAB_KILL_MARKER": str(tmp_path / "k")},
                             capture_output=True, text=True, timeout=900)

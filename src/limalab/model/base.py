@@ -48,6 +48,8 @@ def corpus_chunks(path: Path, tokenizer: PreTrainedTokenizerBase, seq_len: int) 
 
 def base_hash(model_cfg: dict[str, Any], world_hash: str) -> str:
     keep = {k: model_cfg.get(k) for k in ("arch", "pretrain", "init", "path")}
+    if isinstance(keep["pretrain"], dict):  # how often to checkpoint never changes the base
+        keep["pretrain"] = {k: v for k, v in keep["pretrain"].items() if k != "checkpoint_every_n_steps"}
     return config_hash({"model": keep, "world": world_hash, "v": PIPELINE_VERSION})
 
 
@@ -71,7 +73,8 @@ def pretrained_base(model_cfg: dict[str, Any], world_dir: Path, tokenizer: PreTr
     module = CausalLMModule(model, lr=pt["lr"], final_lr_ratio=pt["final_lr_ratio"], schedule="cosine",
                             warmup_steps=pt["warmup_steps"], weight_decay=0.1)
     dm = ChatDataModule(chunks, pt["batch_size"], tokenizer.pad_token_id, pt["seed"])
-    ckpt = ModelCheckpoint(dirpath=work / "checkpoints", save_last=True, every_n_train_steps=50,
+    ckpt = ModelCheckpoint(dirpath=work / "checkpoints", save_last=True,
+                           every_n_train_steps=int(pt.get("checkpoint_every_n_steps", 50)),
                            save_top_k=0, save_on_train_epoch_end=True)
     trainer = pl.Trainer(**{**trainer_kwargs, "max_epochs": pt["epochs"], "logger": False,
                             "callbacks": [ckpt, ResumeMidEpoch(), KillPoint("pretrain_step")], "enable_checkpointing": True, "default_root_dir": str(work)})

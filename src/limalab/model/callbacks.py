@@ -52,7 +52,13 @@ class ResumeMidEpoch(pl.Callback):
     on (Lightning alone would replay the epoch from its start)."""
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
+        # from the optimizer steps, not the loop's batch counters: a checkpoint written in
+        # on_train_batch_end records its batch as processed but not yet completed
+        batches = trainer.num_training_batches
+        if batches == float("inf"):
+            return
+        steps_per_epoch = batches // trainer.accumulate_grad_batches
+        done = (trainer.global_step - trainer.current_epoch * steps_per_epoch) * trainer.accumulate_grad_batches
         dm = trainer.datamodule
         if done and dm is not None and hasattr(dm, "skip_batches"):
             dm.skip_batches(done)
