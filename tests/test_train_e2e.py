@@ -88,6 +88,10 @@ def test_multirun_gives_one_directory_per_size(cache_dir: Path, tmp_path: Path) 
            sorted(dirs, key=lambda d: json.loads((d / "manifest.json").read_text())["n_examples"])]
     assert ids[0] <= ids[1]  # nested subsets
     assert all(json.loads((d / "results.json").read_text())["status"] == "complete" for d in dirs)
+    for d in dirs:  # one process, two runs: each logged to its own W&B run, in its own directory
+        wid = json.loads((d / "provenance.json").read_text())["wandb_id"]
+        assert [p.name for p in (d / "wandb").glob("offline-run-*")] and \
+            all(p.name.endswith(wid) for p in (d / "wandb").glob("offline-run-*")), d
 
 
 def test_summary_table_reads_runs_by_their_config(smoke_run: tuple[Path, str]) -> None:

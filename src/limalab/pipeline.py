@@ -35,7 +35,12 @@ from limalab.tracking.identity import run_id as make_run_id
 from limalab.tracking.identity import semantic_config
 from limalab.tracking.io import atomic_write_json, config_hash, file_sha256, read_jsonl
 from limalab.tracking.lock import run_lock
-from limalab.tracking.loggers import log_eval_table, log_manifest_artifact, make_loggers
+from limalab.tracking.loggers import (
+    finish_wandb,
+    log_eval_table,
+    log_manifest_artifact,
+    make_loggers,
+)
 from limalab.tracking.rundir import RunDir, now, provenance, redact, update_provenance, write_config
 from limalab.world.build import WorldConfig, build_world, load_world
 
@@ -270,6 +275,7 @@ def _train_and_evaluate(cfg: dict[str, Any], rd: RunDir, rid: str, t0: float, wo
         if hasattr(lg, "log_metrics"):
             lg.log_metrics({f"test/{k}": v for k, v in metrics.items() if isinstance(v, int | float)})
             lg.finalize("success")
+    finish_wandb()
     update_provenance(rd, ended_at=now())
     atomic_write_json(rd.results, results)  # last: marks the run complete
     return results | {"headline_eval": evals[summary["eval_id"]]}

@@ -18,6 +18,7 @@ def make_loggers(run_dir: Path, run_id: str, wandb_id: str, cfg: dict[str, Any],
     loggers: list[Logger] = [CSVLogger(save_dir=str(run_dir), name="", version="logs")]
     lcfg = cfg.get("logger", {}) or {}
     if lcfg.get("wandb", True):
+        finish_wandb()  # a multirun is one process: never log into the previous run's W&B run
         os.environ.setdefault("WANDB_DIR", str(run_dir))
         os.environ.setdefault("WANDB_SILENT", "true")
         loggers.append(WandbLogger(
@@ -26,6 +27,17 @@ def make_loggers(run_dir: Path, run_id: str, wandb_id: str, cfg: dict[str, Any],
             resume="allow", save_dir=str(run_dir), mode=wandb_mode(lcfg.get("mode")), config=config_for_wandb,
         ))
     return loggers
+
+
+def finish_wandb() -> None:
+    """Close the process's W&B run, if any (the end of a run, or before the next one)."""
+    import sys
+
+    if "wandb" in sys.modules:
+        import wandb
+
+        if wandb.run is not None:
+            wandb.finish()
 
 
 def manifest_artifact_name(manifest: dict[str, Any]) -> str:
