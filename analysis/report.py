@@ -170,6 +170,15 @@ def verdicts(f5: list[dict], tests: dict, fit: dict) -> list[str]:
     return lines
 
 
+def write_csv(path: Path, rows: list[dict]) -> None:
+    """Rows may differ in keys (an arm with one seed has no seed spread): the header is their union."""
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields, restval="")
+        w.writeheader()
+        w.writerows(rows)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs_dir", type=Path)
@@ -231,11 +240,7 @@ def main(argv: list[str] | None = None) -> None:
     md += [f"| {a} | " + " | ".join(f(ts.get(t, float('nan'))) for t in all_types) + " |" for a, ts in sorted(types.items())]
     (args.out / "report.md").write_text("\n".join(md) + "\n")
     for name, table in (("fig5", f5), ("fig6", f6), ("controls", ctl), ("lengths", lengths)):
-        with (args.out / f"{name}.csv").open("w", newline="") as fh:
-            if table:
-                w = csv.DictWriter(fh, fieldnames=list(table[0]))
-                w.writeheader()
-                w.writerows(table)
+        write_csv(args.out / f"{name}.csv", table)
     (args.out / "summary.json").write_text(json.dumps({"fig5": f5, "paired_tests": tests, "fig6": f6, "slope": fit,
                                                        "controls": ctl, "fig9_spearman": rho9}, indent=1, default=float))
     if args.wandb:

@@ -173,3 +173,15 @@ def test_selection_picks_best_dev_score_not_lowest_perplexity():
     assert select_checkpoint(cands)["epoch"] == 3
     with pytest.raises(ValueError, match="train.select.window"):
         select_checkpoint([])
+
+
+def test_report_tables_with_mixed_seed_counts(tmp_path):
+    from analysis.report import slope, write_csv
+    from limalab.eval.stats import over_seeds
+
+    rows = [{"size": 250, **over_seeds([2.0, 2.1, 1.9])}, {"size": 500, "mean": 2.5, "ci95": [2.4, 2.6], "n_seeds": 1}]
+    write_csv(tmp_path / "t.csv", rows)
+    lines = (tmp_path / "t.csv").read_text().splitlines()
+    assert lines[0].split(",") == ["size", "mean", "ci95", "n_seeds", "sd"] and len(lines) == 3
+    fit = slope([{"n_examples": n, "mean": m} for n, m in ((250, 2.0), (500, 2.5), (1000, 3.0), (1000, 3.1))])
+    assert fit["slope"] == pytest.approx(st.linregress(np.log2([250, 500, 1000, 1000]), [2.0, 2.5, 3.0, 3.1]).slope)

@@ -83,7 +83,7 @@ def reevaluate(cfg: dict[str, Any], eval_overrides: list[str] | None = None) -> 
     judge = build_judge(cfg["judge"], world=world, cache_dir=cache_dir)
     e = cfg["eval"]
     spec = {"prompt_set": name, "k": e["k"], "decoding": dict(e["decoding"]),
-            "max_new_tokens": int(e.get("max_new_tokens") or run.results["max_new_tokens"]),
+            "max_new_tokens": e["max_new_tokens"] if isinstance(e.get("max_new_tokens"), int) else run.results["max_new_tokens"],
             "seed": e["seed"], "few_shot": 0, "max_prompts": e.get("max_prompts"), "backend": e.get("backend", "hf")}
     if cfg.get("compare_to"):
         return compare(run, RunState(cfg["compare_to"]), prompts, sha, spec, judge, e.get("batch_size", 16))
