@@ -73,3 +73,21 @@ def utf8_lines(path, bad: BadRecords):
                 yield n, raw.decode("utf-8")
             except UnicodeDecodeError:
                 bad(f"{path}: line {n}: not valid UTF-8")
+
+
+def json_objects(path, bad: BadRecords):
+    """(line number, object) of a JSONL file: undecodable, malformed or non-object lines are bad records."""
+    import json
+
+    for n, line in utf8_lines(path, bad):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            bad(f"{path}: line {n}: malformed JSON ({e.msg})")
+            continue
+        if not isinstance(row, dict):
+            bad(f"{path}: line {n}: expected a JSON object")
+            continue
+        yield n, row

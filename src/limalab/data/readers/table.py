@@ -9,12 +9,11 @@ own id column.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from limalab.data.example import BadRecord, BadRecords, utf8_lines
+from limalab.data.example import BadRecord, BadRecords, json_objects
 from limalab.data.readers.alpaca import prompt_of
 
 HUB = "hf:"
@@ -73,17 +72,7 @@ def _turns(row: dict[str, Any], columns: dict[str, str]) -> list[str] | None:
 
 def _jsonl(path: Path, columns: dict[str, str], bad: BadRecords) -> Iterator[tuple[str, dict]]:
     checked = False
-    for n, line in utf8_lines(path, bad):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            bad(f"{path}: line {n}: malformed JSON ({e.msg})")
-            continue
-        if not isinstance(row, dict):
-            bad(f"{path}: line {n}: expected a JSON object")
-            continue
+    for n, row in json_objects(path, bad):
         if not checked:  # the first row fixes the schema, as a Parquet schema would
             _check(list(row), columns, f"{path}: line {n}")
             checked = True
