@@ -57,11 +57,16 @@ def test_rejudge_with_likert_reuses_generations_and_leaks_no_key(run_copy: Path,
         proc = evaluate(args, cache_dir, tmp_path, {"OPENAI_API_KEY": SECRET})
         assert "judge mean 5.00" in proc.stdout and server.auth == {f"Bearer {SECRET}"}
         sent = server.total()
-        assert sent == old["n_judged"] + old["n_invalid"]  # one request per response, nothing else
+        n = old["n_judged"] + old["n_invalid"]
+        gens = read_jsonl(gen_file)
+        distinct = len({(g["prompt"], g["response"]) for g in gens})
+        assert distinct <= sent <= n  # at most one request per response; identical texts are paid once
         new_dir = Path(proc.stdout.split("evaluation: ")[1].split()[0])
         summary = json.loads((new_dir / "summary.json").read_text())
         assert summary["generation_id"] == old["generation_id"] and gen_file.stat().st_mtime_ns == mtime
-        assert summary["judge"].startswith("likert:local-judge@") and summary["judge_usage"]["requests"] == sent
+        usage = summary["judge_usage"]
+        assert summary["judge"].startswith("likert:local-judge@") and usage["requests"] == sent
+        assert usage["requests"] + usage["cache_hits"] == n
         assert summary["judge_usage"]["cost_usd"] > 0
         v = summary["validation"]  # the likert judge checked against the reference judge
         assert v["against"].startswith("reference@") and v["n_valid"] == sent and 0 <= v["exact"] <= 1

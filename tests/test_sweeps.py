@@ -69,7 +69,7 @@ def test_launcher_configs_compose() -> None:
     with initialize_config_dir(str(conf), version_base=None):
         joblib = compose("train", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], return_hydra_config=True)
         assert joblib.hydra.launcher._target_.endswith("JoblibLauncher") and joblib.hydra.launcher.n_jobs == 2
-        slurm = compose("train", ["hydra/launcher=submitit_slurm"], return_hydra_config=True)
+        slurm = compose("train", ["hydra/launcher=slurm"], return_hydra_config=True)
         assert slurm.hydra.launcher._target_.endswith("SlurmLauncher") and slurm.hydra.launcher.gpus_per_node == 8
         assert set(slurm.hydra.launcher) == set(OmegaConf.structured(SlurmQueueConf))
-    assert os.path.exists(conf / "hydra" / "launcher" / "submitit_slurm.yaml")
+    assert os.path.exists(conf / "hydra" / "launcher" / "slurm.yaml")
