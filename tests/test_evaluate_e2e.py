@@ -58,9 +58,9 @@ def test_rejudge_with_likert_reuses_generations_and_leaks_no_key(run_copy: Path,
         assert "judge mean 5.00" in proc.stdout and server.auth == {f"Bearer {SECRET}"}
         sent = server.total()
         n = old["n_judged"] + old["n_invalid"]
-        gens = read_jsonl(gen_file)
-        distinct = len({(g["prompt"], g["response"]) for g in gens})
-        assert distinct <= sent <= n  # at most one request per response; identical texts are paid once
+        # at most one request per response: identical texts, or texts another run already had
+        # graded by this judge (the reply cache is shared), are not paid again
+        assert 0 < sent <= n
         new_dir = Path(proc.stdout.split("evaluation: ")[1].split()[0])
         summary = json.loads((new_dir / "summary.json").read_text())
         assert summary["generation_id"] == old["generation_id"] and gen_file.stat().st_mtime_ns == mtime
