@@ -69,7 +69,7 @@ def test_rejudge_with_likert_reuses_generations_and_leaks_no_key(run_copy: Path,
         assert usage["requests"] + usage["cache_hits"] == n
         assert summary["judge_usage"]["cost_usd"] > 0
         v = summary["validation"]  # the likert judge checked against the reference judge
-        assert v["against"].startswith("reference@") and v["n_valid"] == sent and 0 <= v["exact"] <= 1
+        assert v["against"].startswith("reference@") and v["n_valid"] == n and 0 <= v["exact"] <= 1
         # a rerun sends nothing: the evaluation exists, and the replies are cached anyway
         shutil.rmtree(new_dir)
         evaluate(args, cache_dir, tmp_path, {"OPENAI_API_KEY": SECRET})
