@@ -211,6 +211,12 @@ class CachedAsker:
         return None, text, "unparseable reply"
 
 
+def parallel_map(fn: Callable[[Any], Any], items: Sequence[Any], concurrency: int) -> list[Any]:
+    """``fn`` over ``items`` with at most ``concurrency`` in flight, results in order."""
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        return list(pool.map(fn, items))
+
+
 class LikertJudge:
     """LIMA's Likert helpfulness grade (1-6) from an LLM; invalid replies score ``None`` and
     are excluded from means (and counted), never guessed."""
@@ -228,5 +234,4 @@ class LikertJudge:
         return Judgment(score, {"invalid": why} if why else {}, text, self.id)
 
     def judge_all(self, items: Sequence[tuple[dict, str, bool]]) -> list[Judgment]:
-        with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
-            return list(pool.map(lambda it: self.judge(*it), items))
+        return parallel_map(lambda it: self.judge(*it), items, self.concurrency)

@@ -5,10 +5,9 @@ order is a tie (and counted as a flip: the position-bias rate)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from limalab.eval.judges.llm import CachedAsker, ReplyCache, Usage
+from limalab.eval.judges.llm import CachedAsker, ReplyCache, Usage, parallel_map
 from limalab.eval.judges.rubric import (
     PAIRWISE_SYSTEM,
     PAIRWISE_VERSION,
@@ -46,8 +45,7 @@ class LLMPairwiseJudge:
         return {"outcome": outcome, "flipped": flipped, "ab": first, "ba": second}
 
     def compare_all(self, items: Sequence[tuple[dict, str, str]]) -> list[dict]:
-        with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
-            return list(pool.map(lambda it: self.compare(*it), items))
+        return parallel_map(lambda it: self.compare(*it), items, self.concurrency)
 
 
 class ReferencePairwiseJudge:
