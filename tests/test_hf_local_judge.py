@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from limalab.eval.judges import build_judge
-from limalab.eval.judges.hf_local import HFLocalBackend, resolve_model_path
+from limalab.eval.judges.hf_local import HFLocalBackend
+from limalab.model.checkpoint import resolve_model_path
 
 from .conftest import the_run
 

@@ -44,6 +44,8 @@ def main_run(cfg: dict[str, Any]) -> float:
         res = run(cfg)
     except USER_ERRORS as e:  # bad config, bad data, unwritable or full disk: one line, no traceback
         _exit(e)
+    if res.get("status") == "worker":  # a data-parallel rank: rank 0 reports the run
+        return float("nan")
     head = res["headline_eval"]
     lo, hi = head["judge_ci95"]
     run_dir = Path(cfg["runs_dir"]) / res["run_id"]

@@ -28,9 +28,13 @@ from limalab.eval.probe import retention_probe
 from limalab.eval.selection import select_checkpoint
 from limalab.model.base import load_base, pretrained_base, read_probe
 from limalab.model.callbacks import EpochSnapshot, KillPoint, ResumeMidEpoch, snapshot_paths
+from limalab.model.checkpoint import chat_tokenizer
 from limalab.model.dropout import add_residual_dropout
 from limalab.model.module import CausalLMModule
+from limalab.model.strategy import build_strategy, is_sharded, prepare_model, split_trainer_config
+from limalab.model.throughput import Throughput
 from limalab.model.trainable import freeze
+from limalab.ranks import worker_rank
 from limalab.tracking.identity import run_id as make_run_id
 from limalab.tracking.identity import semantic_config
 from limalab.tracking.io import atomic_write_json, config_hash, file_sha256, read_jsonl
@@ -56,9 +60,11 @@ def world_tokenizer(world_dir: Path, cache_dir: Path, eot: str) -> PreTrainedTok
     return AutoTokenizer.from_pretrained(out)
 
 
-def trainer_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
-    t = dict(cfg["trainer"])
-    return {k: v for k, v in t.items() if not k.startswith("_")}
+def single_process(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The same Trainer on one device: for building the miniature's base, which every rank
+    then reads from the cache."""
+    out = {k: v for k, v in kwargs.items() if k not in ("strategy", "num_nodes")}
+    return out | {"devices": 1}
 
 
 def load_eval_prompts(path: Path, max_prompts: int | None) -> tuple[list[dict], str]:
@@ -116,13 +122,18 @@ def run(cfg: dict[str, Any], callbacks: list[pl.Callback] | None = None) -> dict
     eot = cfg["model"].get("eot_token", "<|eot|>")
 
     world_dir = build_world(WorldConfig(**cfg["world"]), cache_dir)
-    tokenizer = world_tokenizer(world_dir, cache_dir, eot)
-    chat = ChatFormat(tokenizer, eot)
-    tkw = trainer_kwargs(cfg)
+    source = cfg["model"].get("source", "miniature")
+    tkw, extras = split_trainer_config(cfg["trainer"])
     base_dir = None
-    if cfg["model"].get("init", "pretrained") == "pretrained":
-        base_dir = pretrained_base(cfg["model"], world_dir, tokenizer, cache_dir,
-                                   {**tkw, "enable_progress_bar": tkw.get("enable_progress_bar", True)})
+    if source == "checkpoint":  # a real model: its own tokenizer, with EOT and chat template added
+        tokenizer = chat_tokenizer(cfg["model"].get("path"), eot)
+    elif source == "miniature":
+        tokenizer = world_tokenizer(world_dir, cache_dir, eot)
+        if cfg["model"].get("init", "pretrained") == "pretrained":
+            base_dir = pretrained_base(cfg["model"], world_dir, tokenizer, cache_dir, single_process(tkw))
+    else:
+        raise ValueError(f"model.source: expected miniature or checkpoint, got {source!r}")
+    chat = ChatFormat(tokenizer, eot)
     probe = read_probe(base_dir)
     world = load_world(world_dir)
     judge = build_judge(cfg["judge"], world=world, cache_dir=cache_dir)
@@ -136,6 +147,9 @@ def run(cfg: dict[str, Any], callbacks: list[pl.Callback] | None = None) -> dict
     skipped = _skip_if_complete(cfg, rd)
     if skipped:
         return skipped
+    if worker_rank() != 0:  # a data-parallel worker started by the launcher: it trains, rank 0 does the rest
+        return _train_and_evaluate(cfg, rd, rid, t0, world_dir, base_dir, tokenizer, chat, tkw, probe, judge,
+                                   reference, test_prompts, test_sha, cache_dir, callbacks or [], extras)
     with run_lock(rd.path):  # a second launcher of the same run waits here, then skips it
         skipped = _skip_if_complete(cfg, rd)
         if skipped:
@@ -143,7 +157,7 @@ def run(cfg: dict[str, Any], callbacks: list[pl.Callback] | None = None) -> dict
         if cfg.get("force") and rd.results.exists():
             _set_aside(rd)
         return _train_and_evaluate(cfg, rd, rid, t0, world_dir, base_dir, tokenizer, chat, tkw, probe, judge,
-                                   reference, test_prompts, test_sha, cache_dir, callbacks or [])
+                                   reference, test_prompts, test_sha, cache_dir, callbacks or [], extras)
 
 
 def _set_aside(rd: RunDir) -> Path:
@@ -175,14 +189,18 @@ def _skip_if_complete(cfg: dict[str, Any], rd: RunDir) -> dict | None:
 def _train_and_evaluate(cfg: dict[str, Any], rd: RunDir, rid: str, t0: float, world_dir: Path, base_dir: Path | None,
                         tokenizer: PreTrainedTokenizerBase, chat: ChatFormat, tkw: dict, probe: dict, judge: Any,
                         reference: Any, test_prompts: list[dict], test_sha: str, cache_dir: Path,
-                        callbacks: list[pl.Callback]) -> dict:
-    rd.path.mkdir(parents=True, exist_ok=True)
-    write_config(rd, cfg)
+                        callbacks: list[pl.Callback], extras: dict[str, Any]) -> dict:
+    worker = worker_rank() != 0
+    if not worker:
+        rd.path.mkdir(parents=True, exist_ok=True)
+        write_config(rd, cfg)
     prov = json.loads(rd.provenance.read_text()) if rd.provenance.exists() else {}
     wandb_id = prov.get("wandb_id") or uuid.uuid4().hex[:12]
-    update_provenance(rd, **provenance({"world": world_dir.name, "base_model": base_dir.name if base_dir else None,
-                                        "run_id": rid}), wandb_id=wandb_id,
-                      started_at=prov.get("started_at", now()), resumed_at=now() if prov else None)
+    base_name = base_dir.name if base_dir else cfg["model"].get("path")
+    if not worker:
+        update_provenance(rd, **provenance({"world": world_dir.name, "base_model": base_name, "run_id": rid}),
+                          wandb_id=wandb_id, started_at=prov.get("started_at", now()),
+                          resumed_at=now() if prov else None)
 
     # --- data
     examples, manifest = build_mix(cfg["data"], world_dir, cache_dir)
@@ -194,35 +212,50 @@ def _train_and_evaluate(cfg: dict[str, Any], rd: RunDir, rid: str, t0: float, wo
         n_trimmed=sum(1 for ex, (ids, _) in zip(examples, rows, strict=True) if len(ids) == max_length),
         response_tokens_p95=float(np.percentile(resp_lens, 95)),
     )
-    atomic_write_json(rd.manifest, manifest)
-    print(f"data: {manifest['n_examples']} examples {manifest['source_counts']}")
+    if not worker:
+        atomic_write_json(rd.manifest, manifest)
+        print(f"data: {manifest['n_examples']} examples {manifest['source_counts']}")
 
     # --- fine-tune
     pl.seed_everything(cfg["seed"], workers=True)
     model = load_base(cfg["model"], base_dir, tokenizer, cfg["seed"])
     budget = training_budget(cfg["train"], len(rows), sum(len(ids) for ids, _ in rows))
     epochs = budget["epochs"]
-    loggers = make_loggers(rd.path, rid, wandb_id, cfg, redact(cfg))
+    loggers = [] if worker else make_loggers(rd.path, rid, wandb_id, cfg, redact(cfg))
     log_manifest_artifact(loggers, rd.manifest, manifest)
     tokens_trained = 0
     if epochs > 0:
         add_residual_dropout(model, float(cfg["model"].get("residual_dropout", 0.0)))
         freeze(model, list(cfg["model"].get("frozen") or []))
+        prepare_model(model, extras)
         o = cfg["optim"]
         module = CausalLMModule(model, lr=o["lr"], final_lr_ratio=o["final_lr_ratio"], betas=tuple(o["betas"]),
                                 weight_decay=o["weight_decay"], schedule=o["schedule"],
                                 warmup_steps=o.get("warmup_steps", 0), fused=o.get("fused", False),
-                                lm_head_lr_scale=o.get("lm_head_lr_scale", 1.0))
+                                lm_head_lr_scale=o.get("lm_head_lr_scale", 1.0), pad_id=tokenizer.pad_token_id)
         dm = ChatDataModule(rows, cfg["train"]["batch_size"], tokenizer.pad_token_id, cfg["seed"],
-                            cfg["data"].get("num_workers", 0))
+                            cfg["data"].get("num_workers", 0), layout=cfg["train"].get("layout", "pad"),
+                            order=cfg["train"].get("order", "random"), max_length=max_length)
         last = rd.checkpoints / "last.ckpt"
         ckpt = pl.callbacks.ModelCheckpoint(dirpath=rd.checkpoints, save_last=True, save_top_k=0,
                                             every_n_train_steps=cfg["train"]["checkpoint_every_n_steps"])
-        trainer = pl.Trainer(**tkw, max_epochs=epochs, max_steps=budget["max_steps"], logger=loggers,
-                             callbacks=[ckpt, EpochSnapshot(rd.checkpoints), ResumeMidEpoch(), KillPoint(), *callbacks],
+        tput = Throughput(**(extras.get("throughput") or {}))
+        trainer = pl.Trainer(**{**tkw, "strategy": build_strategy(extras.get("strategy"), model, tkw)},
+                             max_epochs=epochs, max_steps=budget["max_steps"], logger=loggers or False,
+                             use_distributed_sampler=False,
+                             callbacks=[ckpt, EpochSnapshot(rd.checkpoints), ResumeMidEpoch(), KillPoint(), tput,
+                                        *callbacks],
                              default_root_dir=str(rd.path))
         trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.exists() else None)
         tokens_trained = module.tokens_seen
+        if worker:
+            return {"run_id": rid, "status": "worker", "rank": trainer.global_rank}
+        if trainer.world_size > 1 or is_sharded(module.model):  # evaluate unsharded weights on rank 0 alone
+            model = load_base(cfg["model"], base_dir, tokenizer, cfg["seed"])
+            add_residual_dropout(model, float(cfg["model"].get("residual_dropout", 0.0)))
+            model.load_state_dict(torch.load(rd.checkpoints / f"epoch-{epochs:03d}.pt", map_location="cpu",
+                                             weights_only=True))
+    model.to(eval_device(tkw))
     # --- select a checkpoint on dev by generation quality (never by perplexity)
     dev_prompts, dev_sha = load_eval_prompts(world_dir / "eval" / "dev.jsonl", cfg["train"]["select"].get("max_prompts"))
     mnt = max_new_tokens(cfg["eval"], resp_lens, max_length)
@@ -243,7 +276,7 @@ def _train_and_evaluate(cfg: dict[str, Any], rd: RunDir, rid: str, t0: float, wo
         best = _dev_eval(rd, model, chat, dev_prompts, dev_sha, ckpt_id, cfg, mnt, judge, max_length) | {"epoch": epochs}
         selection.append(best)
     _export(rd, model, tokenizer)
-    retention = retention_probe(model, chat, world_dir)
+    retention = retention_probe(model, chat, world_dir) if source_is_miniature(cfg) else {}
 
     # --- test evaluation of the selected checkpoint
     spec = _test_spec(cfg, mnt)
@@ -279,6 +312,16 @@ def _train_and_evaluate(cfg: dict[str, Any], rd: RunDir, rid: str, t0: float, wo
     update_provenance(rd, ended_at=now())
     atomic_write_json(rd.results, results)  # last: marks the run complete
     return results | {"headline_eval": evals[summary["eval_id"]]}
+
+
+def source_is_miniature(cfg: dict) -> bool:
+    return cfg["model"].get("source", "miniature") == "miniature"
+
+
+def eval_device(tkw: dict[str, Any]) -> torch.device:
+    """Generation runs on one device: the first GPU when training used GPUs, else the CPU."""
+    gpu = tkw.get("accelerator") in ("gpu", "cuda") or (tkw.get("accelerator") == "auto" and torch.cuda.is_available())
+    return torch.device("cuda", 0) if gpu and torch.cuda.is_available() else torch.device("cpu")
 
 
 def _test_spec(cfg: dict, mnt: int) -> dict:

@@ -38,7 +38,7 @@ def generate(model: torch.nn.Module, chat: ChatFormat, rows: list[dict], k: int,
             mask[i, n - len(ids):] = 1
         torch.manual_seed(seed * 100003 + b)
         gen = model.generate(
-            input_ids=x, attention_mask=mask, max_new_tokens=max_new_tokens, num_return_sequences=k,
+            input_ids=x.to(model.device), attention_mask=mask.to(model.device), max_new_tokens=max_new_tokens, num_return_sequences=k,
             do_sample=bool(decoding.get("do_sample", True)), top_p=decoding.get("top_p", 0.9),
             temperature=decoding.get("temperature", 0.7), repetition_penalty=decoding.get("repetition_penalty", 1.2),
             eos_token_id=chat.eot_id, pad_token_id=tok.pad_token_id, use_cache=True,

@@ -6,8 +6,8 @@ import math
 
 import torch
 
+from limalab.data.batching import pad_batch, token_nll
 from limalab.data.chat import ChatFormat
-from limalab.data.datamodule import pad_collate
 
 
 @torch.no_grad()
@@ -15,14 +15,11 @@ def response_perplexity(model: torch.nn.Module, chat: ChatFormat, pairs: list[li
                         batch_size: int = 32) -> float:
     model.eval()
     rows = [chat.encode_dialogue(turns, max_length) for turns in pairs]
-    collate = pad_collate(chat.tokenizer.pad_token_id)
+    device = next(model.parameters()).device
     nll, count = 0.0, 0
     for i in range(0, len(rows), batch_size):
-        b = collate(rows[i : i + batch_size])
-        logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[:, :-1]
-        labels = b["labels"][:, 1:]
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1),
-                                                 ignore_index=-100, reduction="sum")
-        nll += float(loss)
-        count += int((labels != -100).sum())
+        b = {k: v.to(device) for k, v in pad_batch(rows[i : i + batch_size], chat.tokenizer.pad_token_id).items()}
+        tok_nll, mask = token_nll(model, b)
+        nll += float(tok_nll[mask].sum())
+        count += int(mask.sum())
     return math.exp(nll / max(1, count))

@@ -91,7 +91,8 @@ def _accuracy(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, facts:
             x[j, n - len(ids):] = torch.tensor(ids)  # left padding: the next word is at the end
             mask[j, n - len(ids):] = 1
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
-        pred = model(input_ids=x, attention_mask=mask, position_ids=pos).logits[:, -1].argmax(-1)
+        d = model.device
+        pred = model(input_ids=x.to(d), attention_mask=mask.to(d), position_ids=pos.to(d)).logits[:, -1].argmax(-1)
         for (attr, _, target), p in zip(batch, pred.tolist(), strict=True):
             hits[attr].append(int(p == target))
     return hits

@@ -22,6 +22,7 @@ from transformers import (
 
 from limalab.data.datamodule import ChatDataModule
 from limalab.model.callbacks import KillPoint, ResumeMidEpoch
+from limalab.model.checkpoint import fit_embeddings, load_causal_lm
 from limalab.model.module import CausalLMModule
 from limalab.tracking.io import atomic_write_json, config_hash
 from limalab.versions import PIPELINE_VERSION
@@ -71,12 +72,13 @@ def pretrained_base(model_cfg: dict[str, Any], world_dir: Path, tokenizer: PreTr
     log.info("pretraining base %s: %.2fM parameters, %d chunks of %d tokens, %d epochs",
              key, n_params / 1e6, len(chunks), pt["seq_len"], pt["epochs"])
     module = CausalLMModule(model, lr=pt["lr"], final_lr_ratio=pt["final_lr_ratio"], schedule="cosine",
-                            warmup_steps=pt["warmup_steps"], weight_decay=0.1)
+                            warmup_steps=pt["warmup_steps"], weight_decay=0.1,
+                            pad_id=tokenizer.pad_token_id)
     dm = ChatDataModule(chunks, pt["batch_size"], tokenizer.pad_token_id, pt["seed"])
     ckpt = ModelCheckpoint(dirpath=work / "checkpoints", save_last=True,
                            every_n_train_steps=int(pt.get("checkpoint_every_n_steps", 50)),
                            save_top_k=0, save_on_train_epoch_end=True)
-    trainer = pl.Trainer(**{**trainer_kwargs, "max_epochs": pt["epochs"], "logger": False,
+    trainer = pl.Trainer(**{**trainer_kwargs, "max_epochs": pt["epochs"], "logger": False, "use_distributed_sampler": False,
                             "callbacks": [ckpt, ResumeMidEpoch(), KillPoint("pretrain_step")], "enable_checkpointing": True, "default_root_dir": str(work)})
     last = work / "checkpoints" / "last.ckpt"
     t0 = time.time()
@@ -102,13 +104,19 @@ def pretrained_base(model_cfg: dict[str, Any], world_dir: Path, tokenizer: PreTr
 def load_base(model_cfg: dict[str, Any], base_dir: Path | None, tokenizer: PreTrainedTokenizerBase,
               seed: int) -> torch.nn.Module:
     """The model to fine-tune: the pretrained base, a random init of the same shape (control),
-    or a local HF checkpoint."""
+    or a local HF checkpoint (``model.source=checkpoint``) grown to the chat tokenizer."""
     init = model_cfg.get("init", "pretrained")
+    if init not in ("pretrained", "random"):
+        raise ValueError(f"model.init: expected 'pretrained' or 'random', got {init!r}")
+    if model_cfg.get("source", "miniature") == "checkpoint":
+        model = load_causal_lm(model_cfg.get("path"), model_cfg.get("dtype", "float32"),
+                               random_init=init == "random", seed=seed)
+        fit_embeddings(model, tokenizer)
+        return model.train()
     if init == "random":
         return tiny_llama(model_cfg["arch"], tokenizer, seed).train()
-    if init == "pretrained":  # from_pretrained returns eval mode: dropout would stay off
-        return AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32).train()
-    raise ValueError(f"model.init: expected 'pretrained' or 'random', got {init!r}")
+    # from_pretrained returns eval mode: dropout would stay off
+    return AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32).train()
 
 
 def read_probe(base_dir: Path | None) -> dict:

@@ -9,20 +9,34 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
+from limalab.model.strategy import is_sharded
 from limalab.tracking.faults import kill_point
 
 
+def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The unsharded weights on CPU under plain parameter names, from a plain, FSDP or FSDP2
+    model. A collective under sharding: every rank must call it."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    if not is_sharded(model):
+        return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+
 class EpochSnapshot(pl.Callback):
+    """Full weights after every epoch, written by rank 0 (``epoch-NNN.pt``)."""
+
     def __init__(self, dirpath: Path) -> None:
         self.dirpath = Path(dirpath)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        state = full_state_dict(pl_module.model)
         if trainer.global_rank != 0:
             return
         self.dirpath.mkdir(parents=True, exist_ok=True)
         path = self.dirpath / f"epoch-{trainer.current_epoch + 1:03d}.pt"
         tmp = path.with_suffix(".pt.tmp")
-        torch.save(pl_module.model.state_dict(), tmp)
+        torch.save(state, tmp)
         os.replace(tmp, path)
 
 

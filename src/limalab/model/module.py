@@ -6,7 +6,11 @@ import math
 
 import pytorch_lightning as pl
 import torch
+import torch.distributed as dist
 from torch.optim.lr_scheduler import LambdaLR
+
+from limalab.data.batching import n_examples, padding_efficiency, token_nll
+from limalab.model.strategy import is_sharded
 
 
 def lr_lambda(schedule: str, total: int, warmup: int, final_ratio: float):
@@ -32,10 +36,12 @@ def lr_lambda(schedule: str, total: int, warmup: int, final_ratio: float):
 class CausalLMModule(pl.LightningModule):
     def __init__(self, model: torch.nn.Module, lr: float, final_lr_ratio: float = 0.1,
                  betas: tuple[float, float] = (0.9, 0.95), weight_decay: float = 0.1,
-                 schedule: str = "linear", warmup_steps: int = 0, fused: bool = False,
-                 lm_head_lr_scale: float = 1.0) -> None:
+                 schedule: str = "linear", warmup_steps: int = 0, fused: bool | str = False,
+                 lm_head_lr_scale: float = 1.0, pad_id: int = 0) -> None:
         super().__init__()
         self.model = model
+        self.pad_id = pad_id
+        self.last_step: dict[str, float] = {}
         self.hparams_ = dict(lr=lr, final_lr_ratio=final_lr_ratio, betas=tuple(betas), weight_decay=weight_decay,
                              schedule=schedule, warmup_steps=warmup_steps, fused=fused,
                              lm_head_lr_scale=lm_head_lr_scale)
@@ -44,14 +50,44 @@ class CausalLMModule(pl.LightningModule):
     def forward(self, **batch: torch.Tensor):
         return self.model(**batch)
 
+    def configure_model(self) -> None:
+        """FSDP2 (``trainer.strategy.name=fsdp2``, Lightning's ModelParallelStrategy): shard each
+        decoder layer, then the rest, over the data-parallel mesh. Other strategies wrap the
+        model themselves."""
+        from pytorch_lightning.strategies import ModelParallelStrategy
+
+        if not isinstance(self.trainer.strategy, ModelParallelStrategy) or is_sharded(self.model):
+            return
+        from torch.distributed.fsdp import fully_shard
+
+        mesh = self.device_mesh["data_parallel"]
+        for layer in self.model.model.layers:
+            fully_shard(layer, mesh=mesh)
+        fully_shard(self.model, mesh=mesh)
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        out = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
-        n_tokens = int(batch["attention_mask"].sum())
-        self.tokens_seen += n_tokens
-        self.log("train/loss", out.loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(batch["input_ids"]))
+        """Mean NLL over the response tokens of the whole global batch: each rank's token sum is
+        divided by the global token count (times the world size, which the gradient all-reduce
+        averages away), so any layout on any number of ranks gives the one-process loss."""
+        nll, mask = token_nll(self.model, batch)
+        loss_sum = (nll * mask).sum()
+        real, slots = padding_efficiency(batch, self.pad_id)
+        examples = n_examples(batch)
+        stats = torch.tensor([0.0, float(mask.sum()), real, slots, examples], device=loss_sum.device)
+        stats[0] = loss_sum.detach()
+        world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+        if world > 1:
+            dist.all_reduce(stats)
+        g_loss, g_count, g_real, g_slots, g_examples = stats.tolist()
+        loss = loss_sum * world / max(g_count, 1.0)
+        self.tokens_seen += int(g_real)
+        self.last_step = {"tokens": g_real, "slots": g_slots, "examples": g_examples}
+        n = len(batch["input_ids"])
+        self.log("train/loss", g_loss / max(g_count, 1.0), prog_bar=True, on_step=True, on_epoch=True, batch_size=n)
         self.log("train/lr", self.lr_schedulers().get_last_lr()[0], on_step=True, on_epoch=False)
         self.log("train/tokens", float(self.tokens_seen), on_step=True, on_epoch=False, reduce_fx="max")
-        return out.loss
+        self.log("train/padding_efficiency", g_real / max(g_slots, 1.0), on_step=True, on_epoch=True, batch_size=n)
+        return loss
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["tokens_seen"] = self.tokens_seen
@@ -69,7 +105,10 @@ class CausalLMModule(pl.LightningModule):
         groups = [{"params": decay, "weight_decay": h["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0},
                   {"params": head, "weight_decay": h["weight_decay"], "lr": h["lr"] * h["lm_head_lr_scale"]}]
         groups = [g for g in groups if g["params"]]
-        kwargs = {"fused": True} if h["fused"] else {}
+        fused = h["fused"]
+        if fused == "auto":  # the fused kernel exists for CUDA tensors only
+            fused = all(p.is_cuda for g in groups for p in g["params"])
+        kwargs = {"fused": True} if fused else {}
         opt = torch.optim.AdamW(groups, lr=h["lr"], betas=h["betas"], **kwargs)
         total = int(self.trainer.estimated_stepping_batches)
         sched = LambdaLR(opt, lr_lambda(h["schedule"], total, h["warmup_steps"], h["final_lr_ratio"]))

