@@ -1,7 +1,7 @@
 PY ?= .venv/bin/python
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 
-.PHONY: setup test train lint bench bench-slice bench-data bench-gen ablations ablations-smoke clean
+.PHONY: setup test train lint bench bench-slice bench-data bench-gen bench-throughput ablations ablations-smoke clean
 
 SCALE ?= 1/8
 SEEDS ?= 0,1,2
@@ -31,7 +31,7 @@ ablations:
 ablations-smoke:
 	$(PY) -m limalab.ablations.run --smoke --runs-dir runs/ablations-smoke --report reports/ablations-smoke
 
-bench: bench-slice bench-data bench-gen
+bench: bench-slice bench-data bench-gen bench-throughput
 
 bench-slice:
 	$(PY) bench/slice.py
@@ -41,6 +41,10 @@ bench-data:
 
 bench-gen:
 	$(PY) bench/generation.py
+
+# limalab's packed training against HF Trainer (padding collator, group_by_length)
+bench-throughput:
+	$(PY) bench/throughput.py
 
 lint:
 	$(PY) -m ruff check src analysis tests bench

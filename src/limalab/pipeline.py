@@ -20,7 +20,7 @@ from limalab.data.chat import ChatFormat
 from limalab.data.datamodule import ChatDataModule
 from limalab.data.mix import build_mix
 from limalab.data.tokenized import tokenize
-from limalab.data.tokenizer import train_word_tokenizer
+from limalab.data.tokenizer import CHAT_TEMPLATE, train_word_tokenizer
 from limalab.eval.evaluate import evaluate
 from limalab.eval.judges import ReferenceJudge, build_judge
 from limalab.eval.perplexity import response_perplexity
@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 
 
 def world_tokenizer(world_dir: Path, cache_dir: Path, eot: str) -> PreTrainedTokenizerBase:
-    out = cache_dir / "tokenizers" / config_hash({"world": world_dir.name, "eot": eot})
+    out = cache_dir / "tokenizers" / config_hash({"world": world_dir.name, "eot": eot, "template": CHAT_TEMPLATE})
     if not (out / "tokenizer_config.json").exists():
         tmp = out.with_name(out.name + ".tmp")
         train_word_tokenizer([world_dir / "corpus" / "pretrain.txt", world_dir / "corpus" / "lexicon.txt"], tmp, eot)

@@ -64,9 +64,13 @@ def pad_batch(rows: Sequence[Row], pad_id: int) -> dict[str, torch.Tensor]:
 
 def pack_batch(rows: Sequence[Row], pad_id: int, max_length: int) -> dict[str, torch.Tensor]:
     """Packed rows, plus ``example_index`` (-1 on padding) so a caller can split the loss back
-    per example. Rows are as long as the fullest one, never longer than ``max_length``."""
+    per example. Rows hold up to the longest example's length (at most ``max_length``) tokens:
+    with a dense block-diagonal mask (SDPA, eager) attention costs width² per row, so rows as wide
+    as the padded layout's make packing cheaper than padding whatever the lengths."""
     rows = rows or [([pad_id], [IGNORE])]
-    bins = pack_bins([len(ids) for ids, _ in rows], max_length)
+    # rows no wider than the padded layout's: packing then never costs more attention per row
+    lengths = [len(ids) for ids, _ in rows]
+    bins = pack_bins(lengths, min(max_length, max(lengths)))
     width = max(sum(len(rows[i][0]) for i in b) for b in bins)
     shape = (len(bins), width)
     input_ids = torch.full(shape, pad_id, dtype=torch.long)

@@ -17,11 +17,13 @@ NEWLINE = "¶"  # newlines become a word of their own: lists and paragraphs are 
 SPECIAL = {"pad_token": "<pad>", "unk_token": "<unk>", "bos_token": "<s>", "eos_token": "</s>"}
 USER, ASSISTANT = "<|user|>", "<|assistant|>"
 
-# Each turn: role marker, content, end-of-turn. Mirrors limalab.data.chat.encode_dialogue.
+# Each turn: role marker, content, end-of-turn. Mirrors limalab.data.chat.encode_dialogue, which
+# tokenizes each piece alone: the one space after the marker is where a SentencePiece tokenizer
+# puts its word-start mark on a piece's first word, so the template gives the same ids.
 CHAT_TEMPLATE = (
     "{{ bos_token }}{% for m in messages %}"
-    "{{ '<|' + m['role'] + '|>' }} {% if m['role'] == 'assistant' %}{% generation %}"
-    "{{ m['content'] }} {{ eot_token }}{% endgeneration %}{% else %}{{ m['content'] }} {{ eot_token }}{% endif %}"
+    "{{ '<|' + m['role'] + '|>' }}{% if m['role'] == 'assistant' %}{% generation %}"
+    "{{ ' ' + m['content'] }}{{ eot_token }}{% endgeneration %}{% else %}{{ ' ' + m['content'] }}{{ eot_token }}{% endif %}"
     "{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}"
 )
 

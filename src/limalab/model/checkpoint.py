@@ -59,9 +59,13 @@ def load_causal_lm(model: str, dtype: str = "float32", key: str = "model.path", 
         torch.manual_seed(seed)
         return AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(where, **kw), dtype=getattr(torch, dtype))
     lm = AutoModelForCausalLM.from_pretrained(where, dtype=getattr(torch, dtype), **kw)
-    if kw and lm.generation_config is not None:
-        tok = load_tokenizer(model, key)
-        lm.generation_config.eos_token_id = tok.eos_token_id
+    if kw:  # GGUF weights arrive dequantised; drop the quantizer so the model saves like any other
+        lm.hf_quantizer = None
+        lm.is_quantized = False
+        if hasattr(lm.config, "quantization_config"):
+            del lm.config.quantization_config
+        if lm.generation_config is not None:
+            lm.generation_config.eos_token_id = load_tokenizer(model, key).eos_token_id
     return lm
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytorch_lightning as pl
 import torch
@@ -11,6 +12,9 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from limalab.data.batching import n_examples, padding_efficiency, token_nll
 from limalab.model.strategy import is_sharded
+
+# training_step logs values it has already all-reduced itself, identical on every rank
+warnings.filterwarnings("ignore", message=r"It is recommended to use `self.log\('train/")
 
 
 def lr_lambda(schedule: str, total: int, warmup: int, final_ratio: float):
