@@ -1,11 +1,12 @@
 PY ?= .venv/bin/python
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 
-.PHONY: setup test train lint bench bench-slice bench-data bench-gen bench-throughput ablations ablations-smoke clean
+.PHONY: setup test train lint bench bench-slice bench-data bench-gen bench-throughput ablations ablations-smoke paper paper-smoke clean
 
 SCALE ?= 1/8
 SEEDS ?= 0,1,2
 WORLDS ?= 0
+PAPER_SEEDS ?= 0
 
 setup:
 	python3 -m venv .venv
@@ -30,6 +31,14 @@ ablations:
 
 ablations-smoke:
 	$(PY) -m limalab.ablations.run --smoke --runs-dir runs/ablations-smoke --report reports/ablations-smoke
+
+# The paper's other experiments (Fig. 1, Fig. 3, dialogue, structured output, safety), then
+# reports/paper/report.md. Resumable like ablations.
+paper:
+	$(PY) -m limalab.ablations.paper --seeds $(PAPER_SEEDS) --runs-dir runs/paper --report reports/paper
+
+paper-smoke:
+	$(PY) -m limalab.ablations.paper --smoke --runs-dir runs/paper-smoke --report reports/paper-smoke
 
 bench: bench-slice bench-data bench-gen bench-throughput
 

@@ -112,7 +112,10 @@ def build_mix(data_cfg: dict[str, Any], world_dir: Path | None, cache_dir: Path)
         pools[name], filter_stats[name] = cached_pool(name, src, world_dir, cache_dir, seed,
                                                       data_cfg.get("clean"), policy)
     base = {name: c if c is not None else round(f * len(pools[name])) for name, (c, f) in wanted.items()}
-    counts = scale_counts(base, data_cfg.get("size"))
+    # scaled: false keeps a source's count whatever data.size is (e.g. "1,000 + 30 dialogue chains")
+    fixed = {name for name, src in sources.items() if src.get("scaled", True) is False}
+    counts = {**scale_counts({k: v for k, v in base.items() if k not in fixed}, data_cfg.get("size")),
+              **{k: base[k] for k in fixed}}
     examples: list[Example] = []
     for name, src in sources.items():
         want = counts[name]

@@ -12,8 +12,9 @@ from limalab.tracking.faults import kill_point
 
 
 def prompt_turns(row: dict, few_shot: list[list[str]]) -> list[str]:
-    """The dialogue a prompt is asked in: optional demonstrations, then the prompt."""
-    return [t for ex in few_shot for t in ex[:2]] + [row["prompt"]]
+    """The dialogue a prompt is asked in: optional demonstrations, the conversation so far
+    (``history``: alternating user and assistant turns), then the prompt."""
+    return [t for ex in few_shot for t in ex[:2]] + list(row.get("history", [])) + [row["prompt"]]
 
 
 @torch.no_grad()

@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from limalab.data.chat import ChatFormat
+from limalab.eval.dialogue import evaluate_dialogue
 from limalab.eval.evaluate import cached_generations, evaluate
 from limalab.eval.judges import ReferenceJudge, build_judge
 from limalab.tracking.io import atomic_write_json, config_hash, read_jsonl, write_jsonl
@@ -90,6 +91,8 @@ def reevaluate(cfg: dict[str, Any], eval_overrides: list[str] | None = None) -> 
     if not hasattr(judge, "judge"):
         raise ValueError("judge=pairwise compares two runs: add compare_to=<run_dir>")
     model, chat = run.load()
+    if prompts and "turns" in prompts[0]:  # conversations: played and judged turn by turn
+        return evaluate_dialogue(run.rd.path, model, chat, prompts, run.checkpoint, spec, judge, e.get("batch_size", 16))
     reference = ReferenceJudge(world) if from_world else None
     return evaluate(run.rd.path, model, chat, prompts, sha, run.checkpoint, spec, judge, None,
                     e.get("batch_size", 16), reference, run.rd.model)

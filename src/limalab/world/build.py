@@ -14,7 +14,7 @@ from pathlib import Path
 from limalab.data.html import strip_html
 from limalab.tracking.io import atomic_write_text, config_hash
 from limalab.versions import WORLD_VERSION
-from limalab.world import answers, dumps, phrasing
+from limalab.world import answers, dumps, experiments, phrasing
 from limalab.world.corpus import biographies, web_pages
 from limalab.world.knowledge import World, generate_world
 from limalab.world.prompts import DEV_MIX, TEST_MIX, PromptSpec, eval_set
@@ -87,9 +87,10 @@ def build_world(cfg: WorldConfig, cache_dir: str | Path) -> Path:
                                      max(2, round(cfg.ni_instances_per_scale * s)))
     dumps.write_authors(tmp / "authors" / "authors.jsonl", world, rng("authors"), 200 * s)
     dumps.write_alpaca(tmp / "alpaca" / "alpaca_data.json", world, rng("alpaca"), cfg.alpaca_size)
+    write_experiment_sets(tmp, world, rng, s)
     eval_ents = [e for e in world.entities.values() if e.split == "eval"]
     ev = tmp / "eval"
-    ev.mkdir()
+    ev.mkdir(exist_ok=True)
     for name, mix in (("dev", DEV_MIX), ("test", TEST_MIX)):
         rows = eval_set(name, mix, eval_ents, rng(name))
         ref_rng = rng(f"{name}/reference")
@@ -107,6 +108,26 @@ def build_world(cfg: WorldConfig, cache_dir: str | Path) -> Path:
     shutil.rmtree(root, ignore_errors=True)
     tmp.rename(root)
     return root
+
+
+EXPERIMENT_TESTS = {"dialogue": 10, "format": 30, "safety": 30, "ood": 20}  # the paper: 10, -, 30, 20
+
+
+def write_experiment_sets(root: Path, world: World, rng, scale: int) -> None:
+    """The other experiments' SFT pools (``authors/{dialogue,format,safety}.jsonl``) and test sets
+    (``eval/{dialogue,format,safety,ood}.jsonl``); own random streams, so nothing else moves."""
+    pools = {"dialogue": (experiments.dialogue_rows, max(40, 6 * scale)),
+             "format": (experiments.format_rows, max(24, 3 * scale)),
+             "safety": (experiments.safety_rows, max(24, 3 * scale))}
+    for name, (make, n) in pools.items():
+        rows = make(world, "sft", n, rng(f"{name}/sft"), True)
+        (root / "authors" / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (root / "eval").mkdir(exist_ok=True)
+    tests = {name: make(world, "eval", EXPERIMENT_TESTS[name], rng(f"{name}/test"), False)
+             for name, (make, _) in pools.items()}
+    tests["ood"] = experiments.ood_rows(world, EXPERIMENT_TESTS["ood"], rng("ood/test"))
+    for name, rows in tests.items():
+        (root / "eval" / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
 def write_lexicon(root: Path) -> None:

@@ -1,0 +1,99 @@
+"""``make paper``: the paper's other experiments on the miniature, then their report.
+
+- headline (Fig. 1): LIMA (the 1,000-example mix) against the Alpaca-like arm at its full size,
+  the pairwise judge in both orders, and both runs' absolute Likert scores;
+- absolute assessment (Fig. 3): fail / pass / excellent on 50 random test prompts and on the
+  out-of-distribution prompts;
+- dialogue (§6): LIMA against LIMA + 30 chains, on 10 test conversations judged turn by turn;
+- structured output (App. E): LIMA against LIMA + 6 format examples, on format-constrained prompts;
+- safety: LIMA against LIMA + 13 refusals, on 30 sensitive prompts.
+
+Each treatment is re-tuned from the same base with the same seeds as its control. Runs are
+``src/train.py`` (one Hydra multirun), evaluations ``src/evaluate.py``: a rerun skips what is
+done, so a killed ``make paper`` loses nothing.
+
+    python -m limalab.ablations.paper [--seeds 0] [--smoke] [--runs-dir runs/paper] [--report reports/paper]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from limalab.ablations.run import ints
+from limalab.tracking.identity import run_id
+
+ROOT = Path(__file__).resolve().parents[3]
+# arm -> (data config, the expected direction, stated before any run)
+ARMS = {
+    "lima": ("lima_mix", "the control of every experiment; Fig. 1: preferred to or tied with alpaca"),
+    "lima_dialogue": ("lima_dialogue", "later turns better than lima's: more excellent, fewer fails"),
+    "lima_format": ("lima_format", "more format-constrained prompts complied with than lima"),
+    "lima_safety": ("lima_safety", "far more safe (refusing) answers to sensitive prompts than lima"),
+    "alpaca": ("alpaca", "large and unfiltered: lima wins or ties more often than it loses"),
+}
+# evaluations beyond each run's own test evaluation: arm -> prompt sets of the world
+EXTRA_EVALS = {"lima": ("dialogue", "format", "safety", "ood"), "lima_dialogue": ("dialogue",),
+               "lima_format": ("format",), "lima_safety": ("safety",)}
+SMOKE = ["experiment=smoke"]
+
+
+def run_dirs(runs_dir: Path, seeds: list[int], extra: list[str]) -> dict[tuple[str, int], Path]:
+    """Each (arm, seed)'s run directory, from the composed config's run id (the same hash
+    train.py computes), so nothing depends on launch order or directory listings."""
+    out = {}
+    with initialize_config_dir(str(ROOT / "conf"), version_base=None):
+        for arm, (data, _) in ARMS.items():
+            for seed in seeds:
+                cfg = compose("train", overrides=[f"data={data}", f"seed={seed}", *extra])
+                out[arm, seed] = runs_dir / run_id(OmegaConf.to_container(cfg, resolve=True))
+    return out
+
+
+def call(cmd: list[str], what: str) -> None:
+    print(f"paper: {what}", flush=True)
+    proc = subprocess.run(cmd)
+    if proc.returncode:
+        raise SystemExit(f"{what} failed ({proc.returncode}); rerun the same command to resume")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", default=os.environ.get("SEEDS", "0"))
+    ap.add_argument("--runs-dir", type=Path, default=Path("runs/paper"))
+    ap.add_argument("--report", type=Path, default=Path("reports/paper"))
+    ap.add_argument("--smoke", action="store_true", help="the same pipeline on the smoke world")
+    ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
+    args = ap.parse_args(argv)
+    extra = (SMOKE if args.smoke else []) + list(args.overrides)
+    seeds = ints(args.seeds)
+    t0 = time.time()
+    for arm, (_, expected) in ARMS.items():
+        print(f"paper: {arm}: expected {expected}", flush=True)
+    arms = ",".join(data for data, _ in ARMS.values())
+    call([sys.executable, str(ROOT / "src" / "train.py"), "-m", f"data={arms}", f"seed={','.join(map(str, seeds))}",
+          *extra, f"runs_dir={args.runs_dir}", "trainer.enable_progress_bar=false"], f"training {len(ARMS) * len(seeds)} runs")
+    dirs = run_dirs(args.runs_dir, seeds, extra)
+    evaluate = [sys.executable, str(ROOT / "src" / "evaluate.py")]
+    for (arm, seed), rd in dirs.items():
+        for prompt_set in EXTRA_EVALS.get(arm, ()):
+            call([*evaluate, f"run_dir={rd}", f"eval.prompt_set={prompt_set}"], f"{arm} seed {seed}: {prompt_set}")
+        if arm == "lima":  # Fig. 1: both orders, on the test generations both runs already have
+            call([*evaluate, f"run_dir={rd}", f"compare_to={dirs['alpaca', seed]}", "judge=pairwise",
+                  "judge.backend=reference"], f"seed {seed}: lima against alpaca, pairwise")
+    print(f"paper: runs and evaluations done in {time.time() - t0:.0f} s; writing the report", flush=True)
+    subprocess.run([sys.executable, "-m", "analysis.paper", str(args.runs_dir), "--out", str(args.report),
+                    "--seeds", args.seeds, *(["--smoke"] if args.smoke else []),
+                    *(["--", *args.overrides] if args.overrides else [])],
+                   check=True, cwd=ROOT)
+
+
+if __name__ == "__main__":
+    main()
