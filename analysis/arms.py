@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from analysis.sources import add_source_args, resolve_runs_dir
 from analysis.summarize import collect
 from limalab.eval.stats import (
     CATEGORY,
@@ -124,9 +125,11 @@ def histograms(table: list[dict], path: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs_dir", type=Path, nargs="?", default=Path("runs"))
+    add_source_args(ap)
     ap.add_argument("--baseline", help="data config (or arm name) the paired tests compare against; default the first arm")
     ap.add_argument("--out", type=Path, help="write report.md, arms.json and likert_histograms.png here")
     args = ap.parse_args(argv)
+    args.runs_dir = resolve_runs_dir(args)
     arms = load_arms(args.runs_dir)
     if not arms:
         sys.exit(f"{args.runs_dir}: no complete runs")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from analysis.sources import add_source_args, resolve_runs_dir
 from limalab.ablations.paper import ARMS, SMOKE, run_dirs
 from limalab.ablations.run import ints
 from limalab.eval.stats import CATEGORY, over_seeds
@@ -194,11 +195,13 @@ def constrained(dirs: dict, seeds: list[int], prompt_set: str, key: str, title: 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs_dir", type=Path)
+    add_source_args(ap)
     ap.add_argument("--out", type=Path, default=Path("reports/paper"))
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_args(argv)
+    args.runs_dir = resolve_runs_dir(args)
     seeds = ints(args.seeds)
     dirs = run_dirs(args.runs_dir, seeds, (SMOKE if args.smoke else []) + list(args.overrides))
     sections, data = [], {}

@@ -23,6 +23,7 @@ from scipy import stats
 
 from analysis.arms import load_arms, per_prompt
 from analysis.selection import collect as selection_rows
+from analysis.sources import add_source_args, resolve_runs_dir
 from limalab.eval.stats import over_seeds, paired_test
 from limalab.versions import PIPELINE_VERSION, RUBRIC_VERSION, WORLD_VERSION
 
@@ -182,10 +183,12 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs_dir", type=Path)
+    add_source_args(ap)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--scale", default="1/8", help="the size scale the grid ran at (Fig. 5 size = 2000 x scale)")
     ap.add_argument("--wandb", action="store_true", help="also log figures and tables to W&B (job_type analysis)")
     args = ap.parse_args(argv)
+    args.runs_dir = resolve_runs_dir(args)
     import matplotlib
 
     matplotlib.use("Agg")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from scipy import stats
 
+from analysis.sources import add_source_args, resolve_runs_dir
+
 
 def collect(runs_dir: Path) -> list[dict]:
     rows = []
@@ -30,8 +32,10 @@ def collect(runs_dir: Path) -> list[dict]:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs_dir", type=Path, nargs="?", default=Path("runs"))
+    add_source_args(ap)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
+    args.runs_dir = resolve_runs_dir(args)
     rows = collect(args.runs_dir)
     if not rows:
         sys.exit(f"{args.runs_dir}: no complete runs with checkpoint selection")

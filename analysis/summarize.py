@@ -14,6 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from analysis.sources import add_source_args, resolve_runs_dir
+
 COLUMNS = ("run_id", "data", "n_examples", "init", "epochs", "few_shot", "seed", "judge", "rep_penalty", "judge_mean",
            "ci95_lo", "ci95_hi", "n_invalid", "excellent", "fail", "correctness", "fact_precision", "format", "eot_rate",
            "resp_tokens", "dev_ppl", "selected", "probe", "retained")
@@ -65,8 +67,10 @@ def markdown(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs_dir", type=Path, nargs="?", default=Path("runs"))
+    add_source_args(ap)
     ap.add_argument("--csv", type=Path, help="also write the table as CSV")
     args = ap.parse_args(argv)
+    args.runs_dir = resolve_runs_dir(args)
     rows = collect(args.runs_dir)
     if not rows:
         sys.exit(f"{args.runs_dir}: no complete runs")

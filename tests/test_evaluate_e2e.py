@@ -52,14 +52,14 @@ def test_rejudge_with_likert_reuses_generations_and_leaks_no_key(run_copy: Path,
     gen_file = run_copy / "generations" / f"{old['generation_id']}.jsonl"
     mtime = gen_file.stat().st_mtime_ns
     with JudgeServer() as server:
+        # a reply cache of its own: what other tests asked this judge must not answer for it
         args = [f"run_dir={run_copy}", "judge=likert", f"judge.base_url={server.url}", "judge.model=local-judge",
-                "judge.concurrency=4"]
+                "judge.concurrency=4", f"judge.reply_cache={tmp_path / 'replies.sqlite'}"]
         proc = evaluate(args, cache_dir, tmp_path, {"OPENAI_API_KEY": SECRET})
         assert "judge mean 5.00" in proc.stdout and server.auth == {f"Bearer {SECRET}"}
         sent = server.total()
         n = old["n_judged"] + old["n_invalid"]
-        # at most one request per response: identical texts, or texts another run already had
-        # graded by this judge (the reply cache is shared), are not paid again
+        # at most one request per response: identical texts are not paid twice
         assert 0 < sent <= n
         new_dir = Path(proc.stdout.split("evaluation: ")[1].split()[0])
         summary = json.loads((new_dir / "summary.json").read_text())

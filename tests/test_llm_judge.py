@@ -103,3 +103,13 @@ def test_build_judge_validates_config(tmp_path: Path) -> None:
         build_judge({"name": "hf_local", "model": "/nonexistent"}, cache_dir=tmp_path)
     j = build_judge({"name": "likert", "base_url": "http://127.0.0.1:1/v1", "model": "gpt-x"}, cache_dir=tmp_path)
     assert j.id.startswith("likert:gpt-x@likert-")
+
+
+def test_a_turn_is_judged_with_its_history() -> None:
+    from limalab.eval.judges.rubric import likert_prompt, task_text
+
+    turn = {"prompt": "and its capital ?", "history": ["tell me about zorvia .", "it is a realm ."]}
+    text = likert_prompt(task_text(turn), "its capital is vell .")
+    assert "User: tell me about zorvia ." in text and "Assistant: it is a realm ." in text
+    assert text.index("Assistant: it is a realm .") < text.index("User: and its capital ?")
+    assert task_text({"prompt": "hi"}) == "hi"  # single-turn prompts are unchanged (cached replies stay valid)

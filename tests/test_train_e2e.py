@@ -67,6 +67,8 @@ def test_run_directory_contract(smoke_run: tuple[Path, str]) -> None:
     # the manifest went to W&B as a dataset artifact named by its hash (offline: in the .wandb file)
     wandb_bytes = b"".join(p.read_bytes() for p in (rd / "wandb").rglob("*.wandb"))
     assert manifest_artifact_name(manifest).encode() in wandb_bytes
+    # and the run's readable record, for analysis --source wandb
+    assert f"run-{rd.name}".encode() in wandb_bytes and b"run-results" in wandb_bytes
 
 
 def test_rerun_skips_a_complete_run(smoke_run: tuple[Path, str], cache_dir: Path) -> None:

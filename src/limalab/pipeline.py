@@ -43,6 +43,7 @@ from limalab.tracking.loggers import (
     finish_wandb,
     log_eval_table,
     log_manifest_artifact,
+    log_results_artifact,
     make_loggers,
 )
 from limalab.tracking.rundir import RunDir, now, provenance, redact, update_provenance, write_config
@@ -304,6 +305,7 @@ def _train_and_evaluate(cfg: dict[str, Any], rd: RunDir, rid: str, t0: float, wo
         "data": manifest["data"], "n_examples": manifest["n_examples"],
     }
     log_eval_table(loggers, rd.evals / summary["eval_id"])
+    log_results_artifact(loggers, rd.path, results)
     for lg in loggers:
         if hasattr(lg, "log_metrics"):
             lg.log_metrics({f"test/{k}": v for k, v in metrics.items() if isinstance(v, int | float)})

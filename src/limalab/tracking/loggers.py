@@ -74,3 +74,32 @@ def log_eval_table(loggers: list[Logger], eval_dir: Path, key: str = "test/gener
                      judged.get((g["prompt_id"], g["sample"]), {}).get("score"), g["terminated"], g["n_tokens"]]
                     for g in gens]
             lg.experiment.log({key: wandb.Table(columns=cols, data=rows)})
+
+
+RESULTS_ARTIFACT_TYPE = "run-results"
+
+
+def log_results_artifact(loggers: list[Logger], run_dir: Path, results: dict[str, Any]) -> None:
+    """The run directory's readable record as a W&B artifact (``run-<run id>``): config, manifest,
+    results and every evaluation (summaries, judgments, generations). ``analysis --source wandb``
+    downloads these into the run-directory layout, so the same analysis reads either."""
+    import json
+    import tempfile
+
+    for lg in loggers:
+        if isinstance(lg, WandbLogger):
+            import wandb
+
+            art = wandb.Artifact(f"run-{results['run_id']}", type=RESULTS_ARTIFACT_TYPE,
+                                 metadata={k: results.get(k) for k in ("run_id", "data", "n_examples", "tags")})
+            for name in ("config.yaml", "manifest.json"):
+                if (run_dir / name).exists():
+                    art.add_file(str(run_dir / name), name=name)
+            with tempfile.TemporaryDirectory(dir=run_dir) as tmp:  # results.json itself is written last
+                path = Path(tmp) / "results.json"
+                path.write_text(json.dumps(results, indent=1, default=str))
+                art.add_file(str(path), name="results.json")
+                for d in sorted((run_dir / "evals").glob("*")):
+                    if (d / "summary.json").exists():
+                        art.add_dir(str(d), name=f"evals/{d.name}")
+                lg.experiment.log_artifact(art, aliases=["latest"])

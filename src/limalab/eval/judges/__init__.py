@@ -51,7 +51,7 @@ def build_judge(cfg: dict[str, Any] | str, world: Any = None, cache_dir: str | P
         return ReferencePairwiseJudge(ref)
     from limalab.eval.judges.llm import LikertJudge, ReplyCache
 
-    cache = ReplyCache(Path(cache_dir or ".cache/limalab") / "judge_replies.sqlite")
+    cache = ReplyCache(Path(cfg.get("reply_cache") or Path(cache_dir or ".cache/limalab") / "judge_replies.sqlite"))
     common = {"concurrency": int(cfg.get("concurrency", 8)), "parse_retries": int(cfg.get("parse_retries", 1)),
               "price_in_per_1m": float(cfg.get("price_in_per_1m", 0.0)),
               "price_out_per_1m": float(cfg.get("price_out_per_1m", 0.0))}

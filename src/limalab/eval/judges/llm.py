@@ -25,7 +25,13 @@ from typing import Any, Protocol
 import httpx
 
 from limalab.eval.judges.base import Judgment
-from limalab.eval.judges.rubric import LIKERT_SYSTEM, LIKERT_VERSION, likert_prompt, parse_likert
+from limalab.eval.judges.rubric import (
+    LIKERT_SYSTEM,
+    LIKERT_VERSION,
+    likert_prompt,
+    parse_likert,
+    task_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +236,7 @@ class LikertJudge:
         self.id = f"{kind}:{backend.model}@{LIKERT_VERSION}"
 
     def judge(self, prompt: dict, response: str, terminated: bool) -> Judgment:
-        score, text, why = self.asker.ask(LIKERT_SYSTEM, likert_prompt(prompt["prompt"], response), parse_likert)
+        score, text, why = self.asker.ask(LIKERT_SYSTEM, likert_prompt(task_text(prompt), response), parse_likert)
         return Judgment(score, {"invalid": why} if why else {}, text, self.id)
 
     def judge_all(self, items: Sequence[tuple[dict, str, bool]]) -> list[Judgment]:

@@ -13,6 +13,7 @@ from limalab.eval.judges.rubric import (
     PAIRWISE_VERSION,
     pairwise_prompt,
     parse_pairwise,
+    task_text,
 )
 
 
@@ -40,7 +41,8 @@ class LLMPairwiseJudge:
         return self.asker.ask(PAIRWISE_SYSTEM, pairwise_prompt(prompt, a, b), parse_pairwise)[0]
 
     def compare(self, prompt: dict, a: str, b: str) -> dict:
-        first, second = self.verdict(prompt["prompt"], a, b), self.verdict(prompt["prompt"], b, a)
+        task = task_text(prompt)
+        first, second = self.verdict(task, a, b), self.verdict(task, b, a)
         outcome, flipped = combine(first, second)
         return {"outcome": outcome, "flipped": flipped, "ab": first, "ba": second}
 

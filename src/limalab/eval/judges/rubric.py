@@ -23,6 +23,16 @@ LEVELS = {
 LIKERT_SYSTEM = "You are a careful grader of answers written by an AI assistant."
 
 
+def task_text(prompt: dict) -> str:
+    """The task an LLM judge sees: the prompt, after the conversation so far when there is one
+    (multi-turn evaluation judges each turn with its history)."""
+    history = prompt.get("history") or []
+    if not history:
+        return prompt["prompt"]
+    turns = [f"{'User' if i % 2 == 0 else 'Assistant'}: {t}" for i, t in enumerate(history)]
+    return "\n".join([*turns, f"User: {prompt['prompt']}", "(Grade the assistant's answer to this last turn.)"])
+
+
 def likert_prompt(task: str, submission: str) -> str:
     scale = "\n".join(f"{n} = {label}: {meaning}." for n, (label, meaning) in LEVELS.items())
     return (
