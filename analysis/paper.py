@@ -258,6 +258,7 @@ def _figures(data: dict, out: Path) -> None:
     for arm, style in (("lima", "o--"), ("lima_dialogue", "s-")):
         ts = sorted(turns[arm]["turns"])
         axes[1].plot(ts, [turns[arm]["turns"][t]["excellent"]["mean"] for t in ts], style, label=arm)
+        axes[1].set_xticks(ts)
     axes[1].set_xlabel("turn")
     axes[1].set_ylabel("excellent share")
     axes[1].set_title("dialogue: excellent turns")
