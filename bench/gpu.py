@@ -78,7 +78,7 @@ def train(arch: dict, trainer_name: str, precision: str | None, steps: int, max_
     rows = table1_rows(32000, max_length)
     fpt = flops_per_token(model, sum(len(ids) for ids, _ in rows) / len(rows))  # before sharding
     prepare_model(model, extras)
-    module = CausalLMModule(model, lr=1e-5, pad_id=0, fused="auto")
+    module = CausalLMModule(model, lr=1e-5, fused="auto")
     dm = ChatDataModule(rows, batch, 0, seed=0, layout="pack", max_length=max_length)
     rec = Recorder()
     kwargs |= {"enable_progress_bar": False, "enable_checkpointing": False, "logger": False}

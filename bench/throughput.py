@@ -113,7 +113,7 @@ def run_limalab(rows: list[Row], vocab: int, max_length: int, steps: int) -> dic
             s = pl_module.last_step
             clock.end(int(s["tokens"]), int(s["slots"]))
 
-    module = CausalLMModule(model(vocab, max_length), lr=1e-4, pad_id=0)
+    module = CausalLMModule(model(vocab, max_length), lr=1e-4)
     dm = ChatDataModule(rows, BATCH, 0, seed=0, layout="pack", max_length=max_length)
     trainer = pl.Trainer(accelerator="cpu", devices=1, precision="32-true", max_steps=steps, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,

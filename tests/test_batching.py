@@ -91,8 +91,8 @@ def test_padded_and_packed_token_totals_match(model: LlamaForCausalLM) -> None:
         sums.append((float(nll[mask].sum()), int(mask.sum())))
     assert sums[0][1] == sums[1][1]
     assert sums[0][0] == pytest.approx(sums[1][0], rel=1e-5)
-    real_pad, slots_pad = padding_efficiency(pad_batch(rows, PAD), PAD)
-    real_pack, slots_pack = padding_efficiency(pack_batch(rows, PAD, 96), PAD)
+    real_pad, slots_pad = padding_efficiency(pad_batch(rows, PAD))
+    real_pack, slots_pack = padding_efficiency(pack_batch(rows, PAD, 96))
     assert real_pad == real_pack == sum(len(ids) for ids, _ in rows)
     assert slots_pack < slots_pad
 

@@ -233,7 +233,7 @@ def _train_and_evaluate(cfg: dict[str, Any], rd: RunDir, rid: str, t0: float, wo
         module = CausalLMModule(model, lr=o["lr"], final_lr_ratio=o["final_lr_ratio"], betas=tuple(o["betas"]),
                                 weight_decay=o["weight_decay"], schedule=o["schedule"],
                                 warmup_steps=o.get("warmup_steps", 0), fused=o.get("fused", False),
-                                lm_head_lr_scale=o.get("lm_head_lr_scale", 1.0), pad_id=tokenizer.pad_token_id)
+                                lm_head_lr_scale=o.get("lm_head_lr_scale", 1.0))
         dm = ChatDataModule(rows, cfg["train"]["batch_size"], tokenizer.pad_token_id, cfg["seed"],
                             cfg["data"].get("num_workers", 0), layout=cfg["train"].get("layout", "pad"),
                             order=cfg["train"].get("order", "random"), max_length=max_length)

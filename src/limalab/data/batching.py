@@ -106,7 +106,7 @@ def collate_fn(layout: str, pad_id: int, max_length: int):
     return collate
 
 
-def padding_efficiency(batch: dict[str, torch.Tensor], pad_id: int) -> tuple[int, int]:
+def padding_efficiency(batch: dict[str, torch.Tensor]) -> tuple[int, int]:
     """(real tokens, token slots) of a collated batch."""
     if "attention_mask" in batch:
         real = int(batch["attention_mask"].sum())

@@ -72,8 +72,7 @@ def pretrained_base(model_cfg: dict[str, Any], world_dir: Path, tokenizer: PreTr
     log.info("pretraining base %s: %.2fM parameters, %d chunks of %d tokens, %d epochs",
              key, n_params / 1e6, len(chunks), pt["seq_len"], pt["epochs"])
     module = CausalLMModule(model, lr=pt["lr"], final_lr_ratio=pt["final_lr_ratio"], schedule="cosine",
-                            warmup_steps=pt["warmup_steps"], weight_decay=0.1,
-                            pad_id=tokenizer.pad_token_id)
+                            warmup_steps=pt["warmup_steps"], weight_decay=0.1)
     dm = ChatDataModule(chunks, pt["batch_size"], tokenizer.pad_token_id, pt["seed"])
     ckpt = ModelCheckpoint(dirpath=work / "checkpoints", save_last=True,
                            every_n_train_steps=int(pt.get("checkpoint_every_n_steps", 50)),

@@ -41,10 +41,9 @@ class CausalLMModule(pl.LightningModule):
     def __init__(self, model: torch.nn.Module, lr: float, final_lr_ratio: float = 0.1,
                  betas: tuple[float, float] = (0.9, 0.95), weight_decay: float = 0.1,
                  schedule: str = "linear", warmup_steps: int = 0, fused: bool | str = False,
-                 lm_head_lr_scale: float = 1.0, pad_id: int = 0) -> None:
+                 lm_head_lr_scale: float = 1.0) -> None:
         super().__init__()
         self.model = model
-        self.pad_id = pad_id
         self.last_step: dict[str, float] = {}
         self.hparams_ = dict(lr=lr, final_lr_ratio=final_lr_ratio, betas=tuple(betas), weight_decay=weight_decay,
                              schedule=schedule, warmup_steps=warmup_steps, fused=fused,
@@ -75,7 +74,7 @@ class CausalLMModule(pl.LightningModule):
         averages away), so any layout on any number of ranks gives the one-process loss."""
         nll, mask = token_nll(self.model, batch)
         loss_sum = (nll * mask).sum()
-        real, slots = padding_efficiency(batch, self.pad_id)
+        real, slots = padding_efficiency(batch)
         examples = n_examples(batch)
         stats = torch.tensor([0.0, float(mask.sum()), real, slots, examples], device=loss_sum.device)
         stats[0] = loss_sum.detach()
