@@ -67,8 +67,8 @@ class Recorder(pl.Callback):
 
 
 def train(arch: dict, trainer_name: str, precision: str | None, steps: int, max_length: int,
-          batch: int) -> dict:
-    overrides = [f"trainer.precision={precision}"] if precision else []
+          batch: int, sets: list[str]) -> dict:
+    overrides = [*sets, *([f"trainer.precision={precision}"] if precision else [])]
     kwargs, extras = split_trainer_config(trainer_config(trainer_name, overrides))
     torch.manual_seed(0)
     model = LlamaForCausalLM(LlamaConfig(vocab_size=32000, max_position_embeddings=max_length,
@@ -90,7 +90,7 @@ def train(arch: dict, trainer_name: str, precision: str | None, steps: int, max_
     dt = time.perf_counter() - rec.t0
     tps = rec.tokens / dt
     peak = device_peak_tflops(extras.get("throughput", {}).get("peak_tflops") if extras.get("throughput") else None)
-    out = {"trainer": trainer_name, "precision": kwargs.get("precision"), "devices": trainer.world_size,
+    out = {"trainer": trainer_name, "overrides": sets, "precision": kwargs.get("precision"), "devices": trainer.world_size,
            "params": n_params, "steps": steps, "batch": batch, "max_length": max_length,
            "tokens_per_s": round(tps, 1), "tokens_per_s_per_device": round(tps / trainer.world_size, 1),
            "padding_efficiency": round(rec.tokens / max(rec.slots, 1), 4),
@@ -108,20 +108,22 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--max-length", type=int, default=2048)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="Hydra override of the trainer config, e.g. trainer.activation_checkpointing=true")
     ap.add_argument("--parity", action="store_true", help="also train fp32 on the same batches and compare losses")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "gpu.json")
     args = ap.parse_args()
     arch = ARCHS[args.arch]
-    result = train(arch, args.trainer, None, args.steps, args.max_length, args.batch)
+    result = train(arch, args.trainer, None, args.steps, args.max_length, args.batch, args.set)
     if args.parity:
-        fp32 = train(arch, args.trainer, "32-true", args.steps, args.max_length, args.batch)
+        fp32 = train(arch, args.trainer, "32-true", args.steps, args.max_length, args.batch, args.set)
         rel = [abs(a - b) / abs(b) for a, b in zip(result["losses"], fp32["losses"], strict=True)]
         result["parity_vs_fp32"] = {"max_rel_loss_diff": round(max(rel), 5), "mean_rel_loss_diff": round(sum(rel) / len(rel), 5),
                                     "fp32_tokens_per_s": fp32["tokens_per_s"], "fp32_losses": fp32["losses"]}
     if worker_rank() != 0:
         return
     old = json.loads(args.out.read_text()) if args.out.exists() else {}
-    old[f"{args.trainer}/{args.arch}"] = result
+    old[f"{args.trainer}/{args.arch}/batch{args.batch}" + "".join(f"/{o}" for o in args.set)] = result
     args.out.write_text(json.dumps(old, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "losses"}, indent=2))
 
