@@ -4,7 +4,7 @@ Likert histograms, fail/pass/excellent rates, response lengths, and judge valida
     python -m analysis.arms runs/                      # Markdown to stdout
     python -m analysis.arms runs/ --out report/ --baseline se_filtered
 
-An arm is a (data config, examples, init, epochs, few-shot, judge, decoding) combination; its
+An arm is a (data config, examples, init, epochs, few-shot, judge, decoding, prompt set) combination; its
 seeds are replications. Only each run's test evaluations count (dev is for selection).
 """
 
@@ -41,6 +41,8 @@ def arm_name(row: dict) -> str:
         name += f" rp={row['rep_penalty']}"
     if row["judge"] and not row["judge"].startswith("reference"):
         name += f" [{row['judge']}]"
+    if row.get("prompt_set") not in (None, "test"):
+        name += f" on {row['prompt_set']}"
     return name
 
 

@@ -30,6 +30,7 @@ from limalab.versions import PIPELINE_VERSION, RUBRIC_VERSION, WORLD_VERSION
 PAPER_FIG5 = {"se_filtered": 3.83, "wikihow": 3.49, "se_unfiltered": 3.33}
 PAPER_FIG6 = "flat at about 3.8 from 2K to 32K examples"
 LABELS = {"se_filtered": "filtered Stack Exchange", "wikihow": "wikiHow", "se_unfiltered": "unfiltered Stack Exchange"}
+POSITIVE_CONTROL, PC_TEST = "passage_qa", "passage_test"  # conf/data/passage_qa.yaml, sweeps/positive_control.yaml
 
 
 def _arm_rows(runs_dir: Path) -> list[dict]:
@@ -38,7 +39,8 @@ def _arm_rows(runs_dir: Path) -> list[dict]:
     rows = []
     for name, evals in load_arms(runs_dir).items():
         for e in evals:
-            rows.append({**{k: e[k] for k in ("data", "n_examples", "init", "epochs", "few_shot", "seed", "run_id")},
+            rows.append({**{k: e[k] for k in ("data", "n_examples", "init", "epochs", "few_shot", "seed", "run_id",
+                                              "prompt_set")},
                          "arm": name, "mean": e["summary"]["judge_mean"], "eval": e})
     return rows
 
@@ -47,20 +49,21 @@ def _group(rows: list[dict], **match) -> list[dict]:
     return [r for r in rows if all(r[k] == v for k, v in match.items())]
 
 
-def _stat(rows: list[dict]) -> dict:
-    """Mean over seeds with a t-interval over seeds, or over prompts when there is one seed."""
+def _stat(rows: list[dict], metric: str = "judge") -> dict:
+    """Mean over seeds with a t-interval over seeds, or over prompts when there is one seed;
+    ``metric``: the summary's ``<metric>_mean`` (judge, correctness, ...)."""
     if not rows:
         return {"mean": float("nan"), "ci95": [float("nan")] * 2, "n_seeds": 0}
     if len(rows) > 1:
-        return over_seeds([r["mean"] for r in rows])
+        return over_seeds([r["eval"]["summary"][f"{metric}_mean"] for r in rows])
     s = rows[0]["eval"]["summary"]
-    return {"mean": s["judge_mean"], "ci95": s["judge_ci95"], "n_seeds": 1}
+    return {"mean": s[f"{metric}_mean"], "ci95": s[f"{metric}_ci95"], "n_seeds": 1}
 
 
 def fig5(rows: list[dict], size: int, out: Path, plt) -> list[dict]:
     table = []
     for data, paper in PAPER_FIG5.items():
-        st = _stat([r for r in _group(rows, data=data, n_examples=size, init="pretrained") if r["epochs"] > 0])
+        st = _stat([r for r in _group(rows, data=data, n_examples=size, init="pretrained", prompt_set="test") if r["epochs"] > 0])
         table.append({"arm": data, "label": LABELS[data], "size": size, **st, "paper": paper})
     fig, ax = plt.subplots(figsize=(5, 3.2))
     x = np.arange(len(table))
@@ -91,29 +94,55 @@ def slope(rows: list[dict]) -> dict:
             "p": float(fit.pvalue)}
 
 
-def fig6(rows: list[dict], out: Path, plt) -> tuple[list[dict], dict]:
-    arm = [r for r in _group(rows, data="se_filtered", init="pretrained") if r["epochs"] > 0]
+def _by_size(arm: list[dict], metric: str = "judge") -> list[dict]:
     by_size = defaultdict(list)
     for r in arm:
         by_size[r["n_examples"]].append(r)
-    table = [{"size": n, **_stat(rs)} for n, rs in sorted(by_size.items())]
-    fit = slope(arm)
-    if table:
-        fig, ax = plt.subplots(figsize=(5, 3.2))
-        xs = [t["size"] for t in table]
-        ax.plot(xs, [t["mean"] for t in table], "o-", color="#4c72b0", label="filtered Stack Exchange")
-        ax.fill_between(xs, [t["ci95"][0] for t in table], [t["ci95"][1] for t in table], alpha=0.2, color="#4c72b0")
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("training examples (log2)")
-        ax.set_ylabel("helpfulness (1-6)")
-        ax.set_ylim(1, 6)
-        ax.set_title(f"Fig. 6: quantity (slope per doubling {fit['slope']:+.2f}, 95% CI "
-                     f"{fit['ci95'][0]:+.2f} to {fit['ci95'][1]:+.2f})", fontsize=7)
-        ax.legend(fontsize=6)
+    return [{"size": n, **_stat(rs, metric)} for n, rs in sorted(by_size.items())]
+
+
+def _curve(ax, table: list[dict], fit: dict, color: str, label: str, title: str) -> None:
+    xs = [t["size"] for t in table]
+    ax.plot(xs, [t["mean"] for t in table], "o-", color=color, label=label)
+    ax.fill_between(xs, [t["ci95"][0] for t in table], [t["ci95"][1] for t in table], alpha=0.2, color=color)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("training examples (log2)")
+    ax.set_ylabel("helpfulness (1-6)")
+    ax.set_ylim(1, 6)
+    ax.set_title(f"{title}\nslope per doubling {fit['slope']:+.2f} (95% CI {fit['ci95'][0]:+.2f} to {fit['ci95'][1]:+.2f})",
+                 fontsize=7)
+    ax.legend(fontsize=6, loc="upper left")
+
+
+def fig6(rows: list[dict], out: Path, plt) -> tuple[list[dict], dict, list[dict], dict]:
+    """Fig. 6 (filtered Stack Exchange by size) and, beside it, the positive control (passage
+    QA, a skill only the SFT data teaches): tables, slopes, one figure with both panels."""
+    arm = [r for r in _group(rows, data="se_filtered", init="pretrained", prompt_set="test") if r["epochs"] > 0]
+    ctl = [r for r in _group(rows, data=POSITIVE_CONTROL, init="pretrained", prompt_set=PC_TEST) if r["epochs"] > 0]
+    base_rows = _group(rows, epochs=0, few_shot=0, prompt_set=PC_TEST)  # the base on the same prompts
+    table, fit = _by_size(arm), slope(arm)
+    pc = _by_size(ctl)
+    for t, c in zip(pc, _by_size(ctl, "correctness"), strict=True):
+        t["correctness"], t["correctness_ci95"] = c["mean"], c["ci95"]
+    pc_fit = slope(ctl)
+    base = _stat(base_rows)
+    c = _stat(base_rows, "correctness")
+    base.update(size="base, zero-shot", correctness=c["mean"], correctness_ci95=c["ci95"])
+    if table or pc:
+        fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), sharey=True)
+        if table:
+            _curve(axes[0], table, fit, "#4c72b0", "filtered Stack Exchange", "Fig. 6: quantity")
+        if pc:
+            _curve(axes[1], pc, pc_fit, "#dd8452", "passage QA (positive control)",
+                   "positive control: a skill only SFT teaches")
+            axes[1].axhline(3, color="#999999", lw=0.6, ls=":")  # a correct answer with nothing extra
+            if base["n_seeds"]:
+                axes[1].axhline(base["mean"], color="#dd8452", lw=0.8, ls="--", label="base model, zero-shot")
+                axes[1].legend(fontsize=6, loc="upper left")
         fig.tight_layout()
         fig.savefig(out / "fig6_quantity.png", dpi=130)
         plt.close(fig)
-    return table, fit
+    return table, fit, ([base] if base["n_seeds"] else []) + pc, pc_fit
 
 
 def fig9(runs_dir: Path, out: Path, plt) -> float:
@@ -136,7 +165,7 @@ def controls(rows: list[dict]) -> list[dict]:
     for label, sel in (("base, zero-shot", dict(epochs=0, few_shot=0)), ("base, 3-shot", dict(epochs=0, few_shot=3)),
                        ("LIMA mix, pretrained", dict(data="lima_mix", init="pretrained")),
                        ("LIMA mix, random init", dict(data="lima_mix", init="random"))):
-        rs = [r for r in _group(rows, **sel) if "epochs" in sel or r["epochs"] > 0]
+        rs = [r for r in _group(rows, **sel, prompt_set="test") if "epochs" in sel or r["epochs"] > 0]
         if rs:
             out.append({"control": label, "size": rs[0]["n_examples"], **_stat(rs)})
     return out
@@ -150,7 +179,11 @@ def by_type(rows: list[dict]) -> dict[str, dict[str, float]]:
     return {a: {t: float(np.mean(v)) for t, v in ts.items()} for a, ts in out.items()}
 
 
-def verdicts(f5: list[dict], tests: dict, fit: dict) -> list[str]:
+def _flat(fit: dict) -> bool:
+    return fit["ci95"][0] <= 0 <= fit["ci95"][1] or abs(fit["slope"]) < 0.1
+
+
+def verdicts(f5: list[dict], tests: dict, fit: dict, pc_fit: dict | None = None) -> list[str]:
     m = {t["arm"]: t["mean"] for t in f5}
     lines = []
     if all(not math.isnan(v) for v in m.values()):
@@ -163,12 +196,36 @@ def verdicts(f5: list[dict], tests: dict, fit: dict) -> list[str]:
             lines.append(f"- {k}: difference {t['mean_diff']:+.2f} (95% CI {t['ci95'][0]:+.2f} to {t['ci95'][1]:+.2f}, "
                          f"paired t p = {t['t_p']:.3g}) — {'significant' if sig else 'not significant'} at 0.05.")
     if not math.isnan(fit.get("slope", float("nan"))):
-        flat = fit["ci95"][0] <= 0 <= fit["ci95"][1] or abs(fit["slope"]) < 0.1
+        flat = _flat(fit)
         lines.append(f"- Fig. 6: slope {fit['slope']:+.3f} per doubling (95% CI {fit['ci95'][0]:+.3f} to "
                      f"{fit['ci95'][1]:+.3f}, {fit['n']} runs); paper: {PAPER_FIG6}: "
                      f"**{'flat, reproduced' if flat else 'not flat, not reproduced'}** "
                      "(flat = the CI contains 0 or the slope is under 0.1 per doubling).")
+    if pc_fit and not math.isnan(pc_fit.get("slope", float("nan"))):
+        rises = not _flat(pc_fit) and pc_fit["slope"] > 0
+        lines.append(f"- Positive control (passage QA, a skill only the SFT data teaches): slope {pc_fit['slope']:+.3f} "
+                     f"per doubling (95% CI {pc_fit['ci95'][0]:+.3f} to {pc_fit['ci95'][1]:+.3f}, {pc_fit['n']} runs): "
+                     + ("**rises: the setup can see a quantity effect where one exists**." if rises else
+                        "**flat too: at these sizes the setup cannot see quantity effects, so a flat Fig. 6 would "
+                        "say nothing**."))
     return lines
+
+
+def provenance(runs_dir: Path, rows: list[dict]) -> str:
+    """What the results came from, read off the runs themselves (not this checkout): versions,
+    world and base-model hashes, code commits. More than one value of any is flagged."""
+    seen: dict[str, set[str]] = defaultdict(set)
+    for rid in {r["run_id"] for r in rows}:
+        p = runs_dir / rid / "provenance.json"
+        prov = json.loads(p.read_text()) if p.exists() else {}
+        for k, v in (prov.get("versions") or {}).items():
+            seen[f"{k} version"].add(str(v))
+        for k in ("world", "base_model", "git_sha"):
+            if prov.get(k):
+                seen[k.replace("_", " ")].add(str(prov[k])[:12])
+    parts = [f"{k} {', '.join(sorted(v))}" + (" (**mixed**)" if len(v) > 1 else "") for k, v in seen.items()]
+    return "; ".join(parts) if parts else (f"world version {WORLD_VERSION}, pipeline version {PIPELINE_VERSION}, "
+                                           f"rubric version {RUBRIC_VERSION} (this checkout's; the runs record none)")
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
@@ -202,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
     f5 = fig5(rows, size5, args.out, plt)
     arms = {(r["data"], r["n_examples"]): [] for r in rows}
     for r in rows:
-        if r["init"] == "pretrained" and r["epochs"] > 0:
+        if r["init"] == "pretrained" and r["epochs"] > 0 and r["prompt_set"] == "test":
             arms[(r["data"], r["n_examples"])].append(r["eval"])
     tests = {}
     base = arms.get(("se_filtered", size5))
@@ -210,7 +267,7 @@ def main(argv: list[str] | None = None) -> None:
         if base and arms.get((other, size5)):
             tests[f"se_filtered − {other} (diversity)" if other == "wikihow" else f"se_filtered − {other} (quality)"] = \
                 paired_test(per_prompt(base), per_prompt(arms[(other, size5)]))
-    f6, fit = fig6(rows, args.out, plt)
+    f6, fit, pc, pc_fit = fig6(rows, args.out, plt)
     rho9 = fig9(args.runs_dir, args.out, plt)
     ctl = controls(rows)
     types = by_type(rows)
@@ -221,17 +278,25 @@ def main(argv: list[str] | None = None) -> None:
                                  .get("policy", "epochs")) for r in rows})
     f = lambda v: f"{v:.2f}"  # noqa: E731
     md = [f"# LIMA ablations on limalab ({args.runs_dir})", "",
-          f"Versions: world {WORLD_VERSION}, pipeline {PIPELINE_VERSION}, rubric {RUBRIC_VERSION}; sizes at scale "
+          f"From: {provenance(args.runs_dir, rows)}. Sizes at scale "
           f"{args.scale} of the paper's; training budget policy: {', '.join(json.loads(b) for b in budgets)}. "
           "CIs are over seeds when an arm has several, else over prompts.", "", "## Findings", "",
-          *verdicts(f5, tests, fit), "",
+          *verdicts(f5, tests, fit, pc_fit), "",
           f"## Figure 5: diversity and quality ({size5} examples)", "", "![](fig5_diversity_quality.png)", "",
           "| arm | seeds | ours | 95% CI | paper (LLaMA 7B) |", "|---|---|---|---|---|",
           *[f"| {t['label']} | {t['n_seeds']} | {f(t['mean'])} | {f(t['ci95'][0])}–{f(t['ci95'][1])} | {t['paper']} |"
             for t in f5], "", "## Figure 6: quantity (filtered Stack Exchange)", "", "![](fig6_quantity.png)", "",
           "| examples | seeds | ours | 95% CI |", "|---|---|---|---|",
           *[f"| {t['size']} | {t['n_seeds']} | {f(t['mean'])} | {f(t['ci95'][0])}–{f(t['ci95'][1])} |" for t in f6], "",
-          f"Paper: {PAPER_FIG6}.", "", "## Controls", "", "| control | examples | seeds | ours | 95% CI |",
+          f"Paper: {PAPER_FIG6}.", "",
+          "### Positive control: passage QA (right panel)", "",
+          "Questions answered from a passage in the prompt, about entities pretraining never saw; only the SFT data "
+          "teaches the skill (world/passages.py). Tested on passage_test, checkpoints selected on passage_dev. "
+          "A correct answer with nothing extra is level 3; correctness = states the asked fact and no false one.", "",
+          "| examples | seeds | judge mean | 95% CI | correctness | 95% CI |", "|---|---|---|---|---|---|",
+          *[f"| {t['size']} | {t['n_seeds']} | {f(t['mean'])} | {f(t['ci95'][0])}–{f(t['ci95'][1])} | "
+            f"{f(t['correctness'])} | {f(t['correctness_ci95'][0])}–{f(t['correctness_ci95'][1])} |" for t in pc], "",
+          "## Controls", "", "| control | examples | seeds | ours | 95% CI |",
           "|---|---|---|---|---|",
           *[f"| {c['control']} | {c['size']} | {c['n_seeds']} | {f(c['mean'])} | {f(c['ci95'][0])}–{f(c['ci95'][1])} |"
             for c in ctl], "", "## Figure 9: perplexity against quality", "",
@@ -242,9 +307,10 @@ def main(argv: list[str] | None = None) -> None:
     md += ["| arm | " + " | ".join(all_types) + " |", "|---|" + "---|" * len(all_types)]
     md += [f"| {a} | " + " | ".join(f(ts.get(t, float('nan'))) for t in all_types) + " |" for a, ts in sorted(types.items())]
     (args.out / "report.md").write_text("\n".join(md) + "\n")
-    for name, table in (("fig5", f5), ("fig6", f6), ("controls", ctl), ("lengths", lengths)):
+    for name, table in (("fig5", f5), ("fig6", f6), ("positive_control", pc), ("controls", ctl), ("lengths", lengths)):
         write_csv(args.out / f"{name}.csv", table)
     (args.out / "summary.json").write_text(json.dumps({"fig5": f5, "paired_tests": tests, "fig6": f6, "slope": fit,
+                                                       "positive_control": pc, "positive_control_slope": pc_fit,
                                                        "controls": ctl, "fig9_spearman": rho9}, indent=1, default=float))
     if args.wandb:
         import wandb
@@ -252,7 +318,7 @@ def main(argv: list[str] | None = None) -> None:
         run = wandb.init(project="limalab", job_type="analysis", name=f"report-{args.out.name}")
         run.log({p.stem: wandb.Image(str(p)) for p in args.out.glob("*.png")})
         run.log({name: wandb.Table(dataframe=None, columns=list(t[0]), data=[list(r.values()) for r in t])
-                 for name, t in (("fig5", f5), ("fig6", f6), ("controls", ctl)) if t})
+                 for name, t in (("fig5", f5), ("fig6", f6), ("positive_control", pc), ("controls", ctl)) if t})
         run.finish()
     print((args.out / "report.md").read_text())
 

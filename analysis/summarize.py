@@ -32,7 +32,7 @@ def collect(runs_dir: Path) -> list[dict]:
         cfg = yaml.safe_load((results_path.parent / "config.yaml").read_text())
         for path in sorted((results_path.parent / "evals").glob("*/summary.json")):
             summary = json.loads(path.read_text())
-            if "judge_mean" not in summary or summary.get("prompt_set") == "dev":
+            if "judge_mean" not in summary or summary.get("role") == "select" or summary.get("prompt_set") == "dev":
                 continue  # pairwise comparisons and checkpoint selection have their own reports
             cats = summary.get("categories") or {}
             rows.append({

@@ -258,7 +258,9 @@ def _train_and_evaluate(cfg: dict[str, Any], rd: RunDir, rid: str, t0: float, wo
                                              weights_only=True))
     model.to(eval_device(tkw))
     # --- select a checkpoint on dev by generation quality (never by perplexity)
-    dev_prompts, dev_sha = load_eval_prompts(world_dir / "eval" / "dev.jsonl", cfg["train"]["select"].get("max_prompts"))
+    select = cfg["train"]["select"]
+    dev_prompts, dev_sha = load_eval_prompts(world_dir / "eval" / f"{select.get('prompt_set', 'dev')}.jsonl",
+                                             select.get("max_prompts"))
     mnt = max_new_tokens(cfg["eval"], resp_lens, max_length)
     selection = []
     snaps = snapshot_paths(rd.checkpoints, epochs, tuple(cfg["train"]["select"]["window"]))
@@ -336,8 +338,8 @@ def _test_spec(cfg: dict, mnt: int) -> dict:
 def _dev_eval(rd: RunDir, model, chat: ChatFormat, prompts: list[dict], sha: str, ckpt_id: str, cfg: dict, mnt: int,
               judge, max_length: int) -> dict:
     s = cfg["train"]["select"]
-    spec = {"prompt_set": "dev", "k": s["k"], "decoding": dict(cfg["eval"]["decoding"]), "max_new_tokens": mnt,
-            "seed": cfg["eval"]["seed"], "few_shot": 0, "max_prompts": s.get("max_prompts")}
+    spec = {"prompt_set": s.get("prompt_set", "dev"), "role": "select", "k": s["k"], "decoding": dict(cfg["eval"]["decoding"]),
+            "max_new_tokens": mnt, "seed": cfg["eval"]["seed"], "few_shot": 0, "max_prompts": s.get("max_prompts")}
     summary = evaluate(rd.path, model, chat, prompts, sha, ckpt_id, spec, judge, None, cfg["eval"].get("batch_size", 16))
     ppl = response_perplexity(model, chat, [[p["prompt"], p["reference"]] for p in prompts], max_length)
     return {"checkpoint": ckpt_id, "eval_id": summary["eval_id"], "dev_judge_mean": summary["judge_mean"],

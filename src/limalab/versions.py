@@ -1,5 +1,5 @@
 """Behaviour versions. Bump one when its stage changes results; they enter run identity."""
 
-WORLD_VERSION = "4"  # the miniature world generator (facts, corpus, dumps, prompts)
-PIPELINE_VERSION = "2"  # readers, filters, mixing, chat formatting, training loop
+WORLD_VERSION = "5"  # the miniature world generator (facts, corpus, dumps, prompts)
+PIPELINE_VERSION = "3"  # readers, filters, mixing, chat formatting, training loop
 RUBRIC_VERSION = "2"  # the reference judge's levels

@@ -42,8 +42,9 @@ def test_ablations_smoke_survives_a_kill_and_reruns_nothing(cache_dir: Path, tmp
     done = ablations(tmp_path, cache_dir)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     after = finished(tmp_path / "runs")
-    # unique runs: se_filtered@20 trains once for three grids; zero- and 3-shot share the base's run
-    assert len(after) == 10
+    # unique runs: se_filtered@20 trains once for three grids; zero- and 3-shot share the base's run;
+    # the positive control adds passage_qa@20, 80, 320
+    assert len(after) == 13
     assert all(after[r] == t for r, t in before.items())  # finished before the kill: not retrained
     resumed = [r for r in after if r not in before]
     assert resumed, "the kill should have interrupted a run"
@@ -58,6 +59,7 @@ def test_ablations_smoke_survives_a_kill_and_reruns_nothing(cache_dir: Path, tmp
     report = (tmp_path / "report" / "report.md").read_text()
     assert "Figure 5" in report and (tmp_path / "report" / "fig6_quantity.png").exists()
     assert "base, 3-shot" in report and "LIMA mix, random init" in report
+    assert "Positive control (passage QA" in report and "| 320 | 1 |" in report
     again = ablations(tmp_path, cache_dir)
     assert again.returncode == 0 and finished(tmp_path / "runs") == after  # nothing retrained
-    assert again.stdout.count("skipped: run") >= 13  # every job of every grid
+    assert again.stdout.count("skipped: run") >= 18  # every job of every grid

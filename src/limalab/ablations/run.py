@@ -17,7 +17,7 @@ from pathlib import Path
 from limalab.ablations.grid import hydra_overrides, load_sweep, parse_scale, wandb_runs
 
 ROOT = Path(__file__).resolve().parents[3]
-ORDER = ("base", "diversity", "quality", "quantity", "controls")  # base first: it builds world and base model
+ORDER = ("base", "diversity", "quality", "quantity", "positive_control", "controls")  # base first: it builds world and base model
 SMOKE = {"scale": "1/100", "seeds": "0", "overrides": ["experiment=smoke"]}
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from limalab.data.html import strip_html
 from limalab.tracking.io import atomic_write_text, config_hash
 from limalab.versions import WORLD_VERSION
-from limalab.world import answers, dumps, experiments, phrasing
+from limalab.world import answers, dumps, experiments, passages, phrasing
 from limalab.world.corpus import biographies, web_pages
 from limalab.world.knowledge import World, generate_world
 from limalab.world.prompts import DEV_MIX, TEST_MIX, PromptSpec, eval_set
@@ -34,6 +34,8 @@ class WorldConfig:
     se_questions_per_scale: int = 1500  # Stack Exchange questions per unit of pool_scale
     ni_instances_per_scale: float = 1.25  # Natural Instructions instances per task per unit
     alpaca_size: int = 52002  # the Alpaca-like arm's draws, as many as Alpaca's examples
+    passage_entities: tuple[int, int, int] = (150, 20, 50)  # per kind: passage SFT, dev, test (one prompt each)
+    passage_sft_per_scale: int = 1000  # passage-QA SFT examples per unit of pool_scale
 
     def hash(self) -> str:
         return config_hash({"world": asdict(self), "version": WORLD_VERSION})
@@ -88,6 +90,7 @@ def build_world(cfg: WorldConfig, cache_dir: str | Path) -> Path:
     dumps.write_authors(tmp / "authors" / "authors.jsonl", world, rng("authors"), 200 * s)
     dumps.write_alpaca(tmp / "alpaca" / "alpaca_data.json", world, rng("alpaca"), cfg.alpaca_size)
     write_experiment_sets(tmp, world, rng, s)
+    write_passage_sets(tmp, world, rng, cfg)  # after the corpus and dumps: no source names these entities
     eval_ents = [e for e in world.entities.values() if e.split == "eval"]
     ev = tmp / "eval"
     ev.mkdir(exist_ok=True)
@@ -130,6 +133,20 @@ def write_experiment_sets(root: Path, world: World, rng, scale: int) -> None:
         (root / "eval" / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
+def write_passage_sets(root: Path, world: World, rng, cfg: WorldConfig) -> None:
+    """The positive control for quantity (``world/passages.py``): ``authors/passage.jsonl`` and
+    ``eval/passage_{dev,test}.jsonl``. Adds the passage entities to ``world`` (the judge's truth)."""
+    counts = dict(zip(passages.SPLITS, cfg.passage_entities, strict=True))
+    passages.add_entities(world, counts, rng("passage/entities"), template_words() | passages.template_words())
+    rows = passages.passage_rows(world, "passage_sft", cfg.passage_sft_per_scale * cfg.pool_scale, rng("passage/sft"),
+                                 True)
+    (root / "authors" / "passage.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for split in ("passage_dev", "passage_test"):
+        n = counts[split] * len(set(e.kind for e in world.entities.values()))
+        rows = passages.passage_rows(world, split, n, rng(split), False)
+        (root / "eval" / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
 def write_lexicon(root: Path) -> None:
     """Every word the world's texts use (``corpus/lexicon.txt``), read through the dumps' own
     text fields: the corpus alone lacks the SFT sources' template words, as no real corpus does."""
@@ -146,6 +163,8 @@ def write_lexicon(root: Path) -> None:
             texts += task["Definition"] + [t for i in task["Instances"] for t in [i["input"], *i["output"]]]
     for path in sorted((root / "authors").rglob("*.jsonl")):  # not eval/: its ids are no words
         texts += [t for line in path.open() for t in json.loads(line).get("conversations", [])]
+    for path in sorted((root / "eval").glob("passage_*.jsonl")):  # names no other text holds (a real
+        texts += [json.loads(line)["prompt"] for line in path.open()]  # tokenizer covers any word)
     for path in [*root.rglob("*.csv"), *root.rglob("*.wp_*")]:
         texts.append(path.read_text(encoding="utf-8"))
     words = {w for t in texts for w in re.findall(r"[a-z0-9]+|[^\w\s]", t.lower()) if not w.isalnum() or w.isalpha() or w.isdigit()}
