@@ -125,6 +125,12 @@ def fig6(rows: list[dict], out: Path, plt) -> tuple[list[dict], dict, list[dict]
     for t, c in zip(pc, _by_size(ctl, "correctness"), strict=True):
         t["correctness"], t["correctness_ci95"] = c["mean"], c["ci95"]
     pc_fit = slope(ctl)
+    sizes = sorted({r["n_examples"] for r in ctl})
+    if len(sizes) >= 2:  # one seed per size leaves the slope a 1-df interval: test on the prompts
+        pc_fit["largest_vs_smallest"] = {
+            "sizes": [sizes[-1], sizes[0]],
+            **paired_test(per_prompt([r["eval"] for r in ctl if r["n_examples"] == sizes[-1]]),
+                          per_prompt([r["eval"] for r in ctl if r["n_examples"] == sizes[0]]))}
     base = _stat(base_rows)
     c = _stat(base_rows, "correctness")
     base.update(size="base, zero-shot", correctness=c["mean"], correctness_ci95=c["ci95"])
@@ -133,8 +139,11 @@ def fig6(rows: list[dict], out: Path, plt) -> tuple[list[dict], dict, list[dict]
         if table:
             _curve(axes[0], table, fit, "#4c72b0", "filtered Stack Exchange", "Fig. 6: quantity")
         if pc:
+            t = pc_fit.get("largest_vs_smallest")
+            paired = (f"{t['sizes'][0]} vs {t['sizes'][1]}: {t['mean_diff']:+.2f} (95% CI {t['ci95'][0]:+.2f} to "
+                      f"{t['ci95'][1]:+.2f}, paired over prompts)\n") if t else ""
             _curve(axes[1], pc, pc_fit, "#dd8452", "passage QA (positive control)",
-                   "positive control: a skill only SFT teaches")
+                   f"positive control: a skill only SFT teaches\n{paired}".rstrip())
             axes[1].axhline(3, color="#999999", lw=0.6, ls=":")  # a correct answer with nothing extra
             if base["n_seeds"]:
                 axes[1].axhline(base["mean"], color="#dd8452", lw=0.8, ls="--", label="base model, zero-shot")
@@ -201,10 +210,14 @@ def verdicts(f5: list[dict], tests: dict, fit: dict, pc_fit: dict | None = None)
                      f"{fit['ci95'][1]:+.3f}, {fit['n']} runs); paper: {PAPER_FIG6}: "
                      f"**{'flat, reproduced' if flat else 'not flat, not reproduced'}** "
                      "(flat = the CI contains 0 or the slope is under 0.1 per doubling).")
-    if pc_fit and not math.isnan(pc_fit.get("slope", float("nan"))):
-        rises = not _flat(pc_fit) and pc_fit["slope"] > 0
-        lines.append(f"- Positive control (passage QA, a skill only the SFT data teaches): slope {pc_fit['slope']:+.3f} "
-                     f"per doubling (95% CI {pc_fit['ci95'][0]:+.3f} to {pc_fit['ci95'][1]:+.3f}, {pc_fit['n']} runs): "
+    if pc_fit and pc_fit.get("largest_vs_smallest"):
+        t = pc_fit["largest_vs_smallest"]
+        rises = t["mean_diff"] > 0 and t["t_p"] < 0.05
+        lines.append(f"- Positive control (passage QA, a skill only the SFT data teaches): {t['sizes'][0]} examples "
+                     f"score {t['mean_diff']:+.2f} over {t['sizes'][1]} (95% CI {t['ci95'][0]:+.2f} to "
+                     f"{t['ci95'][1]:+.2f}, paired t over {t['n_prompts']} prompts, p = {t['t_p']:.3g}); slope "
+                     f"{pc_fit['slope']:+.3f} per doubling (95% CI {pc_fit['ci95'][0]:+.3f} to {pc_fit['ci95'][1]:+.3f}, "
+                     f"{pc_fit['n']} runs): "
                      + ("**rises: the setup can see a quantity effect where one exists**." if rises else
                         "**flat too: at these sizes the setup cannot see quantity effects, so a flat Fig. 6 would "
                         "say nothing**."))
