@@ -94,11 +94,20 @@ def slope(rows: list[dict]) -> dict:
             "p": float(fit.pvalue)}
 
 
-def _by_size(arm: list[dict], metric: str = "judge") -> list[dict]:
+def _sizes(arm: list[dict]) -> dict[int, list[dict]]:
     by_size = defaultdict(list)
-    for r in arm:
+    for r in sorted(arm, key=lambda r: r["n_examples"]):
         by_size[r["n_examples"]].append(r)
-    return [{"size": n, **_stat(rs, metric)} for n, rs in sorted(by_size.items())]
+    return by_size
+
+
+def _by_size(arm: list[dict]) -> list[dict]:
+    return [{"size": n, **_stat(rs)} for n, rs in _sizes(arm).items()]
+
+
+def _pc_row(size: int | str, rows: list[dict]) -> dict:
+    c = _stat(rows, "correctness")
+    return {"size": size, **_stat(rows), "correctness": c["mean"], "correctness_ci95": c["ci95"]}
 
 
 def _curve(ax, table: list[dict], fit: dict, color: str, label: str, title: str) -> None:
@@ -119,21 +128,15 @@ def fig6(rows: list[dict], out: Path, plt) -> tuple[list[dict], dict, list[dict]
     QA, a skill only the SFT data teaches): tables, slopes, one figure with both panels."""
     arm = [r for r in _group(rows, data="se_filtered", init="pretrained", prompt_set="test") if r["epochs"] > 0]
     ctl = [r for r in _group(rows, data=POSITIVE_CONTROL, init="pretrained", prompt_set=PC_TEST) if r["epochs"] > 0]
-    base_rows = _group(rows, epochs=0, few_shot=0, prompt_set=PC_TEST)  # the base on the same prompts
     table, fit = _by_size(arm), slope(arm)
-    pc = _by_size(ctl)
-    for t, c in zip(pc, _by_size(ctl, "correctness"), strict=True):
-        t["correctness"], t["correctness_ci95"] = c["mean"], c["ci95"]
-    pc_fit = slope(ctl)
-    sizes = sorted({r["n_examples"] for r in ctl})
-    if len(sizes) >= 2:  # one seed per size leaves the slope a 1-df interval: test on the prompts
+    by_size = _sizes(ctl)
+    pc, pc_fit = [_pc_row(n, rs) for n, rs in by_size.items()], slope(ctl)
+    if len(by_size) >= 2:  # one seed per size leaves the slope a 1-df interval: test on the prompts
+        lo, hi = min(by_size), max(by_size)
         pc_fit["largest_vs_smallest"] = {
-            "sizes": [sizes[-1], sizes[0]],
-            **paired_test(per_prompt([r["eval"] for r in ctl if r["n_examples"] == sizes[-1]]),
-                          per_prompt([r["eval"] for r in ctl if r["n_examples"] == sizes[0]]))}
-    base = _stat(base_rows)
-    c = _stat(base_rows, "correctness")
-    base.update(size="base, zero-shot", correctness=c["mean"], correctness_ci95=c["ci95"])
+            "sizes": [hi, lo], **paired_test(per_prompt([r["eval"] for r in by_size[hi]]),
+                                              per_prompt([r["eval"] for r in by_size[lo]]))}
+    base = _pc_row("base, zero-shot", _group(rows, epochs=0, few_shot=0, prompt_set=PC_TEST))  # same prompts
     if table or pc:
         fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), sharey=True)
         if table:
@@ -188,10 +191,6 @@ def by_type(rows: list[dict]) -> dict[str, dict[str, float]]:
     return {a: {t: float(np.mean(v)) for t, v in ts.items()} for a, ts in out.items()}
 
 
-def _flat(fit: dict) -> bool:
-    return fit["ci95"][0] <= 0 <= fit["ci95"][1] or abs(fit["slope"]) < 0.1
-
-
 def verdicts(f5: list[dict], tests: dict, fit: dict, pc_fit: dict | None = None) -> list[str]:
     m = {t["arm"]: t["mean"] for t in f5}
     lines = []
@@ -205,7 +204,7 @@ def verdicts(f5: list[dict], tests: dict, fit: dict, pc_fit: dict | None = None)
             lines.append(f"- {k}: difference {t['mean_diff']:+.2f} (95% CI {t['ci95'][0]:+.2f} to {t['ci95'][1]:+.2f}, "
                          f"paired t p = {t['t_p']:.3g}) — {'significant' if sig else 'not significant'} at 0.05.")
     if not math.isnan(fit.get("slope", float("nan"))):
-        flat = _flat(fit)
+        flat = fit["ci95"][0] <= 0 <= fit["ci95"][1] or abs(fit["slope"]) < 0.1
         lines.append(f"- Fig. 6: slope {fit['slope']:+.3f} per doubling (95% CI {fit['ci95'][0]:+.3f} to "
                      f"{fit['ci95'][1]:+.3f}, {fit['n']} runs); paper: {PAPER_FIG6}: "
                      f"**{'flat, reproduced' if flat else 'not flat, not reproduced'}** "

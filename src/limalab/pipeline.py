@@ -263,7 +263,7 @@ def _train_and_evaluate(cfg: dict[str, Any], rd: RunDir, rid: str, t0: float, wo
                                              select.get("max_prompts"))
     mnt = max_new_tokens(cfg["eval"], resp_lens, max_length)
     selection = []
-    snaps = snapshot_paths(rd.checkpoints, epochs, tuple(cfg["train"]["select"]["window"]))
+    snaps = snapshot_paths(rd.checkpoints, epochs, tuple(select["window"]))
     for epoch, path in snaps:
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         selection.append(_dev_eval(rd, model, chat, dev_prompts, dev_sha, f"epoch-{epoch}:{file_sha256(path)[:16]}",

@@ -138,12 +138,10 @@ def write_passage_sets(root: Path, world: World, rng, cfg: WorldConfig) -> None:
     ``eval/passage_{dev,test}.jsonl``. Adds the passage entities to ``world`` (the judge's truth)."""
     counts = dict(zip(passages.SPLITS, cfg.passage_entities, strict=True))
     passages.add_entities(world, counts, rng("passage/entities"), template_words() | passages.template_words())
-    rows = passages.passage_rows(world, "passage_sft", cfg.passage_sft_per_scale * cfg.pool_scale, rng("passage/sft"),
-                                 True)
+    rows = passages.sft_rows(world, cfg.passage_sft_per_scale * cfg.pool_scale, rng("passage/sft"))
     (root / "authors" / "passage.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     for split in ("passage_dev", "passage_test"):
-        n = counts[split] * len(set(e.kind for e in world.entities.values()))
-        rows = passages.passage_rows(world, split, n, rng(split), False)
+        rows = passages.eval_rows(world, split, rng(split))
         (root / "eval" / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 

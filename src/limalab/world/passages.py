@@ -81,22 +81,27 @@ def passage_spec(e: Entity, rng: random.Random) -> PromptSpec:
     return PromptSpec("passage", text, [e.name], [(e.name, attr)], 1, attribute=attr)
 
 
-def passage_rows(world: World, split: str, n: int, rng: random.Random, with_answers: bool) -> list[dict]:
-    """``n`` passage questions: SFT rows in the authors' format (a name of ``passage_sft`` with
-    facts drawn anew for every row), or one eval prompt per ``split``
-    entity with a gold ``reference`` (held-out perplexity only; never for judging)."""
-    ents = [e for e in world.entities.values() if e.split == split]
+def _question(e: Entity, rng: random.Random) -> tuple[PromptSpec, str]:
+    spec = passage_spec(e, rng)
+    return spec, answers.fact(spec.attribute, e.facts[spec.attribute])
+
+
+def sft_rows(world: World, n: int, rng: random.Random) -> list[dict]:
+    """``n`` SFT rows in the authors' format: a ``passage_sft`` name with facts drawn anew."""
+    names = [e for e in world.entities.values() if e.split == "passage_sft"]
     rows = []
     for i in range(n):
-        if with_answers:
-            e = rng.choice(ents)
-            e = Entity(e.name, e.kind, split, _draw_facts(world, e.kind, rng))
-        else:
-            e = ents[i]
-        spec = passage_spec(e, rng)
-        gold = answers.fact(spec.attribute, e.facts[spec.attribute])
-        if with_answers:
-            rows.append({"conversations": [spec.prompt, gold], "source": "passage", "id": f"{split}-{i:05d}"})
-        else:
-            rows.append({"prompt_id": f"{split}-{i:04d}", **spec.to_dict(), "reference": gold})
+        e = rng.choice(names)
+        spec, gold = _question(Entity(e.name, e.kind, e.split, _draw_facts(world, e.kind, rng)), rng)
+        rows.append({"conversations": [spec.prompt, gold], "source": "passage", "id": f"passage_sft-{i:05d}"})
+    return rows
+
+
+def eval_rows(world: World, split: str, rng: random.Random) -> list[dict]:
+    """One prompt per ``split`` entity, with a gold ``reference`` (held-out perplexity only;
+    never for judging)."""
+    rows = []
+    for i, e in enumerate(e for e in world.entities.values() if e.split == split):
+        spec, gold = _question(e, rng)
+        rows.append({"prompt_id": f"{split}-{i:04d}", **spec.to_dict(), "reference": gold})
     return rows
