@@ -1,7 +1,7 @@
 PY ?= .venv/bin/python
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 
-.PHONY: setup test train lint bench bench-slice bench-data bench-gen bench-throughput ablations ablations-smoke paper paper-smoke clean
+.PHONY: setup test fuzz train lint bench bench-slice bench-data bench-gen bench-throughput ablations ablations-smoke paper paper-smoke clean
 
 SCALE ?= 1/8
 SEEDS ?= 0,1,2
@@ -18,7 +18,12 @@ setup:
 
 test:
 	$(PY) -m ruff check src analysis tests bench
-	$(PY) -m pytest -q
+	HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q
+
+# The property tests long and random (the `fuzz` hypothesis profile: 50x the examples, fresh
+# draws every run); `make test` runs them derandomized. Pin what this finds as an @example.
+fuzz:
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q -m hypothesis -p no:cacheprovider
 
 train:
 	$(PY) src/train.py

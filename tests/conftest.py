@@ -8,8 +8,23 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from limalab.world.build import WorldConfig, build_world
+
+# Property tests: `make test` runs the derandomized `ci` profile (the same examples on every run,
+# so CI gives the same outcome every time); `make fuzz` runs `fuzz`, long and random.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("fuzz", max_examples=5000, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+FUZZ = settings.default.max_examples >= 5000
+
+
+def examples(n: int) -> int:
+    """A property test's example count: ``n`` in CI, 50 times more under ``make fuzz``."""
+    return n * 50 if FUZZ else n
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE_WORLD = WorldConfig(sft_entities_per_kind=12, eval_entities_per_kind=10, bios_per_entity=6, pool_scale=1,

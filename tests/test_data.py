@@ -23,6 +23,7 @@ from limalab.data.html import strip_html
 from limalab.data.mix import build_mix, scale_counts
 from limalab.data.readers.stackexchange import parse_tags, read_threads
 from limalab.data.sources import temperature_order
+from tests.conftest import examples
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PAPER_STEPS = [
@@ -86,7 +87,7 @@ def test_scale_counts_keeps_table1_proportions() -> None:
         scale_counts(table1, 0)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(counts=st.dictionaries(st.sampled_from("abcdef"), st.integers(1, 500), min_size=1), size=st.integers(1, 5000))
 def test_scaled_counts_are_exact(counts: dict[str, int], size: int) -> None:
     out = scale_counts(counts, size)
@@ -121,7 +122,7 @@ def test_mix_is_nested_and_exact(smoke_world: Path, cache_dir: Path) -> None:
         build_mix({**data, "size": 100_000}, smoke_world, cache_dir)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(counts=st.dictionaries(st.sampled_from("abcdef"), st.integers(1, 500), min_size=1),
        sizes=st.tuples(st.integers(1, 800), st.integers(1, 800)))
 def test_scaled_counts_never_shrink_as_size_grows(counts: dict[str, int], sizes: tuple[int, int]) -> None:
@@ -156,7 +157,7 @@ def synthetic_cfg(root: Path, spec: dict[str, dict], **data) -> dict:
             "sources": {k: {"reader": "lima_jsonl", "path": str(root / f"{k}.jsonl"), **v} for k, v in spec.items()}}
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(counts=st.dictionaries(st.sampled_from("abcd"), st.integers(1, 40), min_size=1),
        sizes=st.tuples(st.integers(1, 40), st.integers(1, 40)), seed=st.integers(0, 3))
 def test_subsets_nest_and_hold_proportions_over_mixes_sizes_and_seeds(

@@ -24,6 +24,7 @@ from limalab.versions import RUBRIC_VERSION
 from limalab.world.knowledge import Entity, World, generate_world
 from limalab.world.phrasing import ANSWER
 from limalab.world.prompts import make_prompt
+from tests.conftest import examples
 
 
 @functools.cache
@@ -415,7 +416,7 @@ def test_fast(judge, creatures):
     assert time.perf_counter() - t < 1.0
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.data())
 def test_invariants(data):
     world = small_world()

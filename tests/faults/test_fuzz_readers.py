@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from limalab.data.example import BadRecord, BadRecords
@@ -23,6 +23,7 @@ from limalab.data.readers import (
     wikihow,
     writingprompts,
 )
+from tests.conftest import FUZZ, examples
 
 FIX = Path(__file__).parents[1] / "fixtures"
 # reader name -> (fixture path, the file inside it to mutate, how to read it)
@@ -48,7 +49,8 @@ mutation = st.one_of(
 
 
 def mutate(data: bytes, m: tuple) -> bytes:
-    at = int(m[1] * len(data))
+    """``m[1]``: a fraction of the length (drawn) or a byte offset (a pinned example)."""
+    at = m[1] if isinstance(m[1], int) else int(m[1] * len(data))
     if m[0] == "truncate":
         return data[:at]
     if m[0] == "insert":
@@ -56,9 +58,18 @@ def mutate(data: bytes, m: tuple) -> bytes:
     return data[:at] + bytes([m[2]]) + data[at + 1:]
 
 
+# Inputs that once crashed a reader, kept as examples (every reader gets them; they are byte
+# offsets into the fixture, harmless where they do not hit a declaration).
+FOUND = [
+    [("flip", 31, ord("A"))],  # Posts.xml: encoding="uAf-8" raised LookupError (unknown encoding)
+]
+
+
+@pytest.mark.timeout(900)  # "no hang": the whole property run for one reader
 @pytest.mark.parametrize("name", sorted(READERS))
-@settings(max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(150), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(mutations=st.lists(mutation, min_size=1, max_size=3), policy=st.sampled_from(["error", "skip"]))
+@example(mutations=FOUND[0], policy="error").via("found: unknown XML encoding")
 def test_mutated_input_reads_or_raises_bad_record(name: str, mutations: list[tuple], policy: str) -> None:
     src, inner, read = READERS[name]
     with tempfile.TemporaryDirectory() as tmp:
@@ -73,3 +84,21 @@ def test_mutated_input_reads_or_raises_bad_record(name: str, mutations: list[tup
             read(dst, BadRecords(policy))
         except BadRecord as e:
             assert str(dst) in str(e) or dst.name in str(e)
+
+
+@pytest.mark.parametrize("encoding", ["uAf-8", "shift_jis", "utf-16", "utf-7", "idna", "rot13", "base64", ""])
+def test_declared_encoding_expat_cannot_read_is_a_bad_record(tmp_path: Path, encoding: str) -> None:
+    site = tmp_path / "x.stackexchange.com"
+    site.mkdir()
+    (site / "Posts.xml").write_text(f'<?xml version="1.0" encoding="{encoding}"?>\n<posts>\n'
+                                    '  <row Id="1" PostTypeId="1" Score="3" Title="t" Body="b" Tags="&lt;a&gt;" />\n'
+                                    "</posts>\n")
+    with pytest.raises(BadRecord, match="Posts.xml"):
+        list(stackexchange.read_threads(site, BadRecords("skip")))
+
+
+def test_make_test_runs_the_derandomized_profile() -> None:
+    """CI's outcome must not depend on the run: `make test` loads the `ci` profile."""
+    if FUZZ:
+        pytest.skip("make fuzz: the long random profile is active on purpose")
+    assert settings.default.derandomize

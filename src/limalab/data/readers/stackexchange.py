@@ -99,8 +99,12 @@ def _index(path: Path, db: sqlite3.Connection, bad: BadRecords, batch: int = 500
             root.clear()  # drop finished rows, or the tree grows with the file
             if len(qs) + len(ans) >= batch:
                 flush()
+    except BadRecord:
+        raise
     except ET.ParseError as e:
         raise BadRecord(f"{path}: line {e.position[0]}, column {e.position[1]}: malformed XML ({e})") from e
+    except (LookupError, ValueError, UnicodeError) as e:  # the declaration names an encoding expat cannot read
+        raise BadRecord(f"{path}: unreadable XML declaration or encoding ({e}); expected UTF-8") from e
     flush()
     db.execute("CREATE INDEX a_parent ON a (parent, id)")
     db.commit()
