@@ -28,7 +28,7 @@ from limalab.eval.stats import (
     prompt_means,
     score_summary,
 )
-from limalab.tracking.io import read_jsonl
+from limalab.tracking.io import atomic_write_json, read_jsonl
 
 
 def arm_name(row: dict) -> str:
@@ -148,8 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "report.md").write_text(report)
-        (args.out / "arms.json").write_text(json.dumps({"arms": table, "paired_tests": tests, "validation": validation},
-                                                       indent=1, default=float))
+        atomic_write_json(args.out / "arms.json", {"arms": table, "paired_tests": tests, "validation": validation})
         histograms(table, args.out / "likert_histograms.png")
 
 

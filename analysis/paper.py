@@ -21,7 +21,7 @@ from analysis.sources import add_source_args, resolve_runs_dir
 from limalab.ablations.paper import ARMS, SMOKE, run_dirs
 from limalab.ablations.run import ints
 from limalab.eval.stats import CATEGORY, over_seeds
-from limalab.tracking.io import read_jsonl
+from limalab.tracking.io import atomic_write_json, read_jsonl
 from limalab.versions import PIPELINE_VERSION, RUBRIC_VERSION, WORLD_VERSION
 
 PAPER = {
@@ -35,7 +35,9 @@ ABSOLUTE_SAMPLE = 50  # "50 random test prompts"
 
 
 def _summaries(rd: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted((rd / "evals").glob("*/summary.json"))]
+    """The run's complete evaluations (one whose judge failed has no headline)."""
+    found = [json.loads(p.read_text()) for p in sorted((rd / "evals").glob("*/summary.json"))]
+    return [s for s in found if s.get("status", "complete") == "complete"]
 
 
 def _eval(rd: Path, prompt_set: str) -> dict | None:
@@ -227,7 +229,7 @@ def main(argv: list[str] | None = None) -> None:
     head += [f"- `{arm}` (data={data_}): {exp}" for arm, (data_, exp) in ARMS.items()]
     text = "\n".join(head + [""] + ["\n".join(s) + "\n" for s in sections])
     (args.out / "report.md").write_text(text)
-    (args.out / "paper.json").write_text(json.dumps(data, indent=1, default=str) + "\n")
+    atomic_write_json(args.out / "paper.json", data)
     with (args.out / "runs.csv").open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["arm", "seed", "run_dir"])

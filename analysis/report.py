@@ -25,6 +25,7 @@ from analysis.arms import load_arms, per_prompt
 from analysis.selection import collect as selection_rows
 from analysis.sources import add_source_args, resolve_runs_dir
 from limalab.eval.stats import over_seeds, paired_test
+from limalab.tracking.io import atomic_write_json
 from limalab.versions import PIPELINE_VERSION, RUBRIC_VERSION, WORLD_VERSION
 
 PAPER_FIG5 = {"se_filtered": 3.83, "wikihow": 3.49, "se_unfiltered": 3.33}
@@ -321,9 +322,9 @@ def main(argv: list[str] | None = None) -> None:
     (args.out / "report.md").write_text("\n".join(md) + "\n")
     for name, table in (("fig5", f5), ("fig6", f6), ("positive_control", pc), ("controls", ctl), ("lengths", lengths)):
         write_csv(args.out / f"{name}.csv", table)
-    (args.out / "summary.json").write_text(json.dumps({"fig5": f5, "paired_tests": tests, "fig6": f6, "slope": fit,
-                                                       "positive_control": pc, "positive_control_slope": pc_fit,
-                                                       "controls": ctl, "fig9_spearman": rho9}, indent=1, default=float))
+    atomic_write_json(args.out / "summary.json", {"fig5": f5, "paired_tests": tests, "fig6": f6, "slope": fit,
+                                                  "positive_control": pc, "positive_control_slope": pc_fit,
+                                                  "controls": ctl, "fig9_spearman": rho9})
     if args.wandb:
         import wandb
 

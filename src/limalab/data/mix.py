@@ -14,6 +14,7 @@ from limalab.data.clean import clean_pool
 from limalab.data.example import Example
 from limalab.data.readers.table import HUB
 from limalab.data.sources import source_pool
+from limalab.tracking.cache import cached_entry
 from limalab.tracking.io import atomic_write_json, config_hash, read_jsonl, write_jsonl
 from limalab.versions import PIPELINE_VERSION
 
@@ -73,16 +74,17 @@ def cached_pool(name: str, src: dict[str, Any], world_dir: Path | None, cache_di
     against = [resolve_path(p, world_dir) for s in clean for p in s.get("against", [])]
     key = config_hash({"cfg": cfg, "clean": clean, "bad": on_bad_record, "files": _fingerprint(path),
                        "against": [_fingerprint(p) for p in against], "seed": subset_seed, "v": PIPELINE_VERSION})
-    cache = cache_dir / "pools" / f"{name}-{key}"
-    if (cache / "stats.json").exists():
-        return [Example.from_dict(d) for d in read_jsonl(cache / "examples.jsonl")], \
-            json.loads((cache / "stats.json").read_text())
-    log.info("reading source %s from %s", name, path)
-    pool, stats = source_pool(cfg, path, subset_seed, on_bad_record)
-    pool = clean_pool(pool, clean, stats, name, lambda p: resolve_path(p, world_dir))
-    write_jsonl(cache / "examples.jsonl", (e.to_dict() for e in pool))
-    atomic_write_json(cache / "stats.json", stats)  # written last: marks the cache complete
-    return pool, stats
+
+    def build(tmp: Path) -> None:
+        log.info("reading source %s from %s", name, path)
+        pool, stats = source_pool(cfg, path, subset_seed, on_bad_record)
+        pool = clean_pool(pool, clean, stats, name, lambda p: resolve_path(p, world_dir))
+        write_jsonl(tmp / "examples.jsonl", (e.to_dict() for e in pool))
+        atomic_write_json(tmp / "stats.json", stats)
+
+    cache = cached_entry(cache_dir / "pools" / f"{name}-{key}", build, f"pool of source {name}")
+    return [Example.from_dict(d) for d in read_jsonl(cache / "examples.jsonl")], \
+        json.loads((cache / "stats.json").read_text())
 
 
 def _count_or_fraction(name: str, src: dict[str, Any]) -> tuple[int | None, float | None]:

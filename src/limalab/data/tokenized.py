@@ -14,6 +14,7 @@ import datasets
 
 from limalab.data.chat import ChatFormat
 from limalab.data.example import Example
+from limalab.tracking.cache import cached_entry
 from limalab.tracking.io import config_hash
 from limalab.versions import PIPELINE_VERSION
 
@@ -31,16 +32,18 @@ def tokenize(examples: list[Example], digest: str, chat: ChatFormat, max_length:
     """(input_ids, labels) per example, in order, and the cache key."""
     key = config_hash({"examples": digest, "tokenizer": tokenizer_fingerprint(chat), "max_length": max_length,
                        "v": PIPELINE_VERSION})
-    path = Path(cache_dir) / "tokenized" / f"{key}.arrow"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = datasets.Dataset.from_dict({"id": [e.id for e in examples], "turns": [e.turns for e in examples]})
 
     def encode(batch: dict[str, list]) -> dict[str, list]:
         pairs = [chat.encode_dialogue(turns, max_length) for turns in batch["turns"]]
         return {"input_ids": [p[0] for p in pairs], "labels": [p[1] for p in pairs]}
 
-    raw = datasets.Dataset.from_dict({"id": [e.id for e in examples], "turns": [e.turns for e in examples]})
-    ds = raw.map(encode, batched=True, remove_columns=["turns"], new_fingerprint=key, cache_file_name=str(path),
-                 load_from_cache_file=True, desc="tokenize")
-    if ds["id"] != raw["id"]:  # a stale or foreign file under this key: never train on it
+    def build(tmp: Path) -> None:
+        raw.map(encode, batched=True, remove_columns=["turns"], new_fingerprint=key, desc="tokenize",
+                keep_in_memory=True).save_to_disk(str(tmp))
+
+    path = cached_entry(Path(cache_dir) / "tokenized" / key, build, "tokenized set")
+    ds = datasets.load_from_disk(str(path))
+    if ds["id"] != raw["id"]:  # a foreign set under this key: never train on it
         raise RuntimeError(f"{path}: cached tokenized set does not match the examples; delete it and rerun")
     return list(zip(ds["input_ids"], ds["labels"], strict=True)), key

@@ -24,6 +24,7 @@ from limalab.data.datamodule import ChatDataModule
 from limalab.model.callbacks import KillPoint, ResumeMidEpoch
 from limalab.model.checkpoint import fit_embeddings, load_causal_lm
 from limalab.model.module import CausalLMModule
+from limalab.tracking.cache import cached_entry
 from limalab.tracking.io import atomic_write_json, config_hash
 from limalab.versions import PIPELINE_VERSION
 
@@ -56,13 +57,18 @@ def base_hash(model_cfg: dict[str, Any], world_hash: str) -> str:
 
 def pretrained_base(model_cfg: dict[str, Any], world_dir: Path, tokenizer: PreTrainedTokenizerBase,
                     cache_dir: Path, trainer_kwargs: dict[str, Any]) -> Path:
-    """Directory of the pretrained miniature base (``save_pretrained`` format), built once.
-    A killed pretraining resumes from its last checkpoint on the next call."""
+    """Directory of the pretrained miniature base (``save_pretrained`` format), built once and
+    verified on every use (tracking/cache.py). A killed pretraining resumes from its last
+    checkpoint (``<key>.work``, used under the entry's lock) on the next call."""
     key = base_hash(model_cfg, world_dir.name)
     out = cache_dir / "base" / key
-    if (out / "probe.json").exists():
-        return out
-    work = cache_dir / "base" / f"{key}.work"
+    return cached_entry(out, lambda tmp: _pretrain(model_cfg, world_dir, tokenizer, trainer_kwargs, key, tmp),
+                        "base model")
+
+
+def _pretrain(model_cfg: dict[str, Any], world_dir: Path, tokenizer: PreTrainedTokenizerBase,
+              trainer_kwargs: dict[str, Any], key: str, tmp: Path) -> None:
+    work = tmp.parent / f"{key}.work"
     work.mkdir(parents=True, exist_ok=True)
     pt = model_cfg["pretrain"]
     pl.seed_everything(pt["seed"], workers=True)
@@ -82,8 +88,6 @@ def pretrained_base(model_cfg: dict[str, Any], world_dir: Path, tokenizer: PreTr
     last = work / "checkpoints" / "last.ckpt"
     t0 = time.time()
     trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.exists() else None)
-    tmp = cache_dir / "base" / f"{key}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     from limalab.eval.probe import knowledge_probe  # the probe needs the world; import late
@@ -93,11 +97,8 @@ def pretrained_base(model_cfg: dict[str, Any], world_dir: Path, tokenizer: PreTr
                  pretrain_tokens=len(chunks) * pt["seq_len"] * pt["epochs"],
                  final_loss=float(trainer.callback_metrics.get("train/loss_epoch", float("nan"))))
     atomic_write_json(tmp / "probe.json", probe)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
     shutil.rmtree(work, ignore_errors=True)
     log.info("base model %s: knowledge probe %.1f%% on test entities", key, 100 * probe["accuracy"])
-    return out
 
 
 def load_base(model_cfg: dict[str, Any], base_dir: Path | None, tokenizer: PreTrainedTokenizerBase,

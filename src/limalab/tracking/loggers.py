@@ -83,8 +83,9 @@ def log_results_artifact(loggers: list[Logger], run_dir: Path, results: dict[str
     """The run directory's readable record as a W&B artifact (``run-<run id>``): config, manifest,
     results and every evaluation (summaries, judgments, generations). ``analysis --source wandb``
     downloads these into the run-directory layout, so the same analysis reads either."""
-    import json
     import tempfile
+
+    from limalab.tracking.io import to_json
 
     for lg in loggers:
         if isinstance(lg, WandbLogger):
@@ -97,7 +98,7 @@ def log_results_artifact(loggers: list[Logger], run_dir: Path, results: dict[str
                     art.add_file(str(run_dir / name), name=name)
             with tempfile.TemporaryDirectory(dir=run_dir) as tmp:  # results.json itself is written last
                 path = Path(tmp) / "results.json"
-                path.write_text(json.dumps(results, indent=1, default=str))
+                path.write_text(to_json(results, indent=1))
                 art.add_file(str(path), name="results.json")
                 for d in sorted((run_dir / "evals").glob("*")):
                     if (d / "summary.json").exists():

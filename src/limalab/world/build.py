@@ -6,12 +6,12 @@ import json
 import logging
 import random
 import re
-import shutil
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from limalab.data.html import strip_html
+from limalab.tracking.cache import cached_entry
 from limalab.tracking.io import atomic_write_text, config_hash
 from limalab.versions import WORLD_VERSION
 from limalab.world import answers, dumps, experiments, passages, phrasing
@@ -24,18 +24,20 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class WorldConfig:
-    seed: int = 0
-    sft_entities_per_kind: int = 60  # in pretraining and in the SFT sources
-    eval_entities_per_kind: int = 40  # in pretraining and in dev/test only
-    eval_value_fraction: float = 0.4  # share of each pooled attribute's values reserved for eval
-    bios_per_entity: int = 20  # pretraining articles per entity
-    web_pages_per_entity: int = 4  # pretraining pages per entity in the sources' genres
-    pool_scale: int = 32  # source pools at this multiple of Table 1's counts
-    se_questions_per_scale: int = 1500  # Stack Exchange questions per unit of pool_scale
-    ni_instances_per_scale: float = 1.25  # Natural Instructions instances per task per unit
-    alpaca_size: int = 52002  # the Alpaca-like arm's draws, as many as Alpaca's examples
-    passage_entities: tuple[int, int, int] = (150, 20, 50)  # per kind: passage SFT, dev, test (one prompt each)
-    passage_sft_per_scale: int = 1000  # passage-QA SFT examples per unit of pool_scale
+    """``conf/world/miniature.yaml`` (the values and what each means live there)."""
+
+    seed: int
+    sft_entities_per_kind: int
+    eval_entities_per_kind: int
+    eval_value_fraction: float
+    bios_per_entity: int
+    web_pages_per_entity: int
+    pool_scale: int
+    se_questions_per_scale: int
+    ni_instances_per_scale: float
+    alpaca_size: int
+    passage_entities: tuple[int, int, int]
+    passage_sft_per_scale: int
 
     def hash(self) -> str:
         return config_hash({"world": asdict(self), "version": WORLD_VERSION})
@@ -59,14 +61,14 @@ def template_words() -> set[str]:
 
 
 def build_world(cfg: WorldConfig, cache_dir: str | Path) -> Path:
-    """Return the world's directory, generating it once per config (atomic: tmp dir, rename)."""
+    """Return the world's directory, generated once per config and verified on every use
+    (tracking/cache.py: concurrent builders wait for one; a corrupt world is rebuilt)."""
     root = Path(cache_dir) / "worlds" / cfg.hash()
-    if (root / "world.json").exists():
-        return root
-    tmp = root.with_name(root.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    log.info("building world %s (seed %d) in %s", cfg.hash(), cfg.seed, root)
+    return cached_entry(root, lambda tmp: _generate(cfg, tmp), "world")
+
+
+def _generate(cfg: WorldConfig, tmp: Path) -> None:
+    log.info("building world %s (seed %d)", cfg.hash(), cfg.seed)
     world = generate_world(
         cfg.seed,
         {"sft": cfg.sft_entities_per_kind, "eval": cfg.eval_entities_per_kind},
@@ -108,9 +110,6 @@ def build_world(cfg: WorldConfig, cache_dir: str | Path) -> Path:
     atomic_write_text(tmp / "world.json", json.dumps({"version": WORLD_VERSION, "config": asdict(cfg),
                                                       "stem_exchanges": list(dumps.STEM_EXCHANGES),
                                                       **world.to_json()}))
-    shutil.rmtree(root, ignore_errors=True)
-    tmp.rename(root)
-    return root
 
 
 EXPERIMENT_TESTS = {"dialogue": 10, "format": 30, "safety": 30, "ood": 20}  # the paper: 10, -, 30, 20
