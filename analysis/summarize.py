@@ -34,6 +34,8 @@ def collect(runs_dir: Path) -> list[dict]:
             summary = json.loads(path.read_text())
             if "judge_mean" not in summary or summary.get("role") == "select" or summary.get("prompt_set") == "dev":
                 continue  # pairwise comparisons and checkpoint selection have their own reports
+            if summary.get("status", "complete") != "complete":
+                continue  # a judge that failed: no headline (a rerun of its command finishes it)
             cats = summary.get("categories") or {}
             rows.append({
                 "run_id": res["run_id"], "eval_id": summary["eval_id"], "default": summary["eval_id"] == res["default_eval"],

@@ -20,12 +20,13 @@ from pathlib import Path
 import torch
 import yaml
 
+from limalab.config.compose import compose
 from limalab.data.chat import ChatFormat
 from limalab.eval.generate import generate
 from limalab.model.base import tiny_llama
-from limalab.pipeline import world_tokenizer
 from limalab.tracking.io import read_jsonl
 from limalab.world.build import WorldConfig, build_world
+from limalab.world.tokenizer import world_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 DECODING = {"do_sample": True, "top_p": 0.9, "temperature": 0.7, "repetition_penalty": 1.2}
@@ -46,8 +47,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "latest.json")
     args = ap.parse_args()
     cache = Path(os.environ.get("LIMALAB_CACHE") or tempfile.mkdtemp(prefix="limalab-genbench-"))
-    world = build_world(WorldConfig(sft_entities_per_kind=12, eval_entities_per_kind=10, bios_per_entity=6,
-                                    pool_scale=1, alpaca_size=200), cache)
+    world = build_world(WorldConfig(**compose(["experiment=smoke"])["world"]), cache)
     tok = world_tokenizer(world, cache, "<|eot|>")
     chat = ChatFormat(tok)
     arch = yaml.safe_load((ROOT / "conf" / "model" / "tiny.yaml").read_text())["arch"]

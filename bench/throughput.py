@@ -59,8 +59,8 @@ def world_rows(cache_dir: Path) -> tuple[list[Row], int, int]:
     from limalab.data.chat import ChatFormat
     from limalab.data.mix import build_mix
     from limalab.data.tokenized import tokenize
-    from limalab.pipeline import world_tokenizer
     from limalab.world.build import WorldConfig, build_world
+    from limalab.world.tokenizer import world_tokenizer
 
     with initialize_config_dir(str(ROOT / "conf"), version_base=None):
         cfg = OmegaConf.to_container(compose("train", overrides=[f"cache_dir={cache_dir}"]), resolve=True)

@@ -11,11 +11,17 @@ from omegaconf import DictConfig, OmegaConf
 
 from limalab.ablations.hpo import optimize
 from limalab.cli import quiet_environment
+from limalab.config import ConfigError, validate
+from limalab.config.schema import HpoConfig
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="hpo")
 def main(cfg: DictConfig) -> None:
     c = OmegaConf.to_container(cfg, resolve=True)
+    try:
+        validate(c, HpoConfig)
+    except ConfigError as e:
+        raise SystemExit(f"error: {e}") from None
     quiet_environment(c)
     study = optimize(c)
     finished = [t for t in study.trials if t.value is not None]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from limalab.config.compose import compose
 from limalab.world.build import WorldConfig, build_world
 
 # Property tests: `make test` runs the derandomized `ci` profile (the same examples on every run,
@@ -27,8 +28,9 @@ def examples(n: int) -> int:
     return n * 50 if FUZZ else n
 
 ROOT = Path(__file__).resolve().parents[1]
-SMOKE_WORLD = WorldConfig(sft_entities_per_kind=12, eval_entities_per_kind=10, bios_per_entity=6, pool_scale=1,
-                          se_questions_per_scale=1500, ni_instances_per_scale=2, alpaca_size=2000)
+
+
+SMOKE_WORLD = WorldConfig(**compose(["experiment=smoke"])["world"])  # the world experiment=smoke uses
 
 
 @pytest.fixture(scope="session")

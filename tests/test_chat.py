@@ -8,8 +8,8 @@ import pytest
 from transformers import AutoTokenizer
 
 from limalab.data.chat import IGNORE, ChatFormat
-from limalab.pipeline import world_tokenizer
 from limalab.world.build import load_world
+from limalab.world.tokenizer import world_tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -77,7 +77,7 @@ def test_lm_head_learns_at_its_own_scaled_lr() -> None:
 
 
 def test_training_budget_policies() -> None:
-    from limalab.pipeline import training_budget
+    from limalab.model.budget import training_budget
 
     base = {"epochs": 6, "batch_size": 32, "budget": "epochs"}
     assert training_budget(base, 1000, 50_000) == {"policy": "epochs", "epochs": 6, "max_steps": -1, "steps": 192,

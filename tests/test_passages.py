@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from limalab.eval.judges.reference import ReferenceJudge
-from limalab.pipeline import world_tokenizer
 from limalab.tracking.io import read_jsonl
 from limalab.world.build import load_world
 from limalab.world.passages import FACTS_PER_PASSAGE, SPLITS
+from limalab.world.tokenizer import world_tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -164,15 +164,18 @@ def test_agreement_categories_length_bias_and_seeds():
 
 
 def test_selection_picks_best_dev_score_not_lowest_perplexity():
-    from limalab.eval.selection import select_checkpoint
+    from limalab.pipeline.context import StageFailed
+    from limalab.pipeline.select_checkpoint import best_candidate
 
     cands = [{"epoch": 2, "dev_judge_mean": 3.1, "dev_ppl": 4.0},   # lowest perplexity
              {"epoch": 3, "dev_judge_mean": 3.6, "dev_ppl": 5.5},   # best generations
              {"epoch": 4, "dev_judge_mean": 3.6, "dev_ppl": 6.0},   # tie: the earlier wins
-             {"epoch": 5, "dev_judge_mean": float("nan"), "dev_ppl": 3.0}]
-    assert select_checkpoint(cands)["epoch"] == 3
-    with pytest.raises(ValueError, match="train.select.window"):
-        select_checkpoint([])
+             {"epoch": 5, "dev_judge_mean": float("nan"), "dev_ppl": 3.0},
+             {"epoch": 6, "dev_judge_mean": None, "dev_ppl": 2.0}]
+    assert best_candidate(cands)["epoch"] == 3
+    for nothing in ([], [{"epoch": 1, "dev_judge_mean": None}, {"epoch": 2, "dev_judge_mean": float("nan")}]):
+        with pytest.raises(StageFailed, match="judge_failed"):  # all-NaN scores select nothing
+            best_candidate(nothing)
 
 
 def test_report_tables_with_mixed_seed_counts(tmp_path):

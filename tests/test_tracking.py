@@ -52,3 +52,35 @@ def test_atomic_write_leaves_no_partial_file(tmp_path: Path) -> None:
 class _Unserialisable:
     def __repr__(self) -> str:
         raise TypeError("cannot serialise")
+
+
+@pytest.mark.parametrize("umask", [0o002, 0o022, 0o077])
+def test_written_files_follow_the_umask(tmp_path, umask):
+    """Teammates sharing a runs directory read each other's records: no 0600 temp-file modes."""
+    import os
+    import stat
+
+    from limalab.tracking.io import atomic_write_json, write_jsonl
+
+    old = os.umask(umask)
+    try:
+        atomic_write_json(tmp_path / "results.json", {"a": 1})
+        write_jsonl(tmp_path / "rows.jsonl", [{"a": 1}])
+        (tmp_path / "plain.txt").write_text("x")  # what open() gives, for comparison
+    finally:
+        os.umask(old)
+    want = stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode)
+    assert want == 0o666 & ~umask
+    for name in ("results.json", "rows.jsonl"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == want, name
+
+
+def test_json_records_never_hold_nan(tmp_path):
+    import json
+
+    from limalab.tracking.io import atomic_write_json
+
+    atomic_write_json(tmp_path / "s.json", {"judge_mean": float("nan"), "ci": [float("-inf"), 2.0]})
+    text = (tmp_path / "s.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"judge_mean": None, "ci": [None, 2.0]}

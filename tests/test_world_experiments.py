@@ -11,11 +11,11 @@ import pytest
 
 from limalab.data.chat import ChatFormat
 from limalab.eval.judges.reference import ReferenceJudge
-from limalab.pipeline import world_tokenizer
 from limalab.tracking.io import read_jsonl
 from limalab.world import experiments
 from limalab.world.build import EXPERIMENT_TESTS, load_world
 from limalab.world.prompts import PromptSpec
+from limalab.world.tokenizer import world_tokenizer
 
 
 def _names(text: str, names: set[str]) -> set[str]:

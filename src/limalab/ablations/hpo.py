@@ -17,7 +17,7 @@ from typing import Any
 import optuna
 import pytorch_lightning as pl
 
-from limalab.pipeline import run
+from limalab.pipeline.run import run
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,10 @@ class PruneOnLoss(pl.Callback):
         self.trial.report(-float(loss), step=trainer.current_epoch)
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"epoch {trainer.current_epoch}: loss {float(loss):.3f}")
+
+
+class RunNotComplete(RuntimeError):
+    """The trial's run ended without a valid result (e.g. its judge failed): the trial fails."""
 
 
 def suggest(trial: optuna.Trial, space: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -90,11 +94,13 @@ def optimize(cfg: dict[str, Any]) -> optuna.Study:
         params = suggest(trial, h["space"])
         res = run(with_overrides(base, params), callbacks=[PruneOnLoss(trial)] if h.get("pruner") != "none" else [])
         trial.set_user_attr("run_id", res["run_id"])
+        if res["status"] != "complete":  # a failed trial, never a score computed from nothing
+            raise RunNotComplete(f"run {res['run_id']}: {res['status']}: {res.get('status_reason')}")
         trial.set_user_attr("test_judge_mean", res["metrics"]["judge_mean"])
         return float(res["metrics"]["dev_judge_mean"])
 
     done = len([t for t in study.trials if t.state.is_finished()])
     todo = max(0, int(h["n_trials"]) - done)  # n_trials is the study's total: a restart finishes the count
     log.info("study %s: %d trials finished, %d to go", h["study"], done, todo)
-    study.optimize(objective, n_trials=todo)
+    study.optimize(objective, n_trials=todo, catch=(RunNotComplete,))
     return study

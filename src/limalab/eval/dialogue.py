@@ -5,7 +5,6 @@ rates (``stats.CATEGORY``: 1-2 fail, 3-4 pass, 5-6 excellent)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,21 +14,23 @@ from limalab.data.chat import ChatFormat
 from limalab.eval.generate import generate
 from limalab.eval.judges import judge_all
 from limalab.eval.judges.base import Judge
+from limalab.eval.spec import completion
 from limalab.eval.stats import category_rates, score_summary
-from limalab.tracking.io import atomic_write_json, config_hash, write_jsonl
+from limalab.tracking.io import atomic_write_json, config_hash, finite, read_json, write_jsonl
 from limalab.versions import RUBRIC_VERSION
 
 
 def evaluate_dialogue(run_dir: Path, model: torch.nn.Module, chat: ChatFormat, conversations: list[dict],
-                      checkpoint: str, spec: dict[str, Any], judge: Judge, batch_size: int = 16) -> dict:
+                      checkpoint: str, spec: dict[str, Any], judge: Judge, batch_size: int = 16,
+                      max_invalid_fraction: float = 0.01) -> dict:
     """``conversations``: rows with ``conversation_id`` and ``turns`` (each turn a prompt with its
     ground truth). ``spec["k"]`` independent plays per conversation. Returns the summary
     (``evals/dialogue-<id>/summary.json``), reused if it exists."""
     eid = "dialogue-" + config_hash({"checkpoint": checkpoint, "conversations": conversations, "spec": spec,
                                      "judge": judge.id, "rubric": RUBRIC_VERSION})
     d = run_dir / "evals" / eid
-    if (d / "summary.json").exists():
-        return json.loads((d / "summary.json").read_text())
+    if (d / "summary.json").exists() and (done := read_json(d / "summary.json")).get("status") == "complete":
+        return done
     plays = [(c, s) for c in conversations for s in range(spec["k"])]
     history: dict[tuple[str, int], list[str]] = {(c["conversation_id"], s): [] for c, s in plays}
     judged, turns = [], []
@@ -58,8 +59,10 @@ def evaluate_dialogue(run_dir: Path, model: torch.nn.Module, chat: ChatFormat, c
         turns.append({"turn": t + 1, **score_summary(turn_rows), "categories": category_rates(turn_rows)})
     d.mkdir(parents=True, exist_ok=True)
     write_jsonl(d / "judgments.jsonl", judged)
+    scores = score_summary(judged)
+    state = completion(len(judged), scores["n_invalid"], max_invalid_fraction)
     summary = {"eval_id": eid, "checkpoint": checkpoint, "judge": judge.id, "rubric_version": RUBRIC_VERSION, **spec,
-               "prompt_set": "dialogue", "n_conversations": len(conversations), **score_summary(judged),
-               "categories": category_rates(judged), "turns": turns}
-    atomic_write_json(d / "summary.json", summary)  # last: marks the evaluation complete
-    return summary
+               "prompt_set": "dialogue", "status": state.status, "status_reason": state.reason,
+               "n_conversations": len(conversations), **scores, "categories": category_rates(judged), "turns": turns}
+    atomic_write_json(d / "summary.json", summary)  # last: the evaluation finished (complete or not)
+    return finite(summary)

@@ -1,4 +1,6 @@
-"""One launcher per run directory at a time: an advisory ``flock`` on ``<run_dir>/.lock``.
+"""One launcher per run directory at a time: an advisory ``flock`` on
+``<runs_dir>/.locks/<run_id>.lock`` (beside the run, so a run that fails before it writes
+anything leaves no directory behind).
 
 The kernel drops the lock when its holder dies, so a killed run never leaves a stale lock; a
 second launcher waits for the first and then finds the run complete (and skips it)."""
@@ -17,8 +19,8 @@ log = logging.getLogger(__name__)
 
 @contextmanager
 def run_lock(run_dir: Path, wait: bool = True) -> Iterator[None]:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / ".lock"
+    path = run_dir.parent / ".locks" / f"{run_dir.name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a+") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)

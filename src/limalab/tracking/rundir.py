@@ -1,14 +1,16 @@
-"""The run directory contract (DESIGN.md): one directory per run, named by its identity.
+"""The run directory contract (DESIGN.md, docs/rundir.md): one directory per run, named by its
+identity, read and written only through ``RunDir``.
 
     <runs_dir>/<run_id>/
       config.yaml  provenance.json  manifest.json  checkpoints/  model/  evals/<eval_id>/
-      results.json   (written last, atomically)
+      stages/<stage>.json   one record per finished stage: status, what it wrote (SHA-256), facts
+      results.json          written when the run ends: status complete, or why not
 """
 
 from __future__ import annotations
 
 import getpass
-import json
+import logging
 import os
 import platform
 import re
@@ -22,8 +24,16 @@ from typing import Any
 
 import yaml
 
-from limalab.tracking.io import atomic_write_json, atomic_write_text
+from limalab.tracking.io import (
+    CorruptFile,
+    atomic_write_json,
+    atomic_write_text,
+    file_sha256,
+    read_json,
+)
 from limalab.versions import PIPELINE_VERSION, RUBRIC_VERSION, WORLD_VERSION
+
+log = logging.getLogger(__name__)
 
 # config keys that hold secrets (not "max_new_tokens" or "eot_token": those are settings)
 SECRET_KEY = re.compile(r"(api[_-]?key|secret|passw(or)?d|credential|(access|auth|hf|api|bearer)[_-]?token|^token$)", re.I)
@@ -31,6 +41,9 @@ SECRET_KEY = re.compile(r"(api[_-]?key|secret|passw(or)?d|credential|(access|aut
 SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|CREDENTIALS?)$", re.I)
 PACKAGES = ("limalab", "torch", "pytorch-lightning", "transformers", "tokenizers", "datasets", "hydra-core",
             "wandb", "optuna")
+
+
+STAGE_RECORD_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -43,13 +56,97 @@ class RunDir:
     checkpoints = property(lambda self: self.path / "checkpoints")
     model = property(lambda self: self.path / "model")
     evals = property(lambda self: self.path / "evals")
+    stages = property(lambda self: self.path / "stages")
     results = property(lambda self: self.path / "results.json")
 
     def read_results(self) -> dict | None:
-        if not self.results.exists():
+        """The results of a complete run, else ``None`` (unfinished, failed or unreadable: the
+        run is simply not complete, and rerunning it redoes what is missing)."""
+        data = self._read_optional(self.results)
+        return data if data and data.get("status") == "complete" else None
+
+    def read_any_results(self) -> dict | None:
+        return self._read_optional(self.results)
+
+    def write_results(self, results: dict[str, Any]) -> None:
+        atomic_write_json(self.results, results)
+
+    def read_config(self) -> dict[str, Any]:
+        try:
+            data = yaml.safe_load(self.config.read_text())
+        except (OSError, yaml.YAMLError) as e:
+            raise CorruptFile(f"{self.config}: unreadable run config ({e}); "
+                              "rerun the run's train.py command (force=true) to rewrite it") from None
+        if not isinstance(data, dict):
+            raise CorruptFile(f"{self.config}: expected a mapping of config groups")
+        return data
+
+    def read_provenance(self) -> dict[str, Any]:
+        return self._read_optional(self.provenance) or {}
+
+    def update_provenance(self, **fields: Any) -> dict:
+        data = self.read_provenance()
+        data.update(fields)
+        atomic_write_json(self.provenance, data)
+        return data
+
+    def read_manifest(self) -> dict | None:
+        return self._read_optional(self.manifest)
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        atomic_write_json(self.manifest, manifest)
+
+    # --- stage records
+    def stage_record(self, stage: str) -> dict | None:
+        """A finished stage's record if every file it lists is unchanged, else ``None``."""
+        path = self.stages / f"{stage}.json"
+        record = self._read_optional(path)
+        if record is None:
             return None
-        data = json.loads(self.results.read_text())
-        return data if data.get("status") == "complete" else None
+        for rel, want in record.get("outputs", {}).items():
+            p = self.path / rel
+            if not p.is_file() or p.stat().st_size != want["size"] or file_sha256(p) != want["sha256"]:
+                log.warning("stage %s of run %s: %s is missing or changed since it was written: redoing the stage",
+                            stage, self.path.name, rel)
+                return None
+        return record
+
+    def write_stage(self, stage: str, status: str, outputs: list[Path] | None = None, **facts: Any) -> dict:
+        """Record a finished stage: its status, the files it wrote (size, SHA-256) and its facts."""
+        record = {"stage": stage, "status": status, "version": STAGE_RECORD_VERSION, "finished_at": now(),
+                  "outputs": {str(p.relative_to(self.path)): {"size": p.stat().st_size, "sha256": file_sha256(p)}
+                              for p in sorted(outputs or [])},
+                  **facts}
+        atomic_write_json(self.stages / f"{stage}.json", record)
+        return record
+
+    def _read_optional(self, path: Path) -> dict | None:
+        """A JSON record of this run: ``None`` if absent; a corrupt one is set aside (``.corrupt``)
+        with a warning, so the stage that wrote it runs again."""
+        if not path.exists():
+            return None
+        try:
+            data = read_json(path)
+            if not isinstance(data, dict):
+                raise CorruptFile(f"{path}: expected a JSON object")
+            return data
+        except CorruptFile as e:
+            aside = path.with_name(path.name + ".corrupt")
+            path.replace(aside)
+            log.warning("%s (kept as %s): it will be written again", e, aside.name)
+            return None
+
+    def set_aside(self) -> Path:
+        """force=true: the run's files move to ``<runs_dir>/.replaced/<id>-<n>/`` (kept, not
+        deleted), so the run starts from scratch in its own directory."""
+        replaced = self.path.parent / ".replaced"
+        n = len(list(replaced.glob(f"{self.path.name}-*"))) if replaced.exists() else 0
+        dest = replaced / f"{self.path.name}-{n}"
+        dest.mkdir(parents=True)
+        for p in self.path.iterdir():
+            if p.name != ".lock":
+                p.rename(dest / p.name)
+        return dest
 
 
 def redact(obj: Any) -> Any:
@@ -96,13 +193,6 @@ def provenance(extra: dict[str, Any]) -> dict[str, Any]:
         "user": getpass.getuser(),
         **extra,
     }
-
-
-def update_provenance(rd: RunDir, **fields: Any) -> dict:
-    data = json.loads(rd.provenance.read_text()) if rd.provenance.exists() else {}
-    data.update(fields)
-    atomic_write_json(rd.provenance, data)
-    return data
 
 
 def now() -> str:

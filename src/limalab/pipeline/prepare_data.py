@@ -1,0 +1,66 @@
+"""Stage ``data``: read, filter, mix and subset the run's examples, tokenize them, and write
+the manifest (the only writer of ``manifest.json``; ``src/prepare.py`` runs this stage alone).
+
+The examples come from verified caches, so the stage always rebuilds them in memory (seconds)
+and checks them against the manifest it wrote before: a run never trains on other data than it
+recorded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from limalab.data.example import Example
+from limalab.data.mix import build_mix
+from limalab.data.tokenized import tokenize
+from limalab.pipeline.context import RunContext
+
+NAME = "data"
+
+
+def mix_and_tokenize(ctx: RunContext) -> tuple[list[Example], list, dict[str, Any]]:
+    """The examples, their (input_ids, labels) rows and the manifest with token counts."""
+    cfg = ctx.cfg
+    world_dir = ctx.world_dir if needs_world(cfg["data"]) else None
+    examples, manifest = build_mix(cfg["data"], world_dir, ctx.cache_dir)
+    max_length = int(cfg["train"]["max_length"])
+    rows, key = tokenize(examples, manifest["sha256"], ctx.chat, max_length, ctx.cache_dir)
+    resp = [sum(1 for t in lab if t != -100) for _, lab in rows]
+    manifest.update(seed=cfg["seed"], tokenized_cache=key, n_tokens=sum(len(ids) for ids, _ in rows),
+                    n_response_tokens=sum(resp), n_trimmed=sum(1 for ids, _ in rows if len(ids) == max_length),
+                    response_tokens_p95=float(np.percentile(resp, 95)))
+    return examples, rows, manifest
+
+
+def needs_world(data_cfg: dict[str, Any]) -> bool:
+    """Whether any source (or cleaning step) reads from the miniature world (``world:`` paths)."""
+    paths = [str(s.get("path", "")) for s in data_cfg["sources"].values()]
+    paths += [str(p) for step in data_cfg.get("clean") or [] for p in step.get("against", [])]
+    paths += [str(p) for s in data_cfg["sources"].values() for step in s.get("clean") or []
+              for p in step.get("against", [])]
+    return any(p.startswith("world:") for p in paths)
+
+
+def run(ctx: RunContext) -> None:
+    """The examples and manifest into ``ctx``, checked against the manifest the run recorded."""
+    ctx.examples, ctx.rows, manifest = mix_and_tokenize(ctx)
+    old = ctx.rd.read_manifest()
+    if old is not None and old.get("sha256") != manifest["sha256"]:
+        raise ValueError(f"{ctx.rd.manifest}: this run trained on other data (sha256 {old.get('sha256', '?')[:12]}) "
+                         f"than its config gives now ({manifest['sha256'][:12]}): the source files changed; "
+                         "rerun with force=true to train it again on the current data")
+    ctx.manifest = manifest
+
+
+def record(ctx: RunContext) -> None:
+    """Write the manifest (once) and the stage record."""
+    done = ctx.rd.stage_record(NAME)
+    if done is not None and done.get("sha256") == ctx.manifest["sha256"]:
+        ctx.records[NAME] = done
+        return
+    if ctx.rd.read_manifest() is None:
+        ctx.rd.write_manifest(ctx.manifest)
+    ctx.records[NAME] = ctx.rd.write_stage(NAME, "complete", [ctx.rd.manifest], n_examples=ctx.manifest["n_examples"],
+                                           sha256=ctx.manifest["sha256"])
+    print(f"data: {ctx.manifest['n_examples']} examples {ctx.manifest['source_counts']}")

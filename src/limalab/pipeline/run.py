@@ -1,0 +1,150 @@
+"""One run as a sequence of stages — data, train, select, export, evaluate — each reading its
+inputs from the run directory and recording what it wrote (``stages/<name>.json``). This
+module only orders them: a stage whose record is complete and whose files are unchanged is
+skipped, the first unfinished one resumes, and a stage that ends without a valid result
+(``StageFailed``) ends the run with that status and a non-zero exit, nothing retrained."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+
+from limalab.config import validate
+from limalab.eval.evaluate import headline_metrics
+from limalab.eval.spec import EvalSpec
+from limalab.pipeline import export_model, fine_tune, prepare_data, select_checkpoint, test_eval
+from limalab.pipeline.context import RunContext, StageFailed
+from limalab.tracking.identity import run_id
+from limalab.tracking.lock import run_lock
+from limalab.tracking.loggers import (
+    finish_wandb,
+    log_eval_table,
+    log_manifest_artifact,
+    log_results_artifact,
+)
+from limalab.tracking.rundir import RunDir, now, provenance, write_config
+
+log = logging.getLogger(__name__)
+
+STAGES = (fine_tune, select_checkpoint, export_model)  # between data (always checked) and evaluate
+
+
+def run(cfg: dict[str, Any], callbacks: list[pl.Callback] | None = None) -> dict:
+    """Run (or resume, or skip) one training run; returns its results. ``callbacks`` join the
+    Trainer's (e.g. an Optuna pruning callback)."""
+    validate(cfg)
+    rid = run_id(cfg)
+    ctx = RunContext(cfg, RunDir(Path(cfg["runs_dir"]) / rid), rid, list(callbacks or []))
+    if ctx.worker:  # a data-parallel worker started by the launcher: it trains, rank 0 does the rest
+        return _train_only(ctx)
+    with run_lock(ctx.rd.path):  # a second launcher of the same run waits here, then finds it done
+        if cfg["force"] and ctx.rd.results.exists():
+            print(f"force: the previous run {rid} moved to {ctx.rd.set_aside()}")
+        return _run_stages(ctx)
+
+
+def _train_only(ctx: RunContext) -> dict:
+    prepare_data.run(ctx)
+    if not _stage_done(ctx, fine_tune):
+        fine_tune.run(ctx)
+    return {"run_id": ctx.run_id, "status": "worker"}
+
+
+def _stage_done(ctx: RunContext, stage: Any) -> bool:
+    record = ctx.rd.stage_record(stage.NAME)
+    if record is None or record["status"] != "complete":
+        return False
+    if stage is export_model and not export_model.is_current(ctx, record):
+        return False
+    ctx.records[stage.NAME] = record
+    return True
+
+
+def _start(ctx: RunContext) -> None:
+    ctx.rd.path.mkdir(parents=True, exist_ok=True)
+    write_config(ctx.rd, ctx.cfg)
+    prov = ctx.rd.read_provenance()
+    ctx.rd.update_provenance(**provenance({"world": ctx.world_dir.name, "base_model": ctx.base_name,
+                                           "run_id": ctx.run_id}),
+                             wandb_id=ctx.wandb_id, started_at=prov.get("started_at", now()),
+                             resumed_at=now() if prov else None)
+
+
+def _run_stages(ctx: RunContext) -> dict:
+    was_complete = ctx.rd.read_results() is not None
+    prepare_data.run(ctx)  # before anything is written: bad data leaves no run directory behind
+    _start(ctx)
+    prepare_data.record(ctx)
+    ran: list[str] = []
+    try:
+        for stage in STAGES:
+            if not _stage_done(ctx, stage):
+                if stage is fine_tune:
+                    log_manifest_artifact(ctx.loggers, ctx.rd.manifest, ctx.manifest)
+                stage.run(ctx)
+                ran.append(stage.NAME)
+        summary = test_eval.done(ctx)
+        if summary is None:
+            summary = test_eval.run(ctx)
+            ran.append(test_eval.NAME)
+    except StageFailed as e:
+        return _finish(ctx, _failed_results(ctx, e))
+    results = _complete_results(ctx, summary)
+    if was_complete and not ran:
+        log.info("run %s is complete: skipped (rerun with force=true to redo it)", ctx.run_id)
+        print(f"skipped: run {ctx.run_id} is already complete in {ctx.rd.path}")
+        return results | {"skipped": True}
+    log_eval_table(ctx.loggers, ctx.rd.evals / summary["eval_id"])
+    return _finish(ctx, results)
+
+
+def _complete_results(ctx: RunContext, summary: dict) -> dict:
+    prev = ctx.rd.read_results() or {}
+    best = ctx.records["select"]["best"]
+    head = {"spec": {k: summary[k] for k in EvalSpec.__dataclass_fields__}, "judge": summary["judge"],
+            "judge_mean": summary["judge_mean"], "judge_ci95": summary["judge_ci95"], "status": summary["status"]}
+    metrics = prev.get("metrics") or headline_metrics(summary) | {"dev_ppl": best["dev_ppl"],
+                                                                   "dev_judge_mean": best["dev_judge_mean"]}
+    return _base_results(ctx, prev) | {
+        "status": "complete", "metrics": metrics, "default_eval": prev.get("default_eval", summary["eval_id"]),
+        "evals": {**prev.get("evals", {}), summary["eval_id"]: head}, "headline_eval": head,
+    }
+
+
+def _failed_results(ctx: RunContext, e: StageFailed) -> dict:
+    prev = ctx.rd.read_any_results() or {}
+    log.error("run %s: %s", ctx.run_id, e)
+    return _base_results(ctx, prev) | {"status": e.status, "failed_stage": e.stage, "status_reason": e.reason,
+                                       "evals": prev.get("evals", {})}
+
+
+def _base_results(ctx: RunContext, prev: dict) -> dict:
+    train, select = ctx.records.get("train", {}), ctx.records.get("select", {})
+    return {
+        "run_id": ctx.run_id, "max_new_tokens": ctx.max_new_tokens,
+        "selected_checkpoint": select.get("selected"), "selection": select.get("candidates", []),
+        "tokens_trained": train.get("tokens_trained", 0), "budget": train.get("budget"),
+        "wall_s": round(time.time() - ctx.t0, 1) + prev.get("wall_s", 0), "wandb_run_id": ctx.wandb_id,
+        "tags": list(ctx.cfg["tags"]), "knowledge_probe": ctx.probe,
+        "knowledge_retained": ctx.records.get("export", {}).get("knowledge_retained", {}),
+        "data": ctx.manifest.get("data"), "n_examples": ctx.manifest.get("n_examples"),
+        "stages": {name: r["status"] for name, r in ctx.records.items()},
+        "max_invalid_fraction": ctx.cfg["eval"]["max_invalid_fraction"],
+    }
+
+
+def _finish(ctx: RunContext, results: dict) -> dict:
+    record = {k: v for k, v in results.items() if k != "headline_eval"}
+    log_results_artifact(ctx.loggers, ctx.rd.path, record)
+    for lg in ctx.loggers:
+        if hasattr(lg, "log_metrics"):
+            lg.log_metrics({f"test/{k}": v for k, v in results.get("metrics", {}).items() if isinstance(v, int | float)})
+            lg.finalize("success" if results["status"] == "complete" else "failed")
+    finish_wandb()
+    ctx.rd.update_provenance(ended_at=now())
+    ctx.rd.write_results(record)  # last: the run's outcome, complete or why not
+    return results
