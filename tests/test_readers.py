@@ -67,7 +67,7 @@ def test_stackexchange_bad_row_errors_or_is_skipped_and_counted(tmp_path: Path) 
 def test_wikihow_all_layout_keeps_multiline_quoted_fields() -> None:
     arts = list(wikihow.read_articles(FIX / "wikihow" / "wikihowAll.csv"))
     assert [a[1] for a in arts] == ["How to Cook an Omelette", "How to Hang a Shelf"]
-    line, _, text = arts[0]
+    line, _, text, _ = arts[0]
     assert line == 2 and text.count("\n") == 2 and 'the "secret" is air.' in text
     assert arts[1][0] == 7  # the first article's fields spanned lines 2-6
 
@@ -105,7 +105,7 @@ def test_writingprompts_misaligned_files_are_an_error(tmp_path: Path) -> None:
     d = copy(FIX / "writingprompts", tmp_path)
     with (d / "train.wp_target").open("a") as f:
         f.write("An extra story .\n")
-    with pytest.raises(BadRecord, match=r"different numbers of lines \(after line 2\)"):
+    with pytest.raises(BadRecord, match=r"different numbers of lines \(after line 2, where train.wp_source ends\)"):
         list(writingprompts.read_pairs(d))
 
 
@@ -141,7 +141,7 @@ def test_lima_jsonl_keeps_multi_turn() -> None:
 def test_lima_jsonl_malformed_line(tmp_path: Path) -> None:
     p = copy(FIX / "lima" / "lima.jsonl", tmp_path)
     p.write_text(p.read_text() + '{"conversations": ["only one turn"]}\n{"conversations": [\n')
-    with pytest.raises(BadRecord, match=r"lima.jsonl: line 4: expected 'conversations'"):
+    with pytest.raises(BadRecord, match=r"lima.jsonl: line 4: conversations: ends on a user turn"):
         list(lima_jsonl.read_conversations(p))
     bad = BadRecords("skip")
     assert len(list(lima_jsonl.read_conversations(p, bad))) == 2 and bad.count == 2
@@ -191,7 +191,7 @@ def test_table_conversations_column_and_missing_columns(tmp_path: Path) -> None:
             {"role": "assistant", "content": "hello"}]
     p.write_text(json.dumps({"messages": msgs}) + "\n" + json.dumps({"messages": msgs[:2]}) + "\n")
     bad = BadRecords("skip")
-    assert [t for _, _, t in table.read_rows(str(p), {"conversations": "messages"}, bad)] == [["hi", "hello"]]
+    assert [t for _, _, t in table.read_rows(str(p), {"conversations": "messages"}, bad)] == [["be nice\n\nhi", "hello"]]
     assert bad.count == 1
     with pytest.raises(BadRecord, match=r"rows.jsonl: line 1: missing columns \['prompt'\]; expected \['prompt', 'answer'\]"):
         list(table.read_rows(str(FIX / "table" / "rows.jsonl"), {"prompt": "prompt", "response": "answer"}))
