@@ -97,7 +97,7 @@ def source_pool(cfg: dict[str, Any], path: Path | str, seed: int,
     reader = READERS.get(cfg.get("reader"), f"data.sources.{name}.reader")
     if not str(path).startswith(HUB) and not Path(path).exists():
         raise FileNotFoundError(f"data.sources.{name}.path: {path} does not exist")
-    src = Source(name, cfg, path, seed, BadRecords(on_bad_record))
+    src = Source(name, cfg, path if str(path).startswith(HUB) else Path(path), seed, BadRecords(on_bad_record))
     src.stats["input"] = 0
     pool = reader(src)
     stats = src.stats

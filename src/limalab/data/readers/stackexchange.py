@@ -160,7 +160,7 @@ def read_threads(site_dir: str | Path, bad: BadRecords | None = None, by_score: 
 def _site_pool(src: Source, site_dir: Path, steps: list[dict]) -> list[Example]:
     """One site's filtered pairs, best questions first."""
     site = site_name(site_dir)
-    threads = src.count(read_threads(site_dir, src.bad, by_score=True))
+    threads = read_threads(site_dir, src.bad, by_score=True)  # apply_steps counts them in
     kept = apply_steps((Candidate(t) for t in threads), steps, src.stats, src.seed, src.key("filters"))
     return [Example(f"se:{site}:q{c.thread.id}:a{c.answer.id}", src.name, [c.prompt, c.response],
                     {"exchange": site, "question_score": c.thread.score, "answer_score": c.answer.score})
