@@ -204,7 +204,7 @@ def _train_and_evaluate(cfg: dict[str, Any], rd: RunDir, rid: str, t0: float, wo
                           resumed_at=now() if prov else None)
 
     # --- data
-    examples, manifest = build_mix(cfg["data"], world_dir, cache_dir)
+    examples, manifest = build_mix(cfg["data"], world_dir, cache_dir, cfg.get("plugins"))
     max_length = int(cfg["train"]["max_length"])
     rows, tokenized_key = tokenize(examples, manifest["sha256"], chat, max_length, cache_dir)
     resp_lens = [sum(1 for t in lab if t != -100) for _, lab in rows]
