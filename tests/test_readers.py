@@ -366,3 +366,15 @@ def test_natural_instructions_dedup_compares_instances_not_the_definition() -> N
     capped, stats = source_pool({"name": "ni", "reader": "natural_instructions", "per_task": 1},
                                 FIX / "ni_shared_definition", seed=0)
     assert len(capped) == 2 and stats["select:per_task"] == 6 and stats["input"] == 8
+
+
+def test_natural_instructions_instances_without_ids_get_task_and_index(tmp_path: Path) -> None:
+    d = copy(FIX / "natural_instructions", tmp_path)
+    task = json.loads((d / "tasks" / "task001_paraphrase.json").read_text())
+    task["Definition"] = task["Definition"][0]  # early files: a string, not a list
+    for inst in task["Instances"]:
+        del inst["id"]
+    (d / "tasks" / "task001_paraphrase.json").write_text(json.dumps(task))
+    [(_, definition, instances)] = list(natural_instructions.read_tasks(d))
+    assert definition.startswith("In this task") and [i["id"] for i in instances] == ["task001_paraphrase-0",
+                                                                                       "task001_paraphrase-1"]

@@ -74,6 +74,9 @@ def test_meta_sites_stay_out_unless_asked_and_every_row_is_accounted(tmp_path: P
     assert m["pool_sizes"] == {"se": 3} and m["accounting"]["se"]["rows_in"] == 4
     _, m = build_mix(mix({"se": se_source(filters=steps, exchanges=["woodwork.meta"])}), None, tmp_path)
     assert [e for e in m["example_ids"]] == ["se:woodwork.meta:q1:a2"]
+    one_site = str(FIX / "se_dump" / "woodwork.meta.stackexchange.com")  # a meta site named by its own path
+    _, m = build_mix(mix({"se": se_source(filters=steps, path=one_site)}), None, tmp_path)
+    assert m["example_ids"] == ["se:woodwork.meta:q1:a2"]
 
 
 def test_two_directories_of_one_site_are_an_error(tmp_path: Path) -> None:

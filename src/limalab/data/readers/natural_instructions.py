@@ -1,5 +1,6 @@
 """Super-NaturalInstructions task files: ``tasks/taskNNN_<name>.json`` (``Definition``,
-``Positive Examples``, ``Instances`` with ``id``, ``input`` and a list of ``output``).
+``Positive Examples``, ``Instances`` with ``id``, ``input`` and a list of ``output``; an
+instance without an ``id``, as in task files from before the release, gets ``<task>-<index>``).
 
 The pool is ordered round-robin over tasks (tasks in a seeded order, each task's instances
 shuffled): its first N examples come from N different tasks, one each, as the paper's 50 did.
@@ -45,6 +46,8 @@ def read_tasks(root: str | Path, bad: BadRecords | None = None) -> Iterator[tupl
         definition = " ".join(task["Definition"]) if isinstance(task["Definition"], list) else task["Definition"]
         instances = []
         for i, inst in enumerate(task["Instances"]):
+            if isinstance(inst, dict) and "id" not in inst:  # early task files (before the release) have none
+                inst = {**inst, "id": f"{path.stem}-{i}"}
             ok = (isinstance(inst, dict) and isinstance(inst.get("id"), str) and isinstance(inst.get("input"), str)
                   and isinstance(inst.get("output"), list) and inst["output"] and isinstance(inst["output"][0], str)
                   and inst["output"][0].strip())

@@ -178,8 +178,12 @@ def selected_sites(src: Source) -> dict[str, Path]:
                              "keep one (a pool name must not be shared)")
         found[site] = d
     if wanted is None:
-        meta = bool(src.cfg.get("include_meta", False))
-        return {s: d for s, d in found.items() if meta or not is_meta(s)}
+        meta = bool(src.cfg.get("include_meta", False)) or (Path(src.path) / "Posts.xml").exists()  # one site named
+        chosen = {s: d for s, d in found.items() if meta or not is_meta(s)}
+        if not chosen:
+            raise FileNotFoundError(f"{src.key('path')}: only meta sites under {src.path} ({sorted(found)}); name them "
+                                    f"in {src.key('exchanges')} or set {src.key('include_meta')}=true")
+        return chosen
     if missing := sorted(set(wanted) - set(found)):
         raise FileNotFoundError(f"{src.key('exchanges')}: no dump for {missing} under {src.path} (found {sorted(found)})")
     return {s: found[s] for s in wanted}
