@@ -21,6 +21,7 @@ fails the run otherwise.
 
 from __future__ import annotations
 
+import pkgutil
 import random
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -32,10 +33,15 @@ from limalab.registry import Registry
 
 T = TypeVar("T")
 
-BUILTIN_READERS = ("alpaca", "lima_jsonl", "natural_instructions", "stackexchange", "table", "wikihow",
-                   "writingprompts")
-READERS: Registry[Callable[[Source], list[Example]]] = Registry(
-    "reader", "data.sources.<name>.reader", [f"limalab.data.readers.{m}" for m in BUILTIN_READERS])
+def _builtin_readers() -> list[str]:
+    """Every module of ``limalab.data.readers``: a new built-in reader is one module there."""
+    import limalab.data.readers as package  # its __init__ imports nothing
+
+    return [f"{package.__name__}.{m.name}" for m in pkgutil.iter_modules(package.__path__)]
+
+
+READERS: Registry[Callable[[Source], list[Example]]] = Registry("reader", "data.sources.<name>.reader",
+                                                                _builtin_readers())
 HUB = "hf:"  # a table on the Hugging Face hub: no local path to check
 RESERVED = ("input", "bad_records", "kept")  # every other key of a source's stats is a drop count
 
