@@ -7,6 +7,9 @@ writes ``<runs_dir>/.data/<hash>/manifest.json`` and ``preview.md``. Takes train
 
 from __future__ import annotations
 
+import json
+import sys
+
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
@@ -17,6 +20,8 @@ from limalab.data.prepare import prepare
 def main(cfg: DictConfig) -> None:
     out = prepare(OmegaConf.to_container(cfg, resolve=True))
     print((out / "preview.md").read_text().split("\n## Filters")[0])
+    for warning in json.loads((out / "manifest.json").read_text()).get("warnings", []):
+        print(f"WARNING: {warning}", file=sys.stderr)
     print(f"manifest and preview: {out}")
 
 

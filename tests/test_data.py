@@ -19,7 +19,7 @@ from limalab.data.filters import (
     length,
     references_other_answers,
 )
-from limalab.data.html import strip_html
+from limalab.data.html import to_markdown
 from limalab.data.mix import build_mix, scale_counts
 from limalab.data.readers.stackexchange import parse_tags, read_threads
 from limalab.data.sources import temperature_order
@@ -52,7 +52,7 @@ def test_paper_filters_keep_the_top_answer_and_count_drops() -> None:
     assert c.response.startswith("Tighten the hinge") and "- flat screwdriver" in c.response
     assert "<" not in c.response and c.prompt in {"How do I fix a squeaky door hinge?",
                                                   "My door hinge squeaks every time. How do I fix a squeaky hinge?"}
-    assert stats["title_self_contained"] == 1 and stats["input"] == 2 and stats["kept"] == 1
+    assert stats["title_self_contained"] == 1 and stats["input"] == 2
 
 
 def test_style_filters() -> None:
@@ -72,8 +72,8 @@ def test_style_filters() -> None:
 
 
 def test_strip_html_keeps_code_and_lists_drops_links_and_images() -> None:
-    text = strip_html('<p>Run <a href="u">this</a>:</p><pre><code>x = 1 &lt; 2\n</code></pre>'
-                      '<ul><li>one</li><li>two</li></ul><img src="i.png">')
+    text = to_markdown('<p>Run <a href="u">this</a>:</p><pre><code>x = 1 &lt; 2\n</code></pre>'
+                       '<ul><li>one</li><li>two</li></ul><img src="i.png">')
     assert "```\nx = 1 < 2\n```" in text and "- one\n- two" in text
     assert "href" not in text and "img" not in text and "this" in text
 

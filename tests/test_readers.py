@@ -3,6 +3,7 @@ an error naming the file and line by default, skip-and-count with on_bad_record=
 
 from __future__ import annotations
 
+import collections
 import json
 import shutil
 import sys
@@ -67,7 +68,7 @@ def test_stackexchange_bad_row_errors_or_is_skipped_and_counted(tmp_path: Path) 
 def test_wikihow_all_layout_keeps_multiline_quoted_fields() -> None:
     arts = list(wikihow.read_articles(FIX / "wikihow" / "wikihowAll.csv"))
     assert [a[1] for a in arts] == ["How to Cook an Omelette", "How to Hang a Shelf"]
-    line, _, text = arts[0]
+    line, _, text, _ = arts[0]
     assert line == 2 and text.count("\n") == 2 and 'the "secret" is air.' in text
     assert arts[1][0] == 7  # the first article's fields spanned lines 2-6
 
@@ -105,7 +106,7 @@ def test_writingprompts_misaligned_files_are_an_error(tmp_path: Path) -> None:
     d = copy(FIX / "writingprompts", tmp_path)
     with (d / "train.wp_target").open("a") as f:
         f.write("An extra story .\n")
-    with pytest.raises(BadRecord, match=r"different numbers of lines \(after line 2\)"):
+    with pytest.raises(BadRecord, match=r"different numbers of lines \(after line 2, where train.wp_source ends\)"):
         list(writingprompts.read_pairs(d))
 
 
@@ -141,7 +142,7 @@ def test_lima_jsonl_keeps_multi_turn() -> None:
 def test_lima_jsonl_malformed_line(tmp_path: Path) -> None:
     p = copy(FIX / "lima" / "lima.jsonl", tmp_path)
     p.write_text(p.read_text() + '{"conversations": ["only one turn"]}\n{"conversations": [\n')
-    with pytest.raises(BadRecord, match=r"lima.jsonl: line 4: expected 'conversations'"):
+    with pytest.raises(BadRecord, match=r"lima.jsonl: line 4: conversations: ends on a user turn"):
         list(lima_jsonl.read_conversations(p))
     bad = BadRecords("skip")
     assert len(list(lima_jsonl.read_conversations(p, bad))) == 2 and bad.count == 2
@@ -191,7 +192,7 @@ def test_table_conversations_column_and_missing_columns(tmp_path: Path) -> None:
             {"role": "assistant", "content": "hello"}]
     p.write_text(json.dumps({"messages": msgs}) + "\n" + json.dumps({"messages": msgs[:2]}) + "\n")
     bad = BadRecords("skip")
-    assert [t for _, _, t in table.read_rows(str(p), {"conversations": "messages"}, bad)] == [["hi", "hello"]]
+    assert [t for _, _, t in table.read_rows(str(p), {"conversations": "messages"}, bad)] == [["be nice\n\nhi", "hello"]]
     assert bad.count == 1
     with pytest.raises(BadRecord, match=r"rows.jsonl: line 1: missing columns \['prompt'\]; expected \['prompt', 'answer'\]"):
         list(table.read_rows(str(FIX / "table" / "rows.jsonl"), {"prompt": "prompt", "response": "answer"}))
@@ -205,3 +206,175 @@ def test_readers_do_not_import_torch() -> None:
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# --- real-format dumps: BOM, CRLF, both tag styles, unsorted rows, meta sites ----------------
+
+DUMP = FIX / "se_dump"
+
+
+def test_stackexchange_dump_with_bom_crlf_and_unsorted_rows() -> None:
+    threads = {t.id: t for t in stackexchange.read_threads(DUMP / "woodwork.stackexchange.com")}
+    assert set(threads) == {"1", "4", "6"}  # the tag wiki (PostTypeId 5) is no question
+    assert threads["1"].tags == ["planes", "oak"] and [a.id for a in threads["1"].answers] == ["2", "3"]
+    assert threads["4"].body == "" and threads["6"].answers == []
+    meta = list(stackexchange.read_threads(DUMP / "woodwork.meta.stackexchange.com"))
+    assert meta[0].site == "woodwork.meta" and meta[0].tags == ["discussion", "scope"]
+
+
+@pytest.mark.parametrize(("dirname", "site"), [
+    ("biology.stackexchange.com", "biology"), ("biology.meta.stackexchange.com", "biology.meta"),
+    ("meta.stackexchange.com", "meta"), ("stackoverflow.com", "stackoverflow"),
+    ("meta.askubuntu.com", "meta.askubuntu"), ("es.meta.stackoverflow.com", "es.meta.stackoverflow"),
+    ("mathoverflow.net", "mathoverflow"), ("realms", "realms")])
+def test_site_identity_keeps_meta_sites_apart(dirname: str, site: str) -> None:
+    assert stackexchange.site_name(Path(dirname)) == site
+    assert stackexchange.is_meta(site) == ("meta" in dirname.split("."))
+
+
+# --- wikiHow as released ----------------------------------------------------------------------
+
+def test_wikihow_released_csv_bom_crlf_separators_and_cleaning() -> None:
+    from limalab.data.sources import source_pool
+
+    path = FIX / "wikihow" / "released" / "wikihowAll.csv"
+    pool, stats = source_pool({"name": "w", "reader": "wikihow"}, path, seed=0)
+    by_prompt = {ex.turns[0]: ex.turns[1] for ex in pool}
+    assert set(by_prompt) == {"How to Sand a Table?", "How to Make Tea?"}  # no "??"
+    assert by_prompt["How to Sand a Table?"] == ("The following answer shows how to sand a table top.\n"
+                                                  "Sand along the grain with 120 grit.\n"
+                                                  "Wipe the dust off with a damp cloth, then let it dry.")
+    assert "\n," not in by_prompt["How to Make Tea?"]
+    assert stats == {"input": 4, "wikihow_cleaning": 1, "empty_body": 1, "bad_records": 0, "kept": 2}
+
+
+@pytest.mark.parametrize("policy", ["error", "skip"])
+def test_wikihow_unclosed_quote_is_fatal_under_both_policies(tmp_path: Path, policy: str) -> None:
+    p = tmp_path / "wikihowAll.csv"
+    p.write_text('headline,title,text\nh,"How to A","a"\nh,"How to B,"b\nh,"How to C","c"\nh,"How to D","never closed\n')
+    with pytest.raises(BadRecord, match=r"wikihowAll.csv: line 3: malformed CSV"):
+        list(wikihow.read_articles(p, BadRecords(policy)))
+    p.write_text('headline,title,text\nh,"How to A","a"\nh,"How to D","never closed\nmore text\n')
+    with pytest.raises(BadRecord, match=r"wikihowAll.csv: line 3: malformed CSV"):
+        list(wikihow.read_articles(p, BadRecords(policy)))
+
+
+def test_wikihow_sep_article_with_no_steps_is_counted_empty(tmp_path: Path) -> None:
+    from limalab.data.sources import source_pool
+
+    p = tmp_path / "wikihowSep.csv"
+    p.write_text((FIX / "wikihow" / "wikihowSep.csv").read_text() + ',,,,How to Wait\n')
+    pool, stats = source_pool({"name": "w", "reader": "wikihow"}, p, seed=0)
+    assert len(pool) == 2 and stats["empty_body"] == 1 and stats["input"] == 3
+
+
+# --- WritingPrompts: misaligned either way ----------------------------------------------------
+
+@pytest.mark.parametrize("longer", ["train.wp_source", "train.wp_target"])
+def test_writingprompts_one_extra_line_in_either_file_is_an_error(tmp_path: Path, longer: str) -> None:
+    d = copy(FIX / "writingprompts", tmp_path)
+    with (d / longer).open("a") as f:
+        f.write("[ WP ] One more .\n" if longer.endswith("source") else "One more story .\n")
+    with pytest.raises(BadRecord, match=r"different numbers of lines \(after line 2"):
+        list(writingprompts.read_pairs(d, "train", BadRecords("skip")))
+
+
+# --- the LIMA release ---------------------------------------------------------------------------
+
+def test_lima_release_selects_by_label_and_keeps_it_in_ids() -> None:
+    from limalab.data.sources import source_pool
+
+    path = FIX / "lima" / "release.jsonl"
+    bad = BadRecords("skip")
+    rows = list(lima_jsonl.read_conversations(path, bad))
+    assert bad.count == 1 and "line 7: conversations: ends on a user turn" in bad.examples[0]  # odd turns
+    labels = collections.Counter(label for _, _, label in rows)
+    assert labels == {"authors": 2, "stackexchange": 1, "wikihow": 1, "nlp": 1, "writingprompts": 1, "multi_turn": 1}
+    cfg = {"name": "dialogue", "reader": "lima_jsonl", "labels": ["multi_turn"]}
+    pool, stats = source_pool(cfg, path, seed=0, on_bad_record="skip")
+    assert [ex.id for ex in pool] == ["release:multi_turn:6"] and len(pool[0].turns) == 4
+    assert stats == {"input": 8, "select:labels": 6, "bad_records": 1, "kept": 1}
+    with pytest.raises(ValueError, match=r"data.sources.x.labels: expected a list"):
+        source_pool({"name": "x", "reader": "lima_jsonl", "labels": "nlp"}, path, seed=0, on_bad_record="skip")
+
+
+# --- chat tables: JSON arrays and JSONL, roles honoured -----------------------------------------
+
+def test_openai_messages_with_system_and_tool_turns() -> None:
+    bad = BadRecords("skip")
+    rows = list(table.read_rows(str(FIX / "chat" / "openai.jsonl"), {"conversations": "messages", "id": "id"}, bad))
+    assert [r[0] for r in rows] == ["c1", "c2"]
+    assert rows[0][2] == ["You answer in one sentence.\n\nWhat is the weather in Oslo?",
+                          'Tool call: get_weather {"city": "Oslo"}',
+                          'Tool result (get_weather):\n{"temp_c": 4}',
+                          "It is 4 degrees in Oslo."]
+    assert len(rows[1][2]) == 4
+    assert bad.count == 2
+    assert "line 3: messages: message 1: unknown role 'narrator'" in bad.examples[0]
+    assert "line 4: messages: ends on a user turn" in bad.examples[1]
+
+
+def test_sharegpt_json_array_with_function_calls() -> None:
+    bad = BadRecords("skip")
+    rows = list(table.read_rows(str(FIX / "chat" / "sharegpt.json"), {"conversations": "conversations", "id": "id"}, bad))
+    assert [r[0] for r in rows] == ["s1", "s2"] and rows[0][1] == "record 0"
+    assert rows[0][2] == ["Be brief.\n\nConvert 3 km to miles.",
+                          'Tool call: {"name": "convert", "arguments": {"km": 3}}',
+                          'Tool result:\n{"miles": 1.86}', "3 km is about 1.86 miles."]
+    assert bad.count == 1 and "record 2: conversations: message 0: the conversation opens with an assistant turn" \
+        in bad.examples[0]
+    with pytest.raises(BadRecord, match=r"sharegpt.json: record 2: .*opens with an assistant turn"):
+        list(table.read_rows(str(FIX / "chat" / "sharegpt.json"), {"conversations": "conversations"}))
+
+
+def test_chat_turns_render_through_the_template_with_loss_on_assistant_turns_only() -> None:
+    """System and tool text sit inside user turns (no loss), tool calls inside assistant turns."""
+    from limalab.data.chat import IGNORE, ChatFormat
+
+    tok = _char_tokenizer()
+    turns = next(table.read_rows(str(FIX / "chat" / "openai.jsonl"), {"conversations": "messages"}))[2]
+    ids, labels = ChatFormat(tok).encode_dialogue(turns, 10**6)
+    trained = "".join(tok.convert_ids_to_tokens([i for i, lab in zip(ids, labels, strict=True) if lab != IGNORE]))
+    assert "get_weather" in trained and "4 degrees" in trained
+    assert "one sentence" not in trained and "temp_c" not in trained and "Oslo?" not in trained
+
+
+def _char_tokenizer():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<pad>", "<unk>", "<s>", "</s>", "<|user|>", "<|assistant|>", "<|eot|>"]
+    chars = sorted(set((FIX / "chat" / "openai.jsonl").read_text()) | set(" \n"))
+    vocab = {t: i for i, t in enumerate(specials + [c for c in chars if c not in specials])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Split("", "isolated")
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+                                   pad_token="<pad>", additional_special_tokens=specials[4:])
+
+
+# --- Natural Instructions: instances, not the shared definition ---------------------------------
+
+def test_natural_instructions_dedup_compares_instances_not_the_definition() -> None:
+    from limalab.data.clean import clean_pool
+    from limalab.data.sources import source_pool
+
+    pool, stats = source_pool({"name": "ni", "reader": "natural_instructions"}, FIX / "ni_shared_definition", seed=0)
+    steps = [{"name": "exact_dedup", "field": "prompt"}, {"name": "near_dedup", "field": "text", "threshold": 0.5}]
+    kept = clean_pool(pool, steps, stats, "ni", Path)
+    assert len(kept) == len(pool) == 8 and stats["near_dedup"] == 0
+    assert [ex.meta["task"] for ex in kept[:2]] != [kept[0].meta["task"]] * 2  # round-robin: tasks first
+    capped, stats = source_pool({"name": "ni", "reader": "natural_instructions", "per_task": 1},
+                                FIX / "ni_shared_definition", seed=0)
+    assert len(capped) == 2 and stats["select:per_task"] == 6 and stats["input"] == 8
+
+
+def test_natural_instructions_instances_without_ids_get_task_and_index(tmp_path: Path) -> None:
+    d = copy(FIX / "natural_instructions", tmp_path)
+    task = json.loads((d / "tasks" / "task001_paraphrase.json").read_text())
+    task["Definition"] = task["Definition"][0]  # early files: a string, not a list
+    for inst in task["Instances"]:
+        del inst["id"]
+    (d / "tasks" / "task001_paraphrase.json").write_text(json.dumps(task))
+    [(_, definition, instances)] = list(natural_instructions.read_tasks(d))
+    assert definition.startswith("In this task") and [i["id"] for i in instances] == ["task001_paraphrase-0",
+                                                                                       "task001_paraphrase-1"]

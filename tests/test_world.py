@@ -69,7 +69,7 @@ def sft_texts(world_dir: Path):
             yield f"{site.name} q{t.id}", t.title + " " + t.body
             for a in t.answers:
                 yield f"{site.name} a{a.id}", a.body
-    for line, title, text in read_articles(world_dir / "wikihow" / "wikihowAll.csv"):
+    for line, title, text, _ in read_articles(world_dir / "wikihow" / "wikihowAll.csv"):
         yield f"wikihow line {line}", title + " " + text
     for n, p, s in read_pairs(world_dir / "writingprompts"):
         yield f"wp {n}", p + " " + s

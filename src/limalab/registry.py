@@ -7,7 +7,10 @@ A plugin registers itself by name where it is defined::
     @READERS.register("stackexchange")
     def stackexchange_pool(...): ...
 
-and a config selects it by that name. The built-in plugins live in the modules a registry
+and a config selects it by that name. A plugin that takes options from the config declares
+them as a pydantic model (``register("x", options=XOptions)``): its fields, with their types and
+defaults, are the only keys the config may give it (``limalab.config`` checks them before any
+work starts) and the plugin reads them validated. The built-in plugins live in the modules a registry
 lists in ``builtins`` (imported on first lookup, so nothing heavy loads before it is used);
 a user's own plugins are modules named in the config's top-level ``plugins`` list (imported
 by ``import_plugins`` before anything is looked up), so a new reader or judge is its module
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -31,16 +34,26 @@ class Registry(Generic[T]):
         self._builtins = tuple(builtins)
         self._loaded = False
         self._items: dict[str, T] = {}
+        self._options: dict[str, Any] = {}
 
-    def register(self, name: str) -> Callable[[T], T]:
+    def register(self, name: str, options: Any = None) -> Callable[[T], T]:
+        """Register under ``name``; ``options``: the pydantic model of the keys it reads."""
+
         def add(obj: T) -> T:
             if name in self._items and self._items[name] is not obj:
                 raise ValueError(f"{self.kind} {name!r} is registered twice "
                                  f"({_where(self._items[name])} and {_where(obj)})")
             self._items[name] = obj
+            if options is not None:
+                self._options[name] = options
             return obj
 
         return add
+
+    def options(self, name: str) -> Any:
+        """The options model ``name`` declared, or ``None`` (it takes no options)."""
+        self._load()
+        return self._options.get(name)
 
     def _load(self) -> None:
         if not self._loaded:

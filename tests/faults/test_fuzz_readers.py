@@ -23,6 +23,7 @@ from limalab.data.readers import (
     wikihow,
     writingprompts,
 )
+from limalab.data.sources import source_pool
 from tests.conftest import FUZZ, examples
 
 FIX = Path(__file__).parents[1] / "fixtures"
@@ -32,6 +33,8 @@ READERS: dict[str, tuple[Path, str, Callable[[Path, BadRecords], list]]] = {
                       lambda p, b: list(stackexchange.read_threads(p, b))),
     "wikihow_all": (FIX / "wikihow" / "wikihowAll.csv", "", lambda p, b: list(wikihow.read_articles(p, b))),
     "wikihow_sep": (FIX / "wikihow" / "wikihowSep.csv", "", lambda p, b: list(wikihow.read_articles(p, b))),
+    "writingprompts_source": (FIX / "writingprompts", "train.wp_source",
+                              lambda p, b: list(writingprompts.read_pairs(p, "train", b))),
     "writingprompts": (FIX / "writingprompts", "train.wp_target", lambda p, b: list(writingprompts.read_pairs(p, "train", b))),
     "natural_instructions": (FIX / "natural_instructions", "tasks/task001_paraphrase.json",
                              lambda p, b: list(natural_instructions.read_tasks(p, b))),
@@ -39,7 +42,31 @@ READERS: dict[str, tuple[Path, str, Callable[[Path, BadRecords], list]]] = {
     "alpaca": (FIX / "alpaca" / "alpaca_data.json", "", lambda p, b: list(alpaca.read_records(p, b))),
     "table_jsonl": (FIX / "table" / "rows.jsonl", "",
                     lambda p, b: list(table.read_rows(str(p), {"prompt": "question", "response": "answer"}, b))),
+    # the real-format fixtures: BOM + CRLF dump, the released wikiHow CSV, the LIMA release,
+    # OpenAI messages (JSONL) and ShareGPT conversations (a JSON array)
+    "stackexchange_dump": (FIX / "se_dump" / "woodwork.stackexchange.com", "Posts.xml",
+                           lambda p, b: list(stackexchange.read_threads(p, b))),
+    "wikihow_released": (FIX / "wikihow" / "released" / "wikihowAll.csv", "",
+                         lambda p, b: source_pool({"name": "w", "reader": "wikihow"}, p, 0, b.policy)),
+    "lima_release": (FIX / "lima" / "release.jsonl", "",
+                     lambda p, b: source_pool({"name": "l", "reader": "lima_jsonl", "labels": ["multi_turn"]}, p, 0,
+                                              b.policy)),
+    "chat_openai": (FIX / "chat" / "openai.jsonl", "",
+                    lambda p, b: list(table.read_rows(str(p), {"conversations": "messages", "id": "id"}, b))),
+    "chat_sharegpt": (FIX / "chat" / "sharegpt.json", "",
+                      lambda p, b: list(table.read_rows(str(p), {"conversations": "conversations", "id": "id"}, b))),
+    "ni_pool": (FIX / "ni_shared_definition", "tasks/task002_simplify_furniture.json",
+                lambda p, b: source_pool({"name": "n", "reader": "natural_instructions", "per_task": 2}, p, 0, b.policy)),
+    "html": (FIX / "se_dump" / "woodwork.stackexchange.com", "Posts.xml", lambda p, b: _markdown_of_bodies(p, b)),
 }
+
+
+def _markdown_of_bodies(site: Path, bad: BadRecords) -> list[str]:
+    """The HTML converter on every body a mutated dump still yields."""
+    from limalab.data.html import to_markdown
+
+    return [to_markdown(t.body) + "".join(to_markdown(a.body) for a in t.answers)
+            for t in stackexchange.read_threads(site, bad)]
 
 mutation = st.one_of(
     st.tuples(st.just("truncate"), st.floats(0, 1)),

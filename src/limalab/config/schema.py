@@ -32,6 +32,13 @@ class Open(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
 
+class PluginOptions(BaseModel):
+    """The options a plugin reads from its config node, with their types and defaults (the one
+    place of those defaults). Plugins subclass it and register it with themselves."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
 # --- world (the miniature's generator)
 class World(Strict):
     seed: NonNegInt
@@ -56,14 +63,15 @@ class Step(Open):
 
 
 class Source(Open):
+    """The keys every source has; the rest are its reader's options (``PluginOptions``)."""
+
     reader: str
     path: str
     count: NonNegInt | None = None
     fraction: Annotated[float, Field(gt=0, le=1)] | None = None
     scaled: bool = True  # false: data.size does not scale this source (e.g. "+30 dialogue chains")
     allow_repeat: bool = False  # upsample when the pool is smaller than the count
-    filters: list[Step] | None = None
-    clean: list[Step] | None = None
+    clean: list[Step] | None = None  # this source's own cleaning steps instead of data.clean
 
     @model_validator(mode="after")
     def one_amount(self) -> Source:
@@ -81,7 +89,10 @@ class Data(Strict):
     num_workers: NonNegInt
     sources: Annotated[dict[str, Source], Field(min_length=1)]
     clean: list[Step]
+    # keys only some arms compose (each read where its arm's YAML says)
     se_filters: list[Step] | None = None  # the Stack Exchange filter list the arms interpolate
+    world_filters: dict[str, dict[str, Any]] | None = None  # filter parameters for world: paths only
+    release: str | None = None  # data=lima_release: the release's train.jsonl
 
 
 # --- model

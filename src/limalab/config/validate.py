@@ -4,6 +4,7 @@ and what is allowed. The config itself is not rewritten (run identity hashes it 
 from __future__ import annotations
 
 import difflib
+import importlib
 import inspect
 import typing
 from typing import Any
@@ -16,6 +17,53 @@ from limalab.registry import import_plugins
 
 class ConfigError(ValueError):
     """A config that fails its schema: the message is one line."""
+
+
+# Config nodes that select a plugin by name: (path with * for any key, the selecting key, the
+# keys every node has) -> the registry. Each registry attaches itself where it is defined (the
+# config layer imports no plugin layer); validate() checks the rest of the node's keys against
+# the options the selected plugin declared.
+PLUGIN_SLOTS: dict[tuple[str, str, frozenset[str]], Any] = {}
+SLOT_MODULES = ("limalab.data.sources",)  # the modules that attach them (imported by name, on use)
+
+
+def attach(path: str, selector: str, common: set[str], registry: Any) -> None:
+    PLUGIN_SLOTS[(path, selector, frozenset(common))] = registry
+
+
+def _nodes(cfg: dict[str, Any], path: str) -> list[tuple[str, dict[str, Any]]]:
+    """(dotted key, node) for every node matching ``path`` (``*`` matches any key)."""
+    found = [("", cfg)]
+    for part in path.split("."):
+        nxt = []
+        for key, node in found:
+            if not isinstance(node, dict):
+                continue
+            for k in (node if part == "*" else [part]):
+                if k in node:
+                    nxt.append((f"{key}.{k}".lstrip("."), node[k]))
+        found = nxt
+    return [(k, n) for k, n in found if isinstance(n, dict)]
+
+
+def _check_plugin_options(cfg: dict[str, Any]) -> None:
+    for module in SLOT_MODULES:
+        importlib.import_module(module)
+    for (path, selector, common), registry in PLUGIN_SLOTS.items():
+        for key, node in _nodes(cfg, path):
+            name = node.get(selector)
+            registry.get(name, f"{key}.{selector}")  # unknown plugin: one line naming the key
+            model = registry.options(name)
+            given = {k: v for k, v in node.items() if k not in common and k != selector}
+            if model is None and given:
+                raise ConfigError(f"config: {key}.{sorted(given)[0]}: unknown key ({registry.kind} {name!r} "
+                                  "takes no options)")
+            if model is not None:
+                try:
+                    model.model_validate(given)
+                except ValidationError as e:
+                    lines = [_describe(err, model, key) for err in e.errors()]
+                    raise ConfigError("config: " + "; ".join(dict.fromkeys(lines))) from None
 
 
 def _key(loc: tuple[Any, ...]) -> str:
@@ -59,8 +107,9 @@ EXPECTED = {  # pydantic's error types, said the way the rest of limalab's error
 }
 
 
-def _describe(err: dict[str, Any], schema: type[BaseModel]) -> str:
-    key = _key(err["loc"])
+def _describe(err: dict[str, Any], schema: type[BaseModel], prefix: str = "") -> str:
+    """One error as ``key: what was expected, got value``; ``prefix``: the node ``schema`` checks."""
+    key = ".".join(x for x in (prefix, _key(err["loc"])) if x)
     kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
     if kind == "extra_forbidden":
         known = _known_keys(schema, err["loc"])
@@ -90,6 +139,7 @@ def validate(cfg: dict[str, Any], schema: type[BaseModel] = RunConfig) -> dict[s
         raise ConfigError("config: " + "; ".join(dict.fromkeys(lines))) from None
     if "trainer" in cfg:
         _check_trainer_keys(cfg["trainer"])
+    _check_plugin_options(cfg)
     return cfg
 
 

@@ -3,20 +3,29 @@
 Each step is named, configured in ``data.clean`` (``conf/filters/generic.yaml``), and counts
 what it drops in the source's ``filter_stats``. Steps keep the pool's order and drop the later
 of two duplicates, so the best-ranked copy stays (a Stack Exchange pool is ranked by votes).
+Steps register by name in ``CLEAN_STEPS``: a step is ``fn(pool, ctx, **options) -> pool``; a
+user's own is a module in ``plugins:`` doing ``@CLEAN_STEPS.register("my_step")``.
+
+A prompt's text for comparison leaves out ``meta.shared_prompt`` (a Natural Instructions
+task's definition, which every example of the task shares), so dedup compares instances.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import zlib
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from limalab.data.example import Example
+from limalab.data.example import BadRecords, Example, utf8_lines
+from limalab.data.messages import ConversationError, prompt_fields
+from limalab.registry import Registry
 
 WORD = re.compile(r"\w+")
 
@@ -25,14 +34,22 @@ def words(text: str) -> list[str]:
     return WORD.findall(text.lower())
 
 
+def _own_prompt(ex: Example) -> str:
+    shared = ex.meta.get("shared_prompt") or ""
+    return ex.turns[0].removeprefix(shared).lstrip() if shared and ex.turns[0].startswith(shared) else ex.turns[0]
+
+
+FIELDS = ("prompt", "response", "text")
+
+
 def _field(ex: Example, field: str) -> str:
     if field == "prompt":
-        return ex.turns[0]
+        return _own_prompt(ex)
     if field == "response":
         return ex.turns[-1]
     if field == "text":
-        return "\n".join(ex.turns)
-    raise ValueError(f"data.clean: field: expected prompt, response or text, got {field!r}")
+        return "\n".join([_own_prompt(ex), *ex.turns[1:]])
+    raise ValueError(f"data.clean: field: expected one of {FIELDS}, got {field!r}")
 
 
 def exact_dedup(field: str = "prompt") -> Callable[[Example], bool]:
@@ -91,16 +108,22 @@ def near_dedup(field: str = "text", threshold: float = 0.8, num_perm: int = 128,
     return lambda ex: lsh.add_if_new(_field(ex, field))
 
 
-def eval_texts(paths: Iterable[Path], field: str = "prompt") -> list[str]:
-    """The prompts of the eval sets (JSONL with a ``prompt`` field, as ``world:eval/*.jsonl``)."""
+def eval_texts(paths: Iterable[Path]) -> list[str]:
+    """The user-side text of eval prompt files: JSONL rows with a ``prompt`` (the world's
+    ``eval/*.jsonl``), or a conversation ending on a user turn (LIMA's test file, chat files)."""
     out = []
     for path in paths:
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if line.strip():
+        for n, line in utf8_lines(path, BadRecords("error")):
+            if not line.strip():
+                continue
+            try:
                 row = json.loads(line)
-                if field not in row:
-                    raise ValueError(f"{path}: line {n}: no {field!r} field to decontaminate against")
-                out.append(row[field])
+                fields = prompt_fields(row) if isinstance(row, dict) else None
+            except (json.JSONDecodeError, ConversationError) as e:
+                raise ValueError(f"{path}: line {n}: not an eval prompt ({e})") from None
+            if fields is None:
+                raise ValueError(f"{path}: line {n}: expected a JSON object")
+            out.append("\n".join([*fields.get("history", []), fields["prompt"]]))
     return out
 
 
@@ -123,33 +146,57 @@ class Decontaminator:
         return any(ws[i:i + k] in grams for k, grams in self.grams.items() for i in range(len(ws) - k + 1))
 
 
+@dataclass
+class CleanContext:
+    source: str  # the mix source's name, for messages
+    resolve: Callable[[str], Path]  # world: paths to files
+
+
+CleanStep = Callable[..., list[Example]]
+CLEAN_STEPS: Registry[CleanStep] = Registry("clean step", "data.clean")
+
+
+@CLEAN_STEPS.register("exact_dedup")
+def exact_dedup_step(pool: list[Example], ctx: CleanContext, field: str = "prompt") -> list[Example]:  # noqa: ARG001
+    keep = exact_dedup(field)
+    return [ex for ex in pool if keep(ex)]
+
+
+@CLEAN_STEPS.register("near_dedup")
+def near_dedup_step(pool: list[Example], ctx: CleanContext, field: str = "text", threshold: float = 0.8,  # noqa: ARG001
+                    num_perm: int = 128, bands: int = 32, shingle: int = 5) -> list[Example]:
+    keep = near_dedup(field, threshold, num_perm, bands, shingle)
+    return [ex for ex in pool if keep(ex)]
+
+
+@CLEAN_STEPS.register("decontaminate")
+def decontaminate(pool: list[Example], ctx: CleanContext, against: list[str], max_fraction: float = 0.01,
+                  field: str = "text", n: int = 13) -> list[Example]:
+    paths = [ctx.resolve(p) for p in against]
+    dc = Decontaminator(eval_texts(paths), n)
+    kept = [ex for ex in pool if not dc.contaminated(_field(ex, field))]
+    dropped, before = len(pool) - len(kept), len(pool)
+    if before and dropped / before > float(max_fraction):
+        raise ValueError(
+            f"data.sources.{ctx.source}: {dropped} of {before} examples ({dropped / before:.1%}) share a "
+            f"{dc.n}-gram with the eval prompts in {[str(p) for p in paths]}, above max_fraction "
+            f"{float(max_fraction):.1%}: the source overlaps the test set")
+    return kept
+
+
 def clean_pool(pool: list[Example], steps: list[dict[str, Any]], stats: dict[str, int], source: str,
                resolve: Callable[[str], Path]) -> list[Example]:
     """Run the configured cleaning steps over a pool, counting drops into ``stats``."""
-    for s in steps:
+    ctx = CleanContext(source, resolve)
+    for i, s in enumerate(steps):
         s = dict(s)
-        name = s.pop("name")
+        name = s.pop("name", None)
+        fn = CLEAN_STEPS.get(name, f"data.clean[{i}].name")
+        takes = list(inspect.signature(fn).parameters)[2:]
+        if unknown := sorted(set(s) - set(takes)):
+            raise ValueError(f"data.clean[{i}]: step {name!r} takes {takes}, not {unknown}")
         before = len(pool)
-        if name == "exact_dedup":
-            keep = exact_dedup(**s)
-            pool = [ex for ex in pool if keep(ex)]
-        elif name == "near_dedup":
-            keep = near_dedup(**s)
-            pool = [ex for ex in pool if keep(ex)]
-        elif name == "decontaminate":
-            against = [resolve(p) for p in s.pop("against")]
-            max_fraction = float(s.pop("max_fraction", 0.01))
-            field = s.pop("field", "text")
-            dc = Decontaminator(eval_texts(against), **s)
-            pool = [ex for ex in pool if not dc.contaminated(_field(ex, field))]
-            dropped = before - len(pool)
-            if before and dropped / before > max_fraction:
-                raise ValueError(
-                    f"data.sources.{source}: {dropped} of {before} examples ({dropped / before:.1%}) share a "
-                    f"{dc.n}-gram with the eval prompts in {[str(p) for p in against]}, above max_fraction "
-                    f"{max_fraction:.1%}: the source overlaps the test set")
-        else:
-            raise ValueError(f"data.clean: unknown step {name!r}; expected exact_dedup, near_dedup or decontaminate")
+        pool = fn(pool, ctx, **s)
         stats[name] = stats.get(name, 0) + before - len(pool)
     stats["kept"] = len(pool)
     return pool

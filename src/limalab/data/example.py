@@ -59,7 +59,7 @@ def read_text(path, what: str = "file") -> str:
     """A whole UTF-8 file, or a BadRecord naming it and the first undecodable byte."""
     data = path.read_bytes()
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8").removeprefix("\ufeff")  # a byte-order mark is no content
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         raise BadRecord(f"{path}: line {line}: not valid UTF-8 (byte {e.start})") from None
@@ -69,6 +69,8 @@ def utf8_lines(path, bad: BadRecords):
     """(line number, text) of a UTF-8 text file; an undecodable line is a bad record."""
     with path.open("rb") as f:
         for n, raw in enumerate(f, start=1):
+            if n == 1:
+                raw = raw.removeprefix(b"\xef\xbb\xbf")  # a byte-order mark is no content
             try:
                 yield n, raw.decode("utf-8")
             except UnicodeDecodeError:

@@ -12,8 +12,8 @@ from typing import Any
 
 from limalab.data.clean import clean_pool
 from limalab.data.example import Example
-from limalab.data.readers.table import HUB
-from limalab.data.sources import source_pool
+from limalab.data.sources import HUB, accounting, check_accounting, source_pool
+from limalab.registry import import_plugins
 from limalab.tracking.cache import cached_entry
 from limalab.tracking.io import atomic_write_json, config_hash, read_jsonl, write_jsonl
 from limalab.versions import PIPELINE_VERSION
@@ -44,13 +44,27 @@ def scale_counts(counts: dict[str, int], size: int | None) -> dict[str, int]:
     return out
 
 
+WORLD = "world:"
+
+
 def resolve_path(path: str, world_dir: Path | None) -> Path:
     """``world:<rel>`` points inside the miniature world; anything else is a real path."""
-    if path.startswith("world:"):
+    if path.startswith(WORLD):
         if world_dir is None:
             raise ValueError(f"{path}: a world: path needs the miniature world")
-        return world_dir / path.removeprefix("world:")
+        return world_dir / path.removeprefix(WORLD)
     return Path(path).expanduser()
+
+
+def needs_world(data_cfg: dict[str, Any]) -> bool:
+    """Whether any source, or any cleaning step's eval set, reads from the miniature world."""
+    clean = list(data_cfg.get("clean") or [])
+    for src in data_cfg["sources"].values():
+        steps = list(src.get("clean", clean) or [])
+        paths = [str(src.get("path", "")), *(str(p) for s in steps for p in s.get("against", []))]
+        if src.get("count") != 0 and any(p.startswith(WORLD) for p in paths):
+            return True
+    return False
 
 
 def _fingerprint(path: Path) -> list:
@@ -62,11 +76,14 @@ def _fingerprint(path: Path) -> list:
 
 def cached_pool(name: str, src: dict[str, Any], world_dir: Path | None, cache_dir: Path, subset_seed: int,
                 clean: list[dict[str, Any]] | None = None, on_bad_record: str = "error",
-                ) -> tuple[list[Example], dict[str, int]]:
-    """Read, filter and clean a source once per (config, files, seed); later runs load it."""
+                world_filters: dict[str, dict] | None = None) -> tuple[list[Example], dict[str, int]]:
+    """Read, filter and clean a source once per (config, files, seed); later runs load it.
+    ``world_filters`` (the miniature's scaled filter parameters) apply to world: paths only."""
     cfg = {**src, "name": name}
     if "path" not in src:
         raise ValueError(f"data.sources.{name}.path: missing; expected the source's file or directory")
+    if world_filters and str(src["path"]).startswith(WORLD):
+        cfg["filter_overrides"] = world_filters
     path = Path(src["path"]) if src["path"].startswith(HUB) else resolve_path(src["path"], world_dir)
     if not str(path).startswith(HUB) and not path.exists():
         raise FileNotFoundError(f"data.sources.{name}.path: {path} does not exist")
@@ -79,12 +96,16 @@ def cached_pool(name: str, src: dict[str, Any], world_dir: Path | None, cache_di
         log.info("reading source %s from %s", name, path)
         pool, stats = source_pool(cfg, path, subset_seed, on_bad_record)
         pool = clean_pool(pool, clean, stats, name, lambda p: resolve_path(p, world_dir))
+        check_accounting(name, stats)
         write_jsonl(tmp / "examples.jsonl", (e.to_dict() for e in pool))
         atomic_write_json(tmp / "stats.json", stats)
 
+    # verified on every use (tracking/cache.py): a damaged pool is rebuilt, never used
     cache = cached_entry(cache_dir / "pools" / f"{name}-{key}", build, f"pool of source {name}")
-    return [Example.from_dict(d) for d in read_jsonl(cache / "examples.jsonl")], \
-        json.loads((cache / "stats.json").read_text())
+    pool = [Example.from_dict(d) for d in read_jsonl(cache / "examples.jsonl")]
+    stats = json.loads((cache / "stats.json").read_text())
+    check_accounting(name, stats)
+    return pool, stats
 
 
 def _count_or_fraction(name: str, src: dict[str, Any]) -> tuple[int | None, float | None]:
@@ -101,8 +122,38 @@ def _count_or_fraction(name: str, src: dict[str, Any]) -> tuple[int | None, floa
     return c, f
 
 
-def build_mix(data_cfg: dict[str, Any], world_dir: Path | None, cache_dir: Path) -> tuple[list[Example], dict]:
-    """The training examples (source order, then each source's order) and the manifest."""
+DROP_WARNING = 0.95  # a step that drops more than this share of what reaches it is likely misconfigured
+
+
+def drop_warnings(name: str, stats: dict[str, int]) -> list[str]:
+    """Steps that dropped more than 95% of the rows that reached them (in the order they ran)."""
+    reached = stats.get("input", 0) - stats.get("bad_records", 0)
+    out = []
+    for step, n in stats.items():
+        if step in ("input", "bad_records", "kept") or step.startswith("select:"):
+            continue
+        if reached and n / reached > DROP_WARNING:
+            out.append(f"data.sources.{name}: step {step!r} dropped {n} of the {reached} rows that reached it "
+                       f"({n / reached:.1%}); check its parameters for this source")
+        reached -= n
+    return out
+
+
+def _check_no_shared_ids(chosen: dict[str, list[Example]]) -> None:
+    """Two sources yielding the same example (same id) would train on it twice: an error."""
+    owner: dict[str, str] = {}
+    for name, exs in chosen.items():
+        for ex in exs:
+            if owner.setdefault(ex.id, name) != name:
+                raise ValueError(f"data.sources.{name}: example {ex.id} is also drawn by data.sources.{owner[ex.id]}; "
+                                 "two sources read the same rows (give them disjoint exchanges, labels or files)")
+
+
+def build_mix(data_cfg: dict[str, Any], world_dir: Path | None, cache_dir: Path,
+              plugins: list[str] | None = None) -> tuple[list[Example], dict]:
+    """The training examples (source order, then each source's order) and the manifest.
+    ``plugins``: the config's user modules (readers, filters, clean steps) to import first."""
+    import_plugins(plugins)
     sources = data_cfg["sources"]
     seed = int(data_cfg.get("subset_seed", 0))
     policy = data_cfg.get("on_bad_record", "error")
@@ -111,14 +162,14 @@ def build_mix(data_cfg: dict[str, Any], world_dir: Path | None, cache_dir: Path)
     for name, src in sources.items():
         if wanted[name][0] == 0:
             continue
-        pools[name], filter_stats[name] = cached_pool(name, src, world_dir, cache_dir, seed,
-                                                      data_cfg.get("clean"), policy)
+        pools[name], filter_stats[name] = cached_pool(name, src, world_dir, cache_dir, seed, data_cfg.get("clean"),
+                                                      policy, data_cfg.get("world_filters"))
     base = {name: c if c is not None else round(f * len(pools[name])) for name, (c, f) in wanted.items()}
     # scaled: false keeps a source's count whatever data.size is (e.g. "1,000 + 30 dialogue chains")
     fixed = {name for name, src in sources.items() if src.get("scaled", True) is False}
     counts = {**scale_counts({k: v for k, v in base.items() if k not in fixed}, data_cfg.get("size")),
               **{k: base[k] for k in fixed}}
-    examples: list[Example] = []
+    chosen: dict[str, list[Example]] = {}
     for name, src in sources.items():
         want = counts[name]
         if want == 0:
@@ -126,11 +177,17 @@ def build_mix(data_cfg: dict[str, Any], world_dir: Path | None, cache_dir: Path)
         pool = pools[name]
         if want > len(pool):
             if not src.get("allow_repeat", False):
+                cap = f" or raise data.sources.{name}.per_task" if src.get("per_task") is not None else ""
                 raise ValueError(
                     f"data.sources.{name}: {want} examples requested but the pool holds {len(pool)} "
-                    f"after filtering (set data.sources.{name}.allow_repeat=true to upsample)")
+                    f"after filtering (set data.sources.{name}.allow_repeat=true to upsample{cap})")
             pool = [pool[i % len(pool)] for i in range(want)]  # whole passes first: still nested
-        examples.extend(pool[:want])
+        chosen[name] = pool[:want]
+    _check_no_shared_ids({k: list({e.id: e for e in v}.values()) for k, v in chosen.items()})
+    examples = [ex for exs in chosen.values() for ex in exs]
+    warnings = [w for name, stats in filter_stats.items() for w in drop_warnings(name, stats)]
+    for w in warnings:
+        log.warning(w)
     if not examples:
         raise ValueError(f"data: no examples left; per-source filter drops: {filter_stats}")
     ids = [e.id for e in examples]
@@ -143,6 +200,8 @@ def build_mix(data_cfg: dict[str, Any], world_dir: Path | None, cache_dir: Path)
         "pool_sizes": {k: len(v) for k, v in pools.items()},
         "bad_records": {k: v.get("bad_records", 0) for k, v in filter_stats.items()},
         "filter_stats": filter_stats,
+        "accounting": {k: accounting(v) for k, v in filter_stats.items()},
+        "warnings": warnings,
         "subset_seed": seed,
         "example_ids": ids,
     }

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from limalab.data.example import Example
-from limalab.data.mix import build_mix
+from limalab.data.mix import build_mix, needs_world
 from limalab.tracking.io import atomic_write_json, atomic_write_text, config_hash
 from limalab.versions import PIPELINE_VERSION, WORLD_VERSION
 from limalab.world.build import WorldConfig, build_world
@@ -24,8 +24,9 @@ def data_dir(cfg: dict[str, Any]) -> Path:
 
 
 def prepare(cfg: dict[str, Any], per_source: int = 2) -> Path:
-    world_dir = build_world(WorldConfig(**cfg["world"]), cfg["cache_dir"])
-    examples, manifest = build_mix(cfg["data"], world_dir, Path(cfg["cache_dir"]))
+    """The data stage alone; the miniature world is built only when a source reads from it."""
+    world_dir = build_world(WorldConfig(**cfg["world"]), cfg["cache_dir"]) if needs_world(cfg["data"]) else None
+    examples, manifest = build_mix(cfg["data"], world_dir, Path(cfg["cache_dir"]), cfg.get("plugins"))
     out = data_dir(cfg)
     atomic_write_json(out / "manifest.json", manifest)
     atomic_write_text(out / "preview.md", preview(examples, manifest, per_source))
@@ -50,9 +51,10 @@ def preview(examples: list[Example], manifest: dict, per_source: int = 2) -> str
              f"(subset seed {manifest['subset_seed']}, sha256 {manifest['sha256'][:12]})", "",
              "| source | examples | pool after filters |", "|---|---|---|"]
     lines += [f"| {s} | {n} | {manifest['pool_sizes'].get(s)} |" for s, n in manifest["source_counts"].items()]
+    lines += [f"\n**Warning:** {w}" for w in manifest.get("warnings", [])]
     for source, stats in manifest["filter_stats"].items():
-        lines += ["", f"## Filters of `{source}` (examples each step dropped; `input` and `kept` where the reader counts them)", "",
-                  "| step | examples |", "|---|---|", *[f"| {k} | {v} |" for k, v in stats.items()]]
+        lines += ["", f"## Filters of `{source}` (rows in = kept + each step's drops + bad records)", "",
+                  "| step | rows |", "|---|---|", *[f"| {k} | {v} |" for k, v in stats.items()]]
     for source, exs in by_source.items():
         lengths = [len(ex.turns[-1]) for ex in exs]
         peak = max(n for _, n in length_histogram(lengths)) or 1

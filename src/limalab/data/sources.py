@@ -1,49 +1,92 @@
 """Turn one configured source into its pool: examples in a fixed, seeded order.
 
+A reader is a plugin: one module per source format holds its parser and its pool (registered
+here by name, ``data.sources.<name>.reader``), so adding a reader is its module plus its config
+file. A user's own reader is a module listed in the config's ``plugins:``::
+
+    from limalab.data.sources import READERS, Source
+
+    @READERS.register("my_format")
+    def my_pool(src: Source) -> list[Example]:
+        return src.shuffled([Example(...) for rec in src.count(read(src.path, src.bad))])
+
 A subset of size N is the first N of that order, so for one ``subset_seed`` the subset of size
 N is contained in the subset of size 2N (nested), and the order is what the mix draws from.
+
+Nothing is lost silently: every source accounts for its rows. ``rows in`` (records the reader
+met: those it yielded through ``Source.count`` plus the bad records it skipped) must equal
+``kept`` plus every filter's and clean step's drops plus the bad records; ``check_accounting``
+fails the run otherwise.
 """
 
 from __future__ import annotations
 
+import pkgutil
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from tqdm import tqdm
-
+from limalab.config.schema import Source as SourceConfig
+from limalab.config.validate import attach
 from limalab.data.example import BadRecords, Example
-from limalab.data.filters import Candidate, apply_steps
-from limalab.data.readers import (
-    alpaca,
-    lima_jsonl,
-    natural_instructions,
-    stackexchange,
-    table,
-    wikihow,
-    writingprompts,
-)
+from limalab.registry import Registry
+
+T = TypeVar("T")
+
+def _builtin_readers() -> list[str]:
+    """Every module of ``limalab.data.readers``: a new built-in reader is one module there."""
+    import limalab.data.readers as package  # its __init__ imports nothing
+
+    return [f"{package.__name__}.{m.name}" for m in pkgutil.iter_modules(package.__path__)]
 
 
-def _se_pool(cfg: dict[str, Any], path: Path, seed: int, stats: dict[str, int], bad: BadRecords) -> list[Example]:
-    """Filtered pairs per exchange, best questions first; exchanges drawn with temperature."""
-    wanted = cfg.get("exchanges")  # None = every site found under path
-    per_site: dict[str, list[Example]] = {}
-    for site_dir in tqdm(stackexchange.site_dirs(path), desc=f"read {cfg['name']}", unit="site", leave=False):
-        site = stackexchange.site_name(site_dir)
-        if wanted is not None and site not in wanted:
-            continue
-        threads = stackexchange.read_threads(site_dir, bad, by_score=True)  # best questions first
-        kept = apply_steps((Candidate(t) for t in threads), list(cfg.get("filters", [])), stats)
-        per_site[site] = [
-            Example(f"se:{site}:q{c.thread.id}:a{c.answer.id}", cfg["name"], [c.prompt, c.response],
-                    {"exchange": site, "question_score": c.thread.score, "answer_score": c.answer.score})
-            for c in kept
-        ]
-    if wanted is not None and (missing := set(wanted) - set(per_site)):
-        raise FileNotFoundError(f"{path}: no dump for exchanges {sorted(missing)} (found {sorted(per_site)})")
-    return temperature_order(per_site, float(cfg.get("temperature", 3.0)), seed)
+READERS: Registry[Callable[[Source], list[Example]]] = Registry("reader", "data.sources.<name>.reader",
+                                                                _builtin_readers())
+COMMON = set(SourceConfig.model_fields) | {"name", "filter_overrides"}  # not a reader's own options
+attach("data.sources.*", "reader", COMMON, READERS)
+HUB = "hf:"  # a table on the Hugging Face hub: no local path to check
+RESERVED = ("input", "bad_records", "kept")  # every other key of a source's stats is a drop count
+
+
+@dataclass
+class Source:
+    """What a reader plugin gets: its config, its input, the seed, and the counters."""
+
+    name: str
+    cfg: dict[str, Any]
+    path: Path | str
+    seed: int
+    bad: BadRecords
+    stats: dict[str, int] = field(default_factory=dict)
+
+    @cached_property
+    def opt(self) -> Any:
+        """The reader's options (its declared ``PluginOptions``), validated, defaults filled."""
+        model = READERS.options(self.cfg["reader"])
+        return model.model_validate({k: v for k, v in self.cfg.items() if k not in COMMON}) if model else None
+
+    def key(self, option: str) -> str:
+        """The config key of one of this source's options, for error messages."""
+        return f"data.sources.{self.name}.{option}"
+
+    def count(self, records: Iterable[T]) -> Iterator[T]:
+        """Pass the reader's records through, counting each as a row in."""
+        self.stats.setdefault("input", 0)
+        for rec in records:
+            self.stats["input"] += 1
+            yield rec
+
+    def drop(self, step: str, n: int = 1) -> None:
+        """``n`` rows dropped by ``step`` (a name the manifest shows). A ``select:`` step picks
+        rows by design (a label, a per-task cap), so no warning says it drops too many."""
+        self.stats[step] = self.stats.get(step, 0) + n
+
+    def shuffled(self, examples: list[Example]) -> list[Example]:
+        random.Random(f"{self.seed}/shuffle").shuffle(examples)
+        return examples
 
 
 def temperature_order(per_group: dict[str, list[Example]], tau: float, seed: int) -> list[Example]:
@@ -63,94 +106,36 @@ def temperature_order(per_group: dict[str, list[Example]], tau: float, seed: int
     return order
 
 
-def _shuffled(examples: list[Example], seed: int) -> list[Example]:
-    random.Random(f"{seed}/shuffle").shuffle(examples)
-    return examples
-
-
-def _wikihow_pool(cfg: dict, path: Path, seed: int, stats: dict, bad: BadRecords) -> list[Example]:
-    out = []
-    for line, title, text in wikihow.read_articles(path, bad):
-        prompt = title if title.endswith("?") else title + "?"
-        text = text.replace("This article", "The following answer").replace("this article", "the following answer")
-        out.append(Example(f"wikihow:{title}", cfg["name"], [prompt, text], {"line": line}))
-    stats["input"] = stats["kept"] = len(out)
-    return _shuffled(out, seed)
-
-
-def _wp_pool(cfg: dict, path: Path, seed: int, stats: dict, bad: BadRecords) -> list[Example]:
-    split = cfg.get("split", "train")
-    out = [Example(f"wp:{split}:{n}", cfg["name"], [p, s], {})
-           for n, p, s in writingprompts.read_pairs(path, split, bad)]
-    stats["input"] = stats["kept"] = len(out)
-    return _shuffled(out, seed)
-
-
-def _ni_pool(cfg: dict, path: Path, seed: int, stats: dict, bad: BadRecords) -> list[Example]:
-    """Round-robin over tasks (one example from each task first, as the paper's 50)."""
-    rng = random.Random(f"{seed}/ni")
-    per_task = []
-    for task, definition, instances in natural_instructions.read_tasks(path, bad):
-        xs = [Example(f"ni:{inst['id']}", cfg["name"], [f"{definition}\n\n{inst['input']}", inst["output"][0]],
-                      {"task": task}) for inst in instances]
-        rng.shuffle(xs)
-        per_task.append(xs)
-    rng.shuffle(per_task)
-    out = [xs[i] for i in range(max(map(len, per_task), default=0)) for xs in per_task if i < len(xs)]
-    stats["input"] = stats["kept"] = len(out)
-    return out
-
-
-def _lima_pool(cfg: dict, path: Path, seed: int, stats: dict, bad: BadRecords) -> list[Example]:
-    out = [Example(f"{cfg['name']}:{n}", cfg["name"], turns, {"origin": src})
-           for n, turns, src in lima_jsonl.read_conversations(path, bad)]
-    stats["input"] = stats["kept"] = len(out)
-    return _shuffled(out, seed)
-
-
-def _alpaca_pool(cfg: dict, path: Path, seed: int, stats: dict, bad: BadRecords) -> list[Example]:
-    out = [Example(f"alpaca:{i}", cfg["name"], [p, r], {}) for i, p, r in alpaca.read_records(path, bad)]
-    stats["input"] = stats["kept"] = len(out)
-    return _shuffled(out, seed)
-
-
-def _table_pool(cfg: dict, path: Path | str, seed: int, stats: dict, bad: BadRecords) -> list[Example]:
-    if "columns" not in cfg:
-        raise ValueError(f"data.sources.{cfg['name']}.columns: the table reader needs a column mapping, "
-                         "e.g. {prompt: instruction, response: output}")
-    out = [Example(f"{cfg['name']}:{rid}", cfg["name"], turns, {"at": where})
-           for rid, where, turns in table.read_rows(str(path), dict(cfg["columns"]), bad, cfg.get("split", "train"))]
-    stats["input"] = stats["kept"] = len(out)
-    return _shuffled(out, seed)
-
-
-READERS = {
-    "stackexchange": _se_pool,
-    "wikihow": _wikihow_pool,
-    "writingprompts": _wp_pool,
-    "natural_instructions": _ni_pool,
-    "lima_jsonl": _lima_pool,
-    "alpaca": _alpaca_pool,
-    "table": _table_pool,
-}
-
-
-def source_pool(cfg: dict[str, Any], path: Path, seed: int,
+def source_pool(cfg: dict[str, Any], path: Path | str, seed: int,
                 on_bad_record: str = "error") -> tuple[list[Example], dict[str, int]]:
     """The source's pool in its seeded order, and its counts: ``input``, each filter's drops,
-    ``kept``, and ``bad_records`` (skipped with ``data.on_bad_record=skip``)."""
-    reader = cfg.get("reader")
-    if reader not in READERS:
-        raise ValueError(f"data.sources.{cfg['name']}.reader: unknown reader {reader!r}; expected one of {sorted(READERS)}")
-    if not str(path).startswith(table.HUB) and not Path(path).exists():
-        raise FileNotFoundError(f"data.sources.{cfg['name']}.path: {path} does not exist")
-    stats: dict[str, int] = {}
-    bad = BadRecords(on_bad_record)
-    pool = READERS[reader](cfg, path, seed, stats, bad)
-    stats["bad_records"] = bad.count
+    ``bad_records`` (skipped with ``data.on_bad_record=skip``) and ``kept``."""
+    name = cfg["name"]
+    reader = READERS.get(cfg.get("reader"), f"data.sources.{name}.reader")
+    if not str(path).startswith(HUB) and not Path(path).exists():
+        raise FileNotFoundError(f"data.sources.{name}.path: {path} does not exist")
+    src = Source(name, cfg, path if str(path).startswith(HUB) else Path(path), seed, BadRecords(on_bad_record))
+    src.stats["input"] = 0
+    pool = reader(src)
+    stats = src.stats
+    stats["input"] += src.bad.count  # a bad record is a row in that could not be read
+    stats["bad_records"] = src.bad.count
+    stats["kept"] = len(pool)
+    check_accounting(name, stats)
     return pool, stats
 
 
-def iter_texts(examples: list[Example]) -> Iterator[str]:
-    for ex in examples:
-        yield from ex.turns
+def check_accounting(name: str, stats: dict[str, int]) -> None:
+    """rows in = kept + every step's drops + bad records, or the run stops."""
+    drops = {k: v for k, v in stats.items() if k not in RESERVED}
+    if stats.get("input", 0) != stats.get("kept", 0) + sum(drops.values()) + stats.get("bad_records", 0):
+        raise ValueError(f"data.sources.{name}: rows do not add up: {stats.get('input', 0)} in != "
+                         f"{stats.get('kept', 0)} kept + drops {drops} + {stats.get('bad_records', 0)} bad records "
+                         "(a reader or step lost rows without counting them)")
+
+
+def accounting(stats: dict[str, int]) -> dict[str, Any]:
+    """The manifest's view of a source's stats."""
+    return {"rows_in": stats.get("input", 0), "kept": stats.get("kept", 0),
+            "dropped": {k: v for k, v in stats.items() if k not in RESERVED},
+            "bad_records": stats.get("bad_records", 0)}

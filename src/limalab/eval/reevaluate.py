@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from limalab.data.chat import ChatFormat
+from limalab.data.messages import ConversationError, prompt_fields
 from limalab.eval.dialogue import evaluate_dialogue
 from limalab.eval.evaluate import Evaluation, Responder, cached_generations, evaluate
 from limalab.eval.judges import ReferenceJudge, build_judge
@@ -53,6 +54,7 @@ class RunState:
         return Responder(self.load, batch_size, self.rd.model)
 
 
+
 def load_prompts(cfg: dict[str, Any], world_dir: Path) -> PromptSet:
     """``prompts=<jsonl>`` if given, else the world's ``eval.prompt_set``."""
     mp = cfg["eval"]["max_prompts"]
@@ -64,9 +66,11 @@ def load_prompts(cfg: dict[str, Any], world_dir: Path) -> PromptSet:
         raise FileNotFoundError(f"prompts: {path} does not exist")
     rows = []
     for n, row in enumerate(read_jsonl(path), start=1):
-        if not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
-            raise ValueError(f"{path}: line {n}: expected a non-empty 'prompt' string")
-        rows.append({"prompt_id": str(row.get("prompt_id", row.get("id", n))), "type": row.get("type"), **row})
+        try:  # a `prompt`, or a conversation ending on a user turn (LIMA's test file, chat files)
+            fields = prompt_fields(row)
+        except ConversationError as e:
+            raise ValueError(f"{path}: line {n}: {e}") from None
+        rows.append({"prompt_id": str(row.get("prompt_id", row.get("id", n))), "type": row.get("type"), **row, **fields})
     return PromptSet.from_rows(rows, path.stem, mp)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from limalab.data.example import Example
-from limalab.data.mix import build_mix
+from limalab.data.mix import build_mix, needs_world
 from limalab.data.tokenized import tokenize
 from limalab.pipeline.context import RunContext
 
@@ -23,7 +23,7 @@ def mix_and_tokenize(ctx: RunContext) -> tuple[list[Example], list, dict[str, An
     """The examples, their (input_ids, labels) rows and the manifest with token counts."""
     cfg = ctx.cfg
     world_dir = ctx.world_dir if needs_world(cfg["data"]) else None
-    examples, manifest = build_mix(cfg["data"], world_dir, ctx.cache_dir)
+    examples, manifest = build_mix(cfg["data"], world_dir, ctx.cache_dir, cfg["plugins"])
     max_length = int(cfg["train"]["max_length"])
     rows, key = tokenize(examples, manifest["sha256"], ctx.chat, max_length, ctx.cache_dir)
     resp = [sum(1 for t in lab if t != -100) for _, lab in rows]
@@ -31,15 +31,6 @@ def mix_and_tokenize(ctx: RunContext) -> tuple[list[Example], list, dict[str, An
                     n_response_tokens=sum(resp), n_trimmed=sum(1 for ids, _ in rows if len(ids) == max_length),
                     response_tokens_p95=float(np.percentile(resp, 95)))
     return examples, rows, manifest
-
-
-def needs_world(data_cfg: dict[str, Any]) -> bool:
-    """Whether any source (or cleaning step) reads from the miniature world (``world:`` paths)."""
-    paths = [str(s.get("path", "")) for s in data_cfg["sources"].values()]
-    paths += [str(p) for step in data_cfg.get("clean") or [] for p in step.get("against", [])]
-    paths += [str(p) for s in data_cfg["sources"].values() for step in s.get("clean") or []
-              for p in step.get("against", [])]
-    return any(p.startswith("world:") for p in paths)
 
 
 def run(ctx: RunContext) -> None:

@@ -7,7 +7,8 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from limalab.data.example import BadRecord, BadRecords, read_text
+from limalab.data.example import BadRecord, BadRecords, Example, read_text
+from limalab.data.sources import READERS, Source
 
 KEYS = ("instruction", "input", "output")
 
@@ -32,3 +33,9 @@ def read_records(path: str | Path, bad: BadRecords | None = None) -> Iterator[tu
             bad(f"{path}: record {i}: expected non-empty 'instruction' and 'output' strings (and an optional 'input')")
             continue
         yield i, prompt_of(row["instruction"], row.get("input", "")), row["output"].strip()
+
+
+@READERS.register("alpaca")
+def alpaca_pool(src: Source) -> list[Example]:
+    return src.shuffled([Example(f"alpaca:{i}", src.name, [p, r], {})
+                         for i, p, r in src.count(read_records(src.path, src.bad))])

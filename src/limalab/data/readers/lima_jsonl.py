@@ -1,20 +1,54 @@
 """LIMA's release format: one JSON object per line, ``conversations`` (alternating turns, user
-first; multi-turn chains keep every turn) and ``source``."""
+first, ending on the assistant's; multi-turn chains keep every turn) and ``source``, the
+release's label (stackexchange, authors, wikihow, nlp, writingprompts, multi_turn).
+
+``labels`` selects rows by that label (every row when unset); rows with another label are
+counted as ``select:labels``. An example's id is the file's stem, the row's label and its line
+(``train:multi_turn:1012``), the same whichever mix source reads it, so two sources that pick
+the same row are an error (``data/mix.py``), and the label is in the manifest's ids.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
 
-from limalab.data.example import BadRecords, json_objects
+from limalab.config.schema import PluginOptions
+from limalab.data.example import BadRecords, Example, json_objects
+from limalab.data.messages import ConversationError, to_turns
+from limalab.data.sources import READERS, Source
 
 
 def read_conversations(path: str | Path, bad: BadRecords | None = None) -> Iterator[tuple[int, list[str], str]]:
+    """Yield (line, turns, release label)."""
     path = Path(path)
     bad = bad or BadRecords()
     for n, row in json_objects(path, bad):
-        turns = row.get("conversations")
-        if not isinstance(turns, list) or len(turns) < 2 or not all(isinstance(t, str) for t in turns):
-            bad(f"{path}: line {n}: expected 'conversations', a list of at least 2 strings")
+        turns, label = row.get("conversations"), row.get("source", "")
+        if not isinstance(turns, list) or not all(isinstance(t, str) for t in turns) or not isinstance(label, str):
+            bad(f"{path}: line {n}: expected 'conversations', a list of strings (user first, ending on the "
+                "assistant's), and an optional 'source' string")
             continue
-        yield n, turns, row.get("source", "")
+        try:
+            turns = to_turns(turns, end="assistant")
+        except ConversationError as e:
+            bad(f"{path}: line {n}: conversations: {e}")
+            continue
+        yield n, turns, label
+
+
+class LimaOptions(PluginOptions):
+    labels: list[str] | None = None  # the release's `source` labels to keep (e.g. [multi_turn]); all when unset
+
+
+@READERS.register("lima_jsonl", options=LimaOptions)
+def lima_pool(src: Source) -> list[Example]:
+    labels = src.opt.labels
+    stem = Path(src.path).stem
+    out = []
+    for n, turns, label in src.count(read_conversations(src.path, src.bad)):
+        if labels is not None and label not in labels:
+            src.drop("select:labels")
+            continue
+        out.append(Example(f"{stem}:{label}:{n}" if label else f"{stem}:{n}", src.name, turns, {"label": label}))
+    return src.shuffled(out)

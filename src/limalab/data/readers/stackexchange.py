@@ -5,6 +5,12 @@ its question (and, after migrations, before it). The reader streams the file onc
 ``iterparse`` into a temporary SQLite index on disk, then yields each question with its
 answers: memory stays bounded by one thread, not by the dump (a site's Posts.xml runs to
 tens of GB).
+
+A site keeps its full identity: the directory name less its domain (``biology`` for
+``biology.stackexchange.com``, ``biology.meta`` for ``biology.meta.stackexchange.com``,
+``meta.askubuntu`` for ``meta.askubuntu.com``). Meta sites (discussion about the site itself)
+join a pool only when named in ``exchanges`` or with ``include_meta: true``; two directories
+with the same identity are an error, never one overwriting the other.
 """
 
 from __future__ import annotations
@@ -16,8 +22,15 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any
 
-from limalab.data.example import BadRecord, BadRecords
+from pydantic import Field
+from tqdm import tqdm
+
+from limalab.config.schema import PluginOptions
+from limalab.data.example import BadRecord, BadRecords, Example
+from limalab.data.filters import Candidate, apply_steps, with_overrides
+from limalab.data.sources import READERS, Source, temperature_order
 
 
 @dataclass
@@ -39,8 +52,21 @@ class Thread:
     answers: list[Answer] = field(default_factory=list)
 
 
+DOMAINS = (".stackexchange.com", ".com", ".net")
+
+
 def site_name(site_dir: Path) -> str:
-    return site_dir.name.split(".stackexchange.com")[0].split(".")[0]
+    """The site's identity: its directory name less the domain (``*.stackexchange.com``,
+    ``*.com``, ``*.net``), so ``biology`` and ``biology.meta`` stay apart."""
+    name = site_dir.name
+    for suffix in DOMAINS:
+        if name.endswith(suffix) and name != suffix.lstrip("."):
+            return name.removesuffix(suffix)
+    return name
+
+
+def is_meta(site: str) -> bool:
+    return "meta" in site.split(".")
 
 
 def parse_tags(tags: str) -> list[str]:
@@ -132,3 +158,52 @@ def read_threads(site_dir: str | Path, bad: BadRecords | None = None, by_score: 
                 yield Thread(site, str(qid), title, body, score, parse_tags(tags), accepted, answers)
         finally:
             db.close()
+
+
+def _site_pool(src: Source, site_dir: Path, steps: list[dict]) -> list[Example]:
+    """One site's filtered pairs, best questions first."""
+    site = site_name(site_dir)
+    threads = read_threads(site_dir, src.bad, by_score=True)  # apply_steps counts them in
+    kept = apply_steps((Candidate(t) for t in threads), steps, src.stats, src.seed, src.key("filters"))
+    return [Example(f"se:{site}:q{c.thread.id}:a{c.answer.id}", src.name, [c.prompt, c.response],
+                    {"exchange": site, "question_score": c.thread.score, "answer_score": c.answer.score})
+            for c in kept]
+
+
+class StackExchangeOptions(PluginOptions):
+    exchanges: list[str] | None = None  # the sites to read (every non-meta site found when unset)
+    include_meta: bool = False  # with exchanges unset: read the X.meta sites too
+    temperature: Annotated[float, Field(gt=0)] = 3.0  # sites drawn with p ∝ size^(1/temperature)
+    filters: list[dict[str, Any]] = []  # the paper's filter steps (conf/filters/se_paper.yaml)
+
+
+def selected_sites(src: Source) -> dict[str, Path]:
+    """The sites this source reads: ``exchanges`` (every non-meta site found when unset)."""
+    wanted = src.opt.exchanges
+    found: dict[str, Path] = {}
+    for d in site_dirs(src.path):
+        site = site_name(d)
+        if site in found:
+            raise ValueError(f"{src.key('path')}: {found[site]} and {d} are both the site {site!r}; "
+                             "keep one (a pool name must not be shared)")
+        found[site] = d
+    if wanted is None:
+        meta = src.opt.include_meta or (Path(src.path) / "Posts.xml").exists()  # one site named
+        chosen = {s: d for s, d in found.items() if meta or not is_meta(s)}
+        if not chosen:
+            raise FileNotFoundError(f"{src.key('path')}: only meta sites under {src.path} ({sorted(found)}); name them "
+                                    f"in {src.key('exchanges')} or set {src.key('include_meta')}=true")
+        return chosen
+    if missing := sorted(set(wanted) - set(found)):
+        raise FileNotFoundError(f"{src.key('exchanges')}: no dump for {missing} under {src.path} (found {sorted(found)})")
+    return {s: found[s] for s in wanted}
+
+
+@READERS.register("stackexchange", options=StackExchangeOptions)
+def stackexchange_pool(src: Source) -> list[Example]:
+    """Filtered pairs per exchange, best questions first; exchanges drawn with temperature.
+    A question is a row in; a question whose prompt and answer pass every filter is kept."""
+    steps = with_overrides(list(src.opt.filters), src.cfg.get("filter_overrides"))
+    per_site = {site: _site_pool(src, d, steps) for site, d in
+                tqdm(selected_sites(src).items(), desc=f"read {src.name}", unit="site", leave=False)}
+    return temperature_order(per_site, src.opt.temperature, src.seed)

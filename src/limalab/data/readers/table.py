@@ -1,22 +1,27 @@
-"""Any other instruction data: a JSONL file, Parquet file(s), a Hugging Face ``datasets``
-directory (``save_to_disk``), or a hub id (``hf:org/name``, when online), with a column mapping.
+"""Any other instruction data: a JSON file (a JSONL file, or one JSON array of objects: told
+apart by the first character), Parquet file(s), a Hugging Face ``datasets`` directory
+(``save_to_disk``), or a hub id (``hf:org/name``, when online), with a column mapping.
 
 ``columns`` maps limalab's fields to the table's: ``prompt`` and ``response`` (plus an
-optional ``context`` appended to the prompt, as Alpaca's input), or ``conversations`` (a list
-of strings, or of ``{role|from, content|value}`` messages); ``id`` optionally names the row's
-own id column.
+optional ``context`` appended to the prompt, as Alpaca's input), or ``conversations``: a list
+of strings (alternating, user first), OpenAI ``messages`` (``role``/``content``, tool calls)
+or ShareGPT ``conversations`` (``from``/``value``), roles honoured as ``data/messages.py``
+says; an unknown role, or a conversation that does not end on an assistant turn, is a bad
+record naming its line. ``id`` optionally names the row's own id column.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from limalab.data.example import BadRecord, BadRecords, json_objects
+from limalab.config.schema import PluginOptions
+from limalab.data.example import BadRecord, BadRecords, Example, json_objects, read_text
+from limalab.data.messages import ConversationError, to_turns
 from limalab.data.readers.alpaca import prompt_of
-
-HUB = "hf:"
+from limalab.data.sources import HUB, READERS, Source
 
 
 def table_format(location: str) -> str:
@@ -31,8 +36,12 @@ def table_format(location: str) -> str:
         raise BadRecord(f"{path}: a directory with neither a saved datasets dataset nor *.parquet files")
     if path.suffix == ".parquet":
         return "parquet"
-    if path.suffix in (".jsonl", ".json"):
+    if path.suffix == ".jsonl":
         return "jsonl"
+    if path.suffix == ".json":
+        with path.open("rb") as f:
+            head = f.read(4096).removeprefix(b"\xef\xbb\xbf").lstrip()
+        return "json_array" if head.startswith(b"[") else "jsonl"
     raise BadRecord(f"{path}: unknown table format; expected .jsonl, .parquet, a datasets directory or hf:<id>")
 
 
@@ -54,15 +63,10 @@ def _check(found: list[str], columns: dict[str, str], where: str) -> None:
 
 
 def _turns(row: dict[str, Any], columns: dict[str, str]) -> list[str] | None:
+    """The row's turns, None when a field is missing or empty; ConversationError says why a
+    conversation cannot be one."""
     if "conversations" in columns:
-        conv = row.get(columns["conversations"])
-        if not isinstance(conv, list):
-            return None
-        turns = [m if isinstance(m, str) else (m.get("content") or m.get("value")) if isinstance(m, dict) else None
-                 for m in conv]
-        if isinstance(conv[0] if conv else None, dict) and conv[0].get("role", conv[0].get("from")) == "system":
-            turns = turns[1:]  # limalab's chat format has no system turn
-        return turns if len(turns) >= 2 and all(isinstance(t, str) and t for t in turns) else None
+        return to_turns(row.get(columns["conversations"]), end="assistant")
     p, r = row.get(columns["prompt"]), row.get(columns["response"])
     ctx = row.get(columns["context"], "") if "context" in columns else ""
     if not (isinstance(p, str) and p.strip() and isinstance(r, str) and r.strip() and isinstance(ctx, str | None)):
@@ -77,6 +81,21 @@ def _jsonl(path: Path, columns: dict[str, str], bad: BadRecords) -> Iterator[tup
             _check(list(row), columns, f"{path}: line {n}")
             checked = True
         yield f"line {n}", row
+
+
+def _json_array(path: Path, columns: dict[str, str]) -> Iterator[tuple[str, dict]]:
+    """One JSON array of objects (Alpaca's and many chat sets' release format). A broken array
+    has no next record to skip to: a BadRecord, under either policy."""
+    try:
+        rows = json.loads(read_text(path))
+    except json.JSONDecodeError as e:
+        raise BadRecord(f"{path}: line {e.lineno}: malformed JSON ({e.msg})") from None
+    if not isinstance(rows, list):
+        raise BadRecord(f"{path}: expected a JSON array of objects (or one object per line)")
+    for i, row in enumerate(rows):
+        if i == 0 and isinstance(row, dict):
+            _check(list(row), columns, f"{path}: record 0")
+        yield f"record {i}", row
 
 
 def _parquet(path: Path, columns: dict[str, str]) -> Iterator[tuple[str, dict]]:
@@ -118,12 +137,37 @@ def read_rows(location: str, columns: dict[str, str], bad: BadRecords | None = N
     bad = bad or BadRecords()
     fmt = table_format(location)
     _needed(columns)
-    rows = (_jsonl(Path(location), columns, bad) if fmt == "jsonl" else _parquet(Path(location), columns)
-            if fmt == "parquet" else _datasets(location, fmt, columns, split))
+    readers = {"jsonl": lambda: _jsonl(Path(location), columns, bad),
+               "json_array": lambda: _json_array(Path(location), columns),
+               "parquet": lambda: _parquet(Path(location), columns)}
+    rows = readers[fmt]() if fmt in readers else _datasets(location, fmt, columns, split)
     for n, (where, row) in enumerate(rows):
-        turns = _turns(row, columns)
+        if not isinstance(row, dict):
+            bad(f"{location}: {where}: expected a JSON object")
+            continue
+        try:
+            turns = _turns(row, columns)
+        except ConversationError as e:
+            bad(f"{location}: {where}: {columns['conversations']}: {e}")
+            continue
         if turns is None:
             bad(f"{location}: {where}: expected non-empty strings in "
-                f"{_needed(columns)}" + (" (a list of at least 2 turns)" if "conversations" in columns else ""))
+                f"{_needed(columns)}")
+            continue
+        if "id" in columns and row.get(columns["id"]) is None:
+            bad(f"{location}: {where}: no {columns['id']!r} (the id column, data.sources.<name>.columns.id)")
             continue
         yield str(row[columns["id"]]) if "id" in columns else str(n), where, turns
+
+
+class TableOptions(PluginOptions):
+    # limalab's fields -> the table's: {prompt: instruction, response: output} or {conversations: messages}
+    columns: dict[str, str]
+    split: str = "train"  # a `datasets` table's split
+
+
+@READERS.register("table", options=TableOptions)
+def table_pool(src: Source) -> list[Example]:
+    rows = read_rows(str(src.path), dict(src.opt.columns), src.bad, src.opt.split)
+    return src.shuffled([Example(f"{src.name}:{rid}", src.name, turns, {"at": where})
+                         for rid, where, turns in src.count(rows)])

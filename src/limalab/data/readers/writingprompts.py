@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from itertools import zip_longest
 from pathlib import Path
 
-from limalab.data.example import BadRecord, BadRecords
+from limalab.config.schema import PluginOptions
+from limalab.data.example import BadRecord, BadRecords, Example
+from limalab.data.sources import READERS, Source
 
 _TAG = re.compile(r"^\s*\[\s*[A-Z]{2}\s*\]\s*")
 
@@ -28,9 +31,11 @@ def read_pairs(root: str | Path, split: str = "train", bad: BadRecords | None = 
     for p in (src, tgt):
         if not p.exists():
             raise FileNotFoundError(f"{p}: missing; expected {split}.wp_source and {split}.wp_target in {root}")
-    n = 0
     with src.open("rb") as fs, tgt.open("rb") as ft:
-        for n, (s, t) in enumerate(zip(fs, ft, strict=False), start=1):
+        for n, (s, t) in enumerate(zip_longest(fs, ft), start=1):
+            if s is None or t is None:  # the pairing is by line: misaligned files are no data
+                short = src if s is None else tgt
+                raise BadRecord(f"{src} and {tgt}: different numbers of lines (after line {n - 1}, where {short.name} ends)")
             try:
                 prompt, story = clean_prompt(s.decode("utf-8")), clean_story(t.decode("utf-8"))
             except UnicodeDecodeError:
@@ -40,5 +45,14 @@ def read_pairs(root: str | Path, split: str = "train", bad: BadRecords | None = 
                 bad(f"{src if not prompt else tgt}: line {n}: empty {'prompt' if not prompt else 'story'}")
                 continue
             yield n, prompt, story
-        if fs.readline() or ft.readline():  # the pairing is by line: misaligned files are no data
-            raise BadRecord(f"{src} and {tgt}: different numbers of lines (after line {n})")
+
+
+class WritingPromptsOptions(PluginOptions):
+    split: str = "train"  # the <split>.wp_source / <split>.wp_target pair to read
+
+
+@READERS.register("writingprompts", options=WritingPromptsOptions)
+def writingprompts_pool(src: Source) -> list[Example]:
+    split = src.opt.split
+    return src.shuffled([Example(f"wp:{split}:{n}", src.name, [p, s], {})
+                         for n, p, s in src.count(read_pairs(src.path, split, src.bad))])
