@@ -156,14 +156,15 @@ def test_natural_instructions_count_above_tasks(smoke_world: Path, cache_dir: Pa
 def test_lima_test_file_as_prompts_and_for_decontamination(tmp_path: Path) -> None:
     from limalab.eval.reevaluate import load_prompts
 
-    rows, _, name = load_prompts({"prompts": str(FIX / "lima" / "test.jsonl"), "eval": {}}, tmp_path)
+    prompts = load_prompts({"prompts": str(FIX / "lima" / "test.jsonl"), "eval": {"max_prompts": None}}, tmp_path)
+    rows, name = prompts.rows, prompts.name
     assert name == "test" and rows[0]["prompt"] == "What should I plant in a shady garden?"
     assert rows[1]["prompt"] == "Make it two days." and rows[1]["history"] == ["Plan a trip.", "Go to the coast."]
     assert eval_texts([FIX / "lima" / "test.jsonl"])[0] == "What should I plant in a shady garden?"
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"conversations": ["q", "a"]}) + "\n")
     with pytest.raises(ValueError, match=r"bad.jsonl: line 1: .*ends on an assistant turn"):
-        load_prompts({"prompts": str(bad), "eval": {}}, tmp_path)
+        load_prompts({"prompts": str(bad), "eval": {"max_prompts": None}}, tmp_path)
     with pytest.raises(ValueError, match=r"bad.jsonl: line 1: not an eval prompt"):
         eval_texts([bad])
 

@@ -59,11 +59,16 @@ def _check_plugin_options(cfg: dict[str, Any]) -> None:
                 raise ConfigError(f"config: {key}.{sorted(given)[0]}: unknown key ({registry.kind} {name!r} "
                                   "takes no options)")
             if model is not None:
-                try:
-                    model.model_validate(given)
-                except ValidationError as e:
-                    lines = [_describe(err, model, key) for err in e.errors()]
-                    raise ConfigError("config: " + "; ".join(dict.fromkeys(lines))) from None
+                plugin_options(model, given, key)
+
+
+def plugin_options(model: type[BaseModel], given: dict[str, Any], key: str) -> Any:
+    """A plugin's options from its config node ``key``, or a one-line ``ConfigError``."""
+    try:
+        return model.model_validate(given)
+    except ValidationError as e:
+        lines = [_describe(err, model, key) for err in e.errors()]
+        raise ConfigError("config: " + "; ".join(dict.fromkeys(lines))) from None
 
 
 def _key(loc: tuple[Any, ...]) -> str:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from limalab.config.schema import Source as SourceConfig
-from limalab.config.validate import attach
+from limalab.config.validate import attach, plugin_options
 from limalab.data.example import BadRecords, Example
 from limalab.registry import Registry
 
@@ -66,7 +66,8 @@ class Source:
     def opt(self) -> Any:
         """The reader's options (its declared ``PluginOptions``), validated, defaults filled."""
         model = READERS.options(self.cfg["reader"])
-        return model.model_validate({k: v for k, v in self.cfg.items() if k not in COMMON}) if model else None
+        given = {k: v for k, v in self.cfg.items() if k not in COMMON}
+        return plugin_options(model, given, f"data.sources.{self.name}") if model else None
 
     def key(self, option: str) -> str:
         """The config key of one of this source's options, for error messages."""
