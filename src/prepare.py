@@ -8,17 +8,24 @@ writes ``<runs_dir>/.data/<hash>/manifest.json`` and ``preview.md``. Takes train
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from limalab.data.prepare import prepare
+from limalab.cli import USER_ERRORS
+from limalab.pipeline.prepare_data import prepare_alone
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> None:
-    out = prepare(OmegaConf.to_container(cfg, resolve=True))
+    try:
+        out = prepare_alone(OmegaConf.to_container(cfg, resolve=True))
+    except USER_ERRORS as e:  # one line naming the key or file (HYDRA_FULL_ERROR=1 for the traceback)
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        raise SystemExit(f"error: {e}") from None
     print((out / "preview.md").read_text().split("\n## Filters")[0])
     for warning in json.loads((out / "manifest.json").read_text()).get("warnings", []):
         print(f"WARNING: {warning}", file=sys.stderr)

@@ -118,16 +118,17 @@ def test_drop_warning_above_95_percent_not_for_selections() -> None:
 
 
 def test_prepare_builds_no_world_for_real_sources_and_warns(tmp_path: Path) -> None:
-    from limalab.data.prepare import prepare
+    from limalab.config.compose import compose
+    from limalab.pipeline.prepare_data import prepare_alone
 
     rows = tmp_path / "rows.tsv"
     rows.write_text("".join(f"question {i}?\tanswer {i}.\n" for i in range(100)))
-    cfg = {"world": {"seed": 0}, "runs_dir": str(tmp_path / "runs"), "cache_dir": str(tmp_path / "cache"),
-           "plugins": ["tests.plugins.tsv_reader"],
-           "data": mix({"mine": {"reader": "tsv", "path": str(rows), "count": 1,
-                                 "clean": [{"name": "exact_dedup", "field": "response"},
-                                           {"name": "near_dedup", "field": "text", "threshold": 0.3, "shingle": 1}]}})}
-    out = prepare(cfg)
+    cfg = compose([f"runs_dir={tmp_path / 'runs'}", f"cache_dir={tmp_path / 'cache'}"])
+    cfg |= {"plugins": ["tests.plugins.tsv_reader"],
+            "data": cfg["data"] | mix({"mine": {"reader": "tsv", "path": str(rows), "count": 1,
+                                  "clean": [{"name": "exact_dedup", "field": "response"},
+                                            {"name": "near_dedup", "field": "text", "threshold": 0.3, "shingle": 1}]}})}
+    out = prepare_alone(cfg)
     manifest = json.loads((out / "manifest.json").read_text())
     assert not (tmp_path / "cache" / "worlds").exists()
     assert manifest["warnings"] and "step 'near_dedup' dropped 9" in manifest["warnings"][0]

@@ -14,15 +14,15 @@ from ..conftest import ROOT, SMOKE
 pytestmark = pytest.mark.slow
 CASES = [
     (["data.sources.se_stem.reader=nope"], "data.sources.se_stem.reader: unknown reader 'nope'"),
-    (["data.size=0"], "data.size: expected a positive integer, got 0"),
-    (["data.size=-3"], "data.size: expected a positive integer, got -3"),
-    (["data.size=abc"], "data.size: expected a positive integer, got 'abc'"),
+    (["data.size=0"], "data.size: expected a value >= 1, got 0"),
+    (["data.size=-3"], "data.size: expected a value >= 1, got -3"),
+    (["data.size=abc"], "data.size: expected an integer, got 'abc'"),
     (["data.size=10000000"], "requested but the pool holds"),
-    (["data.sources.authors.count=1.5"], "data.sources.authors.count: expected a non-negative integer, got 1.5"),
+    (["data.sources.authors.count=1.5"], "data.sources.authors.count: expected an integer, got 1.5"),
     (["data.sources.wikihow.path=/nonexistent/wikihowAll.csv"], "data.sources.wikihow.path: /nonexistent/wikihowAll.csv does not exist"),
-    (["data.on_bad_record=ignore"], "data.on_bad_record: expected one of ('error', 'skip')"),
+    (["data.on_bad_record=ignore"], "data.on_bad_record: expected one of 'error' or 'skip', got 'ignore'"),
     (["judge.name=nope"], "judge: unknown judge 'nope'"),
-    (["model.init=weird"], "model.init: expected 'pretrained' or 'random'"),
+    (["model.init=weird"], "model.init: expected one of 'pretrained' or 'random', got 'weird'"),
     (["train.budget=flops"], "train.budget: expected one of"),
     (["train.budget=steps"], "train.max_steps: a positive integer is needed"),
 ]

@@ -124,6 +124,10 @@ def _describe(err: dict[str, Any], schema: type[BaseModel], prefix: str = "") ->
         return f"{key}: unknown key (nothing reads it){hint}"
     if kind == "missing":
         return f"{key}: missing; every key of this group must be set"
+    if kind == "union_tag_invalid":  # a discriminated union's selector ("source=x") took no member
+        selector, _, got = str(ctx.get("tag", "=")).partition("=")
+        options = ", ".join(repr(t.strip("'").partition("=")[2]) for t in str(ctx.get("expected_tags", "")).split(", "))
+        return f"{key}.{selector}: expected one of {options}, got {got!r}"
     if kind in EXPECTED:
         what = EXPECTED[kind].format(**{k: str(v).replace("'source=", "'") for k, v in ctx.items()})
         return f"{key}: expected {what}, got {value!r}"

@@ -13,7 +13,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from limalab.data.chat import ChatFormat
 from limalab.data.messages import ConversationError, prompt_fields
 from limalab.eval.dialogue import evaluate_dialogue
-from limalab.eval.evaluate import Evaluation, Responder, cached_generations, evaluate
+from limalab.eval.evaluation import Evaluation, Responder, cached_generations, evaluate
 from limalab.eval.judges import ReferenceJudge, build_judge
 from limalab.eval.spec import EvalSpec, PromptSet, completion
 from limalab.tracking.io import (
@@ -99,12 +99,10 @@ def reevaluate(cfg: dict[str, Any], eval_overrides: list[str] | None = None) -> 
         return compare(run, RunState(cfg["compare_to"]), prompts, spec, judge, e)
     if not hasattr(judge, "judge"):
         raise ValueError("judge=pairwise compares two runs: add compare_to=<run_dir>")
-    if prompts.rows and "turns" in prompts.rows[0]:  # conversations: played and judged turn by turn
-        model, chat = run.load()
-        return evaluate_dialogue(run.rd.path, model, chat, prompts.rows, run.checkpoint, spec.to_dict(), judge,
-                                 e["batch_size"], e["max_invalid_fraction"])
     ev = Evaluation(run.rd.path, prompts, run.checkpoint, spec, judge, None,
                     ReferenceJudge(world) if from_world else None, e["max_invalid_fraction"])
+    if "turns" in prompts.rows[0]:  # conversations: played and judged turn by turn
+        return evaluate_dialogue(ev, run.responder(e["batch_size"]))
     return evaluate(ev, run.responder(e["batch_size"]))
 
 

@@ -19,13 +19,14 @@ from limalab.data.chat import ChatFormat
 from limalab.data.example import Example
 from limalab.eval.judges import ReferenceJudge, build_judge
 from limalab.eval.spec import size_max_new_tokens
-from limalab.model.base import load_base, pretrained_base, read_probe
+from limalab.model.base import load_base
 from limalab.model.checkpoint import chat_tokenizer
 from limalab.model.dropout import add_residual_dropout
 from limalab.model.strategy import split_trainer_config
 from limalab.ranks import worker_rank
 from limalab.tracking.loggers import make_loggers
 from limalab.tracking.rundir import RunDir, redact
+from limalab.world.base import pretrained_base, read_probe
 from limalab.world.build import WorldConfig, build_world, load_world
 from limalab.world.tokenizer import world_tokenizer
 

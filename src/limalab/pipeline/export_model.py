@@ -8,8 +8,8 @@ import shutil
 
 import torch
 
-from limalab.eval.probe import retention_probe
 from limalab.pipeline.context import RunContext
+from limalab.world.probe import retention_probe
 
 NAME = "export"
 

@@ -1,5 +1,7 @@
 """Stage ``data``: read, filter, mix and subset the run's examples, tokenize them, and write
-the manifest (the only writer of ``manifest.json``; ``src/prepare.py`` runs this stage alone).
+the manifest (the only writer of ``manifest.json``). ``src/prepare.py`` runs this stage alone
+(``prepare_alone``): the manifest and a preview, no tokenizer, and no world unless a source reads
+from it.
 
 The examples come from verified caches, so the stage always rebuilds them in memory (seconds)
 and checks them against the manifest it wrote before: a run never trains on other data than it
@@ -7,14 +9,21 @@ recorded."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from limalab.config import validate
 from limalab.data.example import Example
 from limalab.data.mix import build_mix, needs_world
+from limalab.data.preview import preview
 from limalab.data.tokenized import tokenize
 from limalab.pipeline.context import RunContext
+from limalab.tracking.io import atomic_write_text, config_hash
+from limalab.tracking.rundir import RunDir
+from limalab.versions import PIPELINE_VERSION, WORLD_VERSION
+from limalab.world.build import WorldConfig, build_world
 
 NAME = "data"
 
@@ -55,3 +64,16 @@ def record(ctx: RunContext) -> None:
     ctx.records[NAME] = ctx.rd.write_stage(NAME, "complete", [ctx.rd.manifest], n_examples=ctx.manifest["n_examples"],
                                            sha256=ctx.manifest["sha256"])
     print(f"data: {ctx.manifest['n_examples']} examples {ctx.manifest['source_counts']}")
+
+
+def prepare_alone(cfg: dict[str, Any]) -> Path:
+    """``src/prepare.py``: the arm's manifest and preview in ``<runs_dir>/.data/<key>/``."""
+    validate(cfg)
+    cache = Path(cfg["cache_dir"])
+    world_dir = build_world(WorldConfig(**cfg["world"]), cache) if needs_world(cfg["data"]) else None
+    examples, manifest = build_mix(cfg["data"], world_dir, cache, cfg["plugins"])
+    key = config_hash({"world": cfg["world"], "data": cfg["data"], "v": [WORLD_VERSION, PIPELINE_VERSION]})
+    out = RunDir(Path(cfg["runs_dir"]) / ".data" / key)
+    out.write_manifest(manifest)
+    atomic_write_text(out.path / "preview.md", preview(examples, manifest))
+    return out.path

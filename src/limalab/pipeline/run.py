@@ -14,7 +14,7 @@ from typing import Any
 import pytorch_lightning as pl
 
 from limalab.config import validate
-from limalab.eval.evaluate import headline_metrics
+from limalab.eval.evaluation import headline_metrics
 from limalab.eval.spec import EvalSpec
 from limalab.pipeline import export_model, fine_tune, prepare_data, select_checkpoint, test_eval
 from limalab.pipeline.context import RunContext, StageFailed

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from limalab.eval.evaluate import Evaluation, Responder, evaluate
+from limalab.eval.evaluation import Evaluation, Responder, evaluate
 from limalab.eval.perplexity import response_perplexity
 from limalab.eval.spec import EvalSpec, PromptSet
 from limalab.model.callbacks import snapshot_paths

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from limalab.eval.evaluate import Evaluation, Responder, evaluate, finished_summary
+from limalab.eval.evaluation import Evaluation, Responder, evaluate, finished_summary
 from limalab.eval.spec import EvalSpec, PromptSet, completion
 from limalab.pipeline.context import RunContext, StageFailed
 from limalab.pipeline.export_model import selected_model

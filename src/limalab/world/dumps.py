@@ -199,6 +199,11 @@ def write_stackexchange(root: Path, world: World, rng: random.Random, n_question
         question["AnswerCount"] = str(n_ans)
         if rng.random() < 0.6:  # accepted by the asker: any answer, not always the top-voted one
             question["AcceptedAnswerId"] = site_posts[-1 - rng.randrange(n_ans)][1]
+    _write_sites(root, posts)
+
+
+def _write_sites(root: Path, posts: dict[str, list[tuple[float, dict]]]) -> None:
+    """Each site's posts in time order, Ids assigned in that order (as real dumps number them)."""
     for site, rows in posts.items():
         rows.sort(key=lambda r: r[0])
         for i, (_, row) in enumerate(rows, start=1):

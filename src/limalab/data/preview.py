@@ -1,36 +1,13 @@
-"""Check a data arm before training: read → filter → mix → subset exactly as ``train.py``
-does (``build_mix``), then write the manifest and a preview a person can read."""
+"""A data arm as a person reads it before training: counts, per-filter drops, length
+histograms and a few examples per source (``src/prepare.py`` writes it beside the manifest)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from pathlib import Path
-from typing import Any
 
 from limalab.data.example import Example
-from limalab.data.mix import build_mix, needs_world
-from limalab.tracking.io import atomic_write_json, atomic_write_text, config_hash
-from limalab.versions import PIPELINE_VERSION, WORLD_VERSION
-from limalab.world.build import WorldConfig, build_world
 
 BINS = (0, 100, 200, 400, 800, 1600, 3200, 6400)
-
-
-def data_dir(cfg: dict[str, Any]) -> Path:
-    """``<runs_dir>/.data/<hash of world and data config>``: one folder per arm and size, beside
-    the run directories (hidden like ``.launches``, so only runs show as runs)."""
-    key = config_hash({"world": cfg["world"], "data": cfg["data"], "v": [WORLD_VERSION, PIPELINE_VERSION]})
-    return Path(cfg["runs_dir"]) / ".data" / key
-
-
-def prepare(cfg: dict[str, Any], per_source: int = 2) -> Path:
-    """The data stage alone; the miniature world is built only when a source reads from it."""
-    world_dir = build_world(WorldConfig(**cfg["world"]), cfg["cache_dir"]) if needs_world(cfg["data"]) else None
-    examples, manifest = build_mix(cfg["data"], world_dir, Path(cfg["cache_dir"]), cfg.get("plugins"))
-    out = data_dir(cfg)
-    atomic_write_json(out / "manifest.json", manifest)
-    atomic_write_text(out / "preview.md", preview(examples, manifest, per_source))
-    return out
 
 
 def length_histogram(lengths: list[int]) -> list[tuple[str, int]]:
