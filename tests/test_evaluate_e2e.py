@@ -113,7 +113,7 @@ def test_pairwise_compare_with_reference_backend(run_copy: Path, cache_dir: Path
 
 
 def test_bad_evaluate_configs(run_copy: Path, cache_dir: Path, tmp_path: Path) -> None:
-    with pytest.raises(AssertionError, match="holds no complete run"):
+    with pytest.raises(AssertionError, match="holds no finished run"):
         evaluate([f"run_dir={tmp_path}"], cache_dir, tmp_path)
     p = tmp_path / "mine.jsonl"
     p.write_text('{"prompt": "How do I tie a knot?"}\n')

@@ -42,7 +42,7 @@ def run(cfg: dict[str, Any], callbacks: list[pl.Callback] | None = None) -> dict
     if ctx.worker:  # a data-parallel worker started by the launcher: it trains, rank 0 does the rest
         return _train_only(ctx)
     with run_lock(ctx.rd.path):  # a second launcher of the same run waits here, then finds it done
-        if cfg["force"] and ctx.rd.results.exists():
+        if cfg["force"] and ctx.rd.path.is_dir() and any(ctx.rd.path.iterdir()):
             print(f"force: the previous run {rid} moved to {ctx.rd.set_aside()}")
         return _run_stages(ctx)
 
@@ -74,32 +74,37 @@ def _start(ctx: RunContext) -> None:
                              resumed_at=now() if prov else None)
 
 
+def _todo(ctx: RunContext) -> list[Any]:
+    """The stages to run, in order: the first one not done, and every stage after it (a stage
+    that runs again makes what follows it stale)."""
+    for i, stage in enumerate(STAGES):
+        if not _stage_done(ctx, stage):
+            return list(STAGES[i:])
+    return []
+
+
 def _run_stages(ctx: RunContext) -> dict:
     was_complete = ctx.rd.read_results() is not None
     prepare_data.run(ctx)  # before anything is written: bad data leaves no run directory behind
-    _start(ctx)
-    prepare_data.record(ctx)
-    ran: list[str] = []
-    try:
-        for stage in STAGES:
-            if not _stage_done(ctx, stage):
-                if stage is fine_tune:
-                    log_manifest_artifact(ctx.loggers, ctx.rd.manifest, ctx.manifest)
-                stage.run(ctx)
-                ran.append(stage.NAME)
-        summary = test_eval.done(ctx)
-        if summary is None:
-            summary = test_eval.run(ctx)
-            ran.append(test_eval.NAME)
-    except StageFailed as e:
-        return _finish(ctx, _failed_results(ctx, e))
-    results = _complete_results(ctx, summary)
-    if was_complete and not ran:
+    todo = _todo(ctx)
+    summary = None if todo else test_eval.done(ctx)
+    if was_complete and summary is not None:  # nothing to do: nothing is written
         log.info("run %s is complete: skipped (rerun with force=true to redo it)", ctx.run_id)
         print(f"skipped: run {ctx.run_id} is already complete in {ctx.rd.path}")
-        return results | {"skipped": True}
+        return _complete_results(ctx, summary) | {"skipped": True}
+    _start(ctx)
+    prepare_data.record(ctx)
+    try:
+        for stage in todo:
+            if stage is fine_tune:
+                log_manifest_artifact(ctx.loggers, ctx.rd.manifest, ctx.manifest)
+            stage.run(ctx)
+        if summary is None:
+            summary = test_eval.done(ctx) or test_eval.run(ctx)
+    except StageFailed as e:
+        return _finish(ctx, _failed_results(ctx, e))
     log_eval_table(ctx.loggers, ctx.rd.evals / summary["eval_id"])
-    return _finish(ctx, results)
+    return _finish(ctx, _complete_results(ctx, summary))
 
 
 def _complete_results(ctx: RunContext, summary: dict) -> dict:
