@@ -35,11 +35,17 @@ POSITIVE_CONTROL, PC_TEST = "passage_qa", "passage_test"  # conf/data/passage_qa
 
 
 def _arm_rows(runs_dir: Path) -> list[dict]:
-    """One row per (arm, seed): every test evaluation, each in the arm its settings name (the
-    base model's zero- and 3-shot evaluations share one run directory, not one arm)."""
+    """One row per (arm, seed): every test evaluation by the run's own judge, each in the arm its
+    settings name (the base model's zero- and 3-shot evaluations share one run directory, not one
+    arm). Evaluations added later by another judge or rubric (``src/evaluate.py``) are not pooled
+    with the run's own: ``analysis.arms`` shows them as arms of their own."""
+    arms = load_arms(runs_dir)
+    own = {e["run_id"]: e["judge"] for evals in arms.values() for e in evals if e["default"]}
     rows = []
-    for name, evals in load_arms(runs_dir).items():
+    for name, evals in arms.items():
         for e in evals:
+            if e["judge"] != own.get(e["run_id"], e["judge"]):
+                continue
             rows.append({**{k: e[k] for k in ("data", "n_examples", "init", "epochs", "few_shot", "seed", "run_id",
                                               "prompt_set")},
                          "arm": name, "mean": e["summary"]["judge_mean"], "eval": e})
@@ -211,8 +217,9 @@ def verdicts(f5: list[dict], tests: dict, fit: dict, pc_fit: dict | None = None)
     if all(not math.isnan(v) for v in m.values()):
         order = sorted(m, key=m.get, reverse=True)
         paper = ["se_filtered", "wikihow", "se_unfiltered"]
-        lines.append(f"- Fig. 5 ordering: ours {' > '.join(order)}; paper {' > '.join(paper)}: "
-                     f"**{'reproduced' if order == paper else 'not reproduced'}**.")
+        tied = len({round(v, 9) for v in m.values()}) < len(m)  # a tie orders nothing
+        lines.append(f"- Fig. 5 ordering: ours {' > '.join(order)}{' (tied)' if tied else ''}; paper {' > '.join(paper)}: "
+                     f"**{'reproduced' if order == paper and not tied else 'not reproduced'}**.")
         for k, t in tests.items():
             sig = t["t_p"] < 0.05
             lines.append(f"- {k}: difference {t['mean_diff']:+.2f} (95% CI {t['ci95'][0]:+.2f} to {t['ci95'][1]:+.2f}, "

@@ -68,7 +68,7 @@ class LlamaServer:
         if n_threads:
             cmd += ["--n_threads", str(n_threads)]
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        self._finalizer = weakref.finalize(self, _stop, self.proc)
+        self._finalizer = weakref.finalize(self, _stop, self.proc, self.log)
         self._wait_ready(startup_timeout_s)
 
     def _wait_ready(self, timeout_s: float) -> None:
@@ -96,7 +96,7 @@ class LlamaServer:
         self.stop()
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def _stop(proc: subprocess.Popen, log: Any) -> None:
     if proc.poll() is None:
         proc.terminate()
         try:
@@ -104,6 +104,8 @@ def _stop(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    log.close()
+    Path(log.name).unlink(missing_ok=True)  # the server's chatter: read on a failed start, then gone
 
 
 def model_id(path: Path) -> str:
