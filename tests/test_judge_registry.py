@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from limalab.eval.judges import BACKENDS, JUDGES, build_judge, ground_truth_judge, is_ground_truth, judge_class
+from limalab.eval.judges import (
+    BACKENDS,
+    JUDGES,
+    build_judge,
+    ground_truth_judge,
+    is_ground_truth,
+    judge_class,
+)
 from limalab.eval.judges.reference import ReferenceJudge
 from limalab.registry import import_plugins
 from limalab.versions import RUBRIC_VERSION

@@ -26,6 +26,8 @@ def rejudge(eval_dir: Path, prompts: list[dict], judge: Any, pass_no: int = 2) -
     if path.exists():
         return json.loads(path.read_text())
     summary = json.loads((eval_dir / "summary.json").read_text())
+    if summary.get("status", "complete") != "complete":
+        raise ValueError(f"drift: {eval_dir} is not complete ({summary.get('status_reason')}); rerun it first")
     if summary.get("judge") != judge.id:
         raise ValueError(f"drift: {eval_dir} was judged by {summary.get('judge')!r}, not {judge.id!r}; "
                          "re-judge with the same judge and settings")

@@ -12,8 +12,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from limalab.data.chat import ChatFormat
 from limalab.eval.dialogue import evaluate_dialogue
-from limalab.eval.evaluate import Evaluation, Responder, cached_generations, evaluate
 from limalab.eval.drift import rejudge
+from limalab.eval.evaluate import Evaluation, Responder, cached_generations, evaluate
 from limalab.eval.judges import build_judge, ground_truth_judge
 from limalab.eval.spec import EvalSpec, PromptSet, completion
 from limalab.tracking.io import (
