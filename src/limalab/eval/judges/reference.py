@@ -99,10 +99,6 @@ def tokenize(text: str) -> list[str]:
     return _tokenize(text)
 
 
-def _is_word(token: str) -> bool:
-    """A word token (``\\w+``); every other token is one punctuation character."""
-    return token[0].isalnum() or token[0] == "_"
-
 
 def parse_response(text: str) -> Parsed:
     tokens: list[str] = []
@@ -125,16 +121,18 @@ def parse_response(text: str) -> Parsed:
         line_tokens = tokenize(line)
         tokens.extend(line_tokens)
         current: list[str] = []
+        has_word = False
         for t in [*line_tokens, "\n"]:  # a line break ends a sentence too
             if t in _SENTENCE_END or t == "\n":
-                if any(map(_is_word, current)):
+                if has_word:
                     sentences.append(tuple(current))
                     ends.append("" if t == "\n" else t)
                     listed.append(m is not None)
-                current = []
+                current, has_word = [], False
             else:
                 current.append(t)
-    words = [t for t in tokens if _is_word(t)]
+                has_word = has_word or t[0].isalnum() or t[0] == "_"
+    words = [t for t in tokens if t[0].isalnum() or t[0] == "_"]  # word tokens (\w+); the rest is punctuation
     return Parsed(words, tokens, sentences, n_list, n_numbered, n_lines, ends, listed)
 
 
@@ -146,7 +144,7 @@ def is_repetitive(parsed: Parsed) -> bool:
     long = [
         s
         for s in parsed.sentences
-        if sum(map(_is_word, s)) >= REPEAT_MIN_SENTENCE_TOKENS
+        if len(s) >= REPEAT_MIN_SENTENCE_TOKENS and sum(t[0].isalnum() or t[0] == "_" for t in s) >= REPEAT_MIN_SENTENCE_TOKENS
     ]
     if any(c >= 2 for c in Counter(long).values()):
         return True
