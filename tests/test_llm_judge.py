@@ -162,6 +162,12 @@ def test_structured_output_falls_back_to_text_where_refused(tmp_path: Path) -> N
         assert [j.score for j in got] == [3, 3, 3] and {j.subscores["reply"] for j in got} == {"text"}
         assert server.formats == [True, False]  # one refused JSON request, then text (cached for the rest)
         assert judge.usage.text_replies == 3 and judge.usage.structured_replies == 0
+    with JudgeServer(default="always500") as server:  # down is not refusing: no switch, no extra requests
+        judge = LikertJudge(ChatClient(server.url, "m", sleep=lambda s: None, max_retries=0),
+                            ReplyCache(tmp_path / "r3.sqlite"), concurrency=1, structured="auto")
+        got = judge.judge_all(items(["always500"] * 2))
+        assert [j.score for j in got] == [None, None] and server.formats == [True, True]
+        assert {j.subscores["reply"] for j in got} == {"json"} and judge._json_ok
     with JudgeServer() as server:  # ignores response_format, answers in text: read as text, still structured mode
         judge = LikertJudge(ChatClient(server.url, "m", sleep=lambda s: None), ReplyCache(tmp_path / "r2.sqlite"),
                             structured="json")

@@ -51,6 +51,14 @@ class NoReply(RuntimeError):
     """No usable HTTP reply after every retry (counted as invalid, retried on a rerun)."""
 
 
+class Refused(NoReply):
+    """The endpoint answered that this request will never work (a 4xx such as 400 or 422): for a
+    structured-output request, the sign that it does not take ``response_format``."""
+
+    def __str__(self) -> str:
+        return f"refused: {self.args[0]}"
+
+
 @dataclass(frozen=True)
 class Reply:
     text: str
@@ -142,7 +150,9 @@ class ChatClient:
                 last, retry_after = f"HTTP {r.status_code}", r.headers.get("retry-after")
                 continue
             if r.status_code != 200:
-                raise NoReply(f"HTTP {r.status_code}")  # e.g. 400: this request will never work
+                if 400 <= r.status_code < 500:
+                    raise Refused(f"HTTP {r.status_code}")  # e.g. 400: this request will never work
+                raise NoReply(f"HTTP {r.status_code}")
             try:
                 data = r.json()
                 usage = data.get("usage") or {}
@@ -307,18 +317,15 @@ class LikertJudge(Capabilities):
         if self._json_ok:
             score, text, why = self.json_asker.ask(LIKERT_SYSTEM, likert_json_prompt(task, response), parse_likert_json,
                                                    LIKERT_RESPONSE_FORMAT)
-            refused = why is not None and why != "unparseable reply" and self.structured == "auto"
-            if not refused:
+            if not (self.structured == "auto" and why and why.startswith("refused")):
                 self.usage.add(structured_replies=1)
                 return self._judgment(score, text, why, "json")
-        score, text, why_text = self.asker.ask(LIKERT_SYSTEM, likert_prompt(task, response), parse_likert)
-        if self._json_ok and why_text != "unparseable reply" and why_text is not None:
-            return self._judgment(score, text, why_text, "text")  # the endpoint is down, not refusing JSON
-        if self._json_ok:
-            self._json_ok = False  # it answers text but refused the format: the text rubric from now on
+            # refused (not down: an outage is retried, then invalid, never a reason to switch)
+            self._json_ok = False
             log.warning("judge endpoint refused structured output (%s): asking in text from now on", why)
+        score, text, why = self.asker.ask(LIKERT_SYSTEM, likert_prompt(task, response), parse_likert)
         self.usage.add(text_replies=1)
-        return self._judgment(score, text, why_text, "text")
+        return self._judgment(score, text, why, "text")
 
     def _judgment(self, score: int | None, text: str, why: str | None, reply: str) -> Judgment:
         return Judgment(score, {"invalid": why, "reply": reply} if why else {"reply": reply}, text, self.id)
