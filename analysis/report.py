@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from analysis.arms import load_arms, per_prompt
+from analysis.arms import LENGTH_NOTE, load_arms, per_prompt, scored_lengths
 from analysis.selection import collect as selection_rows
 from analysis.sources import add_source_args, resolve_runs_dir
-from limalab.eval.stats import over_seeds, paired_test
+from limalab.eval.stats import length_controlled, over_seeds, paired_test
 from limalab.tracking.io import atomic_write_json
 from limalab.versions import PIPELINE_VERSION, RUBRIC_VERSION, WORLD_VERSION
 
@@ -35,11 +35,17 @@ POSITIVE_CONTROL, PC_TEST = "passage_qa", "passage_test"  # conf/data/passage_qa
 
 
 def _arm_rows(runs_dir: Path) -> list[dict]:
-    """One row per (arm, seed): every test evaluation, each in the arm its settings name (the
-    base model's zero- and 3-shot evaluations share one run directory, not one arm)."""
+    """One row per (arm, seed): every test evaluation by the run's own judge, each in the arm its
+    settings name (the base model's zero- and 3-shot evaluations share one run directory, not one
+    arm). Evaluations added later by another judge or rubric (``src/evaluate.py``) are not pooled
+    with the run's own: ``analysis.arms`` shows them as arms of their own."""
+    arms = load_arms(runs_dir)
+    own = {e["run_id"]: e["judge"] for evals in arms.values() for e in evals if e["default"]}
     rows = []
-    for name, evals in load_arms(runs_dir).items():
+    for name, evals in arms.items():
         for e in evals:
+            if e["judge"] != own.get(e["run_id"], e["judge"]):
+                continue
             rows.append({**{k: e[k] for k in ("data", "n_examples", "init", "epochs", "few_shot", "seed", "run_id",
                                               "prompt_set")},
                          "arm": name, "mean": e["summary"]["judge_mean"], "eval": e})
@@ -61,11 +67,23 @@ def _stat(rows: list[dict], metric: str = "judge") -> dict:
     return {"mean": s[f"{metric}_mean"], "ci95": s[f"{metric}_ci95"], "n_seeds": 1}
 
 
+def _with_length_control(table: list[dict], groups: list[list[dict]]) -> list[dict]:
+    """Each row with its length-controlled mean, fitted across the rows of the table."""
+    fit = length_controlled({i: scored_lengths([r["eval"] for r in g]) for i, g in enumerate(groups) if g})
+    for i, t in enumerate(table):
+        lc = fit["arms"].get(i, {})
+        t.update({"lc_mean": lc.get("lc_mean", float("nan")), "lc_ci95": lc.get("lc_ci95", [float("nan")] * 2),
+                  "lc_slope": fit["slope"], "lc_common_length": fit["common_length"]})
+    return table
+
+
 def fig5(rows: list[dict], size: int, out: Path, plt) -> list[dict]:
-    table = []
+    table, groups = [], []
     for data, paper in PAPER_FIG5.items():
-        st = _stat([r for r in _group(rows, data=data, n_examples=size, init="pretrained", prompt_set="test") if r["epochs"] > 0])
-        table.append({"arm": data, "label": LABELS[data], "size": size, **st, "paper": paper})
+        group = [r for r in _group(rows, data=data, n_examples=size, init="pretrained", prompt_set="test") if r["epochs"] > 0]
+        table.append({"arm": data, "label": LABELS[data], "size": size, **_stat(group), "paper": paper})
+        groups.append(group)
+    _with_length_control(table, groups)
     fig, ax = plt.subplots(figsize=(5, 3.2))
     x = np.arange(len(table))
     means = [t["mean"] for t in table]
@@ -130,6 +148,7 @@ def fig6(rows: list[dict], out: Path, plt) -> tuple[list[dict], dict, list[dict]
     arm = [r for r in _group(rows, data="se_filtered", init="pretrained", prompt_set="test") if r["epochs"] > 0]
     ctl = [r for r in _group(rows, data=POSITIVE_CONTROL, init="pretrained", prompt_set=PC_TEST) if r["epochs"] > 0]
     table, fit = _by_size(arm), slope(arm)
+    _with_length_control(table, list(_sizes(arm).values()))
     by_size = _sizes(ctl)
     pc, pc_fit = [_pc_row(n, rs) for n, rs in by_size.items()], slope(ctl)
     if len(by_size) >= 2:  # one seed per size leaves the slope a 1-df interval: test on the prompts
@@ -198,8 +217,9 @@ def verdicts(f5: list[dict], tests: dict, fit: dict, pc_fit: dict | None = None)
     if all(not math.isnan(v) for v in m.values()):
         order = sorted(m, key=m.get, reverse=True)
         paper = ["se_filtered", "wikihow", "se_unfiltered"]
-        lines.append(f"- Fig. 5 ordering: ours {' > '.join(order)}; paper {' > '.join(paper)}: "
-                     f"**{'reproduced' if order == paper else 'not reproduced'}**.")
+        tied = len({round(v, 9) for v in m.values()}) < len(m)  # a tie orders nothing
+        lines.append(f"- Fig. 5 ordering: ours {' > '.join(order)}{' (tied)' if tied else ''}; paper {' > '.join(paper)}: "
+                     f"**{'reproduced' if order == paper and not tied else 'not reproduced'}**.")
         for k, t in tests.items():
             sig = t["t_p"] < 0.05
             lines.append(f"- {k}: difference {t['mean_diff']:+.2f} (95% CI {t['ci95'][0]:+.2f} to {t['ci95'][1]:+.2f}, "
@@ -239,6 +259,21 @@ def provenance(runs_dir: Path, rows: list[dict]) -> str:
     parts = [f"{k} {', '.join(sorted(v))}" + (" (**mixed**)" if len(v) > 1 else "") for k, v in seen.items()]
     return "; ".join(parts) if parts else (f"world version {WORLD_VERSION}, pipeline version {PIPELINE_VERSION}, "
                                            f"rubric version {RUBRIC_VERSION} (this checkout's; the runs record none)")
+
+
+def _lc_line(table: list[dict]) -> str:
+    if not table or math.isnan(table[0].get("lc_slope", float("nan"))):
+        return LENGTH_NOTE
+    t = table[0]
+    return (f"{LENGTH_NOTE} Here: {t['lc_slope']:+.4f} per token, read at {t['lc_common_length']:.1f} tokens.")
+
+
+def lengths_of(rows: list[dict], t: dict) -> str:
+    """An arm's mean response length (tokens) over its seeds' evaluations."""
+    vals = [r["eval"]["summary"].get("response_tokens_mean") for r in rows if r["data"] == t["arm"]
+            and r["n_examples"] == t["size"] and r["init"] == "pretrained" and r["epochs"] > 0 and r["prompt_set"] == "test"]
+    vals = [v for v in vals if v is not None]
+    return f"{np.mean(vals):.1f}" if vals else "nan"
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
@@ -296,11 +331,15 @@ def main(argv: list[str] | None = None) -> None:
           "CIs are over seeds when an arm has several, else over prompts.", "", "## Findings", "",
           *verdicts(f5, tests, fit, pc_fit), "",
           f"## Figure 5: diversity and quality ({size5} examples)", "", "![](fig5_diversity_quality.png)", "",
-          "| arm | seeds | ours | 95% CI | paper (LLaMA 7B) |", "|---|---|---|---|---|",
-          *[f"| {t['label']} | {t['n_seeds']} | {f(t['mean'])} | {f(t['ci95'][0])}–{f(t['ci95'][1])} | {t['paper']} |"
-            for t in f5], "", "## Figure 6: quantity (filtered Stack Exchange)", "", "![](fig6_quantity.png)", "",
-          "| examples | seeds | ours | 95% CI |", "|---|---|---|---|",
-          *[f"| {t['size']} | {t['n_seeds']} | {f(t['mean'])} | {f(t['ci95'][0])}–{f(t['ci95'][1])} |" for t in f6], "",
+          "| arm | seeds | ours | 95% CI | length-controlled | 95% CI | tokens | paper (LLaMA 7B) |",
+          "|---|---|---|---|---|---|---|---|",
+          *[f"| {t['label']} | {t['n_seeds']} | {f(t['mean'])} | {f(t['ci95'][0])}–{f(t['ci95'][1])} | "
+            f"{f(t['lc_mean'])} | {f(t['lc_ci95'][0])}–{f(t['lc_ci95'][1])} | {lengths_of(rows, t)} | {t['paper']} |"
+            for t in f5], "", _lc_line(f5), "", "## Figure 6: quantity (filtered Stack Exchange)", "",
+          "![](fig6_quantity.png)", "",
+          "| examples | seeds | ours | 95% CI | length-controlled | 95% CI |", "|---|---|---|---|---|---|",
+          *[f"| {t['size']} | {t['n_seeds']} | {f(t['mean'])} | {f(t['ci95'][0])}–{f(t['ci95'][1])} | "
+            f"{f(t['lc_mean'])} | {f(t['lc_ci95'][0])}–{f(t['lc_ci95'][1])} |" for t in f6], "", _lc_line(f6), "",
           f"Paper: {PAPER_FIG6}.", "",
           "### Positive control: passage QA (right panel)", "",
           "Questions answered from a passage in the prompt, about entities pretraining never saw; only the SFT data "

@@ -20,6 +20,10 @@ SCRIPTS: dict[str, list] = {
     "always500": [(500, None, 0)],
     "badjson": [(200, None, 0), (200, "ok\n2\n2", 0)],
     "pair_a": [(200, "A is better.\nA", 0)],
+    "refuse_json": [(200, "Complete, nothing more.\n3\n3", 0)],
+    "refuse_json_format": [(400, None, 0)],  # an endpoint without structured output
+    # a judge that drifts: the first pass over four responses, then the second pass
+    "drift": [(200, f"r\n{n}\n{n}", 0) for n in (4, 4, 5, 5, 4, 5, 5, 2)],
 }
 
 
@@ -27,6 +31,7 @@ class JudgeServer:
     def __init__(self, default: str = "ok5") -> None:
         self.requests: Counter[str] = Counter()
         self.auth: set[str] = set()
+        self.formats: list[bool] = []  # per request: whether it asked for a response_format
         self.default = default
         lock = threading.Lock()
         server = self
@@ -40,7 +45,10 @@ class JudgeServer:
                 text = body["messages"][-1]["content"]
                 m = re.search(r"CASE:(\w+)", text)
                 case = m.group(1) if m else server.default
+                if case == "refuse_json" and "response_format" in body:
+                    case = "refuse_json_format"
                 with lock:
+                    server.formats.append("response_format" in body)
                     n = server.requests[case]
                     server.requests[case] += 1
                     server.auth.add(self.headers.get("Authorization", ""))

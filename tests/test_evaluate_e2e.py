@@ -74,6 +74,13 @@ def test_rejudge_with_likert_reuses_generations_and_leaks_no_key(run_copy: Path,
         shutil.rmtree(new_dir)
         evaluate(args, cache_dir, tmp_path, {"OPENAI_API_KEY": SECRET})
         assert server.total() == sent
+        # judge drift: the same judge and settings once more ask anew, and the two passes are compared
+        evaluate([*args, "drift=true"], cache_dir, tmp_path, {"OPENAI_API_KEY": SECRET})
+        drift = json.loads((new_dir / "drift_pass2.json").read_text())
+        assert server.total() == 2 * sent and drift["n_both_valid"] == n and drift["exact"] == 1.0
+        out = subprocess.run([sys.executable, "-m", "analysis.arms", str(run_copy.parent)], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout
+        assert "## Judge drift" in out and "| 1.00 | 1.00 | 0, 0 |" in out
     assert (run_copy / "results.json").read_bytes() == results_before  # never written over
     assert (run_copy / "evals" / default / "summary.json").exists()
     for root in (run_copy, cache_dir, tmp_path):

@@ -11,6 +11,7 @@ from limalab.eval.judges import build_judge
 from limalab.eval.judges.llm import ChatClient, JudgeConfigError, LikertJudge, ReplyCache
 from limalab.eval.judges.pairwise import LLMPairwiseJudge, combine
 from limalab.eval.judges.rubric import likert_prompt, parse_likert, parse_pairwise
+from limalab.tracking.io import read_jsonl
 
 from .judge_server import JudgeServer
 
@@ -113,3 +114,62 @@ def test_a_turn_is_judged_with_its_history() -> None:
     assert "User: tell me about zorvia ." in text and "Assistant: it is a realm ." in text
     assert text.index("Assistant: it is a realm .") < text.index("User: and its capital ?")
     assert task_text({"prompt": "hi"}) == "hi"  # single-turn prompts are unchanged (cached replies stay valid)
+
+
+def test_drift_asks_anew_and_reports_agreement(tmp_path: Path) -> None:
+    """A second pass with the same judge and settings sends new requests (the cache keeps the
+    passes apart) and reports exact and within-1 agreement with the first."""
+    from limalab.eval.drift import rejudge
+    from limalab.tracking.io import atomic_write_json, write_jsonl
+
+    prompts = [{"prompt_id": f"p{i}", "prompt": f"question {i}"} for i in range(4)]
+    gens = [{"prompt_id": f"p{i}", "sample": 0, "response": f"answer {i}", "terminated": True} for i in range(4)]
+    d = tmp_path / "evals" / "e1"
+    d.mkdir(parents=True)
+    with JudgeServer(default="drift") as server:
+        judge = LikertJudge(ChatClient(server.url, "m", sleep=lambda s: None), ReplyCache(tmp_path / "r.sqlite"),
+                            concurrency=1, parse_retries=0)
+        first = judge.judge_all([(p, g["response"], True) for p, g in zip(prompts, gens, strict=True)])
+        assert [j.score for j in first] == [4, 4, 5, 5]
+        write_jsonl(d / "generations.jsonl", gens)
+        write_jsonl(d / "judgments.jsonl", [{"prompt_id": g["prompt_id"], "sample": 0, **j.to_dict()}
+                                            for g, j in zip(gens, first, strict=True)])
+        atomic_write_json(d / "summary.json", {"eval_id": "e1", "judge": judge.id})
+        out = rejudge(d, prompts, judge)
+        assert server.total() == 8  # four new requests, not four cache hits
+        assert out["n_both_valid"] == 4 and out["exact"] == 0.5 and out["within_1"] == 0.75
+        assert out["judge"] == judge.id and out["judge_usage"]["requests"] == 4
+        assert rejudge(d, prompts, judge) == out and server.total() == 8  # recorded: not asked again
+        assert [r["score"] for r in read_jsonl(d / "judgments_pass2.jsonl")] == [4, 5, 5, 2]
+    other = LikertJudge(ChatClient("http://127.0.0.1:9/v1", "other"), ReplyCache(tmp_path / "r.sqlite"))
+    with pytest.raises(ValueError, match="re-judge with the same judge"):
+        rejudge(d, prompts, other, pass_no=3)
+
+
+def test_structured_output_falls_back_to_text_where_refused(tmp_path: Path) -> None:
+    """structured=auto: the JSON request first; an endpoint that refuses it (HTTP 400) is asked
+    in text from then on; one that ignores the format is read as text."""
+    from limalab.eval.judges.rubric import parse_likert_json
+
+    assert parse_likert_json('{"reason": "clear", "score": 4}') == 4
+    assert parse_likert_json('{"reason": "x", "score": 7}') is None and parse_likert_json('{"score": true}') is None
+    assert parse_likert_json("fine\n5\n5") == 5  # not JSON: the text rubric's parser
+    with JudgeServer(default="refuse_json") as server:
+        judge = LikertJudge(ChatClient(server.url, "m", sleep=lambda s: None, max_retries=0),
+                            ReplyCache(tmp_path / "r.sqlite"), concurrency=2, structured="auto")
+        assert judge.id == "likert:m@likert-json-1"
+        got = judge.judge_all(items(["refuse_json"] * 3))
+        assert [j.score for j in got] == [3, 3, 3] and {j.subscores["reply"] for j in got} == {"text"}
+        assert server.formats == [True, False]  # one refused JSON request, then text (cached for the rest)
+        assert judge.usage.text_replies == 3 and judge.usage.structured_replies == 0
+    with JudgeServer(default="always500") as server:  # down is not refusing: no switch, no extra requests
+        judge = LikertJudge(ChatClient(server.url, "m", sleep=lambda s: None, max_retries=0),
+                            ReplyCache(tmp_path / "r3.sqlite"), concurrency=1, structured="auto")
+        got = judge.judge_all(items(["always500"] * 2))
+        assert [j.score for j in got] == [None, None] and server.formats == [True, True]
+        assert {j.subscores["reply"] for j in got} == {"json"} and judge._json_ok
+    with JudgeServer() as server:  # ignores response_format, answers in text: read as text, still structured mode
+        judge = LikertJudge(ChatClient(server.url, "m", sleep=lambda s: None), ReplyCache(tmp_path / "r2.sqlite"),
+                            structured="json")
+        j = judge.judge(*items(["ok5"])[0])
+        assert j.score == 5 and j.subscores == {"reply": "json"} and server.formats == [True]

@@ -13,6 +13,7 @@ from limalab.eval.judges.reference import ReferenceJudge
 from limalab.tracking.io import read_jsonl
 from limalab.world.build import load_world
 from limalab.world.passages import FACTS_PER_PASSAGE, SPLITS
+from limalab.world.phrasing import ANSWER
 from limalab.world.tokenizer import world_tokenizer
 
 
@@ -78,7 +79,10 @@ def test_reference_judge_grades_passage_answers(smoke_world: Path, world) -> Non
     other = next(a for a in facts if a != attr)
     wrong = next(v for v in world.pools[attr]["eval"] if v != facts[attr])
     assert judge.judge(row, row["reference"], True).score == 3  # correct, complete, nothing extra
-    assert judge.judge(row, f"{row['reference']} and {facts[other]} .", True).score == 4  # one extra true fact
+    extra = ANSWER[other].format(v=facts[other])
+    assert judge.judge(row, f"{row['reference']} {extra}", True).score == 4  # one extra true fact
+    # a bare value of another attribute says nothing (rubric 3): the answer stands, nothing extra
+    assert judge.judge(row, f"{row['reference']} and {facts[other]} .", True).score == 3
     j = judge.judge(row, f"it is {wrong} .", True)
     assert j.score == 1 and j.subscores["correctness"] == 0  # only a wrong value
     assert judge.judge(row, f"{row['reference']} also {wrong} .", True).score == 2  # right, plus a false value

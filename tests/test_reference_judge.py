@@ -295,8 +295,18 @@ def test_subscores_counts(judge, realms):
         "correctness",
         "fact_precision",
         "format",
+        # rubric 3: what the sentences said and how much of it was off the point
+        "n_hedged",
+        "n_answer",
+        "n_noise",
+        "on_topic",
+        "focused",
+        "relevance",
+        "sentences",
     }
     assert set(s) == expected
+    assert s["n_answer"] == 3 and s["n_noise"] == 1 and s["focused"] is False  # the capital said twice
+    assert [lab for lab, _ in s["sentences"]] == ["framing", "fact", "fact", "repeat", "fact"]
     assert s["fact_precision"] == 1.0
 
 
@@ -321,9 +331,10 @@ def test_shared_value_states_both_entities():
         "min_facts": 2,
         "form": None,
     }
-    j = ReferenceJudge(w).judge(p, "both have a grey hide .", True)
+    # (rubric 3 reads sentences of the world's grammar: "its hide is x" about the asked pair)
+    j = ReferenceJudge(w).judge(p, "its hide is grey .", True)
     assert j.subscores["n_true"] == 2 and j.score == 3
-    j = ReferenceJudge(w).judge(p, "both have a dusk hide .", True)
+    j = ReferenceJudge(w).judge(p, "its hide is dusk .", True)
     assert j.subscores["n_false"] == 1 and j.score == 1
 
 
@@ -378,6 +389,8 @@ def test_level_table():
     assert level(**{**base, "complete": False}) == 2
     assert level(**{**base, "correct": False}) == 2
     assert level(**{**base, "relevant": False}) == 1
+    assert level(**{**base, "focused": False}) == 5
+    assert level(**{**base, "on_topic": False}) == 2
     assert set(LEVELS) == set(range(1, 7))
 
 

@@ -188,3 +188,57 @@ def test_report_tables_with_mixed_seed_counts(tmp_path):
     assert lines[0].split(",") == ["size", "mean", "ci95", "n_seeds", "sd"] and len(lines) == 3
     fit = slope([{"n_examples": n, "mean": m} for n, m in ((250, 2.0), (500, 2.5), (1000, 3.0), (1000, 3.1))])
     assert fit["slope"] == pytest.approx(st.linregress(np.log2([250, 500, 1000, 1000]), [2.0, 2.5, 3.0, 3.1]).slope)
+
+
+def _synthetic_arm(rng, lo, hi, effect=0.0, prompts=80, k=3, seed_evals=1):
+    """Responses whose score is 1 + 0.04 x length (+ effect, + noise): length explains it all
+    when effect is 0."""
+    evals = []
+    for _ in range(seed_evals):
+        gens, judg = [], []
+        for p in range(prompts):
+            for s in range(k):
+                n = int(rng.integers(lo, hi))
+                score = int(np.clip(round(1 + 0.04 * n + effect + rng.normal(0, 0.4)), 1, 6))
+                gens.append({"prompt_id": f"p{p}", "sample": s, "n_tokens": n})
+                judg.append({"prompt_id": f"p{p}", "sample": s, "score": score})
+        evals.append({"judgments": judg, "generations": gens, "prompt_set": "test", "judge": "reference@rubric3",
+                      "summary": {"judge_mean": float(np.mean([j["score"] for j in judg])), "eot_rate": 1.0}})
+    return evals
+
+
+def test_length_controlled_means_remove_what_length_alone_explains():
+    """Two arms whose scores follow length alone: raw means far apart, length-controlled means
+    equal within their intervals; an arm effect at equal length survives the control."""
+    from analysis.arms import arm_table, markdown, scored_lengths
+    from limalab.eval.stats import length_controlled
+
+    rng = np.random.default_rng(0)
+    arms = {"long": _synthetic_arm(rng, 60, 100), "short": _synthetic_arm(rng, 10, 60)}
+    fit = length_controlled({a: scored_lengths(e) for a, e in arms.items()})
+    long, short = fit["arms"]["long"], fit["arms"]["short"]
+    assert long["mean"] - short["mean"] > 1.3  # longer answers score higher ...
+    assert abs(long["lc_mean"] - short["lc_mean"]) < 0.15  # ... and length is all there is
+    assert long["lc_ci95"][0] < short["lc_mean"] < long["lc_ci95"][1]
+    assert 0.03 < fit["slope"] < 0.05 and fit["slope_ci95"][0] < 0.04 < fit["slope_ci95"][1]
+    assert fit["common_length"] == pytest.approx((long["length"] + short["length"]) / 2)
+    assert length_controlled({a: scored_lengths(e) for a, e in arms.items()}) == fit  # deterministic
+
+    better = {"long": _synthetic_arm(rng, 60, 100), "short+1": _synthetic_arm(rng, 10, 60, effect=1.0)}
+    fit = length_controlled({a: scored_lengths(e) for a, e in better.items()})
+    assert fit["arms"]["short+1"]["lc_mean"] - fit["arms"]["long"]["lc_mean"] == pytest.approx(1.0, abs=0.2)
+    assert fit["arms"]["short+1"]["mean"] < fit["arms"]["long"]["mean"] + 0.5  # the raw means hide most of it
+
+    table = arm_table(arms)  # the report shows both means
+    assert {r["arm"]: round(r["lc_mean"], 6) for r in table} == {a: round(v["lc_mean"], 6) for a, v in
+                                                                   length_controlled({a: scored_lengths(e) for a, e in arms.items()})["arms"].items()}
+    md = markdown(table, [], [])
+    assert "| length-controlled | 95% CI |" in md and "common length" in md
+
+
+def test_length_control_without_length_variation_is_nan():
+    from limalab.eval.stats import length_controlled
+
+    fit = length_controlled({"a": [("p1", 3.0, 10.0), ("p2", 4.0, 10.0)], "b": [("p1", 2.0, 20.0), ("p2", 2.0, 20.0)]})
+    assert np.isnan(fit["slope"]) and np.isnan(fit["arms"]["a"]["lc_mean"]) and fit["arms"]["a"]["mean"] == 3.5
+    assert length_controlled({})["arms"] == {}

@@ -5,4 +5,4 @@ PIPELINE_VERSION = "4"  # readers, filters, mixing, chat formatting, training lo
 # 4: Stack Exchange HTML as Markdown (paragraph breaks kept, code byte-exact in fences), the
 #    prompt's title/description draw seeded from data.subset_seed with a title fallback, LIMA-style
 #    ids with the release label, wikiHow's own cleaning and separators, NI dedup on instances.
-RUBRIC_VERSION = "2"  # the reference judge's levels
+RUBRIC_VERSION = "3"  # the reference judge's levels (3: reads sentences against the world's grammar)

@@ -304,6 +304,7 @@ class EvaluateConfig(Strict):
     compare_to: str | None
     prompts: str | None
     cache_dir: Annotated[str, Field(min_length=1)]
+    drift: bool
     plugins: list[str]
     eval: Eval
     judge: Judge

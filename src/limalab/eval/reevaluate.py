@@ -13,8 +13,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from limalab.data.chat import ChatFormat
 from limalab.data.messages import ConversationError, prompt_fields
 from limalab.eval.dialogue import evaluate_dialogue
+from limalab.eval.drift import rejudge
 from limalab.eval.evaluation import Evaluation, Responder, cached_generations, evaluate
-from limalab.eval.judges import ReferenceJudge, build_judge
+from limalab.eval.judges import build_judge, ground_truth_judge
 from limalab.eval.spec import EvalSpec, PromptSet, completion
 from limalab.tracking.io import (
     atomic_write_json,
@@ -88,29 +89,32 @@ def reevaluate(cfg: dict[str, Any], eval_overrides: list[str] | None = None) -> 
     world = load_world(world_dir)
     prompts = load_prompts(cfg, world_dir)
     from_world = not cfg.get("prompts")
-    if cfg["judge"]["name"] == "reference" and not from_world and not all("entities" in p for p in prompts.rows):
-        raise ValueError("judge=reference grades against the world's facts: it needs the world's prompt sets "
-                         "(eval.prompt_set), not prompts=<file>; use judge=likert or judge=hf_local")
     judge = build_judge(cfg["judge"], world=world, cache_dir=cache_dir)
+    if getattr(judge, "needs_world", False) and not from_world and not all("entities" in p for p in prompts.rows):
+        raise ValueError(f"judge={cfg['judge']['name']} grades against the world's facts: it needs the world's "
+                         "prompt sets (eval.prompt_set), not prompts=<file>; use judge=likert or judge=hf_local")
     e = cfg["eval"]
     mnt = e["max_new_tokens"] if isinstance(e.get("max_new_tokens"), int) else run.results["max_new_tokens"]
     spec = EvalSpec.from_config(e, mnt, prompt_set=prompts.name, few_shot=0)
     if cfg.get("compare_to"):
         return compare(run, RunState(cfg["compare_to"]), prompts, spec, judge, e)
-    if not hasattr(judge, "judge"):
-        raise ValueError("judge=pairwise compares two runs: add compare_to=<run_dir>")
+    if not getattr(judge, "grades", True):
+        raise ValueError(f"judge={cfg['judge']['name']} compares two runs: add compare_to=<run_dir>")
     ev = Evaluation(run.rd.path, prompts, run.checkpoint, spec, judge, None,
-                    ReferenceJudge(world) if from_world else None, e["max_invalid_fraction"])
+                    ground_truth_judge(world) if from_world else None, e["max_invalid_fraction"])
     if "turns" in prompts.rows[0]:  # conversations: played and judged turn by turn
         return evaluate_dialogue(ev, run.responder(e["batch_size"]))
-    return evaluate(ev, run.responder(e["batch_size"]))
+    summary = evaluate(ev, run.responder(e["batch_size"]))
+    if cfg.get("drift") and summary.get("status") == "complete":  # the same judge once more: do the passes agree?
+        summary = {**summary, "drift": rejudge(run.rd.evals / summary["eval_id"], prompts.rows, judge)}
+    return summary
 
 
 def compare(a: RunState, b: RunState, prompts: PromptSet, spec: EvalSpec, judge: Any, e: dict[str, Any]) -> dict:
     """Pairwise preference of run a over run b on the same prompts and samples, both orders;
     complete only if at most ``eval.max_invalid_fraction`` of the pairs have no verdict."""
-    if not hasattr(judge, "compare_all"):
-        raise ValueError("compare_to needs judge=pairwise")
+    if not getattr(judge, "compares", False):
+        raise ValueError("compare_to needs a judge that compares (judge=pairwise)")
     gens = {run: cached_generations(run.rd.path, run.responder(e["batch_size"]), prompts, run.checkpoint, spec)[0]
             for run in (a, b)}
     cid = config_hash({"a": a.checkpoint, "b": b.checkpoint, "prompts": prompts.sha, "spec": spec.to_dict(),

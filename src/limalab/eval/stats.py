@@ -210,3 +210,65 @@ def over_seeds(seed_means: Sequence[float], confidence: float = 0.95) -> dict[st
     ci = mean_ci(seed_means, confidence)
     return {"mean": ci["mean"], "ci95": [ci["lo"], ci["hi"]], "n_seeds": ci["n"],
             "sd": float(np.std(seed_means, ddof=1)) if len(seed_means) > 1 else 0.0}
+
+
+# ---- length control ------------------------------------------------------------------------
+
+
+def _arm_sums(rows: Sequence[tuple[str, float, float]], index: dict[str, int]) -> np.ndarray:
+    """Per prompt: [responses, sum score, sum length, sum length^2, sum score*length]."""
+    s = np.zeros((len(index), 5))
+    for pid, y, x in rows:
+        s[index[pid]] += (1.0, y, x, x * x, y * x)
+    return s
+
+
+def _lc_fit(sums: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For prompt weights ``weights`` (resamples x prompts): each arm's mean over prompts, mean
+    length over prompts, the common within-arm slope of score on length, and the common length.
+    ``sums``: arms x prompts x 5 (``_arm_sums``)."""
+    w = weights[:, None, :] * (sums[None, :, :, 0] > 0)  # resamples x arms x prompts
+    n = np.maximum(sums[..., 0], 1)
+    per_prompt_y, per_prompt_x = sums[..., 1] / n, sums[..., 2] / n
+    wsum = np.maximum(w.sum(-1), 1e-12)
+    mean_y, mean_x = (w * per_prompt_y).sum(-1) / wsum, (w * per_prompt_x).sum(-1) / wsum
+    tot = np.stack([w[:, a, :] @ sums[a] for a in range(sums.shape[0])], axis=1)  # response-level sums per arm
+    cnt = np.maximum(tot[..., 0], 1e-12)
+    sxy = tot[..., 4] - tot[..., 1] * tot[..., 2] / cnt
+    sxx = tot[..., 3] - tot[..., 2] ** 2 / cnt
+    with np.errstate(invalid="ignore", divide="ignore"):
+        slope = sxy.sum(-1) / sxx.sum(-1)
+    return mean_y, mean_x, slope, mean_x.mean(-1)
+
+
+def length_controlled(arms: dict[str, Sequence[tuple[str, float, float]]], n_resamples: int = BOOTSTRAP_RESAMPLES,
+                      seed: int = BOOTSTRAP_SEED) -> dict[str, Any]:
+    """Each arm's mean score read at a common response length, so "longer answers score higher"
+    is separated from "better answers score higher" (issue 22).
+
+    ``arms``: arm -> its judged responses ``(prompt_id, score, length)``. The score is regressed
+    on length with one intercept per arm and one slope, fitted within arms over every response
+    of the compared arms; an arm's length-controlled mean is its mean (over prompts, samples
+    averaged first) moved along that slope from its own mean length to the common length (the
+    mean of the arms' mean lengths). The 95% interval is a percentile bootstrap over prompts,
+    the same resampled prompts for every arm (deterministic for a given seed). A slope that
+    cannot be fitted (no length varies within an arm) leaves the controlled means NaN.
+    """
+    names = list(arms)
+    prompts = sorted({pid for rows in arms.values() for pid, _, _ in rows})
+    if not names or not prompts:
+        return {"arms": {}, "slope": float("nan"), "slope_ci95": [float("nan")] * 2, "common_length": float("nan")}
+    index = {p: i for i, p in enumerate(prompts)}
+    sums = np.stack([_arm_sums(arms[a], index) for a in names])
+    my, mx, b, common = _lc_fit(sums, np.ones((1, len(prompts))))
+    rng = np.random.default_rng(seed)
+    boot = rng.multinomial(len(prompts), np.full(len(prompts), 1 / len(prompts)), size=n_resamples).astype(float)
+    by, bx, bb, bc = _lc_fit(sums, boot)
+    lc = my[0] - b[0] * (mx[0] - common[0])
+    blc = by - bb[:, None] * (bx - bc[:, None])
+    lo, hi = np.nanquantile(blc, [0.025, 0.975], axis=0) if np.isfinite(b[0]) else (lc, lc)
+    out = {a: {"mean": float(my[0, i]), "length": float(mx[0, i]), "lc_mean": float(lc[i]),
+               "lc_ci95": [float(lo[i]), float(hi[i])]} for i, a in enumerate(names)}
+    slope_ci = np.nanquantile(bb, [0.025, 0.975]) if np.isfinite(b[0]) else (b[0], b[0])
+    return {"arms": out, "slope": float(b[0]), "slope_ci95": [float(x) for x in slope_ci],
+            "common_length": float(common[0])}

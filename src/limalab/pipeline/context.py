@@ -17,7 +17,7 @@ from transformers import PreTrainedTokenizerBase
 
 from limalab.data.chat import ChatFormat
 from limalab.data.example import Example
-from limalab.eval.judges import ReferenceJudge, build_judge
+from limalab.eval.judges import build_judge, ground_truth_judge
 from limalab.eval.spec import size_max_new_tokens
 from limalab.model.base import load_base
 from limalab.model.checkpoint import chat_tokenizer
@@ -107,15 +107,15 @@ class RunContext:
     @cached_property
     def judge(self) -> Any:
         judge = build_judge(self.cfg["judge"], world=self.world, cache_dir=self.cache_dir)
-        if not hasattr(judge, "judge"):
-            raise ValueError("judge=pairwise compares two runs: train with a Likert judge, then "
+        if not getattr(judge, "grades", True):
+            raise ValueError(f"judge={self.cfg['judge']['name']} compares two runs: train with a grading judge, then "
                              "python src/evaluate.py run_dir=<a> compare_to=<b> judge=pairwise")
         return judge
 
     @cached_property
     def reference(self) -> Any:
         """The ground truth an LLM judge is validated against (the miniature's world)."""
-        return ReferenceJudge(self.world)
+        return ground_truth_judge(self.world)
 
     @cached_property
     def wandb_id(self) -> str:

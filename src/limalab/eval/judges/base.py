@@ -1,9 +1,29 @@
-"""What every judge returns, and the interface the evaluation loop calls."""
+"""What every judge returns, the interface the evaluation loop calls, and the registries that
+select judges and their backends by name (``judge=<name>``, ``judge.backend=<name>``).
+
+A judge is a class registered where it is defined::
+
+    @JUDGES.register("likert")
+    class LikertJudge:
+        @classmethod
+        def from_config(cls, cfg: dict, ctx: JudgeContext) -> LikertJudge: ...
+
+and says what it can do through class attributes the callers ask instead of its name:
+``grades`` (``judge(prompt, response, terminated)``: a 1-6 level per response),
+``compares`` (``compare_all``: pairwise preferences between two runs), ``needs_world``
+(grades against the miniature world's facts, so only prompts that carry them) and
+``ground_truth`` (the miniature's exact judge, which LLM judges are validated against). A new
+judge is its module (listed in ``plugins:`` or here) plus its ``conf/judge/<name>.yaml``.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
+
+from limalab.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -34,3 +54,46 @@ class Judge(Protocol):
         being cut at the length limit.
         """
         ...
+
+
+@dataclass(frozen=True)
+class JudgeContext:
+    """What a judge may need beyond its config: the miniature world (None at real scale) and
+    the cache directory (LLM judges keep their replies there)."""
+
+    world: Any = None
+    cache_dir: Path | None = None
+
+
+class Capabilities:
+    """Defaults for what a judge can do; a judge class overrides what differs."""
+
+    grades = True
+    compares = False
+    needs_world = False
+    ground_truth = False
+
+
+_BUILTIN_JUDGES = ("limalab.eval.judges.reference", "limalab.eval.judges.llm", "limalab.eval.judges.pairwise",
+                   "limalab.eval.judges.hf_local", "limalab.eval.judges.local_server")
+JUDGES: Registry[Any] = Registry("judge", "judge", _BUILTIN_JUDGES)
+BACKENDS: Registry[Any] = Registry("judge backend", "judge.backend", _BUILTIN_JUDGES)
+
+
+def judge_name(judge_id: str) -> str:
+    """The registered name a judge id starts with (``likert:gpt-x@likert-1`` -> ``likert``)."""
+    return re.split(r"[:@]", str(judge_id), maxsplit=1)[0]
+
+
+def judge_class(judge_id: str) -> Any | None:
+    """The class of the judge that wrote ``judge_id`` (as recorded in a summary), or None when
+    no registered judge has that name (a plugin this process did not import)."""
+    name = judge_name(judge_id)
+    return JUDGES.get(name) if name in JUDGES else None
+
+
+def is_ground_truth(judge_id: str) -> bool:
+    """True for the current version of the miniature's exact judge: an older rubric's id is
+    another judge (its results are labelled, never pooled with the current one's)."""
+    cls = judge_class(judge_id)
+    return bool(cls is not None and getattr(cls, "ground_truth", False) and getattr(cls, "id", None) == judge_id)

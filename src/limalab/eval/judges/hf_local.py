@@ -1,31 +1,48 @@
 """Any local transformers causal LM as the judge backend (``judge=hf_local``): the same rubric
-and parser as the API judge, greedy decoding, so it is deterministic and cacheable."""
+and parser as the API judge, greedy decoding, so it is deterministic and cacheable. torch and
+transformers load when the backend is built, not when the judge registry is read."""
 
 from __future__ import annotations
 
 import threading
 from typing import Any
 
-import torch
-
-from limalab.eval.judges.llm import Reply
-from limalab.model import checkpoint
-from limalab.model.checkpoint import load_tokenizer
+from limalab.eval.judges.base import BACKENDS, JUDGES
+from limalab.eval.judges.llm import LikertJudge, Reply
 
 
 def load_causal_lm(model: str, dtype: str = "float32") -> tuple[Any, Any]:
     """(tokenizer, model) from a ``save_pretrained`` directory or a ``.gguf`` file (read by
     transformers with the ``gguf`` package, dequantised to ``dtype``)."""
-    return load_tokenizer(model, "judge.model"), checkpoint.load_causal_lm(model, dtype, "judge.model")
+    from limalab.model import checkpoint
+
+    return checkpoint.load_tokenizer(model, "judge.model"), checkpoint.load_causal_lm(model, dtype, "judge.model")
 
 
+@JUDGES.register("hf_local")
+class HFLocalJudge(LikertJudge):
+    """The Likert judge on a local transformers model (``conf/judge/hf_local.yaml``)."""
+
+    default_backend = "hf_local"
+
+
+@BACKENDS.register("hf_local")
 class HFLocalBackend:
+    supports_response_format = False  # free text, read by the rubric's parser
+
     def __init__(self, model: str, max_new_tokens: int = 256, device: str = "cpu", dtype: str = "float32") -> None:
         self.model = model
         self.tokenizer, lm = load_causal_lm(model, dtype)
         self.lm = lm.to(device).eval()
         self.max_new_tokens, self.device = max_new_tokens, device
         self._lock = threading.Lock()  # one generate at a time on one model
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> HFLocalBackend:
+        if not cfg.get("model"):
+            raise ValueError("judge.model: required for judge=hf_local (a save_pretrained directory)")
+        return cls(cfg["model"], int(cfg.get("max_new_tokens", 256)), cfg.get("device", "cpu"),
+                   cfg.get("dtype", "float32"))
 
     def _encode(self, system: str, user: str) -> list[int]:
         tok = self.tokenizer
@@ -39,11 +56,12 @@ class HFLocalBackend:
             return tok(text, add_special_tokens=False)["input_ids"]
         return tok(f"{system}\n\n{user}\n\n", add_special_tokens=True)["input_ids"]
 
-    @torch.no_grad()
     def complete(self, system: str, user: str) -> Reply:
+        import torch
+
         ids = self._encode(system, user)
         x = torch.tensor([ids], device=self.device)
-        with self._lock:
+        with self._lock, torch.no_grad():
             out = self.lm.generate(input_ids=x, attention_mask=torch.ones_like(x), max_new_tokens=self.max_new_tokens,
                                    do_sample=False, pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
         new = out[0, len(ids):].tolist()

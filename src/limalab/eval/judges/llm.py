@@ -24,12 +24,16 @@ from typing import Any, Protocol
 
 import httpx
 
-from limalab.eval.judges.base import Judgment
+from limalab.eval.judges.base import BACKENDS, JUDGES, Capabilities, JudgeContext, Judgment
 from limalab.eval.judges.rubric import (
+    LIKERT_JSON_VERSION,
+    LIKERT_RESPONSE_FORMAT,
     LIKERT_SYSTEM,
     LIKERT_VERSION,
+    likert_json_prompt,
     likert_prompt,
     parse_likert,
+    parse_likert_json,
     task_text,
 )
 
@@ -47,6 +51,14 @@ class NoReply(RuntimeError):
     """No usable HTTP reply after every retry (counted as invalid, retried on a rerun)."""
 
 
+class Refused(NoReply):
+    """The endpoint answered that this request will never work (a 4xx such as 400 or 422): for a
+    structured-output request, the sign that it does not take ``response_format``."""
+
+    def __str__(self) -> str:
+        return f"refused: {self.args[0]}"
+
+
 @dataclass(frozen=True)
 class Reply:
     text: str
@@ -56,10 +68,12 @@ class Reply:
 
 class Backend(Protocol):
     model: str
+    supports_response_format: bool  # may be asked for structured output (it may still refuse)
 
-    def complete(self, system: str, user: str) -> Reply: ...
+    def complete(self, system: str, user: str, response_format: dict | None = None) -> Reply: ...
 
 
+@BACKENDS.register("api")
 @dataclass
 class ChatClient:
     """``POST {base_url}/chat/completions`` with exponential back-off and jitter on 429, 5xx,
@@ -81,9 +95,21 @@ class ChatClient:
     _rng: random.Random = field(default=None, init=False, repr=False)  # type: ignore[assignment]
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
+    supports_response_format = True
+
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
         self._http = httpx.Client(timeout=self.timeout_s)
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> ChatClient:
+        for key in ("base_url", "model"):
+            if not cfg.get(key):
+                raise ValueError(f"judge.{key}: required for judge={cfg['name']} (an OpenAI-compatible endpoint)")
+        return cls(cfg["base_url"], cfg["model"], cfg.get("api_key_env", "OPENAI_API_KEY"),
+                   float(cfg.get("timeout_s", 60)), int(cfg.get("max_retries", 5)), float(cfg.get("backoff_s", 1.0)),
+                   float(cfg.get("max_backoff_s", 60)), float(cfg.get("temperature", 0.0)),
+                   int(cfg.get("max_tokens", 1024)))
 
     def _headers(self) -> dict[str, str]:
         key = os.environ.get(self.api_key_env, "")
@@ -99,9 +125,11 @@ class ChatClient:
             jitter = 0.5 + self._rng.random() / 2
         return min(self.max_backoff_s, self.backoff_s * 2**attempt) * jitter
 
-    def complete(self, system: str, user: str) -> Reply:
+    def complete(self, system: str, user: str, response_format: dict | None = None) -> Reply:
         body = {"model": self.model, "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
                 "temperature": self.temperature, "max_tokens": self.max_tokens}
+        if response_format is not None:
+            body["response_format"] = response_format
         url = self.base_url.rstrip("/") + "/chat/completions"
         last, retry_after = "", None
         for attempt in range(self.max_retries + 1):
@@ -122,7 +150,9 @@ class ChatClient:
                 last, retry_after = f"HTTP {r.status_code}", r.headers.get("retry-after")
                 continue
             if r.status_code != 200:
-                raise NoReply(f"HTTP {r.status_code}")  # e.g. 400: this request will never work
+                if 400 <= r.status_code < 500:
+                    raise Refused(f"HTTP {r.status_code}")  # e.g. 400: this request will never work
+                raise NoReply(f"HTTP {r.status_code}")
             try:
                 data = r.json()
                 usage = data.get("usage") or {}
@@ -172,6 +202,8 @@ class Usage:
     completion_tokens: int = 0
     invalid_unparsed: int = 0
     invalid_no_reply: int = 0
+    structured_replies: int = 0  # judgments answered as JSON (structured output)
+    text_replies: int = 0  # judgments answered as text (asked so, or the endpoint refused JSON)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, **counts: int) -> None:
@@ -183,27 +215,41 @@ class Usage:
         cost = (self.prompt_tokens * self.price_in_per_1m + self.completion_tokens * self.price_out_per_1m) / 1e6
         return {"requests": self.requests, "cache_hits": self.cache_hits, "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens, "cost_usd": round(cost, 6),
-                "invalid_unparsed": self.invalid_unparsed, "invalid_no_reply": self.invalid_no_reply}
+                "invalid_unparsed": self.invalid_unparsed, "invalid_no_reply": self.invalid_no_reply,
+                "structured_replies": self.structured_replies, "text_replies": self.text_replies}
 
 
 class CachedAsker:
     """Ask a backend through the cache, re-asking an unparseable reply up to ``parse_retries``
-    times; counts everything in ``usage``."""
+    times; counts everything in ``usage``. ``pass_no`` > 1 asks anew instead of reading the
+    first pass's replies (a re-judging pass that measures the judge's drift)."""
 
-    def __init__(self, backend: Backend, cache: ReplyCache, version: str, usage: Usage, parse_retries: int = 1) -> None:
+    def __init__(self, backend: Backend, cache: ReplyCache, version: str, usage: Usage, parse_retries: int = 1,
+                 pass_no: int = 1) -> None:
         self.backend, self.cache, self.version, self.usage, self.parse_retries = backend, cache, version, usage, parse_retries
+        self.pass_no = pass_no
 
-    def ask(self, system: str, user: str, parse: Callable[[str], Any]) -> tuple[Any, str, str | None]:
+    def _key(self, system: str, user: str, attempt: int, response_format: dict | None) -> str:
+        parts = [self.backend.model, self.version, system, user, str(attempt)]
+        if response_format is not None:  # text requests keep their keys: caches from before stay valid
+            parts.append(json.dumps(response_format, sort_keys=True))
+        if self.pass_no > 1:
+            parts.append(f"pass{self.pass_no}")
+        return ReplyCache.key(*parts)
+
+    def ask(self, system: str, user: str, parse: Callable[[str], Any],
+            response_format: dict | None = None) -> tuple[Any, str, str | None]:
         """(parsed value or None, reply text, why invalid)."""
         text = ""
         for attempt in range(self.parse_retries + 1):
-            key = ReplyCache.key(self.backend.model, self.version, system, user, str(attempt))
+            key = self._key(system, user, attempt, response_format)
             reply = self.cache.get(key)
             if reply is not None:
                 self.usage.add(cache_hits=1)
             else:
                 try:
-                    reply = self.backend.complete(system, user)
+                    reply = (self.backend.complete(system, user, response_format) if response_format is not None
+                             else self.backend.complete(system, user))
                 except NoReply as e:
                     self.usage.add(invalid_no_reply=1)
                     return None, "", str(e)
@@ -223,21 +269,80 @@ def parallel_map(fn: Callable[[Any], Any], items: Sequence[Any], concurrency: in
         return list(pool.map(fn, items))
 
 
-class LikertJudge:
+STRUCTURED = ("auto", "json", "text")
+
+
+@JUDGES.register("likert")
+class LikertJudge(Capabilities):
     """LIMA's Likert helpfulness grade (1-6) from an LLM; invalid replies score ``None`` and
-    are excluded from means (and counted), never guessed."""
+    are excluded from means (and counted), never guessed.
+
+    ``structured``: ``json`` asks for a JSON object whose schema admits only the levels 1-6
+    (``rubric.LIKERT_RESPONSE_FORMAT``), read as text if the reply is not JSON; ``auto`` does so
+    where the backend takes a response format and falls back to the text rubric for good once
+    the endpoint refuses it; ``text`` asks for the number on its own line (LIMA's App. D form).
+    """
+
+    default_backend = "api"
 
     def __init__(self, backend: Backend, cache: ReplyCache, concurrency: int = 8, parse_retries: int = 1,
-                 price_in_per_1m: float = 0.0, price_out_per_1m: float = 0.0, kind: str = "likert") -> None:
-        self.backend = backend
+                 price_in_per_1m: float = 0.0, price_out_per_1m: float = 0.0, kind: str = "likert",
+                 structured: str = "text", pass_no: int = 1) -> None:
+        if structured not in STRUCTURED:
+            raise ValueError(f"judge.structured: expected one of {list(STRUCTURED)}, got {structured!r}")
+        self.backend, self.cache, self.kind = backend, cache, kind
         self.usage = Usage(price_in_per_1m, price_out_per_1m)
-        self.asker = CachedAsker(backend, cache, LIKERT_VERSION, self.usage, parse_retries)
-        self.concurrency = concurrency
-        self.id = f"{kind}:{backend.model}@{LIKERT_VERSION}"
+        self.parse_retries, self.concurrency, self.pass_no = parse_retries, concurrency, pass_no
+        self.structured = structured if getattr(backend, "supports_response_format", False) else "text"
+        self._json_ok = self.structured != "text"
+        self.asker = CachedAsker(backend, cache, LIKERT_VERSION, self.usage, parse_retries, pass_no)
+        self.json_asker = CachedAsker(backend, cache, LIKERT_JSON_VERSION, self.usage, parse_retries, pass_no)
+        version = LIKERT_VERSION if self.structured == "text" else LIKERT_JSON_VERSION
+        self.id = f"{kind}:{backend.model}@{version}"
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any], ctx: JudgeContext) -> LikertJudge:
+        from limalab.eval.judges import build_backend
+
+        return cls(build_backend(cfg, cls.default_backend), reply_cache(cfg, ctx), kind=cfg["name"],
+                   structured=str(cfg.get("structured", "text")), **llm_settings(cfg))
+
+    def for_pass(self, pass_no: int) -> LikertJudge:
+        """The same judge and settings asking anew (pass 2, 3, ...): its drift is measured."""
+        return type(self)(self.backend, self.cache, self.concurrency, self.parse_retries, self.usage.price_in_per_1m,
+                          self.usage.price_out_per_1m, self.kind, self.structured, pass_no)
 
     def judge(self, prompt: dict, response: str, terminated: bool) -> Judgment:
-        score, text, why = self.asker.ask(LIKERT_SYSTEM, likert_prompt(task_text(prompt), response), parse_likert)
-        return Judgment(score, {"invalid": why} if why else {}, text, self.id)
+        task = task_text(prompt)
+        if self._json_ok:
+            score, text, why = self.json_asker.ask(LIKERT_SYSTEM, likert_json_prompt(task, response), parse_likert_json,
+                                                   LIKERT_RESPONSE_FORMAT)
+            if not (self.structured == "auto" and why and why.startswith("refused")):
+                self.usage.add(structured_replies=1)
+                return self._judgment(score, text, why, "json")
+            # refused (not down: an outage is retried, then invalid, never a reason to switch)
+            self._json_ok = False
+            log.warning("judge endpoint refused structured output (%s): asking in text from now on", why)
+        score, text, why = self.asker.ask(LIKERT_SYSTEM, likert_prompt(task, response), parse_likert)
+        self.usage.add(text_replies=1)
+        return self._judgment(score, text, why, "text")
+
+    def _judgment(self, score: int | None, text: str, why: str | None, reply: str) -> Judgment:
+        return Judgment(score, {"invalid": why, "reply": reply} if why else {"reply": reply}, text, self.id)
 
     def judge_all(self, items: Sequence[tuple[dict, str, bool]]) -> list[Judgment]:
+        if self._json_ok and self.structured == "auto" and items:  # learn whether JSON works before fanning out
+            return [self.judge(*items[0]), *parallel_map(lambda it: self.judge(*it), items[1:], self.concurrency)]
         return parallel_map(lambda it: self.judge(*it), items, self.concurrency)
+
+
+def reply_cache(cfg: dict[str, Any], ctx: JudgeContext) -> ReplyCache:
+    """``judge.reply_cache``, else ``<cache_dir>/judge_replies.sqlite``: shared by every run."""
+    return ReplyCache(Path(cfg.get("reply_cache") or Path(ctx.cache_dir or ".cache/limalab") / "judge_replies.sqlite"))
+
+
+def llm_settings(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The settings every LLM judge takes from its config."""
+    return {"concurrency": int(cfg.get("concurrency", 8)), "parse_retries": int(cfg.get("parse_retries", 1)),
+            "price_in_per_1m": float(cfg.get("price_in_per_1m", 0.0)),
+            "price_out_per_1m": float(cfg.get("price_out_per_1m", 0.0))}

@@ -7,7 +7,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from limalab.eval.judges.llm import CachedAsker, ReplyCache, Usage, parallel_map
+from limalab.eval.judges.base import BACKENDS, JUDGES, Capabilities, JudgeContext
+from limalab.eval.judges.llm import (
+    CachedAsker,
+    ReplyCache,
+    Usage,
+    llm_settings,
+    parallel_map,
+    reply_cache,
+)
 from limalab.eval.judges.rubric import (
     PAIRWISE_SYSTEM,
     PAIRWISE_VERSION,
@@ -29,7 +37,24 @@ def combine(first: str | None, second: str | None) -> tuple[str | None, bool]:
     return "tie", True
 
 
-class LLMPairwiseJudge:
+@JUDGES.register("pairwise")
+class LLMPairwiseJudge(Capabilities):
+    """``judge.backend``: an LLM backend (api, hf_local, ...) asked both orders, or the name
+    of a grading judge (``reference``) whose levels are compared."""
+
+    grades, compares = False, True
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any], ctx: JudgeContext) -> Any:
+        backend = cfg.get("backend") or "api"
+        if backend not in BACKENDS and backend in JUDGES:
+            from limalab.eval.judges import build_judge
+
+            return LevelsPairwiseJudge(build_judge({**cfg, "name": backend}, ctx.world, ctx.cache_dir))
+        from limalab.eval.judges import build_backend
+
+        return cls(build_backend(cfg), reply_cache(cfg, ctx), **llm_settings(cfg))
+
     def __init__(self, backend: Any, cache: ReplyCache, concurrency: int = 8, parse_retries: int = 1,
                  price_in_per_1m: float = 0.0, price_out_per_1m: float = 0.0) -> None:
         self.usage = Usage(price_in_per_1m, price_out_per_1m)
@@ -50,14 +75,17 @@ class LLMPairwiseJudge:
         return parallel_map(lambda it: self.compare(*it), items, self.concurrency)
 
 
-class ReferencePairwiseJudge:
-    """The miniature's ground truth for pairwise: the reference judge's levels compared (so it
-    has no position bias by construction)."""
+class LevelsPairwiseJudge(Capabilities):
+    """Pairwise from a grading judge's levels (``judge.backend=reference``: the miniature's
+    ground truth, with no position bias by construction)."""
+
+    grades, compares = False, True
 
     def __init__(self, reference: Any) -> None:
         self.reference = reference
         self.id = f"pairwise:{reference.id}"
         self.usage = None
+        self.needs_world = getattr(reference, "needs_world", False)
 
     def compare(self, prompt: dict, a: str, b: str) -> dict:
         sa = self.reference.judge(prompt, a, True).score

@@ -6,9 +6,11 @@ new ``LIKERT_VERSION`` / ``PAIRWISE_VERSION``, so cached replies are never reuse
 
 from __future__ import annotations
 
+import json
 import re
 
 LIKERT_VERSION = "likert-1"
+LIKERT_JSON_VERSION = "likert-json-1"  # the same rubric, the reply asked as a JSON object
 PAIRWISE_VERSION = "pairwise-1"
 
 LEVELS = {
@@ -33,7 +35,7 @@ def task_text(prompt: dict) -> str:
     return "\n".join([*turns, f"User: {prompt['prompt']}", "(Grade the assistant's answer to this last turn.)"])
 
 
-def likert_prompt(task: str, submission: str) -> str:
+def _likert_head(task: str, submission: str) -> str:
     scale = "\n".join(f"{n} = {label}: {meaning}." for n, (label, meaning) in LEVELS.items())
     return (
         "Grade how helpful a submission is for the task below.\n\n"
@@ -41,10 +43,46 @@ def likert_prompt(task: str, submission: str) -> str:
         f"[BEGIN SUBMISSION]\n{submission}\n[END SUBMISSION]\n\n"
         "The criterion is helpfulness, on this scale:\n"
         f"{scale}\n\n"
+    )
+
+
+def likert_prompt(task: str, submission: str) -> str:
+    return _likert_head(task, submission) + (
         "Reason step by step about the submission against the criterion. Do not give a score "
         "first. At the end, print only the number of the level you choose (1 to 6) on a line of its "
         "own, and then print the same number again on the next line."
     )
+
+
+# Structured output: the reason first (so the grade follows from it), then the level, whose
+# schema admits only 1..6. Sent as llama.cpp's and vLLM's ``{"type": "json_object", "schema":
+# ...}``; an endpoint that refuses it is asked in text (``likert_prompt``) instead.
+LIKERT_SCHEMA = {
+    "type": "object",
+    "properties": {"reason": {"type": "string", "maxLength": 400}, "score": {"type": "integer", "enum": [1, 2, 3, 4, 5, 6]}},
+    "required": ["reason", "score"],
+}
+LIKERT_RESPONSE_FORMAT = {"type": "json_object", "schema": LIKERT_SCHEMA}
+
+
+def likert_json_prompt(task: str, submission: str) -> str:
+    return _likert_head(task, submission) + (
+        "Reason briefly about the submission against the criterion, then choose a level. Reply "
+        'with a JSON object only: {"reason": "<your reasoning>", "score": <the level, 1 to 6>}.'
+    )
+
+
+def parse_likert_json(reply: str) -> int | None:
+    """The level from a JSON reply ``{"reason": ..., "score": n}``; a reply that is not such an
+    object (an endpoint that ignored the format) is read as text by ``parse_likert``."""
+    try:
+        data = json.loads(reply)
+    except ValueError:
+        return parse_likert(reply)
+    score = data.get("score") if isinstance(data, dict) else None
+    if isinstance(score, str) and score.strip().isdigit():
+        score = int(score)
+    return score if isinstance(score, int) and not isinstance(score, bool) and 1 <= score <= 6 else None
 
 
 PAIRWISE_SYSTEM = "You compare answers to the same question on behalf of a user."
