@@ -7,6 +7,7 @@ import difflib
 import importlib
 import inspect
 import typing
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -19,47 +20,29 @@ class ConfigError(ValueError):
     """A config that fails its schema: the message is one line."""
 
 
-# Config nodes that select a plugin by name: (path with * for any key, the selecting key, the
-# keys every node has) -> the registry. Each registry attaches itself where it is defined (the
-# config layer imports no plugin layer); validate() checks the rest of the node's keys against
-# the options the selected plugin declared.
-PLUGIN_SLOTS: dict[tuple[str, str, frozenset[str]], Any] = {}
-SLOT_MODULES = ("limalab.data.sources",)  # the modules that attach them (imported by name, on use)
+# Checks of the config nodes that select plugins (data.sources.*.reader, judge.name): each
+# plugin layer attaches its own where its registry is defined (the config layer imports no plugin
+# layer; the modules are named here and imported on use).
+CHECKS: list[Callable[[dict[str, Any]], None]] = []
+CHECK_MODULES = ("limalab.data.sources", "limalab.eval.judges")
 
 
-def attach(path: str, selector: str, common: set[str], registry: Any) -> None:
-    PLUGIN_SLOTS[(path, selector, frozenset(common))] = registry
+def attach(check: Callable[[dict[str, Any]], None]) -> None:
+    if check not in CHECKS:
+        CHECKS.append(check)
 
 
-def _nodes(cfg: dict[str, Any], path: str) -> list[tuple[str, dict[str, Any]]]:
-    """(dotted key, node) for every node matching ``path`` (``*`` matches any key)."""
-    found = [("", cfg)]
-    for part in path.split("."):
-        nxt = []
-        for key, node in found:
-            if not isinstance(node, dict):
-                continue
-            for k in (node if part == "*" else [part]):
-                if k in node:
-                    nxt.append((f"{key}.{k}".lstrip("."), node[k]))
-        found = nxt
-    return [(k, n) for k, n in found if isinstance(n, dict)]
-
-
-def _check_plugin_options(cfg: dict[str, Any]) -> None:
-    for module in SLOT_MODULES:
-        importlib.import_module(module)
-    for (path, selector, common), registry in PLUGIN_SLOTS.items():
-        for key, node in _nodes(cfg, path):
-            name = node.get(selector)
-            registry.get(name, f"{key}.{selector}")  # unknown plugin: one line naming the key
-            model = registry.options(name)
-            given = {k: v for k, v in node.items() if k not in common and k != selector}
-            if model is None and given:
-                raise ConfigError(f"config: {key}.{sorted(given)[0]}: unknown key ({registry.kind} {name!r} "
-                                  "takes no options)")
-            if model is not None:
-                plugin_options(model, given, key)
+def check_plugin_node(node: dict[str, Any], key: str, models: list[type[BaseModel]], fixed: set[str]) -> None:
+    """The keys of a plugin's config node ``key``, beyond ``fixed`` ones, against the options the
+    plugin (and its parts: a judge's backend) declared: unknown keys and bad values are one line."""
+    declared = {f: m for m in models for f in m.model_fields}
+    for k in node:
+        if k not in declared and k not in fixed:
+            near = difflib.get_close_matches(str(k), sorted(declared | dict.fromkeys(fixed)), n=1)
+            raise ConfigError(f"config: {key}.{k}: unknown key (nothing reads it)"
+                              + (f"; did you mean {key}.{near[0]}?" if near else ""))
+    for model in models:
+        plugin_options(model, {k: v for k, v in node.items() if k in model.model_fields}, key)
 
 
 def plugin_options(model: type[BaseModel], given: dict[str, Any], key: str) -> Any:
@@ -148,7 +131,10 @@ def validate(cfg: dict[str, Any], schema: type[BaseModel] = RunConfig) -> dict[s
         raise ConfigError("config: " + "; ".join(dict.fromkeys(lines))) from None
     if "trainer" in cfg:
         _check_trainer_keys(cfg["trainer"])
-    _check_plugin_options(cfg)
+    for module in CHECK_MODULES:
+        importlib.import_module(module)
+    for check in CHECKS:
+        check(cfg)
     return cfg
 
 

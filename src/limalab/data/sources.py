@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from limalab.config.schema import Source as SourceConfig
-from limalab.config.validate import attach, plugin_options
+from limalab.config.validate import attach, check_plugin_node, plugin_options
 from limalab.data.example import BadRecords, Example
 from limalab.registry import Registry
 
@@ -46,7 +46,18 @@ def _builtin_readers() -> list[str]:
 READERS: Registry[Callable[[Source], list[Example]]] = Registry("reader", "data.sources.<name>.reader",
                                                                 _builtin_readers())
 COMMON = set(SourceConfig.model_fields) | {"name", "filter_overrides"}  # not a reader's own options
-attach("data.sources.*", "reader", COMMON, READERS)
+
+
+def check_sources(cfg: dict[str, Any]) -> None:
+    """Every source's reader exists and its keys are the reader's declared options."""
+    for name, node in (cfg.get("data", {}).get("sources") or {}).items():
+        key = f"data.sources.{name}"
+        READERS.get(node.get("reader"), f"{key}.reader")
+        model = READERS.options(node["reader"])
+        check_plugin_node(node, key, [model] if model else [], COMMON)
+
+
+attach(check_sources)
 HUB = "hf:"  # a table on the Hugging Face hub: no local path to check
 RESERVED = ("input", "bad_records", "kept")  # every other key of a source's stats is a drop count
 

@@ -21,8 +21,12 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Annotated, Any, Protocol, runtime_checkable
 
+from pydantic import Field
+
+from limalab.config.schema import PluginOptions
+from limalab.config.validate import attach, check_plugin_node
 from limalab.registry import Registry
 
 
@@ -78,6 +82,53 @@ _BUILTIN_JUDGES = ("limalab.eval.judges.reference", "limalab.eval.judges.llm", "
                    "limalab.eval.judges.hf_local", "limalab.eval.judges.local_server")
 JUDGES: Registry[Any] = Registry("judge", "judge", _BUILTIN_JUDGES)
 BACKENDS: Registry[Any] = Registry("judge backend", "judge.backend", _BUILTIN_JUDGES)
+
+
+class LLMJudgeOptions(PluginOptions):
+    """What every LLM judge reads from ``judge.*`` (its backend's options are the backend's)."""
+
+    backend: str | None = None  # the model endpoint (judge's default_backend when unset)
+    concurrency: Annotated[int, Field(ge=1)] = 8  # requests in flight
+    parse_retries: Annotated[int, Field(ge=0)] = 1  # re-ask an unparseable reply this often, then invalid
+    price_in_per_1m: Annotated[float, Field(ge=0)] = 0.0  # USD per million prompt tokens (the cost count)
+    price_out_per_1m: Annotated[float, Field(ge=0)] = 0.0
+    reply_cache: str | None = None  # SQLite file of cached replies (None: <cache_dir>/judge_replies.sqlite)
+
+
+def judge_options(cfg: dict[str, Any]) -> Any:
+    """The validated options of the judge ``cfg["name"]`` (None if it takes none)."""
+    from limalab.config.validate import plugin_options
+
+    model = JUDGES.options(cfg["name"])
+    return plugin_options(model, {k: v for k, v in cfg.items() if k in model.model_fields}, "judge") if model else None
+
+
+def backend_options(name: str, cfg: dict[str, Any]) -> Any:
+    from limalab.config.validate import plugin_options
+
+    model = BACKENDS.options(name)
+    return plugin_options(model, {k: v for k, v in cfg.items() if k in model.model_fields}, "judge") if model else None
+
+
+def check_judge(cfg: dict[str, Any]) -> None:
+    """``judge``: a registered judge, its options and its backend's checked. Keys of the other
+    backends are let through unchecked: switching ``judge.backend`` on the command line keeps the
+    composed YAML's keys for the first one, which are not typos."""
+    node = cfg.get("judge")
+    if not isinstance(node, dict):
+        return
+    cls = JUDGES.get(node.get("name"), "judge.name")
+    models = [m for m in [JUDGES.options(node["name"])] if m is not None]
+    backend = node.get("backend") or getattr(cls, "default_backend", None)
+    if backend is not None and backend not in JUDGES:  # pairwise may compare a grading judge's levels
+        BACKENDS.get(backend, "judge.backend")
+        if BACKENDS.options(backend) is not None:
+            models.append(BACKENDS.options(backend))
+    others = {f for b in BACKENDS.names() if (m := BACKENDS.options(b)) is not None for f in m.model_fields}
+    check_plugin_node(node, "judge", models, {"name", *others})
+
+
+attach(check_judge)
 
 
 def judge_name(judge_id: str) -> str:

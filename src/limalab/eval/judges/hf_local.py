@@ -5,10 +5,13 @@ transformers load when the backend is built, not when the judge registry is read
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from limalab.eval.judges.base import BACKENDS, JUDGES
-from limalab.eval.judges.llm import LikertJudge, Reply
+from pydantic import Field
+
+from limalab.config.schema import PluginOptions
+from limalab.eval.judges.base import BACKENDS, JUDGES, backend_options
+from limalab.eval.judges.llm import LikertJudge, LikertOptions, Reply
 
 
 def load_causal_lm(model: str, dtype: str = "float32") -> tuple[Any, Any]:
@@ -19,14 +22,23 @@ def load_causal_lm(model: str, dtype: str = "float32") -> tuple[Any, Any]:
     return checkpoint.load_tokenizer(model, "judge.model"), checkpoint.load_causal_lm(model, dtype, "judge.model")
 
 
-@JUDGES.register("hf_local")
+class HFLocalOptions(PluginOptions):
+    """``judge.backend=hf_local``: a transformers causal LM on this machine."""
+
+    model: Annotated[str, Field(min_length=1)]  # a save_pretrained directory or a .gguf file
+    max_new_tokens: Annotated[int, Field(ge=1)] = 256
+    device: str = "cpu"
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+
+
+@JUDGES.register("hf_local", options=LikertOptions)
 class HFLocalJudge(LikertJudge):
     """The Likert judge on a local transformers model (``conf/judge/hf_local.yaml``)."""
 
     default_backend = "hf_local"
 
 
-@BACKENDS.register("hf_local")
+@BACKENDS.register("hf_local", options=HFLocalOptions)
 class HFLocalBackend:
     supports_response_format = False  # free text, read by the rubric's parser
 
@@ -39,10 +51,8 @@ class HFLocalBackend:
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> HFLocalBackend:
-        if not cfg.get("model"):
-            raise ValueError("judge.model: required for judge=hf_local (a save_pretrained directory)")
-        return cls(cfg["model"], int(cfg.get("max_new_tokens", 256)), cfg.get("device", "cpu"),
-                   cfg.get("dtype", "float32"))
+        o = backend_options("hf_local", cfg)
+        return cls(o.model, o.max_new_tokens, o.device, o.dtype)
 
     def _encode(self, system: str, user: str) -> list[int]:
         tok = self.tokenizer

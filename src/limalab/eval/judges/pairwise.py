@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from limalab.eval.judges.base import BACKENDS, JUDGES, Capabilities, JudgeContext
+from limalab.eval.judges.base import BACKENDS, JUDGES, Capabilities, JudgeContext, LLMJudgeOptions
 from limalab.eval.judges.llm import (
     CachedAsker,
     ReplyCache,
@@ -37,7 +37,7 @@ def combine(first: str | None, second: str | None) -> tuple[str | None, bool]:
     return "tie", True
 
 
-@JUDGES.register("pairwise")
+@JUDGES.register("pairwise", options=LLMJudgeOptions)
 class LLMPairwiseJudge(Capabilities):
     """``judge.backend``: an LLM backend (api, hf_local, ...) asked both orders, or the name
     of a grading judge (``reference``) whose levels are compared."""
