@@ -17,6 +17,7 @@ import sys
 from collections import defaultdict
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -285,6 +286,99 @@ def write_csv(path: Path, rows: list[dict]) -> None:
         w.writerows(rows)
 
 
+def paired_tests(rows: list[dict], size5: int) -> dict[str, dict]:
+    """Fig. 5's comparisons, paired over prompts: filtered SE against wikiHow and unfiltered SE."""
+    arms: dict[tuple, list] = {(r["data"], r["n_examples"]): [] for r in rows}
+    for r in rows:
+        if r["init"] == "pretrained" and r["epochs"] > 0 and r["prompt_set"] == "test":
+            arms[(r["data"], r["n_examples"])].append(r["eval"])
+    tests = {}
+    base = arms.get(("se_filtered", size5))
+    for other, what in (("wikihow", "diversity"), ("se_unfiltered", "quality")):
+        if base and arms.get((other, size5)):
+            tests[f"se_filtered − {other} ({what})"] = paired_test(per_prompt(base), per_prompt(arms[(other, size5)]))
+    return tests
+
+
+def _f(v: float) -> str:
+    return f"{v:.2f}"
+
+
+def _ci(t: dict, key: str = "ci95") -> str:
+    return f"{_f(t[key][0])}–{_f(t[key][1])}"
+
+
+def markdown(args: argparse.Namespace, rows: list[dict], tables: dict[str, Any]) -> str:
+    f5, f6, pc, ctl, tests = tables["fig5"], tables["fig6"], tables["positive_control"], tables["controls"], tables["tests"]
+    budgets = sorted({json.dumps(json.loads((args.runs_dir / r["run_id"] / "results.json").read_text()).get("budget", {})
+                                 .get("policy", "epochs")) for r in rows})
+    md = [f"# LIMA ablations on limalab ({args.runs_dir})", "",
+          f"From: {provenance(args.runs_dir, rows)}. Sizes at scale "
+          f"{args.scale} of the paper's; training budget policy: {', '.join(json.loads(b) for b in budgets)}. "
+          "CIs are over seeds when an arm has several, else over prompts.", "", "## Findings", "",
+          *verdicts(f5, tests, tables["slope"], tables["positive_control_slope"]), "",
+          f"## Figure 5: diversity and quality ({tables['size5']} examples)", "", "![](fig5_diversity_quality.png)", "",
+          "| arm | seeds | ours | 95% CI | length-controlled | 95% CI | tokens | paper (LLaMA 7B) |",
+          "|---|---|---|---|---|---|---|---|",
+          *[f"| {t['label']} | {t['n_seeds']} | {_f(t['mean'])} | {_ci(t)} | {_f(t['lc_mean'])} | {_ci(t, 'lc_ci95')} | "
+            f"{lengths_of(rows, t)} | {t['paper']} |" for t in f5], "", _lc_line(f5), "",
+          "## Figure 6: quantity (filtered Stack Exchange)", "", "![](fig6_quantity.png)", "",
+          "| examples | seeds | ours | 95% CI | length-controlled | 95% CI |", "|---|---|---|---|---|---|",
+          *[f"| {t['size']} | {t['n_seeds']} | {_f(t['mean'])} | {_ci(t)} | {_f(t['lc_mean'])} | {_ci(t, 'lc_ci95')} |"
+            for t in f6], "", _lc_line(f6), "", f"Paper: {PAPER_FIG6}.", "",
+          "### Positive control: passage QA (right panel)", "",
+          "Questions answered from a passage in the prompt, about entities pretraining never saw; only the SFT data "
+          "teaches the skill (world/passages.py). Tested on passage_test, checkpoints selected on passage_dev. "
+          "A correct answer with nothing extra is level 3; correctness = states the asked fact and no false one.", "",
+          "| examples | seeds | judge mean | 95% CI | correctness | 95% CI |", "|---|---|---|---|---|---|",
+          *[f"| {t['size']} | {t['n_seeds']} | {_f(t['mean'])} | {_ci(t)} | {_f(t['correctness'])} | "
+            f"{_ci(t, 'correctness_ci95')} |" for t in pc], "",
+          "## Controls", "", "| control | examples | seeds | ours | 95% CI |", "|---|---|---|---|---|",
+          *[f"| {c['control']} | {c['size']} | {c['n_seeds']} | {_f(c['mean'])} | {_ci(c)} |" for c in ctl], "",
+          "## Figure 9: perplexity against quality", "",
+          f"Spearman correlation of dev perplexity with the dev judge score over every checkpoint considered: "
+          f"{tables['fig9_spearman']:.2f} (the paper: perplexity keeps falling while quality does not follow).", "",
+          "![](fig9_ppl_vs_quality.png)", "", "## Scores per test-prompt type", ""]
+    types = tables["by_type"]
+    all_types = sorted({t for ts in types.values() for t in ts})
+    md += ["| arm | " + " | ".join(all_types) + " |", "|---|" + "---|" * len(all_types)]
+    md += [f"| {a} | " + " | ".join(_f(ts.get(t, float('nan'))) for t in all_types) + " |" for a, ts in sorted(types.items())]
+    return "\n".join(md) + "\n"
+
+
+def tables_of(args: argparse.Namespace, rows: list[dict], plt: Any) -> dict[str, Any]:
+    """Every figure drawn and every table computed, by name."""
+    size5 = int(2000 * Fraction(args.scale))
+    f6, fit, pc, pc_fit = fig6(rows, args.out, plt)
+    lengths = [{"arm": r["arm"], "seed": r["seed"], "resp_tokens_mean": r["eval"]["summary"].get("response_tokens_mean"),
+                "eot_rate": r["eval"]["summary"].get("eot_rate"), "truncation_rate": r["eval"]["summary"].get("truncation_rate")}
+               for r in rows]
+    return {"size5": size5, "fig5": fig5(rows, size5, args.out, plt), "tests": paired_tests(rows, size5), "fig6": f6,
+            "slope": fit, "positive_control": pc, "positive_control_slope": pc_fit,
+            "fig9_spearman": fig9(args.runs_dir, args.out, plt), "controls": controls(rows), "by_type": by_type(rows),
+            "lengths": lengths}
+
+
+def write_outputs(out: Path, tables: dict[str, Any], report: str) -> None:
+    (out / "report.md").write_text(report)
+    for name in ("fig5", "fig6", "positive_control", "controls", "lengths"):
+        write_csv(out / f"{name}.csv", tables[name])
+    atomic_write_json(out / "summary.json", {"fig5": tables["fig5"], "paired_tests": tables["tests"],
+                                             **{k: tables[k] for k in ("fig6", "slope", "positive_control",
+                                                                       "positive_control_slope", "controls",
+                                                                       "fig9_spearman")}})
+
+
+def log_to_wandb(out: Path, tables: dict[str, Any]) -> None:
+    import wandb
+
+    run = wandb.init(project="limalab", job_type="analysis", name=f"report-{out.name}")
+    run.log({p.stem: wandb.Image(str(p)) for p in out.glob("*.png")})
+    run.log({name: wandb.Table(dataframe=None, columns=list(tables[name][0]), data=[list(r.values()) for r in tables[name]])
+             for name in ("fig5", "fig6", "positive_control", "controls") if tables[name]})
+    run.finish()
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs_dir", type=Path)
@@ -303,75 +397,10 @@ def main(argv: list[str] | None = None) -> None:
     if not rows:
         sys.exit(f"{args.runs_dir}: no complete runs")
     args.out.mkdir(parents=True, exist_ok=True)
-    size5 = int(2000 * Fraction(args.scale))
-    f5 = fig5(rows, size5, args.out, plt)
-    arms = {(r["data"], r["n_examples"]): [] for r in rows}
-    for r in rows:
-        if r["init"] == "pretrained" and r["epochs"] > 0 and r["prompt_set"] == "test":
-            arms[(r["data"], r["n_examples"])].append(r["eval"])
-    tests = {}
-    base = arms.get(("se_filtered", size5))
-    for other in ("wikihow", "se_unfiltered"):
-        if base and arms.get((other, size5)):
-            tests[f"se_filtered − {other} (diversity)" if other == "wikihow" else f"se_filtered − {other} (quality)"] = \
-                paired_test(per_prompt(base), per_prompt(arms[(other, size5)]))
-    f6, fit, pc, pc_fit = fig6(rows, args.out, plt)
-    rho9 = fig9(args.runs_dir, args.out, plt)
-    ctl = controls(rows)
-    types = by_type(rows)
-    lengths = [{"arm": r["arm"], "seed": r["seed"], "resp_tokens_mean": r["eval"]["summary"].get("response_tokens_mean"),
-                "eot_rate": r["eval"]["summary"].get("eot_rate"), "truncation_rate": r["eval"]["summary"].get("truncation_rate")}
-               for r in rows]
-    budgets = sorted({json.dumps(json.loads((args.runs_dir / r["run_id"] / "results.json").read_text()).get("budget", {})
-                                 .get("policy", "epochs")) for r in rows})
-    f = lambda v: f"{v:.2f}"  # noqa: E731
-    md = [f"# LIMA ablations on limalab ({args.runs_dir})", "",
-          f"From: {provenance(args.runs_dir, rows)}. Sizes at scale "
-          f"{args.scale} of the paper's; training budget policy: {', '.join(json.loads(b) for b in budgets)}. "
-          "CIs are over seeds when an arm has several, else over prompts.", "", "## Findings", "",
-          *verdicts(f5, tests, fit, pc_fit), "",
-          f"## Figure 5: diversity and quality ({size5} examples)", "", "![](fig5_diversity_quality.png)", "",
-          "| arm | seeds | ours | 95% CI | length-controlled | 95% CI | tokens | paper (LLaMA 7B) |",
-          "|---|---|---|---|---|---|---|---|",
-          *[f"| {t['label']} | {t['n_seeds']} | {f(t['mean'])} | {f(t['ci95'][0])}–{f(t['ci95'][1])} | "
-            f"{f(t['lc_mean'])} | {f(t['lc_ci95'][0])}–{f(t['lc_ci95'][1])} | {lengths_of(rows, t)} | {t['paper']} |"
-            for t in f5], "", _lc_line(f5), "", "## Figure 6: quantity (filtered Stack Exchange)", "",
-          "![](fig6_quantity.png)", "",
-          "| examples | seeds | ours | 95% CI | length-controlled | 95% CI |", "|---|---|---|---|---|---|",
-          *[f"| {t['size']} | {t['n_seeds']} | {f(t['mean'])} | {f(t['ci95'][0])}–{f(t['ci95'][1])} | "
-            f"{f(t['lc_mean'])} | {f(t['lc_ci95'][0])}–{f(t['lc_ci95'][1])} |" for t in f6], "", _lc_line(f6), "",
-          f"Paper: {PAPER_FIG6}.", "",
-          "### Positive control: passage QA (right panel)", "",
-          "Questions answered from a passage in the prompt, about entities pretraining never saw; only the SFT data "
-          "teaches the skill (world/passages.py). Tested on passage_test, checkpoints selected on passage_dev. "
-          "A correct answer with nothing extra is level 3; correctness = states the asked fact and no false one.", "",
-          "| examples | seeds | judge mean | 95% CI | correctness | 95% CI |", "|---|---|---|---|---|---|",
-          *[f"| {t['size']} | {t['n_seeds']} | {f(t['mean'])} | {f(t['ci95'][0])}–{f(t['ci95'][1])} | "
-            f"{f(t['correctness'])} | {f(t['correctness_ci95'][0])}–{f(t['correctness_ci95'][1])} |" for t in pc], "",
-          "## Controls", "", "| control | examples | seeds | ours | 95% CI |",
-          "|---|---|---|---|---|",
-          *[f"| {c['control']} | {c['size']} | {c['n_seeds']} | {f(c['mean'])} | {f(c['ci95'][0])}–{f(c['ci95'][1])} |"
-            for c in ctl], "", "## Figure 9: perplexity against quality", "",
-          f"Spearman correlation of dev perplexity with the dev judge score over every checkpoint considered: "
-          f"{rho9:.2f} (the paper: perplexity keeps falling while quality does not follow).", "",
-          "![](fig9_ppl_vs_quality.png)", "", "## Scores per test-prompt type", ""]
-    all_types = sorted({t for ts in types.values() for t in ts})
-    md += ["| arm | " + " | ".join(all_types) + " |", "|---|" + "---|" * len(all_types)]
-    md += [f"| {a} | " + " | ".join(f(ts.get(t, float('nan'))) for t in all_types) + " |" for a, ts in sorted(types.items())]
-    (args.out / "report.md").write_text("\n".join(md) + "\n")
-    for name, table in (("fig5", f5), ("fig6", f6), ("positive_control", pc), ("controls", ctl), ("lengths", lengths)):
-        write_csv(args.out / f"{name}.csv", table)
-    atomic_write_json(args.out / "summary.json", {"fig5": f5, "paired_tests": tests, "fig6": f6, "slope": fit,
-                                                  "positive_control": pc, "positive_control_slope": pc_fit,
-                                                  "controls": ctl, "fig9_spearman": rho9})
+    tables = tables_of(args, rows, plt)
+    write_outputs(args.out, tables, markdown(args, rows, tables))
     if args.wandb:
-        import wandb
-
-        run = wandb.init(project="limalab", job_type="analysis", name=f"report-{args.out.name}")
-        run.log({p.stem: wandb.Image(str(p)) for p in args.out.glob("*.png")})
-        run.log({name: wandb.Table(dataframe=None, columns=list(t[0]), data=[list(r.values()) for r in t])
-                 for name, t in (("fig5", f5), ("fig6", f6), ("positive_control", pc), ("controls", ctl)) if t})
-        run.finish()
+        log_to_wandb(args.out, tables)
     print((args.out / "report.md").read_text())
 
 

@@ -23,6 +23,7 @@ import yaml
 from limalab.config.compose import compose
 from limalab.data.chat import ChatFormat
 from limalab.eval.generate import generate
+from limalab.eval.spec import EvalSpec
 from limalab.model.base import tiny_llama
 from limalab.tracking.io import read_jsonl
 from limalab.world.build import WorldConfig, build_world
@@ -53,7 +54,8 @@ def main() -> None:
     arch = yaml.safe_load((ROOT / "conf" / "model" / "tiny.yaml").read_text())["arch"]
     model = tiny_llama(arch, tok, seed=0).eval()
     prompts = read_jsonl(world / "eval" / "test.jsonl")[: args.prompts]
-    run = lambda bs: generate(model, chat, prompts, args.k, DECODING, args.max_new_tokens, bs, seed=0)  # noqa: E731
+    spec = EvalSpec("test", args.k, DECODING, args.max_new_tokens, seed=0)
+    run = lambda bs: generate(model, chat, prompts, spec, bs)  # noqa: E731
     run(args.batch_size)  # warm-up (allocator, kernels)
     batched = min(timed(lambda: run(args.batch_size)) for _ in range(2))
     single = timed(lambda: run(1))

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from limalab.eval.judges.reference import ReferenceJudge
 from limalab.world.dumps import ANSWER_KINDS, _render_answer
 from limalab.world.knowledge import generate_world
 from limalab.world.prompts import make_prompt
+from limalab.world.reference_judge import ReferenceJudge
 
 ROOT = Path(__file__).resolve().parents[1]
 

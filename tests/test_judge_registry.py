@@ -13,10 +13,10 @@ from limalab.eval.judges import (
     is_ground_truth,
     judge_class,
 )
-from limalab.eval.judges.reference import ReferenceJudge
 from limalab.registry import import_plugins
 from limalab.versions import RUBRIC_VERSION
 from limalab.world.knowledge import generate_world
+from limalab.world.reference_judge import ReferenceJudge
 
 
 def test_builtin_judges_and_backends_with_their_capabilities(tmp_path) -> None:

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from limalab.eval.judges import build_judge
-from limalab.eval.judges.llm import ChatClient, JudgeConfigError, LikertJudge, ReplyCache
+from limalab.eval.judges.base import LLMJudgeOptions
+from limalab.eval.judges.llm import (
+    ChatClient,
+    JudgeConfigError,
+    LikertJudge,
+    LikertOptions,
+    ReplyCache,
+)
 from limalab.eval.judges.pairwise import LLMPairwiseJudge, combine
 from limalab.eval.judges.rubric import likert_prompt, parse_likert, parse_pairwise
 from limalab.tracking.io import read_jsonl
@@ -22,8 +29,8 @@ EXPECTED = {"ok5": 5, "malformed": None, "429once": 4, "500twice": 3, "slow": 6,
 def make_judge(url: str, cache: Path, sleeps: list[float], **kw) -> LikertJudge:
     client = ChatClient(url, "judge-model", api_key_env="LIMALAB_TEST_KEY", timeout_s=0.3, max_retries=3,
                         backoff_s=1.0, sleep=sleeps.append)
-    return LikertJudge(client, ReplyCache(cache), concurrency=4, parse_retries=1,
-                       price_in_per_1m=2.0, price_out_per_1m=6.0, **kw)
+    return LikertJudge(client, ReplyCache(cache), LikertOptions(concurrency=4, parse_retries=1, price_in_per_1m=2.0,
+                                                                price_out_per_1m=6.0, **kw))
 
 
 def items(cases: list[str]) -> list[tuple[dict, str, bool]]:
@@ -90,7 +97,7 @@ def test_fatal_status_stops_with_a_clear_error_without_the_key(tmp_path: Path, m
 def test_pairwise_judge_asks_both_orders(tmp_path: Path) -> None:
     with JudgeServer(default="pair_a") as server:
         client = ChatClient(server.url, "judge-model", sleep=lambda s: None)
-        judge = LLMPairwiseJudge(client, ReplyCache(tmp_path / "r.sqlite"), concurrency=2)
+        judge = LLMPairwiseJudge(client, ReplyCache(tmp_path / "r.sqlite"), LLMJudgeOptions(concurrency=2))
         out = judge.compare_all([({"prompt": "q1"}, "first answer", "second answer")])
         # always "A": the verdict flips with the order, so it is a tie and counted as a flip
         assert out == [{"outcome": "tie", "flipped": True, "ab": "A", "ba": "A"}]
@@ -128,7 +135,7 @@ def test_drift_asks_anew_and_reports_agreement(tmp_path: Path) -> None:
     d.mkdir(parents=True)
     with JudgeServer(default="drift") as server:
         judge = LikertJudge(ChatClient(server.url, "m", sleep=lambda s: None), ReplyCache(tmp_path / "r.sqlite"),
-                            concurrency=1, parse_retries=0)
+                            LikertOptions(concurrency=1, parse_retries=0))
         first = judge.judge_all([(p, g["response"], True) for p, g in zip(prompts, gens, strict=True)])
         assert [j.score for j in first] == [4, 4, 5, 5]
         write_jsonl(d / "generations.jsonl", gens)
@@ -156,7 +163,7 @@ def test_structured_output_falls_back_to_text_where_refused(tmp_path: Path) -> N
     assert parse_likert_json("fine\n5\n5") == 5  # not JSON: the text rubric's parser
     with JudgeServer(default="refuse_json") as server:
         judge = LikertJudge(ChatClient(server.url, "m", sleep=lambda s: None, max_retries=0),
-                            ReplyCache(tmp_path / "r.sqlite"), concurrency=2, structured="auto")
+                            ReplyCache(tmp_path / "r.sqlite"), LikertOptions(concurrency=2, structured="auto"))
         assert judge.id == "likert:m@likert-json-1"
         got = judge.judge_all(items(["refuse_json"] * 3))
         assert [j.score for j in got] == [3, 3, 3] and {j.subscores["reply"] for j in got} == {"text"}
@@ -164,12 +171,12 @@ def test_structured_output_falls_back_to_text_where_refused(tmp_path: Path) -> N
         assert judge.usage.text_replies == 3 and judge.usage.structured_replies == 0
     with JudgeServer(default="always500") as server:  # down is not refusing: no switch, no extra requests
         judge = LikertJudge(ChatClient(server.url, "m", sleep=lambda s: None, max_retries=0),
-                            ReplyCache(tmp_path / "r3.sqlite"), concurrency=1, structured="auto")
+                            ReplyCache(tmp_path / "r3.sqlite"), LikertOptions(concurrency=1, structured="auto"))
         got = judge.judge_all(items(["always500"] * 2))
         assert [j.score for j in got] == [None, None] and server.formats == [True, True]
         assert {j.subscores["reply"] for j in got} == {"json"} and judge._json_ok
     with JudgeServer() as server:  # ignores response_format, answers in text: read as text, still structured mode
         judge = LikertJudge(ChatClient(server.url, "m", sleep=lambda s: None), ReplyCache(tmp_path / "r2.sqlite"),
-                            structured="json")
+                            LikertOptions(structured="json"))
         j = judge.judge(*items(["ok5"])[0])
         assert j.score == 5 and j.subscores == {"reply": "json"} and server.formats == [True]

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from limalab.eval.judges.reference import ReferenceJudge
 from limalab.tracking.io import read_jsonl
 from limalab.world.build import load_world
 from limalab.world.passages import FACTS_PER_PASSAGE, SPLITS
 from limalab.world.phrasing import ANSWER
+from limalab.world.reference_judge import ReferenceJudge
 from limalab.world.tokenizer import world_tokenizer
 
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from limalab.eval.judges.reference import ReferenceJudge
 from limalab.world import answers
 from limalab.world.knowledge import Entity, World, generate_world
 from limalab.world.phrasing import ANSWER, QUESTION
 from limalab.world.prompts import make_prompt
+from limalab.world.reference_judge import ReferenceJudge
 
 
 @dataclass(frozen=True)

@@ -12,18 +12,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from limalab.eval.judges import JUDGES, Judge, build_judge
-from limalab.eval.judges.reference import (
+from limalab.versions import RUBRIC_VERSION
+from limalab.world.knowledge import Entity, World, generate_world
+from limalab.world.phrasing import ANSWER
+from limalab.world.prompts import make_prompt
+from limalab.world.reference_judge import (
     LEVELS,
+    Criteria,
     ReferenceJudge,
     is_repetitive,
     level,
     parse_response,
     tokenize,
 )
-from limalab.versions import RUBRIC_VERSION
-from limalab.world.knowledge import Entity, World, generate_world
-from limalab.world.phrasing import ANSWER
-from limalab.world.prompts import make_prompt
 from tests.conftest import examples
 
 
@@ -380,17 +381,17 @@ def test_level_table():
         structured=True,
         terminated=True,
     )
-    assert level(**base) == 6
-    assert level(**{**base, "terminated": False}) == 5
-    assert level(**{**base, "structured": False}) == 5
-    assert level(**{**base, "repetitive": True}) == 4
-    assert level(**{**base, "extras": 1}) == 4
-    assert level(**{**base, "extras": 0}) == 3
-    assert level(**{**base, "complete": False}) == 2
-    assert level(**{**base, "correct": False}) == 2
-    assert level(**{**base, "relevant": False}) == 1
-    assert level(**{**base, "focused": False}) == 5
-    assert level(**{**base, "on_topic": False}) == 2
+    assert level(Criteria(**base)) == 6
+    assert level(Criteria(**{**base, "terminated": False})) == 5
+    assert level(Criteria(**{**base, "structured": False})) == 5
+    assert level(Criteria(**{**base, "repetitive": True})) == 4
+    assert level(Criteria(**{**base, "extras": 1})) == 4
+    assert level(Criteria(**{**base, "extras": 0})) == 3
+    assert level(Criteria(**{**base, "complete": False})) == 2
+    assert level(Criteria(**{**base, "correct": False})) == 2
+    assert level(Criteria(**{**base, "relevant": False})) == 1
+    assert level(Criteria(**{**base, "focused": False})) == 5
+    assert level(Criteria(**{**base, "on_topic": False})) == 2
     assert set(LEVELS) == set(range(1, 7))
 
 

@@ -155,7 +155,7 @@ def test_natural_instructions_count_above_tasks(smoke_world: Path, cache_dir: Pa
 # --- LIMA's test file as evaluation prompts and as a decontamination set -------------------------
 
 def test_lima_test_file_as_prompts_and_for_decontamination(tmp_path: Path) -> None:
-    from limalab.eval.reevaluate import load_prompts
+    from limalab.pipeline.reevaluate import load_prompts
 
     prompts = load_prompts({"prompts": str(FIX / "lima" / "test.jsonl"), "eval": {"max_prompts": None}}, tmp_path)
     rows, name = prompts.rows, prompts.name

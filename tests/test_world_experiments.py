@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from limalab.data.chat import ChatFormat
-from limalab.eval.judges.reference import ReferenceJudge
 from limalab.tracking.io import read_jsonl
 from limalab.world import experiments
 from limalab.world.build import EXPERIMENT_TESTS, load_world
 from limalab.world.prompts import PromptSpec
+from limalab.world.reference_judge import ReferenceJudge
 from limalab.world.tokenizer import world_tokenizer
 
 

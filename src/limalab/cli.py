@@ -95,7 +95,7 @@ def main_evaluate(cfg: dict[str, Any], eval_overrides: list[str] | None = None) 
     """``src/evaluate.py``: the evaluate stage alone on a finished run."""
     from limalab.config import validate
     from limalab.config.schema import EvaluateConfig
-    from limalab.eval.reevaluate import reevaluate
+    from limalab.pipeline.reevaluate import reevaluate
 
     try:
         validate(cfg, EvaluateConfig)

@@ -5,6 +5,8 @@ rates (``stats.CATEGORY``: 1-2 fail, 3-4 pass, 5-6 excellent)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from limalab.eval.evaluation import Evaluation, Responder
 from limalab.eval.generate import generate
 from limalab.eval.judges import judge_all
@@ -57,9 +59,8 @@ def _play_turn(ev: Evaluation, responder: Responder, plays: list[tuple[dict, int
             rows.append({**c["turns"][t], "prompt_id": f"{key[0]}/{s}/turn{t + 1}", "history": list(history[key]),
                          "conversation_id": key[0], "play": s})
     model, chat = responder.model()
-    spec = ev.spec
-    gens = generate(model, chat, rows, 1, spec.decoding, spec.max_new_tokens, responder.batch_size,
-                    spec.seed * 1009 + t, desc=f"dialogue turn {t + 1}")
+    turn_spec = replace(ev.spec, k=1, seed=ev.spec.seed * 1009 + t)
+    gens = generate(model, chat, rows, turn_spec, responder.batch_size, desc=f"dialogue turn {t + 1}")
     by_id = {r["prompt_id"]: r for r in rows}
     verdicts = judge_all(ev.judge, [(by_id[g["prompt_id"]], g["response"], g["terminated"]) for g in gens])
     out = []

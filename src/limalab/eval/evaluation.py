@@ -80,10 +80,8 @@ class Responder:
     def generate(self, prompts: PromptSet, spec: EvalSpec, few_shot: list[list[str]] | None) -> list[dict]:
         model, chat = self.model()
         if spec.backend == "vllm" and self.model_dir is not None:
-            return generate_vllm(str(self.model_dir), chat, prompts.rows, spec.k, spec.decoding, spec.max_new_tokens,
-                                 spec.seed, few_shot)
-        return generate(model, chat, prompts.rows, spec.k, spec.decoding, spec.max_new_tokens, self.batch_size,
-                        spec.seed, few_shot, desc=f"generate {spec.prompt_set}")
+            return generate_vllm(str(self.model_dir), chat, prompts.rows, spec, few_shot)
+        return generate(model, chat, prompts.rows, spec, self.batch_size, few_shot, desc=f"generate {spec.prompt_set}")
 
 
 def cached_generations(run_dir: Path, responder: Responder | None, prompts: PromptSet, checkpoint: str,

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from tqdm import tqdm
 
 from limalab.data.chat import ChatFormat
+from limalab.eval.spec import EvalSpec
 from limalab.tracking.faults import kill_point
 
 
@@ -18,12 +17,13 @@ def prompt_turns(row: dict, few_shot: list[list[str]]) -> list[str]:
 
 
 @torch.no_grad()
-def generate(model: torch.nn.Module, chat: ChatFormat, rows: list[dict], k: int, decoding: dict[str, Any],
-             max_new_tokens: int, batch_size: int = 16, seed: int = 0,
+def generate(model: torch.nn.Module, chat: ChatFormat, rows: list[dict], spec: EvalSpec, batch_size: int = 16,
              few_shot: list[list[str]] | None = None, desc: str = "generate") -> list[dict]:
-    """One output row per (prompt, sample). Prompts are sorted by length so a batch wastes
-    little padding; each batch is seeded, so a rerun gives the same samples."""
+    """``spec.k`` output rows per prompt, sampled with ``spec.decoding`` up to ``spec.max_new_tokens``.
+    Prompts are sorted by length so a batch wastes little padding; each batch is seeded from
+    ``spec.seed``, so a rerun gives the same samples."""
     tok = chat.tokenizer
+    k, decoding, max_new_tokens, seed = spec.k, spec.decoding, spec.max_new_tokens, spec.seed
     model.eval()
     encoded = [(row, chat.encode_prompt(prompt_turns(row, few_shot or []))) for row in rows]
     encoded.sort(key=lambda x: len(x[1]))
@@ -40,8 +40,8 @@ def generate(model: torch.nn.Module, chat: ChatFormat, rows: list[dict], k: int,
         torch.manual_seed(seed * 100003 + b)
         gen = model.generate(
             input_ids=x.to(model.device), attention_mask=mask.to(model.device), max_new_tokens=max_new_tokens, num_return_sequences=k,
-            do_sample=bool(decoding.get("do_sample", True)), top_p=decoding.get("top_p", 0.9),
-            temperature=decoding.get("temperature", 0.7), repetition_penalty=decoding.get("repetition_penalty", 1.2),
+            do_sample=bool(decoding["do_sample"]), top_p=decoding["top_p"], temperature=decoding["temperature"],
+            repetition_penalty=decoding["repetition_penalty"],
             eos_token_id=chat.eot_id, pad_token_id=tok.pad_token_id, use_cache=True,
         )[:, n:]
         for j, seq in enumerate(gen.tolist()):
@@ -58,8 +58,8 @@ def generate(model: torch.nn.Module, chat: ChatFormat, rows: list[dict], k: int,
     return out
 
 
-def generate_vllm(model_dir: str, chat: ChatFormat, rows: list[dict], k: int, decoding: dict[str, Any],
-                  max_new_tokens: int, seed: int = 0, few_shot: list[list[str]] | None = None) -> list[dict]:
+def generate_vllm(model_dir: str, chat: ChatFormat, rows: list[dict], spec: EvalSpec,
+                  few_shot: list[list[str]] | None = None) -> list[dict]:
     """The same rows as ``generate``, from vLLM (GPU machines, ``eval.backend=vllm``) loading the
     run's ``save_pretrained`` export; continuous batching and paged KV cache do the batching."""
     try:
@@ -67,12 +67,13 @@ def generate_vllm(model_dir: str, chat: ChatFormat, rows: list[dict], k: int, de
     except ImportError as e:
         raise RuntimeError("eval.backend=vllm: vllm is not installed; `pip install vllm` on a GPU machine, "
                            "or use eval.backend=hf") from e
-    llm = LLM(model=str(model_dir), seed=seed)
-    greedy = not decoding.get("do_sample", True)
-    params = SamplingParams(n=k, top_p=1.0 if greedy else decoding.get("top_p", 0.9),
-                            temperature=0.0 if greedy else decoding.get("temperature", 0.7),
-                            repetition_penalty=decoding.get("repetition_penalty", 1.2), max_tokens=max_new_tokens,
-                            stop_token_ids=[chat.eot_id], seed=seed)
+    decoding, max_new_tokens = spec.decoding, spec.max_new_tokens
+    llm = LLM(model=str(model_dir), seed=spec.seed)
+    greedy = not decoding["do_sample"]
+    params = SamplingParams(n=spec.k, top_p=1.0 if greedy else decoding["top_p"],
+                            temperature=0.0 if greedy else decoding["temperature"],
+                            repetition_penalty=decoding["repetition_penalty"], max_tokens=max_new_tokens,
+                            stop_token_ids=[chat.eot_id], seed=spec.seed)
     prompts = [{"prompt_token_ids": chat.encode_prompt(prompt_turns(row, few_shot or []))} for row in rows]
     out = []
     for row, result in zip(rows, llm.generate(prompts, params), strict=True):

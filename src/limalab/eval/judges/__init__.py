@@ -16,7 +16,6 @@ from limalab.eval.judges.base import (
     judge_class,
     judge_name,
 )
-from limalab.eval.judges.reference import ReferenceJudge
 from limalab.tracking.faults import kill_point
 
 
@@ -49,5 +48,5 @@ def judge_all(judge: Judge, items: list[tuple[dict, str, bool]]) -> list[Judgmen
     return out
 
 
-__all__ = ["BACKENDS", "JUDGES", "Judge", "JudgeContext", "Judgment", "ReferenceJudge", "build_backend",
+__all__ = ["BACKENDS", "JUDGES", "Judge", "JudgeContext", "Judgment", "build_backend",
            "build_judge", "ground_truth_judge", "is_ground_truth", "judge_all", "judge_class", "judge_name"]

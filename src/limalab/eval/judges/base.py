@@ -78,7 +78,7 @@ class Capabilities:
     ground_truth = False
 
 
-_BUILTIN_JUDGES = ("limalab.eval.judges.reference", "limalab.eval.judges.llm", "limalab.eval.judges.pairwise",
+_BUILTIN_JUDGES = ("limalab.world.reference_judge", "limalab.eval.judges.llm", "limalab.eval.judges.pairwise",
                    "limalab.eval.judges.hf_local", "limalab.eval.judges.local_server")
 JUDGES: Registry[Any] = Registry("judge", "judge", _BUILTIN_JUDGES)
 BACKENDS: Registry[Any] = Registry("judge backend", "judge.backend", _BUILTIN_JUDGES)

@@ -290,7 +290,6 @@ def parallel_map(fn: Callable[[Any], Any], items: Sequence[Any], concurrency: in
         return list(pool.map(fn, items))
 
 
-STRUCTURED = ("auto", "json", "text")
 
 
 class LikertOptions(LLMJudgeOptions):
@@ -312,18 +311,16 @@ class LikertJudge(Capabilities):
 
     default_backend = "api"
 
-    def __init__(self, backend: Backend, cache: ReplyCache, concurrency: int = 8, parse_retries: int = 1,
-                 price_in_per_1m: float = 0.0, price_out_per_1m: float = 0.0, kind: str = "likert",
-                 structured: str = "text", pass_no: int = 1) -> None:
-        if structured not in STRUCTURED:
-            raise ValueError(f"judge.structured: expected one of {list(STRUCTURED)}, got {structured!r}")
+    def __init__(self, backend: Backend, cache: ReplyCache, options: LikertOptions | None = None,
+                 kind: str = "likert", pass_no: int = 1) -> None:
+        o = self.options = options or LikertOptions()
         self.backend, self.cache, self.kind = backend, cache, kind
-        self.usage = Usage(price_in_per_1m, price_out_per_1m)
-        self.parse_retries, self.concurrency, self.pass_no = parse_retries, concurrency, pass_no
-        self.structured = structured if getattr(backend, "supports_response_format", False) else "text"
+        self.usage = Usage(o.price_in_per_1m, o.price_out_per_1m)
+        self.parse_retries, self.concurrency, self.pass_no = o.parse_retries, o.concurrency, pass_no
+        self.structured = o.structured if getattr(backend, "supports_response_format", False) else "text"
         self._json_ok = self.structured != "text"
-        self.asker = CachedAsker(backend, cache, LIKERT_VERSION, self.usage, parse_retries, pass_no)
-        self.json_asker = CachedAsker(backend, cache, LIKERT_JSON_VERSION, self.usage, parse_retries, pass_no)
+        self.asker = CachedAsker(backend, cache, LIKERT_VERSION, self.usage, o.parse_retries, pass_no)
+        self.json_asker = CachedAsker(backend, cache, LIKERT_JSON_VERSION, self.usage, o.parse_retries, pass_no)
         version = LIKERT_VERSION if self.structured == "text" else LIKERT_JSON_VERSION
         self.id = f"{kind}:{backend.model}@{version}"
 
@@ -331,14 +328,11 @@ class LikertJudge(Capabilities):
     def from_config(cls, cfg: dict[str, Any], ctx: JudgeContext) -> LikertJudge:
         from limalab.eval.judges import build_backend
 
-        o = judge_options(cfg)
-        return cls(build_backend(cfg, cls.default_backend), reply_cache(cfg, ctx), kind=cfg["name"],
-                   structured=o.structured, **llm_settings(cfg))
+        return cls(build_backend(cfg, cls.default_backend), reply_cache(cfg, ctx), judge_options(cfg), cfg["name"])
 
     def for_pass(self, pass_no: int) -> LikertJudge:
         """The same judge and settings asking anew (pass 2, 3, ...): its drift is measured."""
-        return type(self)(self.backend, self.cache, self.concurrency, self.parse_retries, self.usage.price_in_per_1m,
-                          self.usage.price_out_per_1m, self.kind, self.structured, pass_no)
+        return type(self)(self.backend, self.cache, self.options, self.kind, pass_no)
 
     def judge(self, prompt: dict, response: str, terminated: bool) -> Judgment:
         task = task_text(prompt)
@@ -369,9 +363,3 @@ def reply_cache(cfg: dict[str, Any], ctx: JudgeContext) -> ReplyCache:
     o = judge_options(cfg)
     return ReplyCache(Path(o.reply_cache or Path(ctx.cache_dir or ".cache/limalab") / "judge_replies.sqlite"))
 
-
-def llm_settings(cfg: dict[str, Any]) -> dict[str, Any]:
-    """The settings every LLM judge takes from its config (``LLMJudgeOptions``)."""
-    o = judge_options(cfg)
-    return {"concurrency": o.concurrency, "parse_retries": o.parse_retries, "price_in_per_1m": o.price_in_per_1m,
-            "price_out_per_1m": o.price_out_per_1m}

@@ -7,12 +7,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from limalab.eval.judges.base import BACKENDS, JUDGES, Capabilities, JudgeContext, LLMJudgeOptions
+from limalab.eval.judges.base import (
+    BACKENDS,
+    JUDGES,
+    Capabilities,
+    JudgeContext,
+    LLMJudgeOptions,
+    judge_options,
+)
 from limalab.eval.judges.llm import (
     CachedAsker,
     ReplyCache,
     Usage,
-    llm_settings,
     parallel_map,
     reply_cache,
 )
@@ -53,13 +59,13 @@ class LLMPairwiseJudge(Capabilities):
             return LevelsPairwiseJudge(build_judge({**cfg, "name": backend}, ctx.world, ctx.cache_dir))
         from limalab.eval.judges import build_backend
 
-        return cls(build_backend(cfg), reply_cache(cfg, ctx), **llm_settings(cfg))
+        return cls(build_backend(cfg), reply_cache(cfg, ctx), judge_options(cfg))
 
-    def __init__(self, backend: Any, cache: ReplyCache, concurrency: int = 8, parse_retries: int = 1,
-                 price_in_per_1m: float = 0.0, price_out_per_1m: float = 0.0) -> None:
-        self.usage = Usage(price_in_per_1m, price_out_per_1m)
-        self.asker = CachedAsker(backend, cache, PAIRWISE_VERSION, self.usage, parse_retries)
-        self.concurrency = concurrency
+    def __init__(self, backend: Any, cache: ReplyCache, options: LLMJudgeOptions | None = None) -> None:
+        o = options or LLMJudgeOptions()
+        self.usage = Usage(o.price_in_per_1m, o.price_out_per_1m)
+        self.asker = CachedAsker(backend, cache, PAIRWISE_VERSION, self.usage, o.parse_retries)
+        self.concurrency = o.concurrency
         self.id = f"pairwise:{backend.model}@{PAIRWISE_VERSION}"
 
     def verdict(self, prompt: str, a: str, b: str) -> str | None:

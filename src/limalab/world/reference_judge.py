@@ -36,7 +36,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from limalab.eval.judges.base import JUDGES, Capabilities, JudgeContext, Judgment
-from limalab.eval.judges.sentences import (
+from limalab.versions import RUBRIC_VERSION
+from limalab.world.experiments import REFUSAL_MARKERS
+from limalab.world.knowledge import World
+from limalab.world.sentences import (
     Claim,
     ellipsis,
     find_patterns,
@@ -44,10 +47,7 @@ from limalab.eval.judges.sentences import (
     normalise,
     read_clause,
 )
-from limalab.eval.judges.sentences import tokenize as _tokenize
-from limalab.versions import RUBRIC_VERSION
-from limalab.world.experiments import REFUSAL_MARKERS
-from limalab.world.knowledge import World
+from limalab.world.sentences import tokenize as _tokenize
 
 LEVELS: dict[int, str] = {
     1: "not helpful: no true fact about the asked entities",
@@ -187,27 +187,36 @@ def is_structured(form: str | None, parsed: Parsed) -> bool:
     return parsed.n_list_items >= MIN_STRUCTURE
 
 
-def level(
-    relevant: bool,
-    correct: bool,
-    complete: bool,
-    extras: int,
-    repetitive: bool,
-    structured: bool,
-    terminated: bool,
-    on_topic: bool = True,
-    focused: bool = True,
-) -> int:
+@dataclass(frozen=True)
+class Criteria:
+    """What the rubric asks of a response, each answered by ``checks``."""
+
+    relevant: bool
+    correct: bool
+    complete: bool
+    extras: int
+    repetitive: bool
+    structured: bool
+    terminated: bool
+    on_topic: bool = True
+    focused: bool = True
+
+    @classmethod
+    def of(cls, subscores: dict[str, Any]) -> Criteria:
+        return cls(**{k: subscores[k] for k in cls.__dataclass_fields__})
+
+
+def level(c: Criteria) -> int:
     """The rubric: the first level whose bar the response fails to clear above."""
-    if not relevant:
+    if not c.relevant:
         return 1
-    if not (correct and complete and on_topic):
+    if not (c.correct and c.complete and c.on_topic):
         return 2
-    if extras == 0:
+    if c.extras == 0:
         return 3
-    if extras < MIN_EXTRAS_HIGH or repetitive:
+    if c.extras < MIN_EXTRAS_HIGH or c.repetitive:
         return 4
-    if not (structured and terminated and focused):
+    if not (c.structured and c.terminated and c.focused):
         return 5
     return 6
 
@@ -442,8 +451,7 @@ class ReferenceJudge(Capabilities):
         sentences = _Reader(self._patterns, prompt, parsed, bool(terminated)).read()
         t = tally_sentences(self.world, sentences, asked, prompt.get("form"))
         s = checks(prompt, parsed, t, bool(terminated))
-        score = level(s["relevant"], s["correct"], s["complete"], s["extras"], s["repetitive"], s["structured"],
-                      s["terminated"], s["on_topic"], s["focused"])
+        score = level(Criteria.of(s))
         s["sentences"] = [[x.label + ("+" + "+".join(x.taints) if x.taints else ""), x.text] for x in sentences]
         missing = [tuple(r) for r in prompt.get("required", []) if tuple(r) not in t.true]
         rationale = _rationale(score, s, sorted(v for _, v in t.false), missing, int(prompt.get("min_facts", 0)),
