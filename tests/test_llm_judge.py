@@ -14,6 +14,7 @@ from limalab.eval.judges.llm import (
     JudgeConfigError,
     LikertJudge,
     LikertOptions,
+    Reply,
     ReplyCache,
 )
 from limalab.eval.judges.pairwise import LLMPairwiseJudge, combine
@@ -180,3 +181,18 @@ def test_structured_output_falls_back_to_text_where_refused(tmp_path: Path) -> N
                             LikertOptions(structured="json"))
         j = judge.judge(*items(["ok5"])[0])
         assert j.score == 5 and j.subscores == {"reply": "json"} and server.formats == [True]
+
+
+def test_a_damaged_reply_cache_is_set_aside_and_rebuilt(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "replies.sqlite"
+    cache = ReplyCache(path)
+    cache.put(ReplyCache.key("m", "v", "q"), Reply("5"))
+    del cache
+    data = bytearray(path.read_bytes())
+    data[100:4000] = b"\x00garbage" * 487  # the header's tail and the first pages
+    path.write_bytes(bytes(data))
+    fresh = ReplyCache(path)  # no "database disk image is malformed": a new cache beside the old
+    assert fresh.get(ReplyCache.key("m", "v", "q")) is None
+    fresh.put(ReplyCache.key("m", "v", "q"), Reply("4"))
+    assert fresh.get(ReplyCache.key("m", "v", "q")).text == "4"
+    assert list(tmp_path.glob("replies.sqlite.corrupt-*")) and "was damaged" in caplog.text

@@ -190,10 +190,34 @@ class ReplyCache:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, timeout=60)
-        self._db.execute("CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, text TEXT, pt INTEGER, ct INTEGER)")
-        self._db.commit()
+        self._db = self._open(path)
         self._lock = threading.Lock()
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(path, check_same_thread=False, timeout=60)
+        db.execute("CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, text TEXT, pt INTEGER, ct INTEGER)")
+        db.commit()
+        return db
+
+    @classmethod
+    def _open(cls, path: Path) -> sqlite3.Connection:
+        """The cache, or, if its file is damaged ("database disk image is malformed"), a new one
+        beside the damaged file, which is kept (``.corrupt-<time>``): replies are only a cache."""
+        try:
+            db = cls._connect(path)
+            if db.execute("PRAGMA quick_check").fetchone()[0] == "ok":
+                return db
+            db.close()
+        except sqlite3.DatabaseError:
+            pass
+        aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            p = path.with_name(path.name + suffix)
+            if p.exists():
+                p.replace(aside.with_name(aside.name + suffix))
+        log.warning("%s was damaged: set aside as %s, replies will be asked again (and cached anew)", path, aside)
+        return cls._connect(path)
 
     @staticmethod
     def key(*parts: str) -> str:
