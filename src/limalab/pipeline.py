@@ -236,7 +236,9 @@ def _train_and_evaluate(cfg: dict[str, Any], rd: RunDir, rid: str, t0: float, wo
                                 lm_head_lr_scale=o.get("lm_head_lr_scale", 1.0))
         dm = ChatDataModule(rows, cfg["train"]["batch_size"], tokenizer.pad_token_id, cfg["seed"],
                             cfg["data"].get("num_workers", 0), layout=cfg["train"].get("layout", "pad"),
-                            order=cfg["train"].get("order", "random"), max_length=max_length)
+                            order=cfg["train"].get("order", "random"), max_length=max_length,
+                            attention=extras.get("attn_implementation"),
+                            pad_to_multiple_of=cfg["train"].get("pad_to_multiple_of"))
         last = rd.checkpoints / "last.ckpt"
         ckpt = pl.callbacks.ModelCheckpoint(dirpath=rd.checkpoints, save_last=True, save_top_k=0,
                                             every_n_train_steps=cfg["train"]["checkpoint_every_n_steps"])
