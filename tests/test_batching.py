@@ -214,6 +214,16 @@ def test_resume_skips_whole_global_batches() -> None:
         assert list(batches) == full[3:]
 
 
+def test_resume_skip_applies_to_an_iterator_made_before_it() -> None:
+    """Lightning makes the loader's iterator before ``on_train_start`` sets the resume skip: the
+    batches must be drawn when iteration starts, not when the iterator is made."""
+    sampler = EpochSampler(40, seed=3)
+    full = list(GlobalBatchSampler(sampler, 8))
+    it = iter(GlobalBatchSampler(sampler, 8))
+    sampler.skip = 2 * 8
+    assert list(it) == full[2:]
+
+
 def test_grouped_batches_have_similar_lengths() -> None:
     n = 800
     lengths = [random.Random(i).randint(1, 1000) for i in range(n)]

@@ -253,7 +253,7 @@ class GlobalBatchSampler(Sampler[list[int]]):
         return batches[skip // b :]
 
     def __iter__(self) -> Iterator[list[int]]:
-        return iter(self.batches())
+        yield from self.batches()  # lazily: a resume's skip is set after the loader's iterator exists
 
     def __len__(self) -> int:
         return -(-len(self.sampler) // self.batch_size)
