@@ -324,7 +324,14 @@ def main() -> None:
     head = [f"`{cmd}` ({time.strftime('%Y-%m-%d')}; {args.threads} threads, {args.repeats} repeats interleaved; "
             f"1-minute load average {', '.join(f'{x:.1f}' for x in load)} over the run)", ""]
     ratios = ["", *(f"- `{k}`: {v}" for k, v in out.items() if k.startswith(tuple(keys.values())))]
-    (args.out.parent / "throughput.md").write_text("\n".join(head + lines + ratios) + "\n")
+    notes = ["", "limalab: its defaults (`train.layout=auto` -> flat rows, `varlen` attention, logits only at "
+             "labelled positions). HF `Trainer`: `hf_pad` (its padding collator), `hf_grouped` (`group_by_length`: "
+             "the batches its own sampler forms over the 1,000 examples), `hf_flatten` (`DataCollatorWithFlattening`, "
+             "SDPA with the dense block mask transformers builds). Same model, fp32, fused AdamW, no clipping, same "
+             "threads; one untimed warm-up step on the same examples, then the same examples in the same number of "
+             "steps; arms interleaved; medians. The ratio keys use each distribution's fastest HF arm (wall time; "
+             "`_cpu_time`: on tokens per CPU-second). Detail in bench/latest.json (`throughput_detail`)."]
+    (args.out.parent / "throughput.md").write_text("\n".join(head + lines + ratios + notes) + "\n")
     print("\n".join(lines))
     print(json.dumps({k: v for k, v in out.items() if k != "throughput_detail"}, indent=2))
 

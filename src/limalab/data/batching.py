@@ -1,4 +1,4 @@
-"""Turning one optimizer step's examples into tensors, in one of three layouts.
+"""Turning one optimizer step's examples into tensors, in one of three layouts (or ``auto``).
 
 A step always takes the same ``batch_size`` examples whatever the layout (the paper's batch of
 32 stays 32 examples); the layout only changes how they sit in memory and what attention costs:
@@ -100,9 +100,9 @@ def _rows_batch(rows: Sequence[Row], bins: list[list[int]], width: int, pad_id: 
             pos += range(n)
             ex += [i] * n
         tail = width - len(ids)
-        for col, row, fill in ((ids, "input_ids", [pad_id] * tail), (lab, "labels", [IGNORE] * tail),
-                               (pos, "position_ids", range(tail)), (ex, "example_index", [-1] * tail)):
-            cols[row].append(col + list(fill))
+        for key, values, fill in (("input_ids", ids, [pad_id] * tail), ("labels", lab, [IGNORE] * tail),
+                                  ("position_ids", pos, range(tail)), ("example_index", ex, [-1] * tail)):
+            cols[key].append(values + list(fill))
     return {k: torch.tensor(v, dtype=torch.long) for k, v in cols.items()}
 
 

@@ -42,7 +42,7 @@ def model_sizes(model: torch.nn.Module) -> dict[str, int]:
     """Parameter counts for ``step_flops``, read before any sharding (FSDP1 leaves shards):
     body (outside the input embedding and the LM head), head, layers, hidden width."""
     emb = model.get_input_embeddings().weight
-    head = [p for p in model.get_output_embeddings().parameters() if p is not emb]
+    head = list(model.get_output_embeddings().parameters())  # the input embedding itself when tied
     ids = {id(p) for p in head}
     body = sum(p.numel() for p in model.parameters() if p is not emb and id(p) not in ids)
     return {"body": body, "head": sum(p.numel() for p in head), "layers": model.config.num_hidden_layers,
