@@ -65,9 +65,7 @@ def test_gpu_varlen_paths_compute_per_example_attention(kernel: str, monkeypatch
         monkeypatch.setattr(attention, "HAS_FLASH_ATTN", True)
         monkeypatch.setitem(sys.modules, "flash_attn", types.SimpleNamespace(flash_attn_varlen_func=record))
     else:
-        import torch.nn.attention.varlen as varlen
-
-        monkeypatch.setattr(varlen, "varlen_attn", record)
+        monkeypatch.setattr(attention, "varlen_attn", record)
     rows = examples(7, seed=11)
     batch = flat_batch(rows, 0, pad_to_multiple_of=16)
     with torch.no_grad():

@@ -32,6 +32,11 @@ from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
 
 from limalab.data.batching import VARLEN_ATTENTION
 
+try:  # PyTorch >= 2.9; CUDA only
+    from torch.nn.attention.varlen import varlen_attn
+except ImportError:  # pragma: no cover - older PyTorch: grouped SDPA everywhere
+    varlen_attn = None
+
 NAME = VARLEN_ATTENTION[0]
 HAS_FLASH_ATTN = importlib.util.find_spec("flash_attn") is not None
 
@@ -132,15 +137,14 @@ def cuda_varlen(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu: torch.Ten
         from flash_attn import flash_attn_varlen_func
 
         return flash_attn_varlen_func(q, k, v, cu, cu, max_len, max_len, causal=True, softmax_scale=scale)
-    from torch.nn.attention.varlen import varlen_attn
-
     return varlen_attn(q, k, v, cu, cu, max_len, max_len, scale=scale, window_size=(-1, 0),
                        enable_gqa=q.shape[1] != k.shape[1])
 
 
 def flash_varlen_applies(q: torch.Tensor, dropout: float) -> bool:
     """The flash varlen kernels run on CUDA in bf16/fp16, without dropout."""
-    return q.is_cuda and q.dtype in (torch.bfloat16, torch.float16) and not dropout
+    return (HAS_FLASH_ATTN or varlen_attn is not None) and q.is_cuda and q.dtype in (torch.bfloat16, torch.float16) \
+        and not dropout
 
 
 def boundaries(position_ids: torch.Tensor) -> torch.Tensor:
