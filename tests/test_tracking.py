@@ -25,6 +25,7 @@ def test_run_id_ignores_paths_loggers_workers_and_eval() -> None:
 @pytest.mark.parametrize("change", [
     {"data": {**BASE["data"], "size": 2000}}, {"seed": 1}, {"world": {"seed": 1}}, {"optim": {"lr": 1e-5}},
     {"model": {"init": "random"}}, {"train": {"epochs": 15}}, {"trainer": {"precision": "bf16-mixed"}},
+    {"trainer": {**BASE["trainer"], "attn_implementation": "sdpa"}}, {"train": {"epochs": 6, "layout": "pad"}},
 ])
 def test_run_id_changes_with_what_changes_results(change: dict) -> None:
     assert run_id({**BASE, **change}) != run_id(BASE)

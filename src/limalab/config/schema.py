@@ -183,7 +183,8 @@ class Train(Strict):
     max_tokens: PosInt | None
     batch_size: PosInt
     max_length: Annotated[int, Field(ge=8)]
-    layout: Literal["pack", "pad"]
+    layout: Literal["auto", "flat", "pack", "pad"]
+    pad_to_multiple_of: PosInt | None
     order: Literal["random", "grouped"]
     checkpoint_every_n_steps: PosInt
     select: Select
@@ -209,9 +210,9 @@ class Trainer(Open):
     devices: int | str | list[int]
     precision: str
     strategy: str | dict[str, Any]
-    attn_implementation: Literal["sdpa", "eager", "flash_attention_2", "flex_attention"]
-    activation_checkpointing: bool
-    compile: bool
+    attn_implementation: Literal["varlen", "sdpa", "eager", "flash_attention_2", "flex_attention"]
+    activation_checkpointing: bool | Literal["none", "full", "selective"] | PosInt
+    compile: bool | Literal["layers"]
     throughput: Throughput
 
 

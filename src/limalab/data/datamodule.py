@@ -6,12 +6,21 @@ examples on one process or many (data/batching.py); the Trainer runs with
 
 from __future__ import annotations
 
+import logging
+
 from pytorch_lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
-from limalab.data.batching import EpochSampler, GlobalBatchSampler, collate_fn
+from limalab.data.batching import (
+    VARLEN_ATTENTION,
+    EpochSampler,
+    GlobalBatchSampler,
+    collate_fn,
+    resolve_layout,
+)
 
 ORDERS = ("random", "grouped")
+log = logging.getLogger(__name__)
 
 
 class TokenizedDataset(Dataset):
@@ -26,20 +35,29 @@ class TokenizedDataset(Dataset):
 
 
 class ChatDataModule(LightningDataModule):
-    """``layout``: ``pad`` or ``pack`` (batching.py). ``order``: ``random`` (a uniform shuffle per
-    epoch) or ``grouped`` (length-grouped batches, HF's ``group_by_length``)."""
+    """``layout``: ``auto``, ``flat``, ``pack`` or ``pad`` (batching.py; ``auto`` is resolved here
+    from ``attention``, the model's attention implementation, and the choice logged). ``order``:
+    ``random`` (a uniform shuffle per epoch) or ``grouped`` (length-grouped batches, HF's
+    ``group_by_length``)."""
 
     def __init__(self, train: list[tuple[list[int], list[int]]], batch_size: int, pad_id: int, seed: int,
-                 num_workers: int = 0, layout: str = "pad", order: str = "random", max_length: int | None = None) -> None:
+                 num_workers: int = 0, layout: str = "pad", order: str = "random", max_length: int | None = None,
+                 attention: str | None = None, pad_to_multiple_of: int | None = None) -> None:
         super().__init__()
         if order not in ORDERS:
             raise ValueError(f"train.order: expected one of {ORDERS}, got {order!r}")
         self.train_set = TokenizedDataset(train)
         self.batch_size, self.pad_id, self.seed, self.num_workers = batch_size, pad_id, seed, num_workers
         self.max_length = max_length or max((len(ids) for ids, _ in train), default=1)
-        self.collate = collate_fn(layout, pad_id, self.max_length)
-        self.layout, self.order = layout, order
+        self.layout, self.layout_reason = resolve_layout(layout, attention)
+        self.attention, self.pad_to_multiple_of, self.order = attention, pad_to_multiple_of, order
+        log.info("train.layout=%s -> %s (%s)", layout, self.layout, self.layout_reason)
         self.sampler = EpochSampler(len(self.train_set), seed)
+
+    def setup(self, stage: str) -> None:
+        """The resolved layout goes to every logger with the run's hyperparameters."""
+        for lg in (self.trainer.loggers if self.trainer is not None else []):
+            lg.log_hyperparams({"train/layout_resolved": self.layout, "train/layout_reason": self.layout_reason})
 
     def skip_batches(self, n: int) -> None:
         """Resume mid-epoch: the next epoch's iteration starts after ``n`` batches."""
@@ -51,6 +69,7 @@ class ChatDataModule(LightningDataModule):
         if self.batch_size < world:
             raise ValueError(f"train.batch_size={self.batch_size} is smaller than the {world} data-parallel ranks")
         lengths = [len(ids) for ids, _ in self.train_set.rows] if self.order == "grouped" else None
-        batches = GlobalBatchSampler(self.sampler, self.batch_size, rank, world, lengths)
-        return DataLoader(self.train_set, batch_sampler=batches, collate_fn=self.collate,
-                          num_workers=self.num_workers)
+        batches = GlobalBatchSampler(self.sampler, self.batch_size, lengths)
+        collate = collate_fn(self.layout, self.pad_id, self.max_length, rank, world,
+                             varlen=self.attention in VARLEN_ATTENTION, pad_to_multiple_of=self.pad_to_multiple_of)
+        return DataLoader(self.train_set, batch_sampler=batches, collate_fn=collate, num_workers=self.num_workers)

@@ -10,8 +10,8 @@ import torch
 import torch.distributed as dist
 from torch.optim.lr_scheduler import LambdaLR
 
-from limalab.data.batching import n_examples, padding_efficiency, token_nll
-from limalab.model.strategy import is_sharded
+from limalab.data.batching import label_nll
+from limalab.model.strategy import is_sharded, shard_fsdp2
 
 # training_step logs values it has already all-reduced itself, identical on every rank
 warnings.filterwarnings("ignore", message=r"It is recommended to use `self.log\('train/")
@@ -44,7 +44,8 @@ class CausalLMModule(pl.LightningModule):
                  lm_head_lr_scale: float = 1.0) -> None:
         super().__init__()
         self.model = model
-        self.last_step: dict[str, float] = {}
+        self.last_step: dict[str, int] = {}  # the last step's global counts (data/batching.py share_stats)
+        self.last_loss: torch.Tensor | None = None  # its global mean loss, on the device (read it when you must)
         self.hparams_ = dict(lr=lr, final_lr_ratio=final_lr_ratio, betas=tuple(betas), weight_decay=weight_decay,
                              schedule=schedule, warmup_steps=warmup_steps, fused=fused,
                              lm_head_lr_scale=lm_head_lr_scale)
@@ -55,41 +56,34 @@ class CausalLMModule(pl.LightningModule):
 
     def configure_model(self) -> None:
         """FSDP2 (``trainer.strategy.name=fsdp2``, Lightning's ModelParallelStrategy): shard each
-        decoder layer, then the rest, over the data-parallel mesh. Other strategies wrap the
-        model themselves."""
+        decoder layer, then the rest, over the data-parallel mesh, with the strategy's policies
+        (strategy.py). Other strategies wrap the model themselves."""
         from pytorch_lightning.strategies import ModelParallelStrategy
 
-        if not isinstance(self.trainer.strategy, ModelParallelStrategy) or is_sharded(self.model):
+        strategy = self.trainer.strategy
+        if not isinstance(strategy, ModelParallelStrategy) or is_sharded(self.model):
             return
-        from torch.distributed.fsdp import fully_shard
+        shard_fsdp2(self.model, self.device_mesh["data_parallel"], getattr(strategy, "shard_kwargs", {}))
 
-        mesh = self.device_mesh["data_parallel"]
-        for layer in self.model.model.layers:
-            fully_shard(layer, mesh=mesh)
-        fully_shard(self.model, mesh=mesh)
-
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         """Mean NLL over the response tokens of the whole global batch: each rank's token sum is
         divided by the global token count (times the world size, which the gradient all-reduce
-        averages away), so any layout on any number of ranks gives the one-process loss."""
-        nll, mask = token_nll(self.model, batch)
-        loss_sum = (nll * mask).sum()
-        real, slots = padding_efficiency(batch)
-        examples = n_examples(batch)
-        stats = torch.tensor([0.0, float(mask.sum()), real, slots, examples], device=loss_sum.device)
-        stats[0] = loss_sum.detach()
+        averages away), so any layout on any number of ranks gives the one-process loss. The
+        counts come from the collate (``stats``, host ints of the global batch): no device sync."""
+        s = batch["stats"]
         world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-        if world > 1:
-            dist.all_reduce(stats)
-        g_loss, g_count, g_real, g_slots, g_examples = stats.tolist()
-        loss = loss_sum * world / max(g_count, 1.0)
-        self.tokens_seen += int(g_real)
-        self.last_step = {"tokens": g_real, "slots": g_slots, "examples": g_examples}
-        n = len(batch["input_ids"])
-        self.log("train/loss", g_loss / max(g_count, 1.0), prog_bar=True, on_step=True, on_epoch=True, batch_size=n)
-        self.log("train/lr", self.lr_schedulers().get_last_lr()[0], on_step=True, on_epoch=False)
-        self.log("train/tokens", float(self.tokens_seen), on_step=True, on_epoch=False, reduce_fx="max")
-        self.log("train/padding_efficiency", g_real / max(g_slots, 1.0), on_step=True, on_epoch=True, batch_size=n)
+        loss_sum = label_nll(self.model, batch)[0].sum()
+        loss = loss_sum * (world / max(s["loss_tokens"], 1))
+        g_loss = loss_sum.detach()
+        if world > 1:  # the logged loss is the global batch's on every rank (a collective, not a host sync)
+            g_loss = g_loss.clone()
+            dist.all_reduce(g_loss)
+        self.tokens_seen += s["tokens"]
+        self.last_step, self.last_loss = s, g_loss / max(s["loss_tokens"], 1)
+        # one self.log per step (each costs milliseconds of Lightning bookkeeping); the lr, the
+        # token count and the padding efficiency are logged every N steps by Throughput
+        self.log("train/loss", self.last_loss, prog_bar=True, on_step=True, on_epoch=True,
+                 batch_size=len(batch["input_ids"]))
         return loss
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
@@ -109,8 +103,8 @@ class CausalLMModule(pl.LightningModule):
                   {"params": head, "weight_decay": h["weight_decay"], "lr": h["lr"] * h["lm_head_lr_scale"]}]
         groups = [g for g in groups if g["params"]]
         fused = h["fused"]
-        if fused == "auto":  # the fused kernel exists for CUDA tensors only
-            fused = all(p.is_cuda for g in groups for p in g["params"])
+        if fused == "auto":  # PyTorch's fused kernel: one pass per tensor on CUDA and CPU (8x the CPU loop)
+            fused = all(p.device.type in ("cuda", "cpu") for g in groups for p in g["params"])
         kwargs = {"fused": True} if fused else {}
         opt = torch.optim.AdamW(groups, lr=h["lr"], betas=h["betas"], **kwargs)
         total = int(self.trainer.estimated_stepping_batches)

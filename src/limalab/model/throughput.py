@@ -1,10 +1,14 @@
 """Training throughput every N steps: non-pad tokens/s, padding efficiency and model FLOPs
-utilisation (MFU) against the device's peak, logged like any metric (``perf/*``).
+utilisation (MFU) against the device's peak, logged like any metric (``perf/*``), with the
+learning rate and the tokens trained so far (``train/lr``, ``train/tokens``).
 
-MFU counts the model's FLOPs per token as 6·N (N: parameters outside the input embedding,
-forward + backward) plus 12·layers·hidden·T for attention, with T the mean example length
-(each token attends within its own example, packed or not), over the bf16 dense peak of the
-GPU (table below, or ``trainer.throughput.peak_tflops``) times the number of devices."""
+MFU counts the FLOPs the step actually computes (``step_flops``): 6·N per real token (N: the
+parameters outside the input embedding and the LM head, forward + backward), 6·N_head per
+position the LM head computes (only those with a label: data/batching.py), and 12·layers·hidden
+per query-key pair the attention computes (Σnᵢ² under a varlen kernel, rows × width² under a
+dense one), over the bf16 dense peak of the GPU (table below, or
+``trainer.throughput.peak_tflops``) times the number of devices. The counts are host ints from
+the collate, so logging reads no device value except the clock's synchronize every N steps."""
 
 from __future__ import annotations
 
@@ -34,11 +38,21 @@ def device_peak_tflops(configured: float | None = None) -> float | None:
     return None
 
 
-def flops_per_token(model: torch.nn.Module, mean_example_tokens: float) -> float:
+def model_sizes(model: torch.nn.Module) -> dict[str, int]:
+    """Parameter counts for ``step_flops``, read before any sharding (FSDP1 leaves shards):
+    body (outside the input embedding and the LM head), head, layers, hidden width."""
     emb = model.get_input_embeddings().weight
-    n = sum(p.numel() for p in model.parameters() if p is not emb)
-    c = model.config
-    return 6.0 * n + 12.0 * c.num_hidden_layers * c.hidden_size * mean_example_tokens
+    head = list(model.get_output_embeddings().parameters())  # the input embedding itself when tied
+    ids = {id(p) for p in head}
+    body = sum(p.numel() for p in model.parameters() if p is not emb and id(p) not in ids)
+    return {"body": body, "head": sum(p.numel() for p in head), "layers": model.config.num_hidden_layers,
+            "hidden": model.config.hidden_size}
+
+
+def step_flops(sizes: dict[str, int], stats: dict[str, float]) -> float:
+    """Training FLOPs (forward + backward) of a step with these counts (``share_stats``)."""
+    return (6.0 * sizes["body"] * stats["tokens"] + 6.0 * sizes["head"] * stats["head_tokens"]
+            + 12.0 * sizes["layers"] * sizes["hidden"] * stats["attn_pairs"])
 
 
 class Throughput(pl.Callback):
@@ -48,10 +62,14 @@ class Throughput(pl.Callback):
     def __init__(self, every_n_steps: int = 10, peak_tflops: float | None = None) -> None:
         self.every = max(1, int(every_n_steps))
         self.peak_cfg = peak_tflops
+        self.sizes: dict[str, int] | None = None
         self._reset()
 
     def _reset(self) -> None:
-        self.t0, self.tokens, self.slots, self.examples, self.steps = None, 0.0, 0.0, 0.0, 0
+        self.t0, self.steps, self.sum = None, 0, {}
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self.sizes = model_sizes(pl_module.model)  # before the strategy shards it
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx) -> None:
         if self.t0 is None:
@@ -61,21 +79,21 @@ class Throughput(pl.Callback):
         s = getattr(pl_module, "last_step", None)
         if not s:
             return
-        self.tokens += s["tokens"]
-        self.slots += s["slots"]
-        self.examples += s["examples"]
+        self.sum = {k: self.sum.get(k, 0) + v for k, v in s.items()}
         self.steps += 1
         if self.steps < self.every:
             return
         if torch.cuda.is_available():
             torch.cuda.synchronize()
         dt = max(time.perf_counter() - self.t0, 1e-9)
-        tps = self.tokens / dt
-        metrics = {"perf/tokens_per_s": tps, "perf/examples_per_s": self.examples / dt,
-                   "perf/padding_efficiency": self.tokens / max(self.slots, 1.0)}
+        tps = self.sum["tokens"] / dt
+        metrics = {"perf/tokens_per_s": tps, "perf/examples_per_s": self.sum["examples"] / dt,
+                   "perf/padding_efficiency": self.sum["tokens"] / max(self.sum["slots"], 1),
+                   "train/lr": pl_module.lr_schedulers().get_last_lr()[0],
+                   "train/tokens": float(getattr(pl_module, "tokens_seen", 0))}
         peak = device_peak_tflops(self.peak_cfg)
         if peak:
-            fpt = flops_per_token(pl_module.model, self.tokens / max(self.examples, 1.0))
-            metrics["perf/mfu"] = fpt * tps / (peak * 1e12 * trainer.world_size)
+            self.sizes = self.sizes or model_sizes(pl_module.model)
+            metrics["perf/mfu"] = step_flops(self.sizes, self.sum) / dt / (peak * 1e12 * trainer.world_size)
         pl_module.log_dict(metrics, on_step=True, on_epoch=False, rank_zero_only=True)
         self._reset()

@@ -84,7 +84,8 @@ def run(ctx: RunContext) -> None:
         module = module_for(ctx)
         dm = ChatDataModule(ctx.rows, t["batch_size"], ctx.tokenizer.pad_token_id, ctx.cfg["seed"],
                             ctx.cfg["data"]["num_workers"], layout=t["layout"], order=t["order"],
-                            max_length=t["max_length"])
+                            max_length=t["max_length"], attention=ctx.trainer_kwargs[1].get("attn_implementation"),
+                            pad_to_multiple_of=t["pad_to_multiple_of"])
         trainer = trainer_for(ctx, module, budget["epochs"], budget["max_steps"])
         trainer.fit(module, datamodule=dm, ckpt_path=resume_point(ctx))
         tokens = module.tokens_seen

@@ -1,5 +1,6 @@
 """Run identity: a short hash of the semantic config — what changes the result (world, data,
-model, recipe, seed, behaviour versions) — and nothing else (paths, loggers, workers, eval)."""
+model, recipe, seed, precision, attention kernel, behaviour versions) — and nothing else (paths,
+loggers, workers, eval)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ def semantic_config(cfg: dict[str, Any]) -> dict[str, Any]:
     for group, key in NON_SEMANTIC:
         if isinstance(out.get(group), dict):
             out[group] = {k: v for k, v in out[group].items() if k != key}
-    out["precision"] = cfg.get("trainer", {}).get("precision")
+    trainer = cfg.get("trainer") or {}
+    out["precision"] = trainer.get("precision")
+    out["attention"] = trainer.get("attn_implementation")  # with train.layout, it decides the batch layout
     out["versions"] = {"world": WORLD_VERSION, "pipeline": PIPELINE_VERSION}
     return out
 
