@@ -26,10 +26,10 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from limalab.data.datamodule import ChatDataModule
+from limalab.data.datamodule import ChatDataModule, batching_of
 from limalab.data.synthetic import table1_rows
 from limalab.model import attention
-from limalab.model.module import CausalLMModule
+from limalab.model.module import CausalLMModule, Recipe
 from limalab.model.strategy import build_strategy, prepare_model, split_trainer_config
 from limalab.model.throughput import device_peak_tflops, model_sizes, step_flops
 from limalab.ranks import worker_rank
@@ -84,10 +84,9 @@ def train(arch: dict, trainer_name: str, precision: str | None, steps: int, max_
     sizes = model_sizes(model)  # before sharding
     rows = table1_rows(32000, max_length)
     prepare_model(model, extras)
-    module = CausalLMModule(model, lr=1e-5, fused=cfg["optim"]["fused"])
-    dm = ChatDataModule(rows, batch, 0, seed=0, layout=cfg["train"]["layout"], max_length=max_length,
-                        attention=extras.get("attn_implementation"),
-                        pad_to_multiple_of=cfg["train"].get("pad_to_multiple_of"))
+    module = CausalLMModule(model, Recipe(lr=1e-5, fused=cfg["optim"]["fused"]))
+    dm = ChatDataModule(rows, batching_of({**cfg["train"], "batch_size": batch, "max_length": max_length}, extras),
+                        0, seed=0)
     rec = Recorder()
     kwargs |= {"enable_progress_bar": False, "enable_checkpointing": False, "logger": False}
     trainer = pl.Trainer(**{**kwargs, "strategy": build_strategy(extras.get("strategy"), model, kwargs)},

@@ -66,9 +66,9 @@ from transformers.trainer_pt_utils import get_length_grouped_indices
 
 from limalab.data.batching import VARLEN_ATTENTION, collate_fn
 from limalab.data.chat import IGNORE
-from limalab.data.datamodule import ChatDataModule
+from limalab.data.datamodule import ChatDataModule, batching_of
 from limalab.data.synthetic import Row, table1_rows
-from limalab.model.module import CausalLMModule
+from limalab.model.module import CausalLMModule, Recipe
 from limalab.model.strategy import prepare_model, split_trainer_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -179,12 +179,12 @@ def run_limalab(rows: list[Row], vocab: int, max_length: int, batches: list[list
             return DataLoader(self.train_set, batch_sampler=batches, collate_fn=collate)
 
     m = prepare_model(model(vocab, max_length), extras)
-    dm = GivenOrder(rows, len(batches[0]), 0, seed=0, layout=cfg["train"]["layout"], max_length=max_length,
-                    attention=extras.get("attn_implementation"), pad_to_multiple_of=cfg["train"].get("pad_to_multiple_of"))
+    dm = GivenOrder(rows, batching_of({**cfg["train"], "batch_size": len(batches[0]), "max_length": max_length}, extras),
+                    0, seed=0)
     trainer = pl.Trainer(accelerator="cpu", devices=1, precision=kwargs["precision"], max_steps=len(batches),
                          logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, use_distributed_sampler=False, callbacks=[Timer()])
-    trainer.fit(CausalLMModule(m, lr=1e-4, fused=cfg["optim"]["fused"]), datamodule=dm)
+    trainer.fit(CausalLMModule(m, Recipe(lr=1e-4, fused=cfg["optim"]["fused"])), datamodule=dm)
     return clock.result() | {"layout": dm.layout, "attention": extras.get("attn_implementation")}
 
 

@@ -10,7 +10,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from limalab.model.callbacks import window_epochs
 from limalab.model.dropout import add_residual_dropout, layer_rates
-from limalab.model.module import CausalLMModule, lr_lambda
+from limalab.model.module import CausalLMModule, Recipe, lr_lambda
 from limalab.model.trainable import freeze
 
 
@@ -66,7 +66,7 @@ def test_freeze_stops_gradients_and_names_bad_patterns() -> None:
 def test_lm_head_learns_at_its_own_scaled_lr() -> None:
     model = LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
                                          intermediate_size=32))
-    module = CausalLMModule(model, lr=1e-3, lm_head_lr_scale=0.1)
+    module = CausalLMModule(model, Recipe(lr=1e-3, lm_head_lr_scale=0.1))
     module.trainer = SimpleNamespace(estimated_stepping_batches=10)
     opt = module.configure_optimizers()["optimizer"]
     head = [g for g in opt.param_groups if any(p is model.lm_head.weight for p in g["params"])]

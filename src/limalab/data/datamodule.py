@@ -7,6 +7,8 @@ examples on one process or many (data/batching.py); the Trainer runs with
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Any
 
 from pytorch_lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
@@ -34,24 +36,42 @@ class TokenizedDataset(Dataset):
         return self.rows[i]
 
 
-class ChatDataModule(LightningDataModule):
-    """``layout``: ``auto``, ``flat``, ``pack`` or ``pad`` (batching.py; ``auto`` is resolved here
-    from ``attention``, the model's attention implementation, and the choice logged). ``order``:
-    ``random`` (a uniform shuffle per epoch) or ``grouped`` (length-grouped batches, HF's
+@dataclass(frozen=True)
+class Batching:
+    """How a step's examples become tensors: ``layout`` ``auto``, ``flat``, ``pack`` or ``pad``
+    (batching.py; ``auto`` is resolved from ``attention``, the model's attention implementation);
+    ``order`` ``random`` (a uniform shuffle per epoch) or ``grouped`` (length-grouped batches, HF's
     ``group_by_length``)."""
 
-    def __init__(self, train: list[tuple[list[int], list[int]]], batch_size: int, pad_id: int, seed: int,
-                 num_workers: int = 0, layout: str = "pad", order: str = "random", max_length: int | None = None,
-                 attention: str | None = None, pad_to_multiple_of: int | None = None) -> None:
+    batch_size: int
+    layout: str = "pad"
+    order: str = "random"
+    max_length: int | None = None
+    attention: str | None = None
+    pad_to_multiple_of: int | None = None
+
+
+def batching_of(train: dict[str, Any], trainer_extras: dict[str, Any]) -> Batching:
+    """The ``train`` config group's batching, with the trainer's attention kernel."""
+    return Batching(train["batch_size"], train["layout"], train["order"], train["max_length"],
+                    trainer_extras.get("attn_implementation"), train.get("pad_to_multiple_of"))
+
+
+class ChatDataModule(LightningDataModule):
+    """Batches of ``train`` rows as ``batching`` says; the resolved layout is logged."""
+
+    def __init__(self, train: list[tuple[list[int], list[int]]], batching: Batching, pad_id: int, seed: int,
+                 num_workers: int = 0) -> None:
         super().__init__()
-        if order not in ORDERS:
-            raise ValueError(f"train.order: expected one of {ORDERS}, got {order!r}")
+        b = batching
+        if b.order not in ORDERS:
+            raise ValueError(f"train.order: expected one of {ORDERS}, got {b.order!r}")
         self.train_set = TokenizedDataset(train)
-        self.batch_size, self.pad_id, self.seed, self.num_workers = batch_size, pad_id, seed, num_workers
-        self.max_length = max_length or max((len(ids) for ids, _ in train), default=1)
-        self.layout, self.layout_reason = resolve_layout(layout, attention)
-        self.attention, self.pad_to_multiple_of, self.order = attention, pad_to_multiple_of, order
-        log.info("train.layout=%s -> %s (%s)", layout, self.layout, self.layout_reason)
+        self.batch_size, self.pad_id, self.seed, self.num_workers = b.batch_size, pad_id, seed, num_workers
+        self.max_length = b.max_length or max((len(ids) for ids, _ in train), default=1)
+        self.layout, self.layout_reason = resolve_layout(b.layout, b.attention)
+        self.attention, self.pad_to_multiple_of, self.order = b.attention, b.pad_to_multiple_of, b.order
+        log.info("train.layout=%s -> %s (%s)", b.layout, self.layout, self.layout_reason)
         self.sampler = EpochSampler(len(self.train_set), seed)
 
     def setup(self, stage: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import asdict, dataclass
 
 import pytorch_lightning as pl
 import torch
@@ -37,18 +38,31 @@ def lr_lambda(schedule: str, total: int, warmup: int, final_ratio: float):
     return f
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """The optimizer and schedule (conf/optim; the base model's pretraining sets its own)."""
+
+    lr: float
+    final_lr_ratio: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.95)
+    weight_decay: float = 0.1
+    schedule: str = "linear"
+    warmup_steps: int = 0
+    fused: bool | str = False
+    lm_head_lr_scale: float = 1.0
+
+    @classmethod
+    def from_optim(cls, optim: dict) -> Recipe:
+        return cls(**{**optim, "betas": tuple(optim["betas"])})
+
+
 class CausalLMModule(pl.LightningModule):
-    def __init__(self, model: torch.nn.Module, lr: float, final_lr_ratio: float = 0.1,
-                 betas: tuple[float, float] = (0.9, 0.95), weight_decay: float = 0.1,
-                 schedule: str = "linear", warmup_steps: int = 0, fused: bool | str = False,
-                 lm_head_lr_scale: float = 1.0) -> None:
+    def __init__(self, model: torch.nn.Module, recipe: Recipe) -> None:
         super().__init__()
         self.model = model
         self.last_step: dict[str, int] = {}  # the last step's global counts (data/batching.py share_stats)
         self.last_loss: torch.Tensor | None = None  # its global mean loss, on the device (read it when you must)
-        self.hparams_ = dict(lr=lr, final_lr_ratio=final_lr_ratio, betas=tuple(betas), weight_decay=weight_decay,
-                             schedule=schedule, warmup_steps=warmup_steps, fused=fused,
-                             lm_head_lr_scale=lm_head_lr_scale)
+        self.hparams_ = asdict(recipe)
         self.tokens_seen = 0
 
     def forward(self, **batch: torch.Tensor):

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 
-from limalab.data.datamodule import ChatDataModule
+from limalab.data.datamodule import ChatDataModule, batching_of
 from limalab.model.budget import training_budget
 from limalab.model.callbacks import EpochSnapshot, KillPoint, ResumeMidEpoch
-from limalab.model.module import CausalLMModule
+from limalab.model.module import CausalLMModule, Recipe
 from limalab.model.strategy import build_strategy, prepare_model
 from limalab.model.throughput import Throughput
 from limalab.model.trainable import freeze
@@ -28,10 +28,7 @@ def module_for(ctx: RunContext) -> CausalLMModule:
     model = ctx.fresh_model()
     freeze(model, list(ctx.cfg["model"]["frozen"]))
     prepare_model(model, ctx.trainer_kwargs[1])
-    o = ctx.cfg["optim"]
-    return CausalLMModule(model, lr=o["lr"], final_lr_ratio=o["final_lr_ratio"], betas=tuple(o["betas"]),
-                          weight_decay=o["weight_decay"], schedule=o["schedule"], warmup_steps=o["warmup_steps"],
-                          fused=o["fused"], lm_head_lr_scale=o["lm_head_lr_scale"])
+    return CausalLMModule(model, Recipe.from_optim(ctx.cfg["optim"]))
 
 
 def trainer_for(ctx: RunContext, module: CausalLMModule, epochs: int, max_steps: int) -> pl.Trainer:
@@ -82,10 +79,8 @@ def run(ctx: RunContext) -> None:
     tokens = 0
     if budget["epochs"] > 0:
         module = module_for(ctx)
-        dm = ChatDataModule(ctx.rows, t["batch_size"], ctx.tokenizer.pad_token_id, ctx.cfg["seed"],
-                            ctx.cfg["data"]["num_workers"], layout=t["layout"], order=t["order"],
-                            max_length=t["max_length"], attention=ctx.trainer_kwargs[1].get("attn_implementation"),
-                            pad_to_multiple_of=t["pad_to_multiple_of"])
+        dm = ChatDataModule(ctx.rows, batching_of(t, ctx.trainer_kwargs[1]), ctx.tokenizer.pad_token_id,
+                            ctx.cfg["seed"], ctx.cfg["data"]["num_workers"])
         trainer = trainer_for(ctx, module, budget["epochs"], budget["max_steps"])
         trainer.fit(module, datamodule=dm, ckpt_path=resume_point(ctx))
         tokens = module.tokens_seen

@@ -14,10 +14,10 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
 from transformers import PreTrainedTokenizerBase
 
-from limalab.data.datamodule import ChatDataModule
+from limalab.data.datamodule import Batching, ChatDataModule
 from limalab.model.base import tiny_llama
 from limalab.model.callbacks import KillPoint, ResumeMidEpoch
-from limalab.model.module import CausalLMModule
+from limalab.model.module import CausalLMModule, Recipe
 from limalab.tracking.cache import cached_entry
 from limalab.tracking.io import atomic_write_json, config_hash
 from limalab.versions import PIPELINE_VERSION
@@ -64,9 +64,9 @@ def _pretrain(model_cfg: dict[str, Any], world_dir: Path, tokenizer: PreTrainedT
     n_params = sum(p.numel() for p in model.parameters())
     log.info("pretraining base %s: %.2fM parameters, %d chunks of %d tokens, %d epochs",
              key, n_params / 1e6, len(chunks), pt["seq_len"], pt["epochs"])
-    module = CausalLMModule(model, lr=pt["lr"], final_lr_ratio=pt["final_lr_ratio"], schedule="cosine",
-                            warmup_steps=pt["warmup_steps"], weight_decay=0.1)
-    dm = ChatDataModule(chunks, pt["batch_size"], tokenizer.pad_token_id, pt["seed"])
+    module = CausalLMModule(model, Recipe(lr=pt["lr"], final_lr_ratio=pt["final_lr_ratio"], schedule="cosine",
+                                           warmup_steps=pt["warmup_steps"], weight_decay=0.1))
+    dm = ChatDataModule(chunks, Batching(pt["batch_size"]), tokenizer.pad_token_id, pt["seed"])
     ckpt = ModelCheckpoint(dirpath=work / "checkpoints", save_last=True,
                            every_n_train_steps=int(pt.get("checkpoint_every_n_steps", 50)),
                            save_top_k=0, save_on_train_epoch_end=True)
