@@ -207,7 +207,7 @@ def test_two_ranks_from_slurm_match_one_process(two_ranks: Path, reference: Path
     script = next((two_ranks / "runs" / ".launches").glob("*/.submitit/*/*_submission.sh")).read_text()
     assert "--ntasks-per-node=2" in script
     # the empty cache was filled by one rank while the other waited: one world, one base, built once
-    assert len(list((cache_dir / "worlds").iterdir())) == len(list((cache_dir / "base").iterdir())) == 1
+    assert [len([d for d in (cache_dir / kind).iterdir() if d.is_dir()]) for kind in ("worlds", "base")] == [1, 1]
     assert logs.count("building world") == 1 and logs.count("pretraining base") == 1
     rd = the_run(two_ranks)
     assert (rd / "checkpoints" / "last.ckpt").is_dir()  # FSDP2's sharded checkpoint
@@ -245,6 +245,10 @@ def test_preempted_job_resumes_to_the_uninterrupted_run(reference: Path, slurm: 
     assert released == [job] and slurm.job_fields(job)["Restarts"] == "1"
     logs = job_logs(tmp_path)
     assert "resumed from step 4" in logs and "requeue signal" not in logs
+    # the preempted attempt (its W&B service killed with it) left no result: the job's is the rerun's
+    assert logs.count("SLURM ended this attempt") == 1
+    outcome = next((tmp_path / "runs" / ".launches").glob("*/0/outcome.json"))
+    assert json.loads(outcome.read_text())["status"] == "complete"
     rd = the_run(tmp_path)
     assert_equal_runs(rd, reference, resumed_at=4)
     prov = json.loads((rd / "provenance.json").read_text())

@@ -7,7 +7,8 @@ takes the signal instead, lets every rank finish the current step, saves ``last.
 hands the signal to submitit, which requeues the job (counting timeouts against
 ``max_num_timeout``). The requeued job resumes from that checkpoint. A plain preemption
 (``scontrol requeue``: SIGTERM, then SIGKILL) is Lightning's: it stops at the end of the step,
-and the job resumes from the last periodic checkpoint."""
+and the job resumes from the last periodic checkpoint; ``run_attempt`` makes sure such an
+attempt leaves no result behind."""
 
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytorch_lightning as pl
+
+T = TypeVar("T")
 
 
 def submitit_signal() -> signal.Signals | None:
@@ -79,3 +83,30 @@ class CheckpointBeforeRequeue(pl.Callback):
             signal.signal(signum, previous)
             signal.raise_signal(signum)
         sys.exit(-1)  # the other ranks: the requeue ends this attempt of the job
+
+
+def run_attempt(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run one attempt of a submitit job. SIGTERM means SLURM is ending the attempt (a
+    preemption, a requeue, a cancellation; SIGKILL follows): whatever the job returns or raises
+    after it (W&B's service, in the same job step, is already gone) is not the job's result, so
+    the attempt exits without one, and the job's result is the requeued attempt's."""
+    ended: list[int] = []
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def note(signum: int, frame: Any) -> None:
+        ended.append(signum)
+        if callable(previous):
+            previous(signum, frame)  # submitit's: log it and keep going until SIGKILL or the end
+
+    signal.signal(signal.SIGTERM, note)
+    try:
+        result = fn(*args, **kwargs)
+    except Exception:
+        if not ended:
+            raise
+        result = None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if ended:
+        raise SystemExit("SLURM ended this attempt of the job (SIGTERM): no result; a requeued job resumes the run")
+    return result
