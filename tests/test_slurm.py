@@ -111,7 +111,8 @@ def sbatch_script(launcher: dict, folder: Path) -> str:
     ("cpu", [], 1, None),
     ("fsdp2_cpu", [], 2, None),
     ("gpu", ["hydra.launcher.partition=gpu"], 1, 1),
-    ("fsdp", ["hydra.launcher.partition=gpu", "hydra.launcher.timeout_min=600"], 8, 8),  # devices -1: a node of 8
+    ("fsdp", ["hydra.launcher.partition=gpu", "hydra.launcher.timeout_min=600", "hydra.launcher.account=lima",
+              "hydra.launcher.qos=high"], 8, 8),  # devices -1: a node of 8; the site's settings pass through
 ])
 def test_each_trainer_submits_a_job_slurm_accepts(trainer: str, site: list[str], tasks: int, gpus: int | None,
                                                   slurm: Cluster, tmp_path: Path) -> None:
@@ -130,8 +131,8 @@ def test_each_trainer_submits_a_job_slurm_accepts(trainer: str, site: list[str],
     if gpus:  # partition gpu: a node with a GPU node's shape (8 GPUs, 64 CPUs), for --test-only
         slurm.resume_fake_gpu_node()
         assert "--partition=gpu" in script
-    if "timeout_min=600" in " ".join(site):
-        assert "--time=600" in script
+    if trainer == "fsdp":
+        assert "--time=600" in script and "--account=lima" in script and "--qos=high" in script
     accepted = slurm.run("sbatch", "--test-only", str(path), check=False)
     assert accepted.returncode == 0 and "to start at" in accepted.stderr, accepted.stderr
     # the control: what the launcher config asked of every trainer before (8 GPUs) is refused on a CPU node
