@@ -14,26 +14,36 @@ from pathlib import Path
 
 from limalab.ranks import worker_rank
 
-_seen: Counter[str] = Counter()
+_seen: Counter[tuple[str, str]] = Counter()
+STALL_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
+
+
+def _due(spec_var: str, point: str) -> bool:
+    """``$spec_var=<point>:<n>``: whether this call reaches ``point`` for the n-th time."""
+    spec = os.environ.get(spec_var)
+    if not spec:
+        return False
+    name, _, n = spec.rpartition(":")
+    if name != point:
+        return False
+    _seen[spec_var, point] += 1
+    return _seen[spec_var, point] == int(n)
+
+
+def _marker(marker_var: str, default: str) -> Path:
+    """The fault's marker file: once it exists the fault is spent (so a rerun gets past it);
+    one per data-parallel rank, so every rank meets the fault at the same step."""
+    marker = Path(os.environ.get(marker_var, default))
+    if rank := worker_rank():
+        marker = marker.with_name(f"{marker.name}.rank{rank}")
+    return marker
 
 
 def kill_point(point: str) -> None:
-    spec = os.environ.get("LIMALAB_KILL_AT")
-    if not spec:
-        return
-    name, _, n = spec.rpartition(":")
-    if name != point:
-        return
-    _seen[point] += 1
-    marker = Path(os.environ.get("LIMALAB_KILL_MARKER", ".limalab-killed"))
-    if rank := worker_rank():  # every data-parallel rank dies at the same step
-        marker = marker.with_name(f"{marker.name}.rank{rank}")
-    if _seen[point] == int(n) and not marker.exists():
-        marker.write_text(f"{point}:{n} pid {os.getpid()}\n")
+    marker = _marker("LIMALAB_KILL_MARKER", ".limalab-killed")
+    if _due("LIMALAB_KILL_AT", point) and not marker.exists():
+        marker.write_text(f"{point}:{os.environ['LIMALAB_KILL_AT'].rpartition(':')[2]} pid {os.getpid()}\n")
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-STALL_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
 
 
 def stall_point(point: str) -> None:
@@ -42,22 +52,13 @@ def stall_point(point: str) -> None:
     ``LIMALAB_STALL_S`` seconds pass, once per marker ``LIMALAB_STALL_MARKER`` (written when the
     wait starts). A step that lasts until the scheduler interrupts it, at the same place on every
     machine; the signal then goes on to the process's own handlers."""
-    spec = os.environ.get("LIMALAB_STALL_AT")
-    if not spec:
-        return
-    name, _, n = spec.rpartition(":")
-    if name != point:
-        return
-    _seen[f"stall:{point}"] += 1
-    marker = Path(os.environ.get("LIMALAB_STALL_MARKER", ".limalab-stalled"))
-    if rank := worker_rank():
-        marker = marker.with_name(f"{marker.name}.rank{rank}")
-    if _seen[f"stall:{point}"] != int(n) or marker.exists():
+    marker = _marker("LIMALAB_STALL_MARKER", ".limalab-stalled")
+    if not _due("LIMALAB_STALL_AT", point) or marker.exists():
         return
     got: list[int] = []
     handlers = {s: signal.signal(s, lambda signum, frame: got.append(signum)) for s in STALL_SIGNALS}
     try:
-        marker.write_text(f"{point}:{n} pid {os.getpid()} job {os.environ.get('SLURM_JOB_ID', '-')}\n")
+        marker.write_text(f"{os.environ['LIMALAB_STALL_AT']} pid {os.getpid()} job {os.environ.get('SLURM_JOB_ID', '-')}\n")
         deadline = time.monotonic() + float(os.environ.get("LIMALAB_STALL_S", 600))
         while not got and time.monotonic() < deadline:
             time.sleep(0.2)
