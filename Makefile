@@ -1,12 +1,15 @@
 PY ?= .venv/bin/python
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 
-.PHONY: setup test fuzz train lint bench bench-slice bench-data bench-gen bench-throughput ablations ablations-smoke paper paper-smoke clean
+.PHONY: setup test fuzz train lint bench bench-slice bench-data bench-gen bench-throughput ablations ablations-smoke paper paper-smoke clean slurm-up slurm-down
 
 SCALE ?= 1/8
 SEEDS ?= 0,1,2
 WORLDS ?= 0
 PAPER_SEEDS ?= 0
+# Hydra overrides for every run of make ablations, e.g. OVERRIDES=hydra/launcher=slurm (docs/scale.md)
+OVERRIDES ?=
+SLURM_DIR ?= .slurm
 
 setup:
 	python3 -m venv .venv
@@ -35,10 +38,10 @@ train:
 # Rerun the same command after an interruption: finished runs are skipped, the rest resume.
 ablations:
 	$(PY) -m limalab.ablations.run --scale $(SCALE) --seeds $(SEEDS) --worlds $(WORLDS) \
-		--runs-dir runs/ablations --report reports/ablations
+		--runs-dir runs/ablations --report reports/ablations $(OVERRIDES)
 
 ablations-smoke:
-	$(PY) -m limalab.ablations.run --smoke --runs-dir runs/ablations-smoke --report reports/ablations-smoke
+	$(PY) -m limalab.ablations.run --smoke --runs-dir runs/ablations-smoke --report reports/ablations-smoke $(OVERRIDES)
 
 # The paper's other experiments (Fig. 1, Fig. 3, dialogue, structured output, safety), then
 # reports/paper/report.md. Resumable like ablations.
@@ -62,6 +65,14 @@ bench-gen:
 # limalab's packed training against HF Trainer (padding collator, group_by_length)
 bench-throughput:
 	$(PY) bench/throughput.py
+
+# A one-node SLURM cluster on this machine (as root; Debian: apt-get install -y slurmctld slurmd
+# slurm-client munge), its state in $(SLURM_DIR)/: then export the SLURM_CONF it prints.
+slurm-up:
+	$(PY) -m tests.slurm_cluster up $(SLURM_DIR)
+
+slurm-down:
+	$(PY) -m tests.slurm_cluster down $(SLURM_DIR)
 
 lint:
 	$(PY) -m ruff check src analysis tests bench

@@ -66,6 +66,21 @@ def smoke_run(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
     return work, proc.stdout
 
 
+@pytest.fixture(scope="session")
+def slurm(tmp_path_factory: pytest.TempPathFactory):
+    """A one-node SLURM cluster for the session (tests/slurm_cluster.py), stopped by PID at the
+    end; skipped, in one line, where SLURM is not installed or this is not root."""
+    from .slurm_cluster import Cluster, unavailable
+
+    reason = unavailable()
+    if reason:
+        pytest.skip(reason)
+    cluster = Cluster(tmp_path_factory.mktemp("slurm"), fake_gpu_node=True)
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
 def the_run(runs: Path) -> Path:
     dirs = [d for d in runs.iterdir() if d.is_dir() and not d.name.startswith(".")]
     assert len(dirs) == 1, dirs

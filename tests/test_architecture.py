@@ -12,7 +12,7 @@ from tests.conftest import ROOT
 # lowest first; a module may import from its own layer or below
 LAYERS = [
     {"versions", "ranks", "registry", "config"},
-    {"tracking"},
+    {"tracking", "slurm"},
     {"data"},
     {"model"},
     {"eval"},

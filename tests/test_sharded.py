@@ -16,6 +16,7 @@ from .conftest import ROOT, SMOKE, the_run
 
 pytestmark = pytest.mark.slow
 EXACT = ["model.residual_dropout=0.0", "trainer.log_every_n_steps=1", "train.select.window=[1.0,1.0]"]
+SHARDED_REL = 1e-4  # 2 ranks against 1 process, per step (the order of the reductions differs)
 
 
 def train(work: Path, cache_dir: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -46,7 +47,7 @@ def test_two_shards_match_one_process(one_process: dict[int, float], cache_dir: 
     sharded = step_losses(rd)
     assert len(sharded) == len(one_process) >= 10
     for step, loss in one_process.items():
-        assert sharded[step] == pytest.approx(loss, rel=1e-4), step
+        assert sharded[step] == pytest.approx(loss, rel=SHARDED_REL), step
 
 
 def test_sharded_checkpoint_resumes(one_process: dict[int, float], cache_dir: Path, tmp_path: Path) -> None:
@@ -60,4 +61,4 @@ def test_sharded_checkpoint_resumes(one_process: dict[int, float], cache_dir: Pa
     resumed = step_losses(the_run(tmp_path / "runs"))
     assert max(resumed) == max(one_process)
     for step in range(7, max(one_process) + 1):  # the steps trained after the restore
-        assert resumed[step] == pytest.approx(one_process[step], rel=1e-4), step
+        assert resumed[step] == pytest.approx(one_process[step], rel=SHARDED_REL), step

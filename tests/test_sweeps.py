@@ -74,6 +74,7 @@ def test_launcher_configs_compose() -> None:
         joblib = compose("train", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], return_hydra_config=True)
         assert joblib.hydra.launcher._target_.endswith("JoblibLauncher") and joblib.hydra.launcher.n_jobs == 2
         slurm = compose("train", ["hydra/launcher=slurm"], return_hydra_config=True)
-        assert slurm.hydra.launcher._target_.endswith("SlurmLauncher") and slurm.hydra.launcher.gpus_per_node == 8
+        assert slurm.hydra.launcher._target_.endswith("SlurmLauncher") and slurm.hydra.launcher.gpus_per_node is None
+        assert slurm.hydra.launcher.tasks_per_node == 1  # the default trainer (cpu): tests/test_slurm.py has the rest
         assert set(slurm.hydra.launcher) == set(OmegaConf.structured(SlurmQueueConf))
     assert os.path.exists(conf / "hydra" / "launcher" / "slurm.yaml")

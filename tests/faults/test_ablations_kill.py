@@ -1,6 +1,10 @@
 """`make ablations-smoke`: the whole ablation pipeline on the smoke grid, killed at a seeded
 training step and rerun — every run ends complete exactly once, nothing finished is retrained,
-no duplicate rows — then a third run retrains nothing."""
+no duplicate rows — then a third run retrains nothing. Where a SLURM cluster can start (CI
+installs one: tests/slurm_cluster.py) every grid goes through it, one job per run
+(`make ablations-smoke OVERRIDES=hydra/launcher=slurm`): the killed job ends without a result,
+its grid fails with its log, the other grids go on, the rerun resumes it; elsewhere the runs go
+through the local launcher."""
 
 from __future__ import annotations
 
@@ -16,30 +20,59 @@ import pytest
 from limalab.tracking.io import read_jsonl
 
 from ..conftest import ROOT
+from ..slurm_cluster import Cluster
 
 pytestmark = pytest.mark.slow
 
 
-def ablations(work: Path, cache_dir: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+@pytest.fixture
+def cluster(request: pytest.FixtureRequest) -> Cluster | None:
+    """The session's SLURM cluster where one can start, else None (the local launcher)."""
+    try:
+        return request.getfixturevalue("slurm")
+    except pytest.skip.Exception:
+        return None
+
+
+def ablations(work: Path, cache_dir: Path, cluster: Cluster | None,
+              env: dict | None = None) -> subprocess.CompletedProcess:
     e = {**os.environ, "LIMALAB_CACHE": str(cache_dir), "WANDB_MODE": "offline", "TMPDIR": str(work),
-         "HF_HUB_OFFLINE": "1", **(env or {})}
+         "HF_HUB_OFFLINE": "1", **(cluster.env if cluster else {}), **(env or {})}
+    launcher = ["hydra/launcher=slurm"] if cluster else []
     return subprocess.run([sys.executable, "-m", "limalab.ablations.run", "--smoke", "--runs-dir", str(work / "runs"),
-                           "--report", str(work / "report")], cwd=ROOT, env=e, capture_output=True, text=True, timeout=1500)
+                           "--report", str(work / "report"), *launcher], cwd=ROOT, env=e, capture_output=True,
+                          text=True, timeout=1500)
+
+
+def launches(runs: Path) -> set[Path]:
+    return set((runs / ".launches").glob("multirun-*"))
+
+
+def jobs_output(dirs: set[Path]) -> str:
+    """What the SLURM jobs of these multiruns printed (submitit's per-task logs)."""
+    return "".join(p.read_text(errors="replace") for d in dirs for p in d.glob(".submitit/*/*_log.out"))
 
 
 def finished(runs: Path) -> dict[str, int]:
     return {p.parent.name: p.stat().st_mtime_ns for p in runs.glob("*/results.json")}
 
 
-def test_ablations_smoke_survives_a_kill_and_reruns_nothing(cache_dir: Path, tmp_path: Path) -> None:
-    assert "limalab.ablations.run --smoke" in subprocess.run(["make", "-n", "ablations-smoke"], cwd=ROOT,
-                                                            capture_output=True, text=True).stdout
-    step = random.Random(0).randint(20, 60)  # seeded: the same kill point on every machine
-    killed = ablations(tmp_path, cache_dir, {"LIMALAB_KILL_AT": f"train_step:{step}",
-                                             "LIMALAB_KILL_MARKER": str(tmp_path / "killed")})
+def test_ablations_smoke_survives_a_kill_and_reruns_nothing(cache_dir: Path, tmp_path: Path,
+                                                           cluster: Cluster | None) -> None:
+    launcher = "hydra/launcher=slurm" if cluster else ""
+    make = subprocess.run(["make", "-s", "-n", "ablations-smoke", f"OVERRIDES={launcher}"], cwd=ROOT,
+                          capture_output=True, text=True).stdout
+    command = next(line for line in make.splitlines() if "limalab.ablations.run --smoke" in line)
+    assert command.strip().endswith(launcher)
+    # seeded: the same kill point on every machine (a step of the grid's process locally; of one
+    # job, the one that trains 320 examples, through SLURM)
+    step = random.Random(0).randint(20, 60)
+    killed = ablations(tmp_path, cache_dir, cluster, {"LIMALAB_KILL_AT": f"train_step:{step}",
+                                                      "LIMALAB_KILL_MARKER": str(tmp_path / "killed")})
     assert killed.returncode != 0 and (tmp_path / "killed").exists(), killed.stdout[-2000:] + killed.stderr[-2000:]
+    assert "Rerun the same command to finish the rest" in killed.stderr
     before = finished(tmp_path / "runs")
-    done = ablations(tmp_path, cache_dir)
+    done = ablations(tmp_path, cache_dir, cluster)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     after = finished(tmp_path / "runs")
     # unique runs: se_filtered@20 trains once for three grids; zero- and 3-shot share the base's run;
@@ -60,6 +93,8 @@ def test_ablations_smoke_survives_a_kill_and_reruns_nothing(cache_dir: Path, tmp
     assert "Figure 5" in report and (tmp_path / "report" / "fig6_quantity.png").exists()
     assert "base, 3-shot" in report and "LIMA mix, random init" in report
     assert "Positive control (passage QA" in report and "| 320 | 1 |" in report
-    again = ablations(tmp_path, cache_dir)
+    first = launches(tmp_path / "runs")
+    again = ablations(tmp_path, cache_dir, cluster)
     assert again.returncode == 0 and finished(tmp_path / "runs") == after  # nothing retrained
-    assert again.stdout.count("skipped: run") >= 18  # every job of every grid
+    said = jobs_output(launches(tmp_path / "runs") - first) if cluster else again.stdout
+    assert said.count("skipped: run") >= 18  # every job of every grid

@@ -10,7 +10,7 @@ import pytorch_lightning as pl
 import torch
 
 from limalab.model.strategy import is_sharded
-from limalab.tracking.faults import kill_point
+from limalab.tracking.faults import kill_point, stall_point
 
 
 def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -52,13 +52,15 @@ def snapshot_paths(dirpath: Path, epochs: int, window: tuple[float, float]) -> l
 
 
 class KillPoint(pl.Callback):
-    """``LIMALAB_KILL_AT=train_step:<n>``: die at the n-th optimizer step (tracking/faults.py)."""
+    """``LIMALAB_KILL_AT=train_step:<n>``: die at the n-th optimizer step; ``LIMALAB_STALL_AT``:
+    wait there for a signal (tracking/faults.py)."""
 
     def __init__(self, point: str = "train_step") -> None:
         self.point = point
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx) -> None:
         kill_point(self.point)
+        stall_point(self.point)
 
 
 class ResumeMidEpoch(pl.Callback):

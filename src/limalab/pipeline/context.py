@@ -13,6 +13,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.plugins.environments import LightningEnvironment
 from transformers import PreTrainedTokenizerBase
 
 from limalab.data.chat import ChatFormat
@@ -94,7 +95,9 @@ class RunContext:
         if m["source"] != "miniature" or m["init"] != "pretrained":
             return None
         tkw = {k: v for k, v in self.trainer_kwargs[0].items() if k not in ("strategy", "num_nodes")}
-        return pretrained_base(m, self.world_dir, self.tokenizer, self.cache_dir, tkw | {"devices": 1})
+        # one process with its own environment: in a SLURM job of several tasks, SLURM's would ask for all
+        return pretrained_base(m, self.world_dir, self.tokenizer, self.cache_dir,
+                               tkw | {"devices": 1, "plugins": [LightningEnvironment()]})
 
     @property
     def base_name(self) -> str | None:

@@ -19,6 +19,7 @@ from limalab.model.strategy import build_strategy, prepare_model
 from limalab.model.throughput import Throughput
 from limalab.model.trainable import freeze
 from limalab.pipeline.context import RunContext
+from limalab.slurm.requeue import CheckpointBeforeRequeue
 
 NAME = "train"
 log = logging.getLogger(__name__)
@@ -37,7 +38,8 @@ def trainer_for(ctx: RunContext, module: CausalLMModule, epochs: int, max_steps:
     ckpt = pl.callbacks.ModelCheckpoint(dirpath=rd.checkpoints, save_last=True, save_top_k=0,
                                         every_n_train_steps=t["checkpoint_every_n_steps"])
     callbacks = [ckpt, EpochSnapshot(rd.checkpoints), ResumeMidEpoch(), KillPoint(),
-                 Throughput(**(extras.get("throughput") or {})), *ctx.callbacks]
+                 Throughput(**(extras.get("throughput") or {})), CheckpointBeforeRequeue(rd.checkpoints / "last.ckpt"),
+                 *ctx.callbacks]
     return pl.Trainer(**{**tkw, "strategy": build_strategy(extras.get("strategy"), module.model, tkw)},
                       max_epochs=epochs, max_steps=max_steps, logger=ctx.loggers or False,
                       use_distributed_sampler=False, callbacks=callbacks, default_root_dir=str(rd.path))
