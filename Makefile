@@ -1,7 +1,7 @@
 PY ?= .venv/bin/python
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 
-.PHONY: setup test fuzz train lint bench bench-slice bench-data bench-gen bench-throughput ablations ablations-smoke paper paper-smoke clean slurm-up slurm-down
+.PHONY: setup setup-slurm test fuzz train lint bench bench-slice bench-data bench-gen bench-throughput ablations ablations-smoke paper paper-smoke clean slurm-up slurm-down
 
 SCALE ?= 1/8
 SEEDS ?= 0,1,2
@@ -21,6 +21,17 @@ setup:
 	# llama.cpp's OpenAI-compatible server (judge=llama_local, tests/test_llama_server.py): pip builds
 	# it from source with the machine's gcc (about 5 minutes on 2 cores; pip caches the wheel)
 	CMAKE_BUILD_PARALLEL_LEVEL=2 .venv/bin/pip install -q "llama-cpp-python[server]==0.3.36"
+	$(MAKE) --no-print-directory setup-slurm
+
+# A one-node SLURM cluster's packages for tests/test_slurm.py and make slurm-up (Debian, as root;
+# elsewhere those tests skip, in one line, and this says why)
+SLURM_PACKAGES := slurmctld slurmd slurm-client munge
+setup-slurm:
+	@if command -v slurmctld >/dev/null && command -v munged >/dev/null; then echo "SLURM: installed"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(SLURM_PACKAGES) >/dev/null || \
+		{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(SLURM_PACKAGES) >/dev/null; }; \
+	else echo "SLURM: not installed (needs root and apt-get: apt-get install -y $(SLURM_PACKAGES)); tests/test_slurm.py will skip"; fi
 
 test:
 	$(PY) -m ruff check src analysis tests bench
