@@ -106,7 +106,7 @@ def test_pairwise_judge_asks_both_orders(tmp_path: Path) -> None:
 
 
 def test_build_judge_validates_config(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="judge.model: required for judge=hf_local"):
+    with pytest.raises(ValueError, match=r"judge.model: required \(expected a string\), got null"):
         build_judge({"name": "hf_local", "model": None}, cache_dir=tmp_path)
     with pytest.raises(FileNotFoundError, match="judge.model: /nonexistent"):
         build_judge({"name": "hf_local", "model": "/nonexistent"}, cache_dir=tmp_path)

@@ -100,7 +100,7 @@ def test_damaged_cache_entries_are_rebuilt(finished, tmp_path: Path) -> None:
     rd, cache, before = finished
     [pool] = [p for p in (cache / "pools").iterdir() if p.name.startswith("authors-") and p.is_dir()]
     drop_rows(pool / "examples.jsonl")
-    [tok] = [p for p in (cache / "tokenized").iterdir() if p.is_dir()]
+    tok = cache / "tokenized" / json.loads((rd / "manifest.json").read_text())["tokenized_cache"]  # this run's set
     flip(next(tok.glob("*.arrow")))
     proc = train(rd.parent, cache, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -113,6 +113,8 @@ def _describe(err: dict[str, Any], schema: type[BaseModel], prefix: str = "") ->
         return f"{key}.{selector}: expected one of {options}, got {got!r}"
     if kind in EXPECTED:
         what = EXPECTED[kind].format(**{k: str(v).replace("'source=", "'") for k, v in ctx.items()})
+        if value is None:  # a null the YAML leaves for the user to fill in (a path, a model)
+            return f"{key}: required (expected {what}), got null"
         return f"{key}: expected {what}, got {value!r}"
     msg = err["msg"].removeprefix("Value error, ")
     field, sep, rest = msg.partition(": ")  # a model check naming one of its own fields
