@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from limalab.config.schema import PluginOptions
-from limalab.data.example import BadRecord, BadRecords, Example, json_objects, read_text
+from limalab.data.example import (
+    BadRecord,
+    BadRecords,
+    Example,
+    is_json_array,
+    json_objects,
+    read_text,
+    refuse_lfs_pointer,
+)
 from limalab.data.messages import ConversationError, to_turns
 from limalab.data.readers.alpaca import prompt_of
 from limalab.data.sources import HUB, READERS, Source
@@ -39,9 +47,7 @@ def table_format(location: str) -> str:
     if path.suffix == ".jsonl":
         return "jsonl"
     if path.suffix == ".json":
-        with path.open("rb") as f:
-            head = f.read(4096).removeprefix(b"\xef\xbb\xbf").lstrip()
-        return "json_array" if head.startswith(b"[") else "jsonl"
+        return "json_array" if is_json_array(path) else "jsonl"
     raise BadRecord(f"{path}: unknown table format; expected .jsonl, .parquet, a datasets directory or hf:<id>")
 
 
@@ -103,6 +109,7 @@ def _parquet(path: Path, columns: dict[str, str]) -> Iterator[tuple[str, dict]]:
 
     files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
     for file in files:
+        refuse_lfs_pointer(file)
         pf = pq.ParquetFile(file)
         _check(pf.schema_arrow.names, columns, str(file))
         i = 0

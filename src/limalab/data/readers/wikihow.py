@@ -25,7 +25,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from limalab.data.example import BadRecord, BadRecords, Example
+from limalab.data.example import BadRecord, BadRecords, Example, refuse_lfs_pointer
 from limalab.data.sources import READERS, Source
 
 ALL = ("title", "text")
@@ -72,6 +72,7 @@ def read_articles(path: str | Path, bad: BadRecords | None = None) -> Iterator[t
     """Yield (first line, title, article text, headline) for either layout."""
     path = Path(path)
     bad = bad or BadRecords()
+    refuse_lfs_pointer(path)
     try:
         with path.open(encoding="utf-8-sig", newline="") as f:
             kind = layout(next(csv.reader(f), None), path)
