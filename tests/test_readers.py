@@ -320,12 +320,46 @@ def test_sharegpt_json_array_with_function_calls() -> None:
     rows = list(table.read_rows(str(FIX / "chat" / "sharegpt.json"), {"conversations": "conversations", "id": "id"}, bad))
     assert [r[0] for r in rows] == ["s1", "s2"] and rows[0][1] == "record 0"
     assert rows[0][2] == ["Be brief.\n\nConvert 3 km to miles.",
-                          'Tool call: {"name": "convert", "arguments": {"km": 3}}',
+                          'Tool call: convert {"km": 3}',
                           'Tool result:\n{"miles": 1.86}', "3 km is about 1.86 miles."]
     assert bad.count == 1 and "record 2: conversations: message 0: the conversation opens with an assistant turn" \
         in bad.examples[0]
     with pytest.raises(BadRecord, match=r"sharegpt.json: record 2: .*opens with an assistant turn"):
         list(table.read_rows(str(FIX / "chat" / "sharegpt.json"), {"conversations": "conversations"}))
+
+
+def test_one_tool_call_in_openai_and_sharegpt_gives_one_training_text(tmp_path: Path) -> None:
+    """The same call, as each format stores it: OpenAI's arguments a JSON string (compact, as
+    models emit it), ShareGPT's a JSON object inside the function_call value (glaive's layout)."""
+    args = {"city": "北京", "days": 2, "units": ["c"]}
+    openai_row = {"messages": [
+        {"role": "user", "content": "Weather in Beijing?"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function", "function": {
+            "name": "get_forecast", "arguments": json.dumps(args, ensure_ascii=False, separators=(",", ":"))}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": '{"high": 3}'},
+        {"role": "assistant", "content": "3 degrees at most."}]}
+    sharegpt_row = {"conversations": [
+        {"from": "human", "value": "Weather in Beijing?"},
+        {"from": "function_call", "value": json.dumps({"name": "get_forecast", "arguments": args})},
+        {"from": "observation", "value": '{"high": 3}'},
+        {"from": "gpt", "value": "3 degrees at most."}]}
+    (tmp_path / "openai.jsonl").write_text(json.dumps(openai_row) + "\n", encoding="utf-8")
+    (tmp_path / "sharegpt.json").write_text(json.dumps([sharegpt_row], indent=1), encoding="utf-8")
+    [(_, _, a)] = table.read_rows(str(tmp_path / "openai.jsonl"), {"conversations": "messages"})
+    [(_, _, b)] = table.read_rows(str(tmp_path / "sharegpt.json"), {"conversations": "conversations"})
+    assert a == b
+    assert a[1] == 'Tool call: get_forecast {"city": "北京", "days": 2, "units": ["c"]}'
+
+
+def test_sharegpt_function_call_that_is_no_call_is_a_bad_record(tmp_path: Path) -> None:
+    rows = [{"conversations": [{"from": "human", "value": "Hi"}, {"from": "function_call", "value": v},
+                               {"from": "observation", "value": "{}"}, {"from": "gpt", "value": "Done."}]}
+            for v in ('[{"name": "a", "arguments": {}}, {"name": "b"}]', "get_time()", '{"arguments": {}}')]
+    (tmp_path / "calls.json").write_text(json.dumps(rows))
+    bad = BadRecords("skip")
+    got = [t for _, _, t in table.read_rows(str(tmp_path / "calls.json"), {"conversations": "conversations"}, bad)]
+    assert got == [["Hi", "Tool call: a {}\nTool call: b", "Tool result:\n{}", "Done."]]  # parallel calls
+    assert bad.count == 2 and all('message 1: function_call: expected a JSON object {"name"' in m for m in bad.examples)
 
 
 def test_chat_turns_render_through_the_template_with_loss_on_assistant_turns_only() -> None:
