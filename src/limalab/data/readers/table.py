@@ -7,7 +7,8 @@ optional ``context`` appended to the prompt, as Alpaca's input), or ``conversati
 of strings (alternating, user first), OpenAI ``messages`` (``role``/``content``, tool calls)
 or ShareGPT ``conversations`` (``from``/``value``), roles honoured as ``data/messages.py``
 says; an unknown role, or a conversation that does not end on an assistant turn, is a bad
-record naming its line. ``id`` optionally names the row's own id column.
+record naming its line. ``id`` optionally names the row's own id column (a value two rows
+share gets ``#2``, ``#3``, ... in file order: an id is unique within a source).
 """
 
 from __future__ import annotations
@@ -176,5 +177,5 @@ class TableOptions(PluginOptions):
 @READERS.register("table", options=TableOptions)
 def table_pool(src: Source) -> list[Example]:
     rows = read_rows(str(src.path), dict(src.opt.columns), src.bad, src.opt.split)
-    return src.shuffled([Example(f"{src.name}:{rid}", src.name, turns, {"at": where})
+    return src.shuffled([Example(src.unique_id(f"{src.name}:{rid}"), src.name, turns, {"at": where})
                          for rid, where, turns in src.count(rows)])

@@ -14,7 +14,8 @@ release, for ``wikihowAll.csv``): an article whose headline (summary) is not sho
 0.75 of its text is dropped (``wikihow_cleaning``), and the ``.\n,`` paragraph separators
 become ``.\n``. Then the paper's rewrite: the title as the prompt, made a question
 ("How to Cook an Omelette?"), and "This article..." as "The following answer...". An
-article with an empty body is dropped (``empty_body``).
+article with an empty body is dropped (``empty_body``). An example's id is ``wikihow:<title>``;
+articles sharing a title (the release has some) get ``#2``, ``#3``, ... in file order.
 """
 
 from __future__ import annotations
@@ -129,5 +130,5 @@ def wikihow_pool(src: Source) -> list[Example]:
         if not response or not title:
             src.drop("empty_body")
             continue
-        out.append(Example(f"wikihow:{title}", src.name, [prompt, response], {"line": line}))
+        out.append(Example(src.unique_id(f"wikihow:{title}"), src.name, [prompt, response], {"line": line}))
     return src.shuffled(out)
