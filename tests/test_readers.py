@@ -437,7 +437,8 @@ WORDPRESS_EXPORT = """<?xml version="1.0" encoding="UTF-8" ?>
     (WORDPRESS_EXPORT, r"Posts.xml: root element <rss>; expected <posts> \(a Stack Exchange dump's Posts.xml\)"),
     ('\ufeff<?xml version="1.0" encoding="utf-8"?>\r\n<posts>\r\n</posts>\r\n',
      r"Posts.xml: no <row> elements; expected a Stack Exchange dump's Posts.xml"),
-    ('<?xml version="1.0" encoding="utf-8"?>\n<posts/>', r"Posts.xml: no <row> elements")])
+    ('<?xml version="1.0" encoding="utf-8"?>\n<posts/>', r"Posts.xml: no <row> elements")],
+    ids=["wordpress_export", "no_rows_bom_crlf", "empty_posts_element"])
 def test_stackexchange_posts_xml_that_is_no_dump_is_an_error(tmp_path: Path, content: str, message: str,
                                                              policy: str) -> None:
     site = tmp_path / "travel.stackexchange.com"
