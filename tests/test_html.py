@@ -5,12 +5,29 @@ from __future__ import annotations
 
 import html
 import re
+from pathlib import Path
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from limalab.data.html import fence, to_markdown
+from limalab.data.readers.stackexchange import read_threads
 from tests.conftest import examples
+
+
+def dump_answer(tmp_path: Path, body: str) -> str:
+    """``body`` as a Stack Exchange dump stores it (an attribute: markup and newlines
+    entity-encoded, ``&#xA;``), read back through the reader: the HTML the converter gets."""
+    attr = html.escape(body, quote=True).replace("\n", "&#xA;")
+    site = tmp_path / "physics.stackexchange.com"
+    site.mkdir()
+    (site / "Posts.xml").write_text(
+        '\ufeff<?xml version="1.0" encoding="utf-8"?>\r\n<posts>\r\n'
+        '  <row Id="1" PostTypeId="1" Score="3" Body="&lt;p&gt;Why?&lt;/p&gt;" Title="Why?" Tags="&lt;a&gt;" />\r\n'
+        f'  <row Id="2" PostTypeId="2" ParentId="1" Score="5" Body="{attr}" ContentLicense="CC BY-SA 4.0" />\r\n'
+        "</posts>", encoding="utf-8", newline="")
+    (thread,) = read_threads(site)
+    return thread.answers[0].body
 
 
 def test_code_keeps_indentation_blank_lines_and_columns() -> None:
@@ -39,6 +56,31 @@ def test_code_in_a_list_item_or_quote_carries_the_container_prefix() -> None:
                        "<blockquote><pre>q\r\n  r</pre></blockquote>")
     assert "- Run:\n\n  ```\n  a\n    b\n  ```" in text
     assert "> ```\n> q\n>   r\n> ```" in text
+
+
+def test_br_is_one_line_break_whether_or_not_a_newline_follows(tmp_path: Path) -> None:
+    body = dump_answer(tmp_path, "<p>Line one<br>\nLine two<br/>Line three<br />\n  Line four</p>\n\n<p>Next.</p>")
+    assert "<br>\nLine two" in body  # the dump's &#xA; after the tag, as Stack Exchange stores it
+    assert to_markdown(body) == "Line one\nLine two\nLine three\nLine four\n\nNext."
+    assert to_markdown("<p>a<br>\nb</p>") == to_markdown("<p>a<br>b</p>") == "a\nb"
+    assert to_markdown("<p>a<br><br>\nb</p>") == "a\n\nb"  # two breaks: one empty line, as a browser shows
+
+
+def test_br_in_a_quote_keeps_the_marker_in_a_list_the_indentation(tmp_path: Path) -> None:
+    body = dump_answer(tmp_path, '<blockquote>\n  <p>@MISC {X1,<br>\n      TITLE = {a title},<br>\n'
+                                 '      NOTE = {see <a href="https://example.org/q/1">https://example.org/q/1</a>\n'
+                                 '  (version: 2010)},</p>\n\n<pre><code>URL = {x},\n</code></pre>\n</blockquote>\n\n'
+                                 '<ol>\n<li>first<br>\nstill first</li>\n<li>second</li>\n</ol>')
+    assert to_markdown(body) == ("> @MISC {X1,\n> TITLE = {a title},\n> NOTE = {see https://example.org/q/1\n"
+                                 "> (version: 2010)},\n>\n> ```\n> URL = {x},\n> ```\n\n"
+                                 "1. first\n   still first\n2. second")
+
+
+def test_super_and_subscripts_keep_their_meaning(tmp_path: Path) -> None:
+    body = dump_answer(tmp_path, "<p>E = mc<sup>2</sup>, H<sub>2</sub>O, e<sup>-x t</sup>, 10<sup>-3</sup>, "
+                                 "a<sub>i,j</sub> and 2<sup>(n+1)</sup>.</p>\n<pre><code>x<sup>2</sup>\n</code></pre>")
+    assert to_markdown(body) == ("E = mc^2, H_2O, e^(-x t), 10^-3, a_(i,j) and 2^(n+1).\n\n"
+                                 "```\nx2\n```")  # code stays the text a browser shows
 
 
 def test_fence_outgrows_backtick_runs() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -319,12 +320,46 @@ def test_sharegpt_json_array_with_function_calls() -> None:
     rows = list(table.read_rows(str(FIX / "chat" / "sharegpt.json"), {"conversations": "conversations", "id": "id"}, bad))
     assert [r[0] for r in rows] == ["s1", "s2"] and rows[0][1] == "record 0"
     assert rows[0][2] == ["Be brief.\n\nConvert 3 km to miles.",
-                          'Tool call: {"name": "convert", "arguments": {"km": 3}}',
+                          'Tool call: convert {"km": 3}',
                           'Tool result:\n{"miles": 1.86}', "3 km is about 1.86 miles."]
     assert bad.count == 1 and "record 2: conversations: message 0: the conversation opens with an assistant turn" \
         in bad.examples[0]
     with pytest.raises(BadRecord, match=r"sharegpt.json: record 2: .*opens with an assistant turn"):
         list(table.read_rows(str(FIX / "chat" / "sharegpt.json"), {"conversations": "conversations"}))
+
+
+def test_one_tool_call_in_openai_and_sharegpt_gives_one_training_text(tmp_path: Path) -> None:
+    """The same call, as each format stores it: OpenAI's arguments a JSON string (compact, as
+    models emit it), ShareGPT's a JSON object inside the function_call value (glaive's layout)."""
+    args = {"city": "北京", "days": 2, "units": ["c"]}
+    openai_row = {"messages": [
+        {"role": "user", "content": "Weather in Beijing?"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function", "function": {
+            "name": "get_forecast", "arguments": json.dumps(args, ensure_ascii=False, separators=(",", ":"))}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": '{"high": 3}'},
+        {"role": "assistant", "content": "3 degrees at most."}]}
+    sharegpt_row = {"conversations": [
+        {"from": "human", "value": "Weather in Beijing?"},
+        {"from": "function_call", "value": json.dumps({"name": "get_forecast", "arguments": args})},
+        {"from": "observation", "value": '{"high": 3}'},
+        {"from": "gpt", "value": "3 degrees at most."}]}
+    (tmp_path / "openai.jsonl").write_text(json.dumps(openai_row) + "\n", encoding="utf-8")
+    (tmp_path / "sharegpt.json").write_text(json.dumps([sharegpt_row], indent=1), encoding="utf-8")
+    [(_, _, a)] = table.read_rows(str(tmp_path / "openai.jsonl"), {"conversations": "messages"})
+    [(_, _, b)] = table.read_rows(str(tmp_path / "sharegpt.json"), {"conversations": "conversations"})
+    assert a == b
+    assert a[1] == 'Tool call: get_forecast {"city": "北京", "days": 2, "units": ["c"]}'
+
+
+def test_sharegpt_function_call_that_is_no_call_is_a_bad_record(tmp_path: Path) -> None:
+    rows = [{"conversations": [{"from": "human", "value": "Hi"}, {"from": "function_call", "value": v},
+                               {"from": "observation", "value": "{}"}, {"from": "gpt", "value": "Done."}]}
+            for v in ('[{"name": "a", "arguments": {}}, {"name": "b"}]', "get_time()", '{"arguments": {}}')]
+    (tmp_path / "calls.json").write_text(json.dumps(rows))
+    bad = BadRecords("skip")
+    got = [t for _, _, t in table.read_rows(str(tmp_path / "calls.json"), {"conversations": "conversations"}, bad)]
+    assert got == [["Hi", "Tool call: a {}\nTool call: b", "Tool result:\n{}", "Done."]]  # parallel calls
+    assert bad.count == 2 and all('message 1: function_call: expected a JSON object {"name"' in m for m in bad.examples)
 
 
 def test_chat_turns_render_through_the_template_with_loss_on_assistant_turns_only() -> None:
@@ -378,3 +413,81 @@ def test_natural_instructions_instances_without_ids_get_task_and_index(tmp_path:
     [(_, definition, instances)] = list(natural_instructions.read_tasks(d))
     assert definition.startswith("In this task") and [i["id"] for i in instances] == ["task001_paraphrase-0",
                                                                                        "task001_paraphrase-1"]
+
+
+# --- files that are not the format at all: one BadRecord naming the file, under both policies ---
+
+WORDPRESS_EXPORT = """<?xml version="1.0" encoding="UTF-8" ?>
+<rss version="2.0" xmlns:wp="http://wordpress.org/export/1.2/" xmlns:content="http://purl.org/rss/1.0/modules/content/">
+<channel>
+\t<title>Travel notes</title>
+\t<wp:wxr_version>1.2</wp:wxr_version>
+\t<item>
+\t\t<title>Day one</title>
+\t\t<content:encoded><![CDATA[<p>We left early.</p>]]></content:encoded>
+\t\t<wp:post_id>12</wp:post_id>
+\t</item>
+</channel>
+</rss>
+"""
+
+
+@pytest.mark.parametrize("policy", ["error", "skip"])
+@pytest.mark.parametrize(("content", "message"), [
+    (WORDPRESS_EXPORT, r"Posts.xml: root element <rss>; expected <posts> \(a Stack Exchange dump's Posts.xml\)"),
+    ('\ufeff<?xml version="1.0" encoding="utf-8"?>\r\n<posts>\r\n</posts>\r\n',
+     r"Posts.xml: no <row> elements; expected a Stack Exchange dump's Posts.xml"),
+    ('<?xml version="1.0" encoding="utf-8"?>\n<posts/>', r"Posts.xml: no <row> elements")],
+    ids=["wordpress_export", "no_rows_bom_crlf", "empty_posts_element"])
+def test_stackexchange_posts_xml_that_is_no_dump_is_an_error(tmp_path: Path, content: str, message: str,
+                                                             policy: str) -> None:
+    site = tmp_path / "travel.stackexchange.com"
+    site.mkdir()
+    (site / "Posts.xml").write_text(content, encoding="utf-8", newline="")
+    with pytest.raises(BadRecord, match=re.escape(f"{site}/") + message):
+        list(stackexchange.read_threads(site, BadRecords(policy)))
+
+
+LFS = ("version https://git-lfs.github.com/spec/v1\n"
+       "oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 1073741824\n")
+
+# reader: (file to write the pointer to, relative to tmp_path; how the reader is called on tmp_path)
+POINTED = {
+    "stackexchange": ("bitcoin.stackexchange.com/Posts.xml",
+                      lambda d, b: list(stackexchange.read_threads(d / "bitcoin.stackexchange.com", b))),
+    "lima_jsonl": ("train.jsonl", lambda d, b: list(lima_jsonl.read_conversations(d / "train.jsonl", b))),
+    "alpaca": ("alpaca_data.json", lambda d, b: list(alpaca.read_records(d / "alpaca_data.json", b))),
+    "table_json": ("chat.json", lambda d, b: list(table.read_rows(str(d / "chat.json"), {"conversations": "c"}, b))),
+    "table_jsonl": ("chat.jsonl", lambda d, b: list(table.read_rows(str(d / "chat.jsonl"), {"conversations": "c"}, b))),
+    "table_parquet": ("t.parquet", lambda d, b: list(table.read_rows(str(d / "t.parquet"), {"conversations": "c"}, b))),
+    "wikihow": ("wikihowAll.csv", lambda d, b: list(wikihow.read_articles(d / "wikihowAll.csv", b))),
+    "natural_instructions": ("tasks/task001_x.json", lambda d, b: list(natural_instructions.read_tasks(d, b))),
+    "writingprompts": ("train.wp_target", lambda d, b: list(writingprompts.read_pairs(d, "train", b))),
+}
+
+
+@pytest.mark.parametrize("reader", sorted(POINTED))
+def test_a_git_lfs_pointer_is_named_as_one(tmp_path: Path, reader: str) -> None:
+    """A clone without git-lfs holds pointers where the data should be; every reader says so."""
+    name, read = POINTED[reader]
+    (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / name).write_text(LFS)
+    if reader == "writingprompts":
+        (tmp_path / "train.wp_source").write_text("[ WP ] A prompt.\n")
+    with pytest.raises(BadRecord, match=f"{name.split('/')[-1]}: a Git LFS pointer, not the data file"):
+        read(tmp_path, BadRecords("error"))
+    if reader != "natural_instructions":  # a task file of a directory is skipped and counted there
+        with pytest.raises(BadRecord, match="a Git LFS pointer"):
+            read(tmp_path, BadRecords("skip"))
+
+
+@pytest.mark.parametrize("policy", ["error", "skip"])
+def test_lima_jsonl_on_a_json_array_is_one_error_naming_the_file(tmp_path: Path, policy: str) -> None:
+    p = tmp_path / "glaive_toolcall.json"
+    rows = [{"conversations": [{"from": "human", "value": f"q{i}"}, {"from": "gpt", "value": f"a{i}"}]}
+            for i in range(3)]
+    p.write_text("\ufeff" + json.dumps(rows, indent=2), encoding="utf-8")  # many lines, none an object
+    bad = BadRecords(policy)
+    with pytest.raises(BadRecord, match=r"glaive_toolcall.json: a JSON array; expected JSON Lines.*reader: table"):
+        list(lima_jsonl.read_conversations(p, bad))
+    assert bad.count == 0

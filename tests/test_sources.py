@@ -52,6 +52,35 @@ def test_a_reader_that_loses_rows_fails_the_run(tmp_path: Path) -> None:
     check_accounting("ok", {"input": 5, "length": 2, "bad_records": 1, "kept": 2})
 
 
+def test_ids_are_unique_within_a_source_in_file_order(tmp_path: Path) -> None:
+    """wikiHow ids are titles and the release repeats some; a table's id column may repeat too."""
+    article = ('"\r\nKnot it.,\r\nTighten it.","How to Tie a Tie"," This article shows one knot.\r\n'
+               'Cross the wide end over the narrow end.\r\n,Wrap it around, then pull it through the loop.\r\n,'
+               'Tighten {n}."\r\n')
+    csv = tmp_path / "wikihowAll.csv"
+    csv.write_text("\ufeffheadline,title,text\r\n" + article.format(n="slowly") + article.format(n="fast")
+                   + article.format(n="firmly").replace("Tie a Tie", "Boil an Egg"), encoding="utf-8", newline="")
+    pools = [source_pool({"name": "wikihow", "reader": "wikihow"}, csv, seed=s)[0] for s in (0, 1)]
+    by_id = [{ex.id: ex.turns[1].split("Tighten ")[-1] for ex in pool} for pool in pools]
+    assert by_id[0] == by_id[1] == {"wikihow:How to Tie a Tie": "slowly.", "wikihow:How to Tie a Tie#2": "fast.",
+                                    "wikihow:How to Boil an Egg": "firmly."}
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps({"uid": u, "q": f"q{i}?", "a": f"a{i}."}) + "\n"
+                            for i, u in enumerate(["r1", "r2", "r1", "r1#2"])))
+    pool, _ = source_pool({"name": "t", "reader": "table", "columns": {"prompt": "q", "response": "a", "id": "uid"}},
+                          rows, seed=0)
+    assert sorted((ex.id, ex.turns[0]) for ex in pool) == [("t:r1", "q0?"), ("t:r1#2", "q2?"), ("t:r1#2#2", "q3?"),
+                                                          ("t:r2", "q1?")]
+
+
+def test_a_reader_giving_two_examples_one_id_fails_the_run(tmp_path: Path) -> None:
+    import tests.plugins.tsv_reader  # noqa: F401  registers the readers
+
+    cfg = {"name": "same", "reader": "tsv_one_id", "path": str(write_tsv(tmp_path))}
+    with pytest.raises(ValueError, match=r"data.sources.same: two examples have the id 'tsv'"):
+        source_pool(cfg, cfg["path"], seed=0, on_bad_record="skip")
+
+
 # --- Stack Exchange: meta sites, pool names, the paper's bounds and the miniature's --------------
 
 SE_STEPS = [{"name": "title_self_contained"}, {"name": "top_answer"}, {"name": "min_score", "min": 10},

@@ -28,3 +28,9 @@ def tsv_pool(src: Source) -> list[Example]:
 def tsv_losing_rows(src: Source) -> list[Example]:
     """A faulty reader: it drops every second row without counting it."""
     return [ex for i, ex in enumerate(tsv_pool(src)) if i % 2 == 0]
+
+
+@READERS.register("tsv_one_id")
+def tsv_one_id(src: Source) -> list[Example]:
+    """A faulty reader: every example gets the same id."""
+    return [Example("tsv", src.name, ex.turns) for ex in tsv_pool(src)]

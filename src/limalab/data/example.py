@@ -55,14 +55,38 @@ class BadRecords:
         return {"count": self.count, "first": self.examples}
 
 
+LFS_POINTER = b"version https://git-lfs.github.com/spec/"  # how every Git LFS pointer file starts
+
+
+def refuse_lfs_pointer(path, head: bytes | None = None) -> None:
+    """A Git LFS pointer (what a clone without ``git lfs`` holds in place of a large file) is
+    a BadRecord saying so: parsed as data it fails with a syntax error or reads as nothing.
+    ``head``: the file's first bytes when the caller has them already."""
+    if head is None:
+        with open(path, "rb") as f:
+            head = f.read(len(LFS_POINTER))
+    if head.startswith(LFS_POINTER):
+        raise BadRecord(f"{path}: a Git LFS pointer, not the data file it stands for; fetch the file itself "
+                        "(git lfs pull in its repository)")
+
+
 def read_text(path, what: str = "file") -> str:
     """A whole UTF-8 file, or a BadRecord naming it and the first undecodable byte."""
     data = path.read_bytes()
+    refuse_lfs_pointer(path, data)
     try:
         return data.decode("utf-8").removeprefix("\ufeff")  # a byte-order mark is no content
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         raise BadRecord(f"{path}: line {line}: not valid UTF-8 (byte {e.start})") from None
+
+
+def is_json_array(path) -> bool:
+    """Whether a JSON file is one array (its first character past a BOM and whitespace is
+    ``[``) rather than JSON Lines: how the readers tell the two apart without parsing."""
+    with open(path, "rb") as f:
+        head = f.read(4096).removeprefix(b"\xef\xbb\xbf").lstrip()
+    return head.startswith(b"[")
 
 
 def utf8_lines(path, bad: BadRecords):
@@ -71,6 +95,7 @@ def utf8_lines(path, bad: BadRecords):
         for n, raw in enumerate(f, start=1):
             if n == 1:
                 raw = raw.removeprefix(b"\xef\xbb\xbf")  # a byte-order mark is no content
+                refuse_lfs_pointer(path, raw)
             try:
                 yield n, raw.decode("utf-8")
             except UnicodeDecodeError:

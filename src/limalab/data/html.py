@@ -14,19 +14,28 @@ Markdown, so code blocks would lose their fences. Two things are ours:
   or ``> `` marker, as Markdown nests them (remove it and the code is exact again).
 - **Links keep their text, images go.** The paper strips both; a link's words are part of the
   sentence, an image's alt text is not.
+- **A ``<br>`` is one line break**, whatever follows it. Stack Exchange stores most breaks as
+  ``<br>&#xA;``; the newline after the tag is whitespace HTML does not show, so it is dropped
+  (markdownify would add it to the break: a blank line, a paragraph). Inside a quote or a list
+  item the next line keeps the ``> `` marker or the indentation.
+- **Super- and subscripts keep their meaning**: ``x<sup>2</sup>`` is ``x^2``, ``H<sub>2</sub>O``
+  is ``H_2O``, a script of more than one token in parentheses (``e^(-x t)``). markdownify's
+  ``sup_symbol``/``sub_symbol`` options wrap both sides (``x^2^``, Pandoc's syntax), which
+  reads as a different formula in plain text.
 """
 
 from __future__ import annotations
 
 import re
 
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, Tag
 from markdownify import MarkdownConverter
 
 _HOLE = "\x00{}\x00"  # NUL never survives from the input (removed first), so it marks a held-out block
 _HOLE_LINE = re.compile(r"^(?P<before>.*?)\x00(?P<n>\d+)\x00(?P<after>.*)$", re.M)
 _BACKTICKS = re.compile(r"`+")
 _LANG = re.compile(r"\b(?:lang|language)-([\w+#.-]+)")
+_ONE_TOKEN = re.compile(r"[-+]?\w+|\(.*\)")  # a script that needs no parentheses around it
 
 
 def pre_text(el) -> str:
@@ -64,6 +73,27 @@ class _Converter(MarkdownConverter):
 
     def convert_br(self, el, text, parent_tags):
         return " " if "_inline" in parent_tags else "\n"
+
+    def process_text(self, el, parent_tags=None):
+        text = super().process_text(el, parent_tags)
+        prev = el.previous_sibling
+        if isinstance(prev, Tag) and prev.name == "br" and "pre" not in (parent_tags or ()):
+            return text.lstrip(" \t\r\n")  # the break is the br's alone
+        return text
+
+    def convert_sup(self, el, text, parent_tags):  # noqa: ARG002
+        return _script("^", text, parent_tags)
+
+    def convert_sub(self, el, text, parent_tags):  # noqa: ARG002
+        return _script("_", text, parent_tags)
+
+
+def _script(mark: str, text: str, parent_tags: set[str]) -> str:
+    """``^2`` / ``_2``; ``^(n+1)`` when the script is more than one token."""
+    body = text.strip()
+    if "_noformat" in parent_tags or not body:
+        return text
+    return mark + (body if _ONE_TOKEN.fullmatch(body) else f"({body})") + (" " if text[-1].isspace() else "")
 
 
 def _tidy(text: str) -> str:

@@ -18,7 +18,9 @@ renders exactly these turns, so training and export agree):
   No loss on it.
 - **assistant tool calls** (OpenAI ``tool_calls``, ShareGPT ``function_call``): the model's
   own output, so on the assistant side with loss, one line each: ``Tool call: <name>
-  <arguments>``.
+  <arguments>``, the arguments as JSON whether stored as a string (OpenAI) or an object
+  (ShareGPT), so one call gives one text in either format. A ``function_call`` value that is
+  not ``{"name": ..., "arguments": ...}`` (or a list of them) is a bad record.
 - Consecutive messages on the same side (a system message then a user's, two tool results)
   join into one turn with a blank line between.
 
@@ -52,7 +54,21 @@ def _text(content: Any, where: str) -> str:
     raise ConversationError(f"{where}: content is {type(content).__name__}, expected a string")
 
 
+def call_line(name: str, arguments: Any) -> str:
+    """``Tool call: <name> <arguments>``, one line whichever format stored the call: arguments
+    held as a JSON string (OpenAI) or as an object (ShareGPT) print as the same JSON, non-ASCII
+    kept; a string that is not JSON is printed as it is."""
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments) if arguments.strip() else None
+        except json.JSONDecodeError:
+            return f"Tool call: {name} {arguments}".rstrip()
+    shown = "" if arguments is None else json.dumps(arguments, ensure_ascii=False)
+    return f"Tool call: {name} {shown}".rstrip()
+
+
 def _tool_calls(msg: dict, where: str) -> list[str]:
+    """An OpenAI assistant message's ``tool_calls``."""
     calls = msg.get("tool_calls") or []
     if not isinstance(calls, list):
         raise ConversationError(f"{where}: tool_calls is not a list")
@@ -61,9 +77,22 @@ def _tool_calls(msg: dict, where: str) -> list[str]:
         fn = call.get("function") if isinstance(call, dict) else None
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
             raise ConversationError(f"{where}: a tool call without function.name")
-        args = fn.get("arguments", "")
-        out.append(f"Tool call: {fn['name']} {args if isinstance(args, str) else json.dumps(args)}".rstrip())
+        out.append(call_line(fn["name"], fn.get("arguments")))
     return out
+
+
+def _function_calls(value: str, where: str) -> str:
+    """A ShareGPT ``function_call`` message's value: ``{"name", "arguments"}`` as JSON, or a
+    list of them (parallel calls)."""
+    try:
+        calls = json.loads(value)
+    except json.JSONDecodeError:
+        calls = None
+    calls = calls if isinstance(calls, list) else [calls]
+    if not calls or not all(isinstance(c, dict) and isinstance(c.get("name"), str) for c in calls):
+        raise ConversationError(f'{where}: function_call: expected a JSON object {{"name": ..., "arguments": ...}} '
+                                "(or a list of them)")
+    return "\n".join(call_line(c["name"], c.get("arguments")) for c in calls)
 
 
 def _side_and_text(msg: Any, i: int) -> tuple[int, str]:
@@ -82,8 +111,8 @@ def _side_and_text(msg: Any, i: int) -> tuple[int, str]:
     elif role == "tool":
         name = msg.get("name")
         text = f"Tool result{f' ({name})' if isinstance(name, str) and name else ''}:\n{text}"
-    elif role == "tool_call":
-        text = f"Tool call: {text}"
+    elif role == "tool_call" and text:
+        text = _function_calls(text, where)
     if not text:
         raise ConversationError(f"{where}: empty {role} message")
     return (ASSISTANT_SIDE if role in ("assistant", "tool_call") else USER_SIDE), text

@@ -16,7 +16,7 @@ N is contained in the subset of size 2N (nested), and the order is what the mix 
 Nothing is lost silently: every source accounts for its rows. ``rows in`` (records the reader
 met: those it yielded through ``Source.count`` plus the bad records it skipped) must equal
 ``kept`` plus every filter's and clean step's drops plus the bad records; ``check_accounting``
-fails the run otherwise.
+fails the run otherwise. An example's id is unique within its source (``check_unique_ids``).
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ class Source:
     seed: int
     bad: BadRecords
     stats: dict[str, int] = field(default_factory=dict)
+    _ids: set[str] = field(default_factory=set, repr=False)
 
     @cached_property
     def opt(self) -> Any:
@@ -95,6 +96,17 @@ class Source:
         """``n`` rows dropped by ``step`` (a name the manifest shows). A ``select:`` step picks
         rows by design (a label, a per-task cap), so no warning says it drops too many."""
         self.stats[step] = self.stats.get(step, 0) + n
+
+    def unique_id(self, base: str) -> str:
+        """``base``, or ``base#2``, ``#3``, ... when an earlier record took it: an id a format
+        does not make unique (a wikiHow title, a table's id column) made unique within the
+        source, deterministically when the reader calls this in file order."""
+        candidate, k = base, 1
+        while candidate in self._ids:
+            k += 1
+            candidate = f"{base}#{k}"
+        self._ids.add(candidate)
+        return candidate
 
     def shuffled(self, examples: list[Example]) -> list[Example]:
         random.Random(f"{self.seed}/shuffle").shuffle(examples)
@@ -129,12 +141,24 @@ def source_pool(cfg: dict[str, Any], path: Path | str, seed: int,
     src = Source(name, cfg, path if str(path).startswith(HUB) else Path(path), seed, BadRecords(on_bad_record))
     src.stats["input"] = 0
     pool = reader(src)
+    check_unique_ids(name, pool)
     stats = src.stats
     stats["input"] += src.bad.count  # a bad record is a row in that could not be read
     stats["bad_records"] = src.bad.count
     stats["kept"] = len(pool)
     check_accounting(name, stats)
     return pool, stats
+
+
+def check_unique_ids(name: str, pool: list[Example]) -> None:
+    """An id names one example of a source: the manifest lists ids, the mix checks sources
+    against each other by id, so two examples sharing one would be indistinguishable."""
+    seen: set[str] = set()
+    for ex in pool:
+        if ex.id in seen:
+            raise ValueError(f"data.sources.{name}: two examples have the id {ex.id!r}; a reader must give each "
+                             "record its own id (Source.unique_id makes a format's ids unique)")
+        seen.add(ex.id)
 
 
 def check_accounting(name: str, stats: dict[str, int]) -> None:

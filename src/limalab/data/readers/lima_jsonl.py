@@ -6,6 +6,9 @@ release's label (stackexchange, authors, wikihow, nlp, writingprompts, multi_tur
 counted as ``select:labels``. An example's id is the file's stem, the row's label and its line
 (``train:multi_turn:1012``), the same whichever mix source reads it, so two sources that pick
 the same row are an error (``data/mix.py``), and the label is in the manifest's ids.
+
+A JSON array (first character ``[``) is an error naming the file, not a file of bad lines:
+the release is JSON Lines and the ids are line numbers; the ``table`` reader reads arrays.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from limalab.config.schema import PluginOptions
-from limalab.data.example import BadRecords, Example, json_objects
+from limalab.data.example import BadRecord, BadRecords, Example, is_json_array, json_objects
 from limalab.data.messages import ConversationError, to_turns
 from limalab.data.sources import READERS, Source
 
@@ -23,6 +26,10 @@ def read_conversations(path: str | Path, bad: BadRecords | None = None) -> Itera
     """Yield (line, turns, release label)."""
     path = Path(path)
     bad = bad or BadRecords()
+    if is_json_array(path):  # read line by line, every line of it would be a bad record
+        raise BadRecord(f"{path}: a JSON array; expected JSON Lines, one object per line (LIMA's release: "
+                        '{"conversations": [...], "source": ...}). A JSON array of conversations is read by '
+                        "reader: table with columns: {conversations: <its key>}")
     for n, row in json_objects(path, bad):
         turns, label = row.get("conversations"), row.get("source", "")
         if not isinstance(turns, list) or not all(isinstance(t, str) for t in turns) or not isinstance(label, str):

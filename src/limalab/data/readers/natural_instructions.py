@@ -72,7 +72,7 @@ def natural_instructions_pool(src: Source) -> list[Example]:
     rng = random.Random(f"{src.seed}/ni")
     per_task = []
     for task, definition, instances in read_tasks(src.path, src.bad):
-        xs = [Example(f"ni:{inst['id']}", src.name, [f"{definition}\n\n{inst['input']}", inst["output"][0]],
+        xs = [Example(src.unique_id(f"ni:{inst['id']}"), src.name, [f"{definition}\n\n{inst['input']}", inst["output"][0]],
                       {"task": task, "shared_prompt": definition}) for inst in src.count(instances)]
         rng.shuffle(xs)
         if cap is not None and len(xs) > cap:

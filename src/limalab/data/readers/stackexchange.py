@@ -11,6 +11,9 @@ A site keeps its full identity: the directory name less its domain (``biology`` 
 ``meta.askubuntu`` for ``meta.askubuntu.com``). Meta sites (discussion about the site itself)
 join a pool only when named in ``exchanges`` or with ``include_meta: true``; two directories
 with the same identity are an error, never one overwriting the other.
+
+A file that is not a dump is a BadRecord naming it, under either bad-record policy: a root
+element other than ``<posts>``, no ``<row>`` at all, a Git LFS pointer, malformed XML.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from pydantic import Field
 from tqdm import tqdm
 
 from limalab.config.schema import PluginOptions
-from limalab.data.example import BadRecord, BadRecords, Example
+from limalab.data.example import BadRecord, BadRecords, Example, refuse_lfs_pointer
 from limalab.data.filters import Candidate, apply_steps, with_overrides
 from limalab.data.sources import READERS, Source, temperature_order
 
@@ -93,6 +96,14 @@ CREATE TABLE a (id INTEGER PRIMARY KEY, parent INTEGER, score INTEGER, body TEXT
 """
 
 
+def _dump_root(el: ET.Element, path: Path) -> ET.Element:
+    """The document element, if it is a dump's: a file of another kind saved as Posts.xml (a
+    blog export, a feed) would otherwise read as a site with no posts."""
+    if el.tag != "posts":
+        raise BadRecord(f"{path}: root element <{el.tag}>; expected <posts> (a Stack Exchange dump's Posts.xml)")
+    return el
+
+
 def _index(path: Path, db: sqlite3.Connection, bad: BadRecords, batch: int = 5000) -> None:
     """Stream the rows into the index; the parsed tree is cleared as it goes."""
     qs: list[tuple] = []
@@ -104,13 +115,15 @@ def _index(path: Path, db: sqlite3.Connection, bad: BadRecords, batch: int = 500
         qs.clear()
         ans.clear()
 
-    root = None
+    refuse_lfs_pointer(path)
+    root, rows = None, 0
     try:
         for event, el in ET.iterparse(path, events=("start", "end")):
             if root is None:
-                root = el
+                root = _dump_root(el, path)
             if event != "end" or el.tag != "row":
                 continue
+            rows += 1
             a = el.attrib
             try:
                 kind = a["PostTypeId"]
@@ -131,6 +144,8 @@ def _index(path: Path, db: sqlite3.Connection, bad: BadRecords, batch: int = 500
         raise BadRecord(f"{path}: line {e.position[0]}, column {e.position[1]}: malformed XML ({e})") from e
     except (LookupError, ValueError, UnicodeError) as e:  # the declaration names an encoding expat cannot read
         raise BadRecord(f"{path}: unreadable XML declaration or encoding ({e}); expected UTF-8") from e
+    if not rows:
+        raise BadRecord(f"{path}: no <row> elements; expected a Stack Exchange dump's Posts.xml, one <row> per post")
     flush()
     db.execute("CREATE INDEX a_parent ON a (parent, id)")
     db.commit()

@@ -7,7 +7,8 @@ optional ``context`` appended to the prompt, as Alpaca's input), or ``conversati
 of strings (alternating, user first), OpenAI ``messages`` (``role``/``content``, tool calls)
 or ShareGPT ``conversations`` (``from``/``value``), roles honoured as ``data/messages.py``
 says; an unknown role, or a conversation that does not end on an assistant turn, is a bad
-record naming its line. ``id`` optionally names the row's own id column.
+record naming its line. ``id`` optionally names the row's own id column (a value two rows
+share gets ``#2``, ``#3``, ... in file order: an id is unique within a source).
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from limalab.config.schema import PluginOptions
-from limalab.data.example import BadRecord, BadRecords, Example, json_objects, read_text
+from limalab.data.example import (
+    BadRecord,
+    BadRecords,
+    Example,
+    is_json_array,
+    json_objects,
+    read_text,
+    refuse_lfs_pointer,
+)
 from limalab.data.messages import ConversationError, to_turns
 from limalab.data.readers.alpaca import prompt_of
 from limalab.data.sources import HUB, READERS, Source
@@ -39,9 +48,7 @@ def table_format(location: str) -> str:
     if path.suffix == ".jsonl":
         return "jsonl"
     if path.suffix == ".json":
-        with path.open("rb") as f:
-            head = f.read(4096).removeprefix(b"\xef\xbb\xbf").lstrip()
-        return "json_array" if head.startswith(b"[") else "jsonl"
+        return "json_array" if is_json_array(path) else "jsonl"
     raise BadRecord(f"{path}: unknown table format; expected .jsonl, .parquet, a datasets directory or hf:<id>")
 
 
@@ -103,6 +110,7 @@ def _parquet(path: Path, columns: dict[str, str]) -> Iterator[tuple[str, dict]]:
 
     files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
     for file in files:
+        refuse_lfs_pointer(file)
         pf = pq.ParquetFile(file)
         _check(pf.schema_arrow.names, columns, str(file))
         i = 0
@@ -169,5 +177,5 @@ class TableOptions(PluginOptions):
 @READERS.register("table", options=TableOptions)
 def table_pool(src: Source) -> list[Example]:
     rows = read_rows(str(src.path), dict(src.opt.columns), src.bad, src.opt.split)
-    return src.shuffled([Example(f"{src.name}:{rid}", src.name, turns, {"at": where})
+    return src.shuffled([Example(src.unique_id(f"{src.name}:{rid}"), src.name, turns, {"at": where})
                          for rid, where, turns in src.count(rows)])

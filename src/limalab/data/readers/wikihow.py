@@ -14,7 +14,8 @@ release, for ``wikihowAll.csv``): an article whose headline (summary) is not sho
 0.75 of its text is dropped (``wikihow_cleaning``), and the ``.\n,`` paragraph separators
 become ``.\n``. Then the paper's rewrite: the title as the prompt, made a question
 ("How to Cook an Omelette?"), and "This article..." as "The following answer...". An
-article with an empty body is dropped (``empty_body``).
+article with an empty body is dropped (``empty_body``). An example's id is ``wikihow:<title>``;
+articles sharing a title (the release has some) get ``#2``, ``#3``, ... in file order.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from limalab.data.example import BadRecord, BadRecords, Example
+from limalab.data.example import BadRecord, BadRecords, Example, refuse_lfs_pointer
 from limalab.data.sources import READERS, Source
 
 ALL = ("title", "text")
@@ -72,6 +73,7 @@ def read_articles(path: str | Path, bad: BadRecords | None = None) -> Iterator[t
     """Yield (first line, title, article text, headline) for either layout."""
     path = Path(path)
     bad = bad or BadRecords()
+    refuse_lfs_pointer(path)
     try:
         with path.open(encoding="utf-8-sig", newline="") as f:
             kind = layout(next(csv.reader(f), None), path)
@@ -128,5 +130,5 @@ def wikihow_pool(src: Source) -> list[Example]:
         if not response or not title:
             src.drop("empty_body")
             continue
-        out.append(Example(f"wikihow:{title}", src.name, [prompt, response], {"line": line}))
+        out.append(Example(src.unique_id(f"wikihow:{title}"), src.name, [prompt, response], {"line": line}))
     return src.shuffled(out)

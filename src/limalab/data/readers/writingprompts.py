@@ -9,7 +9,7 @@ from itertools import zip_longest
 from pathlib import Path
 
 from limalab.config.schema import PluginOptions
-from limalab.data.example import BadRecord, BadRecords, Example
+from limalab.data.example import BadRecord, BadRecords, Example, refuse_lfs_pointer
 from limalab.data.sources import READERS, Source
 
 _TAG = re.compile(r"^\s*\[\s*[A-Z]{2}\s*\]\s*")
@@ -31,6 +31,7 @@ def read_pairs(root: str | Path, split: str = "train", bad: BadRecords | None = 
     for p in (src, tgt):
         if not p.exists():
             raise FileNotFoundError(f"{p}: missing; expected {split}.wp_source and {split}.wp_target in {root}")
+        refuse_lfs_pointer(p)
     with src.open("rb") as fs, tgt.open("rb") as ft:
         for n, (s, t) in enumerate(zip_longest(fs, ft), start=1):
             if s is None or t is None:  # the pairing is by line: misaligned files are no data
