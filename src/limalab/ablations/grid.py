@@ -2,21 +2,33 @@
 locally, the same file becomes a Hydra multirun. Both expansions are computed here so a test
 can prove they agree.
 
-On the miniature, ``data.size`` values (and step or token budgets) are multiplied by one scale
-factor (1/8: the paper's 2,000-32,000 become 250-4,000); ``scale=1`` runs the paper's sizes.
+On the miniature, ``data.size`` values (and token budgets, and ``regime.scale`` itself) are
+multiplied by one scale factor (1/8: the paper's 2,000-32,000 become 250-4,000); ``scale=1`` runs
+the paper's sizes. The factor is the derived regime's (``limalab.config.regime``): snapped to
+``batch / paper batch`` and sizes rounded up, so an epoch keeps the paper's optimizer steps;
+step budgets therefore do not scale.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-# quantities of data or compute: all multiplied by the scale, so a compute-matched grid stays matched
-SCALED_KEYS = ("data.size", "train.max_steps", "train.max_tokens")
+from limalab.config.compose import CONF_DIR
+from limalab.config.regime import snapped_scale
+
+# quantities of data: all multiplied by the scale (steps are the regime's invariant: never scaled)
+SCALED_KEYS = ("data.size", "train.max_tokens", "regime.scale")
+DEFAULT_REGIME = CONF_DIR / "regime" / "lima_7b_ablation.yaml"
+
+
+def paper_batch(regime_file: Path = DEFAULT_REGIME) -> int:
+    return int(yaml.safe_load(regime_file.read_text())["paper"]["batch_size"])
 
 
 def load_sweep(path: str | Path) -> dict[str, Any]:
@@ -42,7 +54,10 @@ def values(spec: dict[str, Any]) -> list[Any]:
 def scaled(key: str, vals: list[Any], scale: Fraction) -> list[Any]:
     if key not in SCALED_KEYS or scale == 1:
         return vals
-    out = [int(v * scale) for v in vals]
+    s = snapped_scale(paper_batch(), scale)
+    if key == "regime.scale":
+        return [float(v * s) for v in vals]
+    out = [math.ceil(v * s) for v in vals]
     if any(v <= 0 for v in out):
         raise ValueError(f"scale {scale}: {key} {vals} would scale to {out}; expected positive values")
     return out

@@ -132,6 +132,7 @@ class MiniatureModel(ModelCommon):
 class CheckpointModel(ModelCommon):
     source: Literal["checkpoint"]
     path: str | None  # null in the YAML until the user says where the weights are
+    pretrain_lr: PosFloat | None  # the base's own pretraining peak (the regime's lr ratio); null: not stated
     dtype: Literal["float32", "bfloat16", "float16"]
 
     @model_validator(mode="after")
@@ -242,6 +243,51 @@ class Judge(Open):
     name: str
 
 
+# --- the derived training regime (config/regime.py)
+class PaperRecipe(Strict):
+    batch_size: PosInt
+    epochs: PosInt
+    select_epochs: tuple[PosInt, PosInt]
+    lr: PosFloat
+    base_pretrain_lr: PosFloat
+    final_lr_ratio: Fraction
+    schedule: Literal["linear", "cosine", "constant"]
+    warmup_steps: NonNegInt
+    residual_dropout: Annotated[float, Field(ge=0, lt=1)]
+    max_length: PosInt
+    base_context: PosInt
+
+    @model_validator(mode="after")
+    def window_inside(self) -> PaperRecipe:
+        lo, hi = self.select_epochs
+        if not lo <= hi <= self.epochs:
+            raise ValueError(f"select_epochs: {[lo, hi]} must be ordered epochs within the {self.epochs} epochs")
+        return self
+
+
+class Verdicts(Strict):
+    alpha: Annotated[float, Field(gt=0, lt=1)]
+    power: Annotated[float, Field(gt=0, lt=1)]
+    flat_delta: PosFloat
+
+
+class PaperResults(Strict):
+    fig5_size: PosInt
+    fig5: dict[str, Annotated[float, Field(ge=1, le=6)]]
+    fig6_flat: Annotated[float, Field(ge=1, le=6)]
+    effects: dict[str, float]
+
+
+class Regime(Strict):
+    name: str
+    paper: PaperRecipe
+    scale: Annotated[float, Field(gt=0, le=1)]
+    lm_head_lr_scale: Annotated[float, Field(ge=0)]
+    select_k: PosInt
+    verdicts: Verdicts
+    paper_results: PaperResults
+
+
 class Logger(Strict):
     wandb: bool
     project: str
@@ -269,6 +315,7 @@ class RunConfig(Strict):
     eval: Eval
     judge: Judge
     logger: Logger
+    regime: Regime
 
 
 class SpaceSpec(Strict):
