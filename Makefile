@@ -1,11 +1,13 @@
 PY ?= .venv/bin/python
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 
-.PHONY: setup setup-slurm test fuzz train lint bench bench-slice bench-data bench-gen bench-throughput ablations ablations-smoke paper paper-smoke clean slurm-up slurm-down
+.PHONY: setup setup-slurm test fuzz train lint bench bench-slice bench-data bench-gen bench-throughput ablations ablations-full ablations-smoke paper paper-smoke clean slurm-up slurm-down
 
 SCALE ?= 1/8
 SEEDS ?= 0,1,2
 WORLDS ?= 0
+# make ablations-full: subset draws (data.subset_seed) beside the training seeds
+SUBSETS ?= 0,1,2
 PAPER_SEEDS ?= 0
 # Hydra overrides for every run of make ablations, e.g. OVERRIDES=hydra/launcher=slurm (docs/scale.md)
 OVERRIDES ?=
@@ -51,6 +53,11 @@ train:
 ablations:
 	$(PY) -m limalab.ablations.run --scale $(SCALE) --seeds $(SEEDS) --worlds $(WORLDS) \
 		--runs-dir runs/ablations --report reports/ablations $(OVERRIDES)
+
+# ablations plus replicates over the subset draw and sweeps/extra/ (Fig. 6 at fixed steps)
+ablations-full:
+	$(PY) -m limalab.ablations.run --full --scale $(SCALE) --seeds $(SEEDS) --subsets $(SUBSETS) --worlds $(WORLDS) \
+		--runs-dir runs/ablations --report reports/ablations-full $(OVERRIDES)
 
 ablations-smoke:
 	$(PY) -m limalab.ablations.run --smoke --runs-dir runs/ablations-smoke --report reports/ablations-smoke $(OVERRIDES)

@@ -2,7 +2,11 @@
 subprocess per grid, runs in sequence), then the report. Rerunning the same command skips
 finished runs and resumes an interrupted one, so a killed ablation loses nothing.
 
-    python -m limalab.ablations.run [--scale 1/8] [--seeds 0,1,2] [--worlds 0] [--smoke]
+    python -m limalab.ablations.run [--scale 1/8] [--seeds 0,1,2] [--subsets 0] [--worlds 0] [--full] [--smoke]
+
+``--subsets`` adds the subset draw (``data.subset_seed``) as a replicate axis of the replicated
+grids beside the training seed; ``--full`` also runs ``sweeps/extra/`` (Fig. 6 at fixed steps).
+``make ablations-full`` is both.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from pathlib import Path
 from limalab.ablations.grid import hydra_overrides, load_sweep, parse_scale, wandb_runs
 
 ROOT = Path(__file__).resolve().parents[3]
-ORDER = ("base", "diversity", "quality", "quantity", "positive_control", "controls")  # base first: it builds world and base model
+ORDER = ("base", "diversity", "quality", "long_is_more", "quantity", "positive_control", "controls", "quantity_matched")  # base first: it builds world and base model
 # the smallest scale the regime holds at (batch 64/64 = 1); experiment=smoke then sets its own
 # epochs and batch: the smoke checks the machinery, not the regime
 SMOKE = {"scale": "1/64", "seeds": "0", "overrides": ["experiment=smoke"]}
@@ -30,15 +34,21 @@ def ints(text: str) -> list[int]:
         raise SystemExit(f"expected comma-separated integers, got {text!r}") from None
 
 
-def plan(sweeps_dir: Path, scale: str, seeds: list[int], worlds: list[int]) -> list[tuple[str, list[str], int]]:
-    """(grid name, Hydra overrides, number of runs) per sweep file, in ORDER."""
+def plan(sweeps_dir: Path, scale: str, seeds: list[int], worlds: list[int], subsets: list[int] | None = None,
+         full: bool = False) -> list[tuple[str, list[str], int]]:
+    """(grid name, Hydra overrides, number of runs) per sweep file, in ORDER; ``full`` adds
+    ``<sweeps_dir>/extra/``, ``subsets`` (other than the default draw 0 alone) a subset-draw axis."""
     files = {p.stem: p for p in sweeps_dir.glob("*.yaml")}
+    if full:
+        files |= {p.stem: p for p in (sweeps_dir / "extra").glob("*.yaml")}
     out = []
     for name in [n for n in ORDER if n in files] + sorted(set(files) - set(ORDER)):
         sweep = load_sweep(files[name])
         extra = {"world.seed": worlds}
         if len(sweep["parameters"].get("seed", {}).get("values", [])) > 1:  # replicated grids take SEEDS
             extra["seed"] = seeds
+            if subsets and subsets != [0]:
+                extra["data.subset_seed"] = subsets
         s = parse_scale(scale)
         out.append((name, hydra_overrides(sweep, s, extra), len(wandb_runs(sweep, s, extra))))
     return out
@@ -49,6 +59,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scale", default=os.environ.get("SCALE", "1/8"))
     ap.add_argument("--seeds", default=os.environ.get("SEEDS", "0,1,2"))
     ap.add_argument("--worlds", default=os.environ.get("WORLDS", "0"))
+    ap.add_argument("--subsets", default=os.environ.get("SUBSETS", "0"), help="subset draws (data.subset_seed)")
+    ap.add_argument("--full", action="store_true", help="also the grids in <sweeps>/extra/")
     ap.add_argument("--sweeps", type=Path, default=ROOT / "sweeps")
     ap.add_argument("--runs-dir", type=Path, default=Path("runs/ablations"))
     ap.add_argument("--report", type=Path, default=Path("reports/ablations"))
@@ -60,12 +72,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.smoke:
         args.scale, args.seeds = SMOKE["scale"], SMOKE["seeds"]
         extra = SMOKE["overrides"] + extra
-    grids = plan(args.sweeps, args.scale, ints(args.seeds), ints(args.worlds))
+    grids = plan(args.sweeps, args.scale, ints(args.seeds), ints(args.worlds), ints(args.subsets), args.full)
     if args.only:
         keep = set(args.only.split(","))
         grids = [g for g in grids if g[0] in keep]
     total = sum(n for _, _, n in grids)
-    print(f"ablations: {len(grids)} grids, {total} runs (scale {args.scale}, seeds {args.seeds}, worlds {args.worlds}) "
+    print(f"ablations: {len(grids)} grids, {total} runs (scale {args.scale}, seeds {args.seeds}, subsets {args.subsets}, "
+          f"worlds {args.worlds}) "
           f"into {args.runs_dir}", flush=True)
     t0 = time.time()
     failed = []

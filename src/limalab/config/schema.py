@@ -93,6 +93,7 @@ class Data(Strict):
     se_filters: list[Step] | None = None  # the Stack Exchange filter list the arms interpolate
     world_filters: dict[str, dict[str, Any]] | None = None  # filter parameters for world: paths only
     release: str | None = None  # data=lima_release: the release's train.jsonl
+    select: Literal["longest"] | None = None  # data=se_longest: the N longest responses instead of a draw
 
 
 # --- model

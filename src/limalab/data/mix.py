@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -149,10 +150,51 @@ def _check_no_shared_ids(chosen: dict[str, list[Example]]) -> None:
                                  "two sources read the same rows (give them disjoint exchanges, labels or files)")
 
 
+def draw(sources: dict[str, Any], pools: dict[str, list[Example]], counts: dict[str, int]) -> dict[str, list[Example]]:
+    """Each source's count as a prefix of its pool's seeded order (nested subsets)."""
+    chosen: dict[str, list[Example]] = {}
+    for name, src in sources.items():
+        want = counts[name]
+        if want == 0:
+            continue
+        pool = pools[name]
+        if want > len(pool):
+            if not src.get("allow_repeat", False):
+                cap = f" or raise data.sources.{name}.per_task" if src.get("per_task") is not None else ""
+                raise ValueError(
+                    f"data.sources.{name}: {want} examples requested but the pool holds {len(pool)} "
+                    f"after filtering (set data.sources.{name}.allow_repeat=true to upsample{cap})")
+            pool = [pool[i % len(pool)] for i in range(want)]  # whole passes first: still nested
+        chosen[name] = pool[:want]
+    return chosen
+
+
+SELECTIONS = ("longest",)
+
+
+def longest(pools: dict[str, list[Example]], n: int,
+            response_tokens: Callable[[list[str]], int] | None) -> dict[str, list[Example]]:
+    """``data.select=longest`` (Long Is More for Alignment, Zhao et al. 2024): the ``n`` examples
+    with the most response tokens across all the sources' pools (ties: source order, then each
+    pool's seeded order, so the ``n`` longest contain the ``n/2`` longest), each source's in its
+    pool's order."""
+    if response_tokens is None:
+        raise ValueError("data.select=longest: ranks examples by response tokens, so it needs the run's tokenizer")
+    ranked = sorted(((-response_tokens(ex.turns), i, j) for i, pool in enumerate(pools.values())
+                     for j, ex in enumerate(pool)))[:n]
+    names = list(pools)
+    keep: dict[str, list[int]] = {name: [] for name in names}
+    for _, i, j in ranked:
+        keep[names[i]].append(j)
+    return {name: [pools[name][j] for j in sorted(js)] for name, js in keep.items() if js}
+
+
 def build_mix(data_cfg: dict[str, Any], world_dir: Path | None, cache_dir: Path,
-              plugins: list[str] | None = None) -> tuple[list[Example], dict]:
+              plugins: list[str] | None = None,
+              response_tokens: Callable[[list[str]], int] | None = None) -> tuple[list[Example], dict]:
     """The training examples (source order, then each source's order) and the manifest.
-    ``plugins``: the config's user modules (readers, filters, clean steps) to import first."""
+    ``plugins``: the config's user modules (readers, filters, clean steps) to import first;
+    ``response_tokens``: a dialogue's assistant tokens (``data.select=longest`` ranks by them)."""
     import_plugins(plugins)
     sources = data_cfg["sources"]
     seed = int(data_cfg.get("subset_seed", 0))
@@ -169,20 +211,13 @@ def build_mix(data_cfg: dict[str, Any], world_dir: Path | None, cache_dir: Path,
     fixed = {name for name, src in sources.items() if src.get("scaled", True) is False}
     counts = {**scale_counts({k: v for k, v in base.items() if k not in fixed}, data_cfg.get("size")),
               **{k: base[k] for k in fixed}}
-    chosen: dict[str, list[Example]] = {}
-    for name, src in sources.items():
-        want = counts[name]
-        if want == 0:
-            continue
-        pool = pools[name]
-        if want > len(pool):
-            if not src.get("allow_repeat", False):
-                cap = f" or raise data.sources.{name}.per_task" if src.get("per_task") is not None else ""
-                raise ValueError(
-                    f"data.sources.{name}: {want} examples requested but the pool holds {len(pool)} "
-                    f"after filtering (set data.sources.{name}.allow_repeat=true to upsample{cap})")
-            pool = [pool[i % len(pool)] for i in range(want)]  # whole passes first: still nested
-        chosen[name] = pool[:want]
+    if data_cfg.get("select") is not None:
+        if data_cfg["select"] not in SELECTIONS:
+            raise ValueError(f"data.select: expected one of {SELECTIONS} or null, got {data_cfg['select']!r}")
+        chosen = longest(pools, sum(counts.values()), response_tokens)
+        counts = {name: len(chosen.get(name, [])) for name in sources}
+    else:
+        chosen = draw(sources, pools, counts)
     _check_no_shared_ids({k: list({e.id: e for e in v}.values()) for k, v in chosen.items()})
     examples = [ex for exs in chosen.values() for ex in exs]
     warnings = [w for name, stats in filter_stats.items() for w in drop_warnings(name, stats)]
@@ -203,6 +238,7 @@ def build_mix(data_cfg: dict[str, Any], world_dir: Path | None, cache_dir: Path,
         "accounting": {k: accounting(v) for k, v in filter_stats.items()},
         "warnings": warnings,
         "subset_seed": seed,
+        "select": data_cfg.get("select"),
         "example_ids": ids,
     }
     return examples, manifest

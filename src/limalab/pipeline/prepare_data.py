@@ -9,6 +9,7 @@ recorded."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,17 @@ from limalab.world.build import WorldConfig, build_world
 NAME = "data"
 
 
+def response_counter(tokenizer: Any) -> Callable[[list[str]], int]:
+    """A dialogue's assistant tokens (what ``data.select=longest`` ranks by)."""
+    return lambda turns: sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in turns[1::2])
+
+
 def mix_and_tokenize(ctx: RunContext) -> tuple[list[Example], list, dict[str, Any]]:
     """The examples, their (input_ids, labels) rows and the manifest with token counts."""
     cfg = ctx.cfg
     world_dir = ctx.world_dir if needs_world(cfg["data"]) else None
-    examples, manifest = build_mix(cfg["data"], world_dir, ctx.cache_dir, cfg["plugins"])
+    examples, manifest = build_mix(cfg["data"], world_dir, ctx.cache_dir, cfg["plugins"],
+                                   response_counter(ctx.tokenizer))
     max_length = int(cfg["train"]["max_length"])
     rows, key = tokenize(examples, manifest["sha256"], ctx.chat, max_length, ctx.cache_dir)
     resp = [sum(1 for t in lab if t != -100) for _, lab in rows]
@@ -66,12 +73,25 @@ def record(ctx: RunContext) -> None:
     print(f"data: {ctx.manifest['n_examples']} examples {ctx.manifest['source_counts']}")
 
 
+def alone_tokenizer(cfg: dict[str, Any], cache: Path) -> Any:
+    """The run's tokenizer without a run (``data.select`` ranks by its tokens)."""
+    m = cfg["model"]
+    if m["source"] == "checkpoint":
+        from limalab.model.checkpoint import chat_tokenizer
+
+        return chat_tokenizer(m["path"], m["eot_token"])
+    from limalab.world.tokenizer import world_tokenizer
+
+    return world_tokenizer(build_world(WorldConfig(**cfg["world"]), cache), cache, m["eot_token"])
+
+
 def prepare_alone(cfg: dict[str, Any]) -> Path:
     """``src/prepare.py``: the arm's manifest and preview in ``<runs_dir>/.data/<key>/``."""
     validate(cfg)
     cache = Path(cfg["cache_dir"])
     world_dir = build_world(WorldConfig(**cfg["world"]), cache) if needs_world(cfg["data"]) else None
-    examples, manifest = build_mix(cfg["data"], world_dir, cache, cfg["plugins"])
+    counter = response_counter(alone_tokenizer(cfg, cache)) if cfg["data"].get("select") else None
+    examples, manifest = build_mix(cfg["data"], world_dir, cache, cfg["plugins"], counter)
     key = config_hash({"world": cfg["world"], "data": cfg["data"], "v": [WORLD_VERSION, PIPELINE_VERSION]})
     out = RunDir(Path(cfg["runs_dir"]) / ".data" / key)
     out.write_manifest(manifest)
