@@ -25,7 +25,7 @@ def collect(runs_dir: Path) -> list[dict]:
         for s in res.get("selection", []):
             rows.append({"run_id": res["run_id"], "data": res.get("data"), "n_examples": res.get("n_examples"),
                          "epoch": s["epoch"], "dev_ppl": s["dev_ppl"], "dev_judge_mean": s["dev_judge_mean"],
-                         "selected": f"epoch-{s['epoch']}" == res["selected_checkpoint"]})
+                         "dev_judge_ci95": s.get("dev_judge_ci95"), "selected": f"epoch-{s['epoch']}" == res["selected_checkpoint"]})
     return rows
 
 

@@ -16,7 +16,7 @@ import yaml
 
 from analysis.sources import add_source_args, resolve_runs_dir
 
-COLUMNS = ("run_id", "data", "n_examples", "init", "epochs", "few_shot", "seed", "judge", "rep_penalty", "judge_mean",
+COLUMNS = ("run_id", "data", "n_examples", "init", "epochs", "few_shot", "seed", "subset_seed", "budget", "judge", "rep_penalty", "judge_mean",
            "ci95_lo", "ci95_hi", "n_invalid", "excellent", "fail", "correctness", "fact_precision", "format", "eot_rate",
            "resp_tokens", "dev_ppl", "selected", "probe", "retained")
 
@@ -42,6 +42,7 @@ def collect(runs_dir: Path) -> list[dict]:
                 "data": cfg["data"]["name"], "n_examples": res["n_examples"],
                 "init": cfg["model"].get("init", "pretrained"), "epochs": cfg["train"]["epochs"],
                 "few_shot": summary.get("few_shot", 0), "seed": cfg["seed"], "judge": summary.get("judge"),
+                "subset_seed": cfg["data"].get("subset_seed", 0), "budget": cfg["train"].get("budget", "epochs"),
                 "prompt_set": summary.get("prompt_set"),
                 "rep_penalty": (summary.get("decoding") or {}).get("repetition_penalty"),
                 "n_invalid": summary.get("n_invalid"), "excellent": cats.get("excellent"), "fail": cats.get("fail"),

@@ -279,3 +279,23 @@ def test_thread_filters_keep_and_drop() -> None:
         random_answer(thread("t", [("1", 1), ("2", 1)]), seed=4).answer.id
     prompts = {prompt_title_or_description(thread("How do I oil a hinge?", []), seed=s).prompt for s in range(30)}
     assert prompts == {"How do I oil a hinge?", "Body text of the question."}
+
+
+def test_select_longest_takes_the_n_longest_responses_across_sources() -> None:
+    """Long Is More (data.select=longest): the N longest by response tokens over both pools,
+    ties in source then pool order, nested in N, each source's in its pool's order."""
+    from limalab.data.example import Example
+    from limalab.data.mix import longest
+
+    def ex(i: str, words: int) -> Example:
+        return Example(i, "s", ["q", " ".join(["w"] * words)])
+
+    pools = {"a": [ex("a0", 5), ex("a1", 9), ex("a2", 9)], "b": [ex("b0", 12), ex("b1", 1), ex("b2", 9)]}
+    count = lambda turns: sum(len(t.split()) for t in turns[1::2])  # noqa: E731
+    got = longest(pools, 4, count)
+    assert {k: [e.id for e in v] for k, v in got.items()} == {"a": ["a1", "a2"], "b": ["b0", "b2"]}
+    two = longest(pools, 2, count)
+    assert [e.id for v in two.values() for e in v] == ["a1", "b0"]  # the 9-token tie goes to source order
+    assert {e.id for v in two.values() for e in v} <= {e.id for v in got.values() for e in v}
+    with pytest.raises(ValueError, match="data.select=longest: .*needs the run's tokenizer"):
+        longest(pools, 2, None)

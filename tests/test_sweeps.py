@@ -78,3 +78,15 @@ def test_launcher_configs_compose() -> None:
         assert slurm.hydra.launcher.tasks_per_node == 1  # the default trainer (cpu): tests/test_slurm.py has the rest
         assert set(slurm.hydra.launcher) == set(OmegaConf.structured(SlurmQueueConf))
     assert os.path.exists(conf / "hydra" / "launcher" / "slurm.yaml")
+
+
+def test_full_adds_subset_draws_and_the_extra_grids() -> None:
+    from limalab.ablations.run import plan
+
+    sweeps = Path(SWEEPS[0]).parent
+    default = {name: (o, n) for name, o, n in plan(sweeps, "1/8", [0, 1, 2], [0])}
+    full = {name: (o, n) for name, o, n in plan(sweeps, "1/8", [0, 1, 2], [0], [0, 1, 2], full=True)}
+    assert "quantity_matched" not in default and full["quantity_matched"][1] == 45
+    assert full["quantity"][1] == 3 * default["quantity"][1] and "data.subset_seed=0,1,2" in full["quantity"][0]
+    assert full["positive_control"] == default["positive_control"]  # one seed: not a replicated grid
+    assert default["long_is_more"][1] == 3 and "data=se_longest" in default["long_is_more"][0]
