@@ -90,3 +90,21 @@ def test_figure_membership_comes_from_the_sweep_files() -> None:
     arms = grid_arms()
     assert arms["fig5"] == ["se_filtered", "wikihow", "se_unfiltered", "se_longest"]
     assert arms["quantity"] == ["se_filtered"] and arms["positive_control"] == ["passage_qa"]
+
+
+def test_the_paper_experiments_figure_has_labels_n_cis_and_the_papers_numbers() -> None:
+    from analysis.paper import draw_paper_figure
+
+    ci = {"mean": 0.5, "ci95": [0.4, 0.6], "n_seeds": 2}
+    data = {"headline": {"pairwise": {"win": ci, "tie": {**ci, "mean": 0.2}, "loss": {**ci, "mean": 0.3}}},
+            "dialogue": {arm: {"turns": {t: {"excellent": {"mean": 0.4, "ci95": [0.3, 0.5], "n_seeds": 2}}
+                                         for t in (1, 2, 3)}} for arm in ("lima", "lima_dialogue")}}
+    left, right = draw_paper_figure(data, plt).axes
+    for ax in (left, right):
+        assert ax.get_xlabel() and ax.get_title() and ax.get_legend() is not None
+    assert right.get_ylabel()
+    assert any("n = 2 seeds" in t.get_text() for t in left.get_yticklabels())
+    assert any(isinstance(c, ErrorbarContainer) for c in left.containers)
+    assert any(isinstance(c, ErrorbarContainer) for c in right.containers)
+    papers = sorted(float(ln.get_ydata()[0]) for ln in right.get_lines() if ln.get_label().startswith("paper"))
+    assert papers == pytest.approx([0.452, 0.761])

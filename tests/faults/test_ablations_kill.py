@@ -65,7 +65,7 @@ def test_ablations_smoke_survives_a_kill_and_reruns_nothing(cache_dir: Path, tmp
     command = next(line for line in make.splitlines() if "limalab.ablations.run --smoke" in line)
     assert command.strip().endswith(launcher)
     # seeded: the same kill point on every machine (a step of the grid's process locally; of one
-    # job, the one that trains 320 examples, through SLURM)
+    # job, the one that trains 500 examples, through SLURM)
     step = random.Random(0).randint(20, 60)
     killed = ablations(tmp_path, cache_dir, cluster, {"LIMALAB_KILL_AT": f"train_step:{step}",
                                                       "LIMALAB_KILL_MARKER": str(tmp_path / "killed")})
@@ -75,9 +75,9 @@ def test_ablations_smoke_survives_a_kill_and_reruns_nothing(cache_dir: Path, tmp
     done = ablations(tmp_path, cache_dir, cluster)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     after = finished(tmp_path / "runs")
-    # unique runs: se_filtered@20 trains once for three grids; zero- and 3-shot share the base's run;
-    # the positive control adds passage_qa@20, 80, 320
-    assert len(after) == 13
+    # unique runs (scale 1/64): se_filtered@32 trains once for three grids; zero- and 3-shot share
+    # the base's run; the positive control adds passage_qa@32, 125, 500; Long-Is-More se_longest@32
+    assert len(after) == 14
     assert all(after[r] == t for r, t in before.items())  # finished before the kill: not retrained
     resumed = [r for r in after if r not in before]
     assert resumed, "the kill should have interrupted a run"
@@ -92,9 +92,10 @@ def test_ablations_smoke_survives_a_kill_and_reruns_nothing(cache_dir: Path, tmp
     report = (tmp_path / "report" / "report.md").read_text()
     assert "Figure 5" in report and (tmp_path / "report" / "fig6_quantity.png").exists()
     assert "base, 3-shot" in report and "LIMA mix, random init" in report
-    assert "Positive control (passage QA" in report and "| 320 | 1 |" in report
+    assert "Positive control (passage QA" in report and "| 500 | 1 |" in report
+    assert "## Verdicts" in report and "N longest (unfiltered SE)" in report
     first = launches(tmp_path / "runs")
     again = ablations(tmp_path, cache_dir, cluster)
     assert again.returncode == 0 and finished(tmp_path / "runs") == after  # nothing retrained
     said = jobs_output(launches(tmp_path / "runs") - first) if cluster else again.stdout
-    assert said.count("skipped: run") >= 18  # every job of every grid
+    assert said.count("skipped: run") >= 19  # every job of every grid

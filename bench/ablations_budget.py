@@ -1,0 +1,145 @@
+"""Where an ablation run's time goes, and what the default ``make ablations`` would cost under
+the derived regime, from measured per-run costs (nothing here trains).
+
+    python bench/ablations_budget.py profile runs/ablations-smoke        # by grid and stage
+    python bench/ablations_budget.py estimate runs/pilot/<run id> [--scale 1/8] [--seeds 0,1,2]
+
+``profile`` reads the run directories: each run's wall time (``results.json``), its training
+time (between the data and train stage records), its checkpoint-selection and test evaluations
+(each evaluation's own ``wall_s``), and the rest (data, export, loading).
+
+``estimate`` takes one measured run of the default model (a pilot, on another world seed) and
+prices every run of the default grids: training in proportion to the tokens it trains on (the
+flat layout's cost is per token; each arm's tokens per example measured on the pilot's world by
+building its mix), checkpoint selection per candidate epoch and the test evaluation as measured.
+Runs shared by grids, and runs already complete, count once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _t(stamp: str) -> float:
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S%z").timestamp()
+
+
+def run_costs(rd: Path) -> dict[str, Any]:
+    """One complete run's wall time split into train / select / test / other (seconds)."""
+    res = json.loads((rd / "results.json").read_text())
+    cfg = yaml.safe_load((rd / "config.yaml").read_text())
+    stages = {p.stem: json.loads(p.read_text()) for p in (rd / "stages").glob("*.json")}
+    train = _t(stages["train"]["finished_at"]) - _t(stages["data"]["finished_at"]) if {"train", "data"} <= set(stages) else 0.0
+    evals = [json.loads(p.read_text()) for p in (rd / "evals").glob("*/summary.json")]
+    select = sum(e.get("wall_s", 0.0) for e in evals if e.get("role") == "select")
+    test = sum(e.get("wall_s", 0.0) for e in evals if e.get("role") != "select")
+    wall = float(res.get("wall_s") or 0.0)
+    return {"run": rd.name, "grid": cfg["logger"].get("group") or "?", "data": cfg["data"]["name"],
+            "n_examples": res["n_examples"], "steps": res["budget"]["steps"], "tokens": res.get("tokens_trained", 0),
+            "candidates": len(res.get("selection", [])), "wall": wall, "train": train, "select": select, "test": test,
+            "other": max(0.0, wall - train - select - test)}
+
+
+def profile(runs_dir: Path) -> list[dict[str, Any]]:
+    runs = [run_costs(p.parent) for p in sorted(runs_dir.glob("*/results.json"))
+            if json.loads(p.read_text()).get("status") == "complete"]
+    by: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for r in runs:
+        g = by[r["grid"]]
+        g["runs"] += 1
+        for k in ("wall", "train", "select", "test", "other", "steps"):
+            g[k] += r[k]
+    rows = [{"grid": k, **{m: round(v, 1) for m, v in g.items()}} for k, g in by.items()]
+    total = {m: round(sum(r[m] for r in rows), 1) for m in ("runs", "wall", "train", "select", "test", "other", "steps")}
+    return rows + [{"grid": "all", **total}]
+
+
+def tokens_per_example(overrides: list[str]) -> float:
+    """Training tokens per example of an arm, built on the composed config's world (cached)."""
+    from limalab.config.compose import compose
+    from limalab.data.mix import build_mix, needs_world
+    from limalab.pipeline.prepare_data import response_counter
+    from limalab.world.build import WorldConfig, build_world
+    from limalab.world.tokenizer import world_tokenizer
+
+    cfg = compose(overrides)
+    cache = Path(cfg["cache_dir"])
+    world = build_world(WorldConfig(**cfg["world"]), cache)
+    tok = world_tokenizer(world, cache, cfg["model"]["eot_token"])
+    from limalab.data.chat import ChatFormat
+
+    chat = ChatFormat(tok, cfg["model"]["eot_token"])
+    examples, _ = build_mix(cfg["data"], world if needs_world(cfg["data"]) else None, cache, cfg["plugins"],
+                            response_counter(tok))
+    lengths = [len(chat.encode_dialogue(e.turns, int(cfg["train"]["max_length"]))[0]) for e in examples]
+    return sum(lengths) / len(lengths)
+
+
+def estimate(pilot: Path, scale: str, seeds: list[int], world: int) -> dict[str, Any]:
+    """Price every run of the default grids from the pilot's measured costs."""
+    from limalab.ablations.grid import expand_hydra
+    from limalab.ablations.run import plan
+    from limalab.config.compose import compose
+    from limalab.tracking.identity import run_id
+
+    p = run_costs(pilot)
+    per_token = p["train"] / max(1, p["tokens"])
+    per_candidate = p["select"] / max(1, p["candidates"])
+    runs: dict[str, dict[str, Any]] = {}
+    tpe: dict[tuple, float] = {}
+    for grid, overrides, _ in plan(ROOT / "sweeps", scale, seeds, [world]):
+        for job in expand_hydra(overrides):
+            ov = [f"{k}={v}" for k, v in job.items()]
+            cfg = compose(ov)
+            rid = run_id(cfg)
+            if rid in runs:
+                continue
+            epochs, n = int(cfg["train"]["epochs"]), int(cfg["data"]["size"] or 0)
+            key = (cfg["data"]["name"], n, cfg["world"]["seed"])
+            if epochs and key not in tpe:
+                tpe[key] = tokens_per_example([o for o in ov if o.split("=")[0] in ("data", "data.size", "world.seed")])
+            tokens = epochs * n * tpe.get(key, 0.0)
+            cands = 6 if epochs else 0
+            test = p["test"] if epochs else p["test"] / 2  # the base runs: judged, never trained
+            runs[rid] = {"grid": grid, "data": key[0], "n": n, "train": tokens * per_token,
+                         "select": cands * per_candidate, "test": test, "other": p["other"]}
+    total = {k: sum(r[k] for r in runs.values()) for k in ("train", "select", "test", "other")}
+    return {"pilot": p, "per_token_s": per_token, "per_candidate_s": per_candidate, "runs": len(runs),
+            "seconds": total, "minutes": sum(total.values()) / 60,
+            "by_grid": {g: round(sum(sum(r[k] for k in ("train", "select", "test", "other")) for r in runs.values()
+                                     if r["grid"] == g) / 60, 1) for g in dict.fromkeys(r["grid"] for r in runs.values())}}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    pr = sub.add_parser("profile")
+    pr.add_argument("runs_dir", type=Path)
+    es = sub.add_parser("estimate")
+    es.add_argument("pilot", type=Path, help="a complete run directory of the default model")
+    es.add_argument("--scale", default="1/8")
+    es.add_argument("--seeds", default="0,1,2")
+    es.add_argument("--world", type=int, default=1, help="the world whose data the token counts come from (a pilot's)")
+    args = ap.parse_args(argv)
+    if args.cmd == "profile":
+        rows = profile(args.runs_dir)
+        cols = ["grid", "runs", "wall", "train", "select", "test", "other", "steps"]
+        print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
+        for r in rows:
+            print("| " + " | ".join(str(r.get(c, "")) for c in cols) + " |")
+    else:
+        out = estimate(args.pilot, args.scale, [int(s) for s in args.seeds.split(",")], args.world)
+        print(json.dumps(out, indent=1, default=float))
+
+
+if __name__ == "__main__":
+    main()
