@@ -151,10 +151,9 @@ def slope_equivalence(sizes: Sequence[float], scores: Sequence[float], delta: fl
     fit = stats.linregress(x, y)
     df, se = len(x) - 2, float(fit.stderr)
     half95 = stats.t.ppf(1 - alpha / 2, df) * se
-    if se > 0:
-        p_tost = max(stats.t.sf((fit.slope + delta) / se, df), stats.t.cdf((fit.slope - delta) / se, df))
-    else:
-        p_tost = 0.0 if abs(fit.slope) < delta else 1.0
+    # no spread at all (every run at the scale's floor, say) measures nothing: no equivalence
+    p_tost = max(stats.t.sf((fit.slope + delta) / se, df), stats.t.cdf((fit.slope - delta) / se, df)) \
+        if se > 0 else NAN
     return {"slope": float(fit.slope), "ci": [float(fit.slope - half95), float(fit.slope + half95)],
             "p": float(fit.pvalue), "p_tost": float(p_tost), "n": len(x), "delta": delta, "se": se, "df": df}
 
@@ -176,7 +175,7 @@ def difference_verdict(t: dict[str, Any], paper_effect: float, mde: float, alpha
 def flat_verdict(eq: dict[str, Any], alpha: float) -> str:
     """The paper's flat curve: reproduced when equivalent within +-delta, opposite when the slope
     is significantly outside the margin, else the grid cannot tell."""
-    if math.isnan(eq["slope"]):
+    if math.isnan(eq["slope"]) or math.isnan(eq["p_tost"]):
         return "not detectable with this grid"
     if eq["p_tost"] < alpha:
         return "reproduced"

@@ -113,6 +113,8 @@ def test_equivalence_and_verdicts() -> None:
     rising = slope_equivalence(sizes, [2 + 0.4 * math.log2(n / 250) + 0.01 * (i % 2) for i, n in enumerate(sizes)],
                                delta=0.1)
     assert flat_verdict(rising, 0.05) == "opposite"
+    floor = slope_equivalence(sizes, [1.0] * 15, delta=0.1)  # no spread at all: nothing measured
+    assert flat_verdict(floor, 0.05) == "not detectable with this grid"
     noisy = slope_equivalence([250, 4000, 1000], [2.0, 3.5, 1.5], delta=0.1)
     assert flat_verdict(noisy, 0.05) == "not detectable with this grid"
     sig = {"p": 0.01, "effect": 0.4}
