@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
@@ -84,39 +85,53 @@ def tokens_per_example(overrides: list[str]) -> float:
     return sum(lengths) / len(lengths)
 
 
+def _job_costs(cfg: dict[str, Any], p: dict[str, Any], tpe: float) -> dict[str, float]:
+    """A run's training and selection cost from the pilot's: training per optimizer step (at the
+    regime's batch of 8 short examples a step's fixed cost dominates: the pilot's tokens per step
+    are a few hundred) and, as a second figure, per token; selection per candidate epoch."""
+    from limalab.model.callbacks import window_epochs
+
+    epochs, n = int(cfg["train"]["epochs"]), int(cfg["data"]["size"] or 0)
+    steps = epochs * math.ceil(n / int(cfg["train"]["batch_size"])) if epochs else 0
+    cands = len(window_epochs(epochs, tuple(cfg["train"]["select"]["window"]))) if epochs else 0
+    return {"steps": steps, "train": steps * p["train"] / max(1, p["steps"]),
+            "train_by_tokens": epochs * n * tpe * p["train"] / max(1, p["tokens"]),
+            "select": cands * p["select"] / max(1, p["candidates"]), "other": p["other"]}
+
+
 def estimate(pilot: Path, scale: str, seeds: list[int], world: int) -> dict[str, Any]:
-    """Price every run of the default grids from the pilot's measured costs."""
+    """Price every run of the default grids from the pilot's measured costs: training and
+    selection once per run id, a test evaluation once per (run id, prompt set, few-shot)."""
     from limalab.ablations.grid import expand_hydra
     from limalab.ablations.run import plan
     from limalab.config.compose import compose
     from limalab.tracking.identity import run_id
 
     p = run_costs(pilot)
-    per_token = p["train"] / max(1, p["tokens"])
-    per_candidate = p["select"] / max(1, p["candidates"])
     runs: dict[str, dict[str, Any]] = {}
+    evals: set[tuple] = set()
     tpe: dict[tuple, float] = {}
     for grid, overrides, _ in plan(ROOT / "sweeps", scale, seeds, [world]):
         for job in expand_hydra(overrides):
             ov = [f"{k}={v}" for k, v in job.items()]
             cfg = compose(ov)
             rid = run_id(cfg)
-            if rid in runs:
-                continue
-            epochs, n = int(cfg["train"]["epochs"]), int(cfg["data"]["size"] or 0)
-            key = (cfg["data"]["name"], n, cfg["world"]["seed"])
-            if epochs and key not in tpe:
+            key = (cfg["data"]["name"], cfg["data"]["size"], cfg["world"]["seed"])
+            if int(cfg["train"]["epochs"]) and key not in tpe:
                 tpe[key] = tokens_per_example([o for o in ov if o.split("=")[0] in ("data", "data.size", "world.seed")])
-            tokens = epochs * n * tpe.get(key, 0.0)
-            cands = 6 if epochs else 0
-            test = p["test"] if epochs else p["test"] / 2  # the base runs: judged, never trained
-            runs[rid] = {"grid": grid, "data": key[0], "n": n, "train": tokens * per_token,
-                         "select": cands * per_candidate, "test": test, "other": p["other"]}
-    total = {k: sum(r[k] for r in runs.values()) for k in ("train", "select", "test", "other")}
-    return {"pilot": p, "per_token_s": per_token, "per_candidate_s": per_candidate, "runs": len(runs),
-            "seconds": total, "minutes": sum(total.values()) / 60,
-            "by_grid": {g: round(sum(sum(r[k] for k in ("train", "select", "test", "other")) for r in runs.values()
-                                     if r["grid"] == g) / 60, 1) for g in dict.fromkeys(r["grid"] for r in runs.values())}}
+            if rid not in runs:
+                runs[rid] = {"grid": grid, **_job_costs(cfg, p, tpe.get(key, 0.0)), "test": 0.0}
+            ev = (rid, cfg["eval"]["prompt_set"], cfg["eval"]["few_shot"])
+            if ev not in evals:
+                evals.add(ev)
+                runs[rid]["test"] += p["test"]
+    parts = ("train", "select", "test", "other")
+    total = {k: sum(r[k] for r in runs.values()) for k in (*parts, "train_by_tokens", "steps")}
+    return {"pilot": p, "train_s_per_step": p["train"] / max(1, p["steps"]),
+            "train_s_per_token": p["train"] / max(1, p["tokens"]), "tokens_per_example": {str(k): v for k, v in tpe.items()},
+            "runs": len(runs), "evaluations": len(evals), "seconds": total, "minutes": sum(total.values()) / 60,
+            "by_grid_minutes": {g: round(sum(sum(r[k] for k in parts) for r in runs.values() if r["grid"] == g) / 60, 1)
+                                for g in dict.fromkeys(r["grid"] for r in runs.values())}}
 
 
 def main(argv: list[str] | None = None) -> None:
