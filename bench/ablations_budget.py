@@ -2,7 +2,8 @@
 the derived regime, from measured per-run costs (nothing here trains).
 
     python bench/ablations_budget.py profile runs/ablations-smoke        # by grid and stage
-    python bench/ablations_budget.py estimate runs/pilot/<run id> [--scale 1/8] [--seeds 0,1,2]
+    python bench/ablations_budget.py estimate runs/pilot/<run id> [--scale 1/8] [--seeds 0,1,2] \
+        [--s-per-step S] [--s-per-candidate S] [--s-per-test S] [--tokens]
 
 ``profile`` reads the run directories: each run's wall time (``results.json``), its training
 time (between the data and train stage records), its checkpoint-selection and test evaluations
@@ -99,15 +100,26 @@ def _job_costs(cfg: dict[str, Any], p: dict[str, Any], tpe: float) -> dict[str, 
             "select": cands * p["select"] / max(1, p["candidates"]), "other": p["other"]}
 
 
-def estimate(pilot: Path, scale: str, seeds: list[int], world: int) -> dict[str, Any]:
+def estimate(pilot: Path, scale: str, seeds: list[int], world: int, costs: dict[str, float | None] | None = None,
+             tokens: bool = False) -> dict[str, Any]:
     """Price every run of the default grids from the pilot's measured costs: training and
-    selection once per run id, a test evaluation once per (run id, prompt set, few-shot)."""
+    selection once per run id, a test evaluation once per (run id, prompt set, few-shot).
+    ``costs`` replaces the pilot's whole-run averages (``s_per_step``, ``s_per_candidate``,
+    ``s_per_test``) with figures measured at a known load, e.g. its throughput log's;
+    ``tokens`` also prices training per token (builds every arm's mix: slow)."""
     from limalab.ablations.grid import expand_hydra
     from limalab.ablations.run import plan
     from limalab.config.compose import compose
     from limalab.tracking.identity import run_id
 
     p = run_costs(pilot)
+    c = {k: v for k, v in (costs or {}).items() if v is not None}
+    if "s_per_step" in c:
+        p["train"] = c["s_per_step"] * p["steps"]
+    if "s_per_candidate" in c:
+        p["select"] = c["s_per_candidate"] * max(1, p["candidates"])
+    if "s_per_test" in c:
+        p["test"] = c["s_per_test"]
     runs: dict[str, dict[str, Any]] = {}
     evals: set[tuple] = set()
     tpe: dict[tuple, float] = {}
@@ -117,7 +129,7 @@ def estimate(pilot: Path, scale: str, seeds: list[int], world: int) -> dict[str,
             cfg = compose(ov)
             rid = run_id(cfg)
             key = (cfg["data"]["name"], cfg["data"]["size"], cfg["world"]["seed"])
-            if int(cfg["train"]["epochs"]) and key not in tpe:
+            if tokens and int(cfg["train"]["epochs"]) and key not in tpe:
                 tpe[key] = tokens_per_example([o for o in ov if o.split("=")[0] in ("data", "data.size", "world.seed")])
             if rid not in runs:
                 runs[rid] = {"grid": grid, **_job_costs(cfg, p, tpe.get(key, 0.0)), "test": 0.0}
@@ -129,7 +141,7 @@ def estimate(pilot: Path, scale: str, seeds: list[int], world: int) -> dict[str,
     total = {k: sum(r[k] for r in runs.values()) for k in (*parts, "train_by_tokens", "steps")}
     return {"pilot": p, "train_s_per_step": p["train"] / max(1, p["steps"]),
             "train_s_per_token": p["train"] / max(1, p["tokens"]), "tokens_per_example": {str(k): v for k, v in tpe.items()},
-            "runs": len(runs), "evaluations": len(evals), "seconds": total, "minutes": sum(total.values()) / 60,
+            "runs": len(runs), "evaluations": len(evals), "seconds": total, "minutes": sum(total[k] for k in parts) / 60,
             "by_grid_minutes": {g: round(sum(sum(r[k] for k in parts) for r in runs.values() if r["grid"] == g) / 60, 1)
                                 for g in dict.fromkeys(r["grid"] for r in runs.values())}}
 
@@ -144,6 +156,10 @@ def main(argv: list[str] | None = None) -> None:
     es.add_argument("--scale", default="1/8")
     es.add_argument("--seeds", default="0,1,2")
     es.add_argument("--world", type=int, default=1, help="the world whose data the token counts come from (a pilot's)")
+    es.add_argument("--s-per-step", type=float, help="seconds per optimizer step (default: the pilot's average)")
+    es.add_argument("--s-per-candidate", type=float, help="seconds per candidate's dev evaluation")
+    es.add_argument("--s-per-test", type=float, help="seconds per test evaluation")
+    es.add_argument("--tokens", action="store_true", help="also price training per token (builds every mix)")
     args = ap.parse_args(argv)
     if args.cmd == "profile":
         rows = profile(args.runs_dir)
@@ -152,7 +168,8 @@ def main(argv: list[str] | None = None) -> None:
         for r in rows:
             print("| " + " | ".join(str(r.get(c, "")) for c in cols) + " |")
     else:
-        out = estimate(args.pilot, args.scale, [int(s) for s in args.seeds.split(",")], args.world)
+        costs = {"s_per_step": args.s_per_step, "s_per_candidate": args.s_per_candidate, "s_per_test": args.s_per_test}
+        out = estimate(args.pilot, args.scale, [int(s) for s in args.seeds.split(",")], args.world, costs, args.tokens)
         print(json.dumps(out, indent=1, default=float))
 
 
