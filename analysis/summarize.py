@@ -1,7 +1,7 @@
 """A table of finished runs: what each was (from its config) and how it scored.
 
-    python analysis/summarize.py runs/            # Markdown to stdout
-    python analysis/summarize.py runs/ --csv out.csv
+    python -m analysis.summarize runs/            # Markdown to stdout
+    python -m analysis.summarize runs/ --csv out.csv
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     print(markdown(rows))
     if args.csv:
         with args.csv.open("w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=COLUMNS)
+            w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")  # rows also carry ids the table omits
             w.writeheader()
             w.writerows(rows)
 
