@@ -19,6 +19,7 @@ from limalab.eval.spec import EvalSpec
 from limalab.pipeline import export_model, fine_tune, prepare_data, select_checkpoint, test_eval
 from limalab.pipeline.context import RunContext, StageFailed
 from limalab.tracking.identity import run_id
+from limalab.tracking.io import file_sha256
 from limalab.tracking.lock import run_lock
 from limalab.tracking.loggers import (
     finish_wandb,
@@ -150,6 +151,9 @@ def _finish(ctx: RunContext, results: dict) -> dict:
             lg.log_metrics({f"test/{k}": v for k, v in results.get("metrics", {}).items() if isinstance(v, int | float)})
             lg.finalize("success" if results["status"] == "complete" else "failed")
     finish_wandb()
+    if results["status"] == "complete":  # the card's results (outside the export record: see export_model)
+        card = export_model.write_model_card(ctx, results)
+        record["model_card"] = {"path": str(card.relative_to(ctx.rd.path)), "sha256": file_sha256(card)} if card else None
     ctx.rd.update_provenance(ended_at=now())
     ctx.rd.write_results(record)  # last: the run's outcome, complete or why not
     return results
