@@ -19,8 +19,11 @@ from limalab.cli import main_run
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
-    job_dir = Path(hc.runtime.output_dir) if hc.mode == RunMode.MULTIRUN else None
-    return main_run(OmegaConf.to_container(cfg, resolve=True), job_dir)
+    multirun = hc.mode == RunMode.MULTIRUN
+    job_dir = Path(hc.runtime.output_dir) if multirun else None
+    launch = {"dir": hc.runtime.output_dir, "overrides": list(hc.overrides.task),
+              "multirun": Path(hc.sweep.dir).name if multirun else None, "job": hc.job.num if multirun else None}
+    return main_run(OmegaConf.to_container(cfg, resolve=True), job_dir, launch)
 
 
 if __name__ == "__main__":

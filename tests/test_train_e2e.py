@@ -13,6 +13,7 @@ from limalab.tracking.io import read_jsonl
 from limalab.tracking.loggers import manifest_artifact_name
 
 from .conftest import ROOT, SMOKE, run_cli, the_run
+from .wandb_records import run_views
 
 pytestmark = pytest.mark.slow
 
@@ -90,10 +91,16 @@ def test_multirun_gives_one_directory_per_size(cache_dir: Path, tmp_path: Path) 
            sorted(dirs, key=lambda d: json.loads((d / "manifest.json").read_text())["n_examples"])]
     assert ids[0] <= ids[1]  # nested subsets
     assert all(json.loads((d / "results.json").read_text())["status"] == "complete" for d in dirs)
+    groups = set()
     for d in dirs:  # one process, two runs: each logged to its own W&B run, in its own directory
         wid = json.loads((d / "provenance.json").read_text())["wandb_id"]
         assert [p.name for p in (d / "wandb").glob("offline-run-*")] and \
-            all(p.name.endswith(wid) for p in (d / "wandb").glob("offline-run-*")), d
+            all(p.name.endswith(wid) or p.name.endswith(f"{wid}-eval") for p in (d / "wandb").glob("offline-run-*")), d
+        views = run_views(d / "wandb")
+        assert {v["job_type"] for v in views} == {"train", "evaluate"}
+        groups |= {v["group"] for v in views}
+    [group] = groups  # the multirun is the group of all its runs (no logger.group set)
+    assert group.startswith("multirun-") and (runs / ".launches" / group).is_dir()
 
 
 def test_summary_table_reads_runs_by_their_config(smoke_run: tuple[Path, str]) -> None:

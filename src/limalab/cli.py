@@ -60,13 +60,14 @@ def write_outcome(job_dir: Path, status: str, message: str, code: int = 0) -> No
     (job_dir / OUTCOME).write_text(json.dumps({"status": status, "message": message, "exit_code": code}) + "\n")
 
 
-def main_run(cfg: dict[str, Any], multirun_job_dir: Path | None = None) -> float:
-    """``src/train.py``. ``multirun_job_dir``: the Hydra job directory when inside a multirun."""
+def main_run(cfg: dict[str, Any], multirun_job_dir: Path | None = None, launch: dict[str, Any] | None = None) -> float:
+    """``src/train.py``. ``multirun_job_dir``: the Hydra job directory when inside a multirun;
+    ``launch``: Hydra's job directory and overrides (linked with the run directory both ways)."""
     from limalab.pipeline.run import run
 
     try:
         quiet_environment(cfg)
-        res = run(cfg)
+        res = run(cfg, launch=launch)
     except USER_ERRORS as e:  # bad config, bad data, unwritable or full disk: one line, no traceback
         return _fail(str(e), EXIT_USER_ERROR, multirun_job_dir, e)
     except Exception as e:  # a bug: the traceback goes to the log; a multirun goes on

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_val
 PosInt = Annotated[int, Field(ge=1)]
 NonNegInt = Annotated[int, Field(ge=0)]
 PosFloat = Annotated[float, Field(gt=0)]
+NonNegFloat = Annotated[float, Field(ge=0)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
 
 
@@ -296,6 +297,7 @@ class Logger(Strict):
     group: str | None
     job_type: str
     mode: Literal["offline", "online", "disabled"]
+    model_upload_max_mb: NonNegFloat  # a larger export is a W&B model artifact by reference (file://), not uploaded
 
 
 class RunConfig(Strict):

@@ -47,6 +47,7 @@ class RunContext:
     rd: RunDir
     run_id: str
     callbacks: list[pl.Callback] = field(default_factory=list)  # join the Trainer's (e.g. Optuna pruning)
+    launch: dict[str, Any] = field(default_factory=dict)  # how it was launched: Hydra dir, overrides, multirun
     t0: float = field(default_factory=time.time)
     worker: bool = field(default_factory=lambda: worker_rank() != 0)
     # what the stages hand on (each also lives in the run directory)
@@ -128,7 +129,7 @@ class RunContext:
     def loggers(self) -> list:
         if self.worker:
             return []
-        return make_loggers(self.rd.path, self.run_id, self.wandb_id, self.cfg, redact(self.cfg))
+        return make_loggers(self.rd.path, self.run_id, self.wandb_id, self.cfg, redact(self.cfg), self.launch)
 
     @cached_property
     def max_new_tokens(self) -> int:

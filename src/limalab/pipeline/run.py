@@ -24,8 +24,14 @@ from limalab.tracking.lock import run_lock
 from limalab.tracking.loggers import (
     finish_wandb,
     log_eval_table,
+    log_evaluation_run,
+    log_headline,
     log_manifest_artifact,
     log_results_artifact,
+    log_selection,
+    model_artifact,
+    offline_sync_hint,
+    wandb_run,
 )
 from limalab.tracking.rundir import RunDir, now, provenance, write_config
 
@@ -34,12 +40,13 @@ log = logging.getLogger(__name__)
 STAGES = (fine_tune, select_checkpoint, export_model)  # between data (always checked) and evaluate
 
 
-def run(cfg: dict[str, Any], callbacks: list[pl.Callback] | None = None) -> dict:
+def run(cfg: dict[str, Any], callbacks: list[pl.Callback] | None = None, launch: dict[str, Any] | None = None) -> dict:
     """Run (or resume, or skip) one training run; returns its results. ``callbacks`` join the
-    Trainer's (e.g. an Optuna pruning callback)."""
+    Trainer's (e.g. an Optuna pruning callback); ``launch``: how it was launched (Hydra's job
+    directory, overrides, multirun), recorded in provenance and W&B."""
     validate(cfg)
     rid = run_id(cfg)
-    ctx = RunContext(cfg, RunDir(Path(cfg["runs_dir"]) / rid), rid, list(callbacks or []))
+    ctx = RunContext(cfg, RunDir(Path(cfg["runs_dir"]) / rid), rid, list(callbacks or []), launch=dict(launch or {}))
     if ctx.worker:  # a data-parallel worker started by the launcher: it trains, rank 0 does the rest
         return _train_only(ctx)
     with run_lock(ctx.rd.path):  # a second launcher of the same run waits here, then finds it done
@@ -69,10 +76,12 @@ def _start(ctx: RunContext) -> None:
     ctx.rd.path.mkdir(parents=True, exist_ok=True)
     write_config(ctx.rd, ctx.cfg)
     prov = ctx.rd.read_provenance()
+    launch = {**ctx.launch, "at": now()} if ctx.launch else None  # the Hydra job dir and overrides of each launch
     ctx.rd.update_provenance(**provenance({"world": ctx.world_dir.name, "base_model": ctx.base_name,
                                            "run_id": ctx.run_id}),
                              wandb_id=ctx.wandb_id, started_at=prov.get("started_at", now()),
-                             resumed_at=now() if prov else None)
+                             resumed_at=now() if prov else None, launch=launch,
+                             launches=[*prov.get("launches", []), *([launch] if launch else [])])
 
 
 def _todo(ctx: RunContext) -> list[Any]:
@@ -86,6 +95,7 @@ def _todo(ctx: RunContext) -> list[Any]:
 
 def _run_stages(ctx: RunContext) -> dict:
     was_complete = ctx.rd.read_results() is not None
+    log.info("run %s: run directory %s", ctx.run_id, ctx.rd.path.resolve())  # in the Hydra job's log: its run
     prepare_data.run(ctx)  # before anything is written: bad data leaves no run directory behind
     todo = _todo(ctx)
     summary = None if todo else test_eval.done(ctx)
@@ -106,6 +116,23 @@ def _run_stages(ctx: RunContext) -> dict:
         return _finish(ctx, _failed_results(ctx, e))
     log_eval_table(ctx.loggers, ctx.rd.evals / summary["eval_id"])
     return _finish(ctx, _complete_results(ctx, summary))
+
+
+def _log_to_wandb(ctx: RunContext, results: dict, record: dict, card: Path | None) -> Any:
+    """The run's outcome in W&B: candidates' dev scores, the headline, the readable record, and
+    the model artifact (returned, for the evaluate run's lineage edge) when the run is complete."""
+    log_selection(ctx.loggers, ctx.records.get("select", {}).get("candidates", []))
+    log_headline(ctx.loggers, results)
+    log_results_artifact(ctx.loggers, ctx.rd.path, record)
+    run = wandb_run(ctx.loggers)
+    if run is None or card is None:
+        return None
+
+    def model() -> Any:  # one artifact object per run that logs or uses it; the same files, the same digest
+        return model_artifact(ctx.rd.model, ctx.run_id, float(ctx.cfg["logger"]["model_upload_max_mb"]), card.read_text())
+
+    run.log_artifact(model(), aliases=["latest", f"epoch-{ctx.records['select']['epoch']}"])
+    return model
 
 
 def _complete_results(ctx: RunContext, summary: dict) -> dict:
@@ -145,15 +172,18 @@ def _base_results(ctx: RunContext, prev: dict) -> dict:
 
 def _finish(ctx: RunContext, results: dict) -> dict:
     record = {k: v for k, v in results.items() if k != "headline_eval"}
-    log_results_artifact(ctx.loggers, ctx.rd.path, record)
+    card = export_model.write_model_card(ctx, results) if results["status"] == "complete" else None
+    if card:  # the card's results (outside the export record: see export_model)
+        record["model_card"] = {"path": str(card.relative_to(ctx.rd.path)), "sha256": file_sha256(card)}
+    model = _log_to_wandb(ctx, results, record, card)  # None, or the model artifact's builder
     for lg in ctx.loggers:
-        if hasattr(lg, "log_metrics"):
-            lg.log_metrics({f"test/{k}": v for k, v in results.get("metrics", {}).items() if isinstance(v, int | float)})
+        if hasattr(lg, "finalize"):
             lg.finalize("success" if results["status"] == "complete" else "failed")
     finish_wandb()
-    if results["status"] == "complete":  # the card's results (outside the export record: see export_model)
-        card = export_model.write_model_card(ctx, results)
-        record["model_card"] = {"path": str(card.relative_to(ctx.rd.path)), "sha256": file_sha256(card)} if card else None
+    if model is not None:
+        log_evaluation_run(ctx.rd.path, record, ctx.cfg, model(), ctx.launch)
+    if (hint := offline_sync_hint(ctx.rd.path)) and ctx.loggers:
+        print(hint)
     ctx.rd.update_provenance(ended_at=now())
     ctx.rd.write_results(record)  # last: the run's outcome, complete or why not
     return results

@@ -1,12 +1,29 @@
-"""Lightning loggers for a run: W&B (offline unless the user opts in) and a CSV record always."""
+"""Lightning loggers for a run — W&B (offline unless the user opts in) and a CSV record always —
+and what W&B shows of a run: a readable name (arm, size, seed), a group (the ablation, the
+multirun, or the arm of a single run), tags, job types, the headline with its CI bounds as
+summary scalars, the dev score of each candidate checkpoint, and artifacts with lineage:
+
+    data (dataset) --used by--> train run --logs--> model --used by--> evaluate run --logs--> evaluation
+
+Offline, W&B's ``use_artifact`` refuses to run; the same record it writes online for a local
+artifact (logged with ``use_after_commit``: the artifact becomes an input of the run when
+synced) is written instead, so ``wandb sync`` gives the same graph. A model artifact built
+twice from the same files has the same digest, so the evaluate run uses the train run's
+version, not a copy."""
 
 from __future__ import annotations
 
+import math
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 from pytorch_lightning.loggers import CSVLogger, Logger, WandbLogger
+
+RESULTS_ARTIFACT_TYPE = "run-results"
+EVAL_ARTIFACT_TYPE = "evaluation"
+MODEL_ARTIFACT_TYPE = "model"
 
 
 def wandb_mode(cfg_mode: str | None) -> str:
@@ -14,30 +31,81 @@ def wandb_mode(cfg_mode: str | None) -> str:
     return os.environ.get("WANDB_MODE") or cfg_mode or "offline"
 
 
-def make_loggers(run_dir: Path, run_id: str, wandb_id: str, cfg: dict[str, Any], config_for_wandb: dict) -> list[Logger]:
+def run_name(cfg: dict[str, Any], run_id: str) -> str:
+    """``<arm>-n<size>-s<seed>-<run id's first 6>``: readable in a runs table, still unique."""
+    data = cfg.get("data") or {}
+    size = data.get("size")
+    return f"{data.get('name', 'run')}-n{size if size is not None else 'all'}-s{cfg.get('seed', 0)}-{run_id[:6]}"
+
+
+def run_group(cfg: dict[str, Any], launch: dict[str, Any] | None) -> str:
+    """The ablation (``logger.group``, set by each sweep file), else the multirun it was
+    launched in, else the arm: runs that belong together chart together."""
+    lcfg = cfg.get("logger") or {}
+    return lcfg.get("group") or (launch or {}).get("multirun") or str((cfg.get("data") or {}).get("name", "runs"))
+
+
+def run_tags(cfg: dict[str, Any], launch: dict[str, Any] | None = None) -> list[str]:
+    """The user's tags, then ``data:``, ``n:``, ``seed:``, ``model:`` and ``grid:`` tags to filter by
+    (a run in several grids carries one ``grid:`` tag per grid: a W&B run has one group)."""
+    data, model = cfg.get("data") or {}, cfg.get("model") or {}
+    grids = [(cfg.get("logger") or {}).get("group"), *((launch or {}).get("grids") or [])]
+    tags = [*map(str, cfg.get("tags") or []), f"data:{data.get('name')}", f"n:{data.get('size')}",
+            f"seed:{cfg.get('seed')}", f"model:{model.get('source')}-{model.get('init', 'checkpoint')}",
+            *(f"grid:{g}" for g in grids if g)]
+    return list(dict.fromkeys(t[:64] for t in tags))  # W&B caps a tag at 64 characters
+
+
+def make_loggers(run_dir: Path, run_id: str, wandb_id: str, cfg: dict[str, Any], config_for_wandb: dict,
+                 launch: dict[str, Any] | None = None) -> list[Logger]:
     loggers: list[Logger] = [CSVLogger(save_dir=str(run_dir), name="", version="logs")]
     lcfg = cfg.get("logger", {}) or {}
     if lcfg.get("wandb", True):
         finish_wandb()  # a multirun is one process: never log into the previous run's W&B run
-        os.environ.setdefault("WANDB_DIR", str(run_dir))
+        # the run's files go to save_dir (dir=): no WANDB_DIR, which would pin every later run
+        # of a multirun to the first one's directory
         os.environ.setdefault("WANDB_SILENT", "true")
         loggers.append(WandbLogger(
-            project=lcfg.get("project", "limalab"), entity=lcfg.get("entity"), group=lcfg.get("group"),
-            job_type=lcfg.get("job_type", "train"), tags=list(cfg.get("tags") or []), name=run_id, id=wandb_id,
-            resume="allow", save_dir=str(run_dir), mode=wandb_mode(lcfg.get("mode")), config=config_for_wandb,
+            project=lcfg.get("project", "limalab"), entity=lcfg.get("entity"), group=run_group(cfg, launch),
+            job_type=lcfg.get("job_type", "train"), tags=run_tags(cfg, launch), name=run_name(cfg, run_id),
+            id=wandb_id, resume="allow", save_dir=str(run_dir), mode=wandb_mode(lcfg.get("mode")),
+            config=config_for_wandb | {"run_id": run_id, "launch": launch or {}},
         ))
     return loggers
 
 
+def wandb_run(loggers: list[Logger]) -> Any | None:
+    """The W&B run behind the loggers, if any."""
+    for lg in loggers:
+        if isinstance(lg, WandbLogger):
+            return lg.experiment
+    return None
+
+
 def finish_wandb() -> None:
     """Close the process's W&B run, if any (the end of a run, or before the next one)."""
-    import sys
-
     if "wandb" in sys.modules:
         import wandb
 
         if wandb.run is not None:
             wandb.finish()
+
+
+def use_artifact(run: Any, artifact: Any, aliases: list[str] | None = None) -> None:
+    """``run.use_artifact`` for an artifact built here (online), or, offline where W&B refuses it,
+    the record it writes for one: the artifact logged with ``use_after_commit`` (an input)."""
+    if run.settings._offline:
+        run._log_artifact(artifact, aliases=aliases or [], is_user_created=True, use_after_commit=True)
+    else:
+        run.use_artifact(artifact, aliases=aliases)
+
+
+def offline_sync_hint(run_dir: Path) -> str | None:
+    """The command that uploads a run logged offline (``None`` if it has no offline records)."""
+    dirs = sorted((run_dir / "wandb").glob("offline-run-*"))
+    if not dirs:
+        return None
+    return f"W&B offline: records in {run_dir / 'wandb'}; upload them with: wandb sync {run_dir / 'wandb'}/offline-run-*"
 
 
 def manifest_artifact_name(manifest: dict[str, Any]) -> str:
@@ -46,37 +114,107 @@ def manifest_artifact_name(manifest: dict[str, Any]) -> str:
 
 
 def log_manifest_artifact(loggers: list[Logger], manifest_path: Path, manifest: dict[str, Any]) -> None:
-    """The run's data manifest as a W&B ``dataset`` artifact named by its hash; the arm and
-    size are aliases, the counts and filter drops metadata (no example text leaves the run)."""
-    for lg in loggers:
-        if isinstance(lg, WandbLogger):
-            import wandb
+    """The run's data manifest as a W&B ``dataset`` artifact named by its hash, used by the run
+    (an input: the first edge of the lineage); the arm and size are aliases, the counts and
+    filter drops metadata (no example text leaves the run)."""
+    run = wandb_run(loggers)
+    if run is None:
+        return
+    import wandb
 
-            art = wandb.Artifact(manifest_artifact_name(manifest), type="dataset", metadata={
-                k: manifest.get(k) for k in ("data", "sha256", "n_examples", "source_counts", "pool_sizes",
-                                             "filter_stats", "bad_records", "subset_seed")})
-            art.add_file(str(manifest_path), name="manifest.json")
-            lg.experiment.log_artifact(art, aliases=["latest", str(manifest.get("data")), f"n{manifest['n_examples']}"])
+    art = wandb.Artifact(manifest_artifact_name(manifest), type="dataset", metadata={
+        k: manifest.get(k) for k in ("data", "sha256", "n_examples", "source_counts", "pool_sizes",
+                                     "filter_stats", "bad_records", "subset_seed")})
+    art.add_file(str(manifest_path), name="manifest.json")
+    use_artifact(run, art, aliases=["latest", str(manifest.get("data")), f"n{manifest['n_examples']}"])
+
+
+def model_artifact(model_dir: Path, run_id: str, upload_max_mb: float, description: str = "") -> Any:
+    """The export as a ``model`` artifact: its files uploaded, or, above ``upload_max_mb``, by
+    reference (``file://``: checksummed, not copied). The model card is the description, not a
+    file: a new result rewrites the card and must not make a new model version."""
+    import wandb
+
+    files = sorted(p for p in model_dir.rglob("*") if p.is_file() and p.name != "README.md")
+    art = wandb.Artifact(f"model-{run_id}", type=MODEL_ARTIFACT_TYPE, description=description[:4000],
+                         metadata={"run_id": run_id, "bytes": sum(p.stat().st_size for p in files)})
+    by_reference = sum(p.stat().st_size for p in files) > upload_max_mb * 2**20
+    for p in files:
+        rel = str(p.relative_to(model_dir))
+        if by_reference:
+            art.add_reference(p.resolve().as_uri(), name=rel)
+        else:
+            art.add_file(str(p), name=rel)
+    return art
 
 
 def log_eval_table(loggers: list[Logger], eval_dir: Path, key: str = "test/generations") -> None:
     """The evaluation's generations with their judgments as a W&B table (one row per sample)."""
     from limalab.tracking.io import read_jsonl
 
+    run = wandb_run(loggers)
+    if run is None:
+        return
+    import wandb
+
+    gens = read_jsonl(eval_dir / "generations.jsonl")
+    judged = {(j["prompt_id"], j["sample"]): j for j in read_jsonl(eval_dir / "judgments.jsonl")}
+    cols = ["prompt_id", "sample", "type", "prompt", "response", "score", "terminated", "n_tokens"]
+    rows = [[g["prompt_id"], g["sample"], g.get("type"), g["prompt"], g["response"],
+             judged.get((g["prompt_id"], g["sample"]), {}).get("score"), g["terminated"], g["n_tokens"]]
+            for g in gens]
+    run.log({key: wandb.Table(columns=cols, data=rows)})
+
+
+def scalars(prefix: str, metrics: dict[str, Any]) -> dict[str, float]:
+    """Numbers only, with a ``*_ci95`` pair as ``*_ci95_lo`` and ``*_ci95_hi`` (a runs-table bar
+    chart's error bars); NaN and lists otherwise are left out."""
+    out: dict[str, float] = {}
+    for k, v in metrics.items():
+        if isinstance(v, bool):
+            out[f"{prefix}{k}"] = float(v)
+        elif isinstance(v, int | float) and not math.isnan(v):
+            out[f"{prefix}{k}"] = v
+        elif k.endswith("_ci95") and isinstance(v, list | tuple) and len(v) == 2 and None not in v:
+            out[f"{prefix}{k}_lo"], out[f"{prefix}{k}_hi"] = float(v[0]), float(v[1])
+    return out
+
+
+def log_selection(loggers: list[Logger], candidates: list[dict[str, Any]]) -> None:
+    """The dev score of every candidate checkpoint, a line over ``select/epoch``, and a table."""
+    run = wandb_run(loggers)
+    if run is None or not candidates:
+        return
+    import wandb
+
+    run.define_metric("select/epoch")
+    run.define_metric("select/*", step_metric="select/epoch")
+    cols = ["epoch", "checkpoint", "status", "dev_judge_mean", "dev_judge_ci95_lo", "dev_judge_ci95_hi", "dev_ppl"]
+    rows = []
+    for c in sorted(candidates, key=lambda c: c["epoch"]):
+        s = scalars("select/", {k: c.get(k) for k in ("dev_judge_mean", "dev_judge_ci95", "dev_ppl")})
+        run.log({"select/epoch": c["epoch"], **s})
+        rows.append([c["epoch"], c["checkpoint"], c["status"], *(s.get(f"select/{k}") for k in cols[3:])])
+    run.log({"select/candidates": wandb.Table(columns=cols, data=rows)})
+
+
+def log_headline(loggers: list[Logger], results: dict[str, Any]) -> None:
+    """The run's outcome: the test headline as ``test/*`` (CI bounds as scalars), the selected
+    checkpoint's dev numbers as ``dev/*``, and the run's facts, in the W&B summary (what a
+    runs table and a bar chart over a group read); the CSV record gets the same numbers."""
+    m = dict(results.get("metrics") or {})
+    best = next((c for c in results.get("selection") or [] if f"epoch-{c['epoch']}" == results.get("selected_checkpoint")), {})
+    dev = {"judge_mean": m.pop("dev_judge_mean", None), "ppl": m.pop("dev_ppl", None),
+           "judge_ci95": best.get("dev_judge_ci95")}
+    facts = {"n_examples": results.get("n_examples"), "tokens_trained": results.get("tokens_trained"),
+             "complete": results.get("status") == "complete"}
+    numbers = scalars("test/", m) | scalars("dev/", dev) | scalars("run/", facts)
     for lg in loggers:
         if isinstance(lg, WandbLogger):
-            import wandb
-
-            gens = read_jsonl(eval_dir / "generations.jsonl")
-            judged = {(j["prompt_id"], j["sample"]): j for j in read_jsonl(eval_dir / "judgments.jsonl")}
-            cols = ["prompt_id", "sample", "type", "prompt", "response", "score", "terminated", "n_tokens"]
-            rows = [[g["prompt_id"], g["sample"], g.get("type"), g["prompt"], g["response"],
-                     judged.get((g["prompt_id"], g["sample"]), {}).get("score"), g["terminated"], g["n_tokens"]]
-                    for g in gens]
-            lg.experiment.log({key: wandb.Table(columns=cols, data=rows)})
-
-
-RESULTS_ARTIFACT_TYPE = "run-results"
+            lg.experiment.summary.update(numbers | {"run/status": results.get("status"),
+                                                    "run/selected_checkpoint": results.get("selected_checkpoint")})
+        elif hasattr(lg, "log_metrics"):
+            lg.log_metrics(numbers)
 
 
 def log_results_artifact(loggers: list[Logger], run_dir: Path, results: dict[str, Any]) -> None:
@@ -87,20 +225,48 @@ def log_results_artifact(loggers: list[Logger], run_dir: Path, results: dict[str
 
     from limalab.tracking.io import to_json
 
-    for lg in loggers:
-        if isinstance(lg, WandbLogger):
-            import wandb
+    run = wandb_run(loggers)
+    if run is None:
+        return
+    import wandb
 
-            art = wandb.Artifact(f"run-{results['run_id']}", type=RESULTS_ARTIFACT_TYPE,
-                                 metadata={k: results.get(k) for k in ("run_id", "data", "n_examples", "tags")})
-            for name in ("config.yaml", "manifest.json"):
-                if (run_dir / name).exists():
-                    art.add_file(str(run_dir / name), name=name)
-            with tempfile.TemporaryDirectory(dir=run_dir) as tmp:  # results.json itself is written last
-                path = Path(tmp) / "results.json"
-                path.write_text(to_json(results, indent=1))
-                art.add_file(str(path), name="results.json")
-                for d in sorted((run_dir / "evals").glob("*")):
-                    if (d / "summary.json").exists():
-                        art.add_dir(str(d), name=f"evals/{d.name}")
-                lg.experiment.log_artifact(art, aliases=["latest"])
+    art = wandb.Artifact(f"run-{results['run_id']}", type=RESULTS_ARTIFACT_TYPE,
+                         metadata={k: results.get(k) for k in ("run_id", "data", "n_examples", "tags", "grids")})
+    for name in ("config.yaml", "manifest.json"):
+        if (run_dir / name).exists():
+            art.add_file(str(run_dir / name), name=name)
+    with tempfile.TemporaryDirectory(dir=run_dir) as tmp:  # results.json itself is written last
+        path = Path(tmp) / "results.json"
+        path.write_text(to_json(results, indent=1))
+        art.add_file(str(path), name="results.json")
+        for d in sorted((run_dir / "evals").glob("*")):
+            if (d / "summary.json").exists():
+                art.add_dir(str(d), name=f"evals/{d.name}")
+        run.log_artifact(art, aliases=["latest"])
+
+
+def log_evaluation_run(run_dir: Path, results: dict[str, Any], cfg: dict[str, Any], model_art: Any,
+                       launch: dict[str, Any] | None = None) -> None:
+    """The test evaluation as its own W&B run (job type ``evaluate``, the train run's group and
+    name + ``-eval``): it uses the model artifact and logs the evaluation (generations,
+    judgments, summary) as an ``evaluation`` artifact — the last edges of the lineage."""
+    import wandb
+
+    lcfg = cfg.get("logger") or {}
+    eval_id = results["default_eval"]
+    run = wandb.init(project=lcfg.get("project", "limalab"), entity=lcfg.get("entity"), group=run_group(cfg, launch),
+                     job_type="evaluate", tags=run_tags(cfg, launch), name=run_name(cfg, results["run_id"]) + "-eval",
+                     id=f"{results['wandb_run_id']}-eval", resume="allow", dir=str(run_dir),
+                     mode=wandb_mode(lcfg.get("mode")), config={"run_id": results["run_id"], "eval_id": eval_id,
+                                                                "spec": (results.get("evals") or {}).get(eval_id, {}).get("spec")})
+    try:
+        use_artifact(run, model_art, aliases=["latest"])
+        art = wandb.Artifact(f"eval-{results['run_id']}-{eval_id}", type=EVAL_ARTIFACT_TYPE,
+                             metadata={"run_id": results["run_id"], "eval_id": eval_id})
+        for name in ("generations.jsonl", "judgments.jsonl", "summary.json"):
+            art.add_file(str(run_dir / "evals" / eval_id / name), name=name)
+        run.log_artifact(art, aliases=["latest"])
+        run.summary.update(scalars("test/", {k: v for k, v in (results.get("metrics") or {}).items()
+                                             if not k.startswith("dev_")}))
+    finally:
+        run.finish()
