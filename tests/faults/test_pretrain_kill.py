@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,9 @@ def test_killed_pretraining_resumes_to_the_same_base(smoke_run: tuple[Path, str]
     assert not list((cache / "base").glob("*/probe.json"))  # no half-built base is ever published
     done = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
+    # its log (a pipe) shows the pretraining's progress, to the last step, with the loss
+    assert re.search(r"^\[pretrain\] step (\d+)/\1 \(100%\) \| epoch 1/1 \| loss [\d.]+ \| [\d,]+ tokens/s",
+                     done.stdout, re.M), done.stdout[-2000:]
     [resumed] = [p.parent for p in (cache / "base").glob("*/probe.json")]
     assert resumed.name == reference.name
     wa, wb = load_file(reference / "model.safetensors"), load_file(resumed / "model.safetensors")

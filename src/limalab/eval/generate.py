@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import torch
 from tqdm import tqdm
 
 from limalab.data.chat import ChatFormat
 from limalab.eval.spec import EvalSpec
 from limalab.tracking.faults import kill_point
+from limalab.tracking.progress import ProgressLine
 
 
 def prompt_turns(row: dict, few_shot: list[list[str]]) -> list[str]:
@@ -29,7 +32,8 @@ def generate(model: torch.nn.Module, chat: ChatFormat, rows: list[dict], spec: E
     encoded.sort(key=lambda x: len(x[1]))
     out: list[dict] = []
     batches = [encoded[i : i + batch_size] for i in range(0, len(encoded), batch_size)]
-    for b, batch in enumerate(tqdm(batches, desc=desc, unit="batch", leave=False)):
+    progress, new_tokens = ProgressLine(desc, len(batches), unit="batch"), 0
+    for b, batch in enumerate(tqdm(batches, desc=desc, unit="batch", leave=False, disable=progress.enabled)):
         kill_point("generate_batch")
         n = max(len(ids) for _, ids in batch)
         x = torch.full((len(batch), n), tok.pad_token_id)
@@ -54,6 +58,9 @@ def generate(model: torch.nn.Module, chat: ChatFormat, rows: list[dict], spec: E
                 "response": tok.decode(body, skip_special_tokens=True).strip(), "n_tokens": len(body),
                 "terminated": terminated, "decoding": {**decoding, "max_new_tokens": max_new_tokens},
             })
+            new_tokens += len(body)
+        elapsed = time.perf_counter() - progress.t0  # the batch is on the host already: no extra sync
+        progress.line(b + 1, rate=(new_tokens / max(elapsed, 1e-9), "new tokens"), samples=len(out))
     out.sort(key=lambda r: (r["prompt_id"], r["sample"]))
     return out
 

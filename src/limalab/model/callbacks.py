@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -11,6 +12,7 @@ import torch
 
 from limalab.model.strategy import is_sharded
 from limalab.tracking.faults import kill_point, stall_point
+from limalab.tracking.progress import ProgressLine
 
 
 def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -78,3 +80,39 @@ class ResumeMidEpoch(pl.Callback):
         dm = trainer.datamodule
         if done and dm is not None and hasattr(dm, "skip_batches"):
             dm.skip_batches(done)
+
+
+class ProgressLog(pl.Callback):
+    """One progress line (tracking/progress.py) every ``trainer.log_every_n_steps`` optimizer
+    steps — the steps at which Lightning already reads the logged loss, so reading it here adds
+    no device sync — with the loss, tokens/s and the ETA; only where stdout is not a TTY."""
+
+    def __init__(self, what: str = "train", enabled: bool | None = None) -> None:
+        self.progress = ProgressLine(what, None, enabled=enabled)
+        self.tokens0 = 0
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.progress.total = int(trainer.estimated_stepping_batches)
+        self.progress.start(trainer.global_step)
+        self.tokens0 = int(getattr(pl_module, "tokens_seen", 0))
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        if not (self.progress.enabled and trainer.is_global_zero) or step % max(1, trainer.log_every_n_steps):
+            return
+        self._line(trainer, pl_module)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.progress.enabled and trainer.is_global_zero and trainer.global_step % max(1, trainer.log_every_n_steps):
+            self._line(trainer, pl_module)  # the last step, unless its line is out already
+
+    def _line(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        loss = getattr(pl_module, "last_loss", None)
+        elapsed = max(time.perf_counter() - self.progress.t0, 1e-9)
+        tps = (int(getattr(pl_module, "tokens_seen", 0)) - self.tokens0) / elapsed
+        epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else "?"
+        epoch = trainer.current_epoch + 1 if epochs == "?" else min(trainer.current_epoch + 1, epochs)
+        fields = {"epoch": f"{epoch}/{epochs}"}
+        if loss is not None:
+            fields["loss"] = float(loss)
+        self.progress.line(trainer.global_step, rate=(tps, "tokens"), **fields)

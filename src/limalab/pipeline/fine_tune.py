@@ -13,7 +13,7 @@ import pytorch_lightning as pl
 
 from limalab.data.datamodule import ChatDataModule, batching_of
 from limalab.model.budget import training_budget
-from limalab.model.callbacks import EpochSnapshot, KillPoint, ResumeMidEpoch
+from limalab.model.callbacks import EpochSnapshot, KillPoint, ProgressLog, ResumeMidEpoch
 from limalab.model.module import CausalLMModule, Recipe
 from limalab.model.strategy import build_strategy, prepare_model
 from limalab.model.throughput import Throughput
@@ -37,7 +37,7 @@ def trainer_for(ctx: RunContext, module: CausalLMModule, epochs: int, max_steps:
     rd, t = ctx.rd, ctx.cfg["train"]
     ckpt = pl.callbacks.ModelCheckpoint(dirpath=rd.checkpoints, save_last=True, save_top_k=0,
                                         every_n_train_steps=t["checkpoint_every_n_steps"])
-    callbacks = [ckpt, EpochSnapshot(rd.checkpoints), ResumeMidEpoch(), KillPoint(),
+    callbacks = [ckpt, EpochSnapshot(rd.checkpoints), ResumeMidEpoch(), KillPoint(), ProgressLog("train"),
                  Throughput(**(extras.get("throughput") or {})), CheckpointBeforeRequeue(rd.checkpoints / "last.ckpt"),
                  *ctx.callbacks]
     return pl.Trainer(**{**tkw, "strategy": build_strategy(extras.get("strategy"), module.model, tkw)},

@@ -33,7 +33,7 @@ from limalab.tracking.loggers import (
     offline_sync_hint,
     wandb_run,
 )
-from limalab.tracking.rundir import RunDir, now, provenance, write_config
+from limalab.tracking.rundir import RunDir, now, provenance, redact_overrides, write_config
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,8 @@ def run(cfg: dict[str, Any], callbacks: list[pl.Callback] | None = None, launch:
     directory, overrides, multirun), recorded in provenance and W&B."""
     validate(cfg)
     rid = run_id(cfg)
-    ctx = RunContext(cfg, RunDir(Path(cfg["runs_dir"]) / rid), rid, list(callbacks or []), launch=dict(launch or {}))
+    launch = {**launch, "overrides": redact_overrides(list(launch.get("overrides") or []))} if launch else {}
+    ctx = RunContext(cfg, RunDir(Path(cfg["runs_dir"]) / rid), rid, list(callbacks or []), launch=launch)
     if ctx.worker:  # a data-parallel worker started by the launcher: it trains, rank 0 does the rest
         return _train_only(ctx)
     with run_lock(ctx.rd.path):  # a second launcher of the same run waits here, then finds it done

@@ -161,6 +161,17 @@ def redact(obj: Any) -> Any:
     return obj
 
 
+def redact_overrides(overrides: list[str]) -> list[str]:
+    """Command-line overrides (``key=value``) with the values of secret keys, and any value equal
+    to a secret in the environment, redacted (they go to provenance.json and W&B)."""
+    out = []
+    for o in overrides:
+        key, eq, value = o.partition("=")
+        secret = SECRET_KEY.search(key.lstrip("+~").rsplit(".", 1)[-1]) or redact(value) == "<redacted>"
+        out.append(f"{key}{eq}<redacted>" if eq and secret else o)
+    return out
+
+
 def write_config(rd: RunDir, cfg: dict[str, Any]) -> None:
     atomic_write_text(rd.config, yaml.safe_dump(redact(cfg), sort_keys=False))
 

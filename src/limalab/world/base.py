@@ -16,7 +16,7 @@ from transformers import PreTrainedTokenizerBase
 
 from limalab.data.datamodule import Batching, ChatDataModule
 from limalab.model.base import tiny_llama
-from limalab.model.callbacks import KillPoint, ResumeMidEpoch
+from limalab.model.callbacks import KillPoint, ProgressLog, ResumeMidEpoch
 from limalab.model.module import CausalLMModule, Recipe
 from limalab.tracking.cache import cached_entry
 from limalab.tracking.io import atomic_write_json, config_hash
@@ -71,7 +71,7 @@ def _pretrain(model_cfg: dict[str, Any], world_dir: Path, tokenizer: PreTrainedT
                            every_n_train_steps=int(pt.get("checkpoint_every_n_steps", 50)),
                            save_top_k=0, save_on_train_epoch_end=True)
     trainer = pl.Trainer(**{**trainer_kwargs, "max_epochs": pt["epochs"], "logger": False, "use_distributed_sampler": False,
-                            "callbacks": [ckpt, ResumeMidEpoch(), KillPoint("pretrain_step")], "enable_checkpointing": True, "default_root_dir": str(work)})
+                            "callbacks": [ckpt, ResumeMidEpoch(), KillPoint("pretrain_step"), ProgressLog("pretrain")], "enable_checkpointing": True, "default_root_dir": str(work)})
     last = work / "checkpoints" / "last.ckpt"
     t0 = time.time()
     trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.exists() else None)

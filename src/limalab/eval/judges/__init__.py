@@ -17,6 +17,7 @@ from limalab.eval.judges.base import (
     judge_name,
 )
 from limalab.tracking.faults import kill_point
+from limalab.tracking.progress import ProgressLine
 
 
 def build_backend(cfg: dict[str, Any], default: str = "api") -> Any:
@@ -38,13 +39,20 @@ def ground_truth_judge(world: Any) -> Judge:
 
 
 def judge_all(judge: Judge, items: list[tuple[dict, str, bool]]) -> list[Judgment]:
-    """Grade many responses: concurrently where the judge can (LLM judges), else in order."""
-    if hasattr(judge, "judge_all"):
-        return judge.judge_all(items)
-    out = []
-    for it in items:
-        kill_point("judge_row")
-        out.append(judge.judge(*it))
+    """Grade many responses: concurrently where the judge can (LLM judges), else in order; in
+    tenths, each followed by a progress line where stdout is not a TTY."""
+    progress = ProgressLine(f"judge {getattr(judge, 'id', 'judge')}", len(items), unit="response")
+    chunk = max(1, -(-len(items) // 10), 8 * int(getattr(judge, "concurrency", 1) or 1))
+    out: list[Judgment] = []
+    for i in range(0, len(items), chunk):
+        part = items[i:i + chunk]
+        if hasattr(judge, "judge_all"):
+            out += judge.judge_all(part)
+        else:
+            for it in part:
+                kill_point("judge_row")
+                out.append(judge.judge(*it))
+        progress.line(len(out), invalid=sum(getattr(j, "score", 0) is None for j in out))
     return out
 
 
