@@ -96,11 +96,13 @@ def test_multirun_gives_one_directory_per_size(cache_dir: Path, tmp_path: Path) 
         wid = json.loads((d / "provenance.json").read_text())["wandb_id"]
         assert [p.name for p in (d / "wandb").glob("offline-run-*")] and \
             all(p.name.endswith(wid) or p.name.endswith(f"{wid}-eval") for p in (d / "wandb").glob("offline-run-*")), d
+        launch = json.loads((d / "provenance.json").read_text())["launch"]
+        assert (Path(launch["dir"]) / "run").resolve() == d.resolve() and launch["job"] in (0, 1)
         views = run_views(d / "wandb")
         assert {v["job_type"] for v in views} == {"train", "evaluate"}
         groups |= {v["group"] for v in views}
     [group] = groups  # the multirun is the group of all its runs (no logger.group set)
-    assert group.startswith("multirun-") and (runs / ".launches" / group).is_dir()
+    assert group.startswith("multirun-") and (runs / ".launches" / group).is_dir() and launch["multirun"] == group
 
 
 def test_summary_table_reads_runs_by_their_config(smoke_run: tuple[Path, str]) -> None:

@@ -7,6 +7,7 @@ skipped, the first unfinished one resumes, and a stage that ends without a valid
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,21 @@ def _start(ctx: RunContext) -> None:
                              launches=[*prov.get("launches", []), *([launch] if launch else [])])
 
 
+def _link_launch(ctx: RunContext) -> None:
+    """The Hydra job directory links to its run (``run`` -> ``runs/<id>``); the run directory
+    lists its launches in provenance.json (``launch``, ``launches``): linked both ways."""
+    if not ctx.launch.get("dir"):
+        return
+    link = Path(ctx.launch["dir"]) / "run"
+    try:
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(os.path.relpath(ctx.rd.path.resolve(), link.parent.resolve()), target_is_directory=True)
+    except OSError as e:  # a filesystem without symlinks: the job's log still names the run
+        log.warning("could not link %s to the run directory (%s)", link, e)
+
+
 def _todo(ctx: RunContext) -> list[Any]:
     """The stages to run, in order: the first one not done, and every stage after it (a stage
     that runs again makes what follows it stale)."""
@@ -98,6 +114,7 @@ def _run_stages(ctx: RunContext) -> dict:
     was_complete = ctx.rd.read_results() is not None
     log.info("run %s: run directory %s", ctx.run_id, ctx.rd.path.resolve())  # in the Hydra job's log: its run
     prepare_data.run(ctx)  # before anything is written: bad data leaves no run directory behind
+    _link_launch(ctx)
     todo = _todo(ctx)
     summary = None if todo else test_eval.done(ctx)
     if was_complete and summary is not None:  # nothing to do: nothing is written
