@@ -38,7 +38,8 @@ def download_runs(entity: str, project: str, dest: Path, group: str | None = Non
         import wandb
 
         api = wandb.Api()
-    filters = {"group": group} if group else {}
+    # a run shared by several grids has one group (its first) and a grid:<name> tag for each
+    filters = {"$or": [{"group": group}, {"tags": {"$in": [f"grid:{group}"]}}]} if group else {}
     dest.mkdir(parents=True, exist_ok=True)
     n = 0
     for run in api.runs(f"{entity}/{project}", filters=filters):

@@ -22,7 +22,8 @@ def main(cfg: DictConfig) -> float:
     multirun = hc.mode == RunMode.MULTIRUN
     job_dir = Path(hc.runtime.output_dir) if multirun else None
     launch = {"dir": hc.runtime.output_dir, "overrides": list(hc.overrides.task),
-              "multirun": Path(hc.sweep.dir).name if multirun else None, "job": hc.job.num if multirun else None}
+              "multirun": Path(hc.sweep.dir).name if multirun else None, "job": hc.job.num if multirun else None,
+              "choices": {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra/")}}
     return main_run(OmegaConf.to_container(cfg, resolve=True), job_dir, launch)
 
 

@@ -7,13 +7,16 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import optuna
 import pytest
+import pytorch_lightning as pl
 
-from limalab.ablations.hpo import suggest, with_overrides
+from limalab.ablations.hpo import PruneOnDevScore, optimize, study_name, suggest, with_overrides
+from limalab.config.compose import compose
 
 from .conftest import ROOT
 
@@ -37,7 +40,10 @@ def test_killed_study_continues_its_trial_count(cache_dir: Path, tmp_path: Path)
     time.sleep(3)  # past the grace period: the dead trial's heartbeat is stale
     done = hpo(tmp_path, cache_dir)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    study = optuna.load_study(study_name="lima_hpo", storage=f"sqlite:///{tmp_path / 'runs' / 'optuna.db'}")
+    storage = f"sqlite:///{tmp_path / 'runs' / 'optuna.db'}"
+    [name] = optuna.get_all_study_names(storage)
+    assert name.startswith("lima_hpo-lima_mix-") and f"study {name}:" in done.stdout
+    study = optuna.load_study(study_name=name, storage=storage)
     states = [t.state for t in study.trials]
     assert [t.number for t in study.trials] == [0, 1, 2, 3]
     assert states.count(optuna.trial.TrialState.COMPLETE) == 3 and states[1] == optuna.trial.TrialState.FAIL
@@ -60,3 +66,81 @@ def test_search_space_and_overrides() -> None:
         with_overrides({"train": {}}, {"train.nope": 1})
     with pytest.raises(ValueError, match="hpo.space.x.type: expected float, int or categorical"):
         suggest(trial, {"x": {"type": "bool"}})
+
+
+SMALL_SPACE = {"optim.lr": {"type": "float", "low": 1e-4, "high": 1e-3, "log": True}}
+
+
+def hpo_cfg(tmp_path: Path, overrides: list[str], n_trials: int = 4) -> dict:
+    cfg = compose(["experiment=smoke", f"runs_dir={tmp_path / 'runs'}", *overrides], name="hpo")
+    cfg["hpo"] |= {"storage": f"sqlite:///{tmp_path / 'optuna.db'}", "n_trials": n_trials, "sampler": "random",
+                   "pruner": "none", "space": SMALL_SPACE}
+    return cfg
+
+
+def test_the_study_is_named_by_its_base_config(tmp_path: Path) -> None:
+    def name(*overrides: str) -> str:
+        cfg = hpo_cfg(tmp_path, list(overrides))
+        return study_name(cfg["hpo"], {k: v for k, v in cfg.items() if k != "hpo"})
+
+    lima = name()
+    assert lima.startswith("lima_hpo-lima_mix-")
+    assert name("data=wikihow").startswith("lima_hpo-wikihow-")  # another base: another study
+    assert name("data.size=40") != lima
+    assert name("optim.lr=0.01") == lima  # a searched key's base value never shapes a trial
+    assert name("logger.project=x", "eval.k=3") == lima  # nor does anything outside the run's identity
+
+
+def test_workers_share_one_trial_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second worker started while the first one's trial runs takes only what is left: the
+    cap counts the study's trials (complete, pruned, running), not each worker's own."""
+    cfg = hpo_cfg(tmp_path, [], n_trials=4)
+    calls: list[str] = []
+
+    def fake_run(c: dict, callbacks: list | None = None) -> dict:
+        calls.append(threading.current_thread().name)
+        if len(calls) == 1:  # the first worker's first trial: a second worker joins the study now
+            other = threading.Thread(target=optimize, args=(cfg,), name="worker-2")
+            other.start()
+            other.join()
+        return {"run_id": f"r{len(calls)}", "status": "complete",
+                "metrics": {"dev_judge_mean": c["optim"]["lr"] * 1000, "judge_mean": 1.0}}
+
+    monkeypatch.setattr("limalab.ablations.hpo.run", fake_run)
+    study = optimize(cfg)
+    states = [t.state for t in study.trials]
+    assert states == [optuna.trial.TrialState.COMPLETE] * 4, states
+    assert calls.count("worker-2") == 3  # not 4: the first worker's trial was running
+
+
+def test_the_pruner_reads_the_dev_score_of_each_selection_checkpoint() -> None:
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1))
+    good = study.ask()
+    PruneOnDevScore(good).on_select_candidate({"epoch": 2, "dev_judge_mean": 3.5})
+    study.tell(good, 3.5)
+    bad = study.ask()
+    hook = PruneOnDevScore(bad)
+    hook.on_select_candidate({"epoch": 2, "dev_judge_mean": float("nan")})  # no valid score: nothing reported
+    with pytest.raises(optuna.TrialPruned, match="epoch 2: dev judge 1.200"):
+        hook.on_select_candidate({"epoch": 2, "dev_judge_mean": 1.2})
+    assert bad.storage.get_trial(bad._trial_id).intermediate_values == {2: 1.2}
+
+
+def test_the_select_stage_announces_each_candidate(smoke_world: Path, cache_dir: Path, tmp_path: Path) -> None:
+    """The hook the pruner uses: every candidate's dev evaluation, as the select stage finishes it."""
+    from limalab.pipeline.run import run
+
+    class Recorder(pl.Callback):
+        def __init__(self) -> None:
+            self.seen: list[dict] = []
+
+        def on_select_candidate(self, candidate: dict) -> None:
+            self.seen.append(candidate)
+
+    rec = Recorder()
+    cfg = compose(["experiment=smoke", "trainer.enable_progress_bar=false", f"runs_dir={tmp_path / 'runs'}",
+                   f"cache_dir={cache_dir}", "logger.wandb=false"])
+    res = run(cfg, callbacks=[rec])
+    assert res["status"] == "complete"
+    assert [(c["epoch"], c["dev_judge_mean"]) for c in rec.seen] == \
+        [(c["epoch"], c["dev_judge_mean"]) for c in res["selection"]] and len(rec.seen) == 2

@@ -28,7 +28,7 @@ def test_a_synced_run_tells_its_story(smoke_run: tuple[Path, str]) -> None:
     assert (train["name"], ev["name"]) == (name, name + "-eval")
     assert train["id"] == results["wandb_run_id"] and train["group"] == ev["group"] == "lima_mix"
     assert {"data:lima_mix", "n:60", "seed:0", "model:miniature-pretrained"} <= set(train["tags"])
-    assert train["config"]["run_id"] == rd.name and train["config"]["data"]["name"] == "lima_mix"
+    assert train["config"]["run_id"] == rd.name and train["config"]["data.name"] == "lima_mix"
     # the headline with its CI bounds as scalars (a bar chart's error bars), dev numbers apart
     s, m = train["summary"], results["metrics"]
     assert (s["test/judge_mean"], s["test/judge_ci95_lo"], s["test/judge_ci95_hi"]) == \

@@ -58,7 +58,7 @@ def run_view(path: Path) -> dict[str, Any]:
         kind = rec.WhichOneof("record_type")
         if kind == "run":
             r = rec.run
-            view |= {"id": r.run_id, "name": r.display_name, "group": r.run_group, "job_type": r.job_type,
+            view |= {"id": r.run_id, "sweep_id": r.sweep_id, "name": r.display_name, "group": r.run_group, "job_type": r.job_type,
                      "tags": list(r.tags), "config": {i.key: json.loads(i.value_json) for i in r.config.update}}
         elif kind == "summary":
             view["summary"].update({i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in rec.summary.update})

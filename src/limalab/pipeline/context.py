@@ -25,7 +25,7 @@ from limalab.model.checkpoint import chat_tokenizer
 from limalab.model.dropout import add_residual_dropout
 from limalab.model.strategy import split_trainer_config
 from limalab.ranks import worker_rank
-from limalab.tracking.loggers import make_loggers
+from limalab.tracking.loggers import agent_run_id, make_loggers, run_group
 from limalab.tracking.rundir import RunDir, redact
 from limalab.world.base import pretrained_base, read_probe
 from limalab.world.build import WorldConfig, build_world, load_world
@@ -123,13 +123,28 @@ class RunContext:
 
     @cached_property
     def wandb_id(self) -> str:
-        return self.rd.read_provenance().get("wandb_id") or uuid.uuid4().hex[:12]
+        """The run's W&B id: a W&B agent's (under an agent wandb uses no other: the run directory
+        adopts the latest agent's, and provenance keeps every id it had in ``wandb_ids``), else the
+        one it was first given (so a resumed run continues its W&B run), else a new one."""
+        return agent_run_id() or self.rd.read_provenance().get("wandb_id") or uuid.uuid4().hex[:12]
+
+    @cached_property
+    def wandb_group(self) -> str:
+        """A run keeps the W&B group it was first logged in (a W&B run has one group)."""
+        return self.rd.read_provenance().get("wandb_group") or run_group(self.cfg, self.launch)
+
+    @cached_property
+    def grids(self) -> list[str]:
+        """Every ablation (``logger.group``) that launched this run: one ``grid:`` tag each."""
+        group = (self.cfg.get("logger") or {}).get("group")
+        return list(dict.fromkeys([*self.rd.read_provenance().get("grids", []), *([group] if group else [])]))
 
     @cached_property
     def loggers(self) -> list:
         if self.worker:
             return []
-        return make_loggers(self.rd.path, self.run_id, self.wandb_id, self.cfg, redact(self.cfg), self.launch)
+        return make_loggers(self.rd.path, self.run_id, self.wandb_id, self.cfg, redact(self.cfg), self.launch,
+                            self.grids, self.wandb_group)
 
     @cached_property
     def max_new_tokens(self) -> int:

@@ -24,6 +24,7 @@ from limalab.tracking.io import file_sha256
 from limalab.tracking.lock import run_lock
 from limalab.tracking.loggers import (
     finish_wandb,
+    join_grid,
     log_eval_table,
     log_evaluation_run,
     log_headline,
@@ -81,9 +82,23 @@ def _start(ctx: RunContext) -> None:
     launch = {**ctx.launch, "at": now()} if ctx.launch else None  # the Hydra job dir and overrides of each launch
     ctx.rd.update_provenance(**provenance({"world": ctx.world_dir.name, "base_model": ctx.base_name,
                                            "run_id": ctx.run_id}),
-                             wandb_id=ctx.wandb_id, started_at=prov.get("started_at", now()),
+                             wandb_id=ctx.wandb_id, wandb_ids=list(dict.fromkeys([*prov.get("wandb_ids", []), ctx.wandb_id])),
+                             wandb_group=ctx.wandb_group, grids=ctx.grids, started_at=prov.get("started_at", now()),
                              resumed_at=now() if prov else None, launch=launch,
                              launches=[*prov.get("launches", []), *([launch] if launch else [])])
+
+
+def _join_grid(ctx: RunContext) -> None:
+    """A complete run that another grid launches is skipped, and joins that grid: provenance
+    lists it in ``grids`` and the W&B run gets its ``grid:`` tag."""
+    prov = ctx.rd.read_provenance()
+    if ctx.grids == prov.get("grids", []) or not prov.get("wandb_id"):
+        return
+    ctx.rd.update_provenance(grids=ctx.grids)
+    if ctx.cfg["logger"]["wandb"]:
+        join_grid(ctx.rd.path, prov["wandb_id"], ctx.cfg, ctx.wandb_group, ctx.grids)
+        if hint := offline_sync_hint(ctx.rd.path):
+            print(hint)
 
 
 def _link_launch(ctx: RunContext) -> None:
@@ -118,6 +133,7 @@ def _run_stages(ctx: RunContext) -> dict:
     todo = _todo(ctx)
     summary = None if todo else test_eval.done(ctx)
     if was_complete and summary is not None:  # nothing to do: nothing is written
+        _join_grid(ctx)
         log.info("run %s is complete: skipped (rerun with force=true to redo it)", ctx.run_id)
         print(f"skipped: run {ctx.run_id} is already complete in {ctx.rd.path}")
         return _complete_results(ctx, summary) | {"skipped": True}
@@ -180,7 +196,7 @@ def _base_results(ctx: RunContext, prev: dict) -> dict:
         "selected_checkpoint": select.get("selected"), "selection": select.get("candidates", []),
         "tokens_trained": train.get("tokens_trained", 0), "budget": train.get("budget"),
         "wall_s": round(time.time() - ctx.t0, 1) + prev.get("wall_s", 0), "wandb_run_id": ctx.wandb_id,
-        "tags": list(ctx.cfg["tags"]), "knowledge_probe": ctx.probe,
+        "tags": list(ctx.cfg["tags"]), "grids": ctx.grids, "knowledge_probe": ctx.probe,
         "knowledge_retained": ctx.records.get("export", {}).get("knowledge_retained", {}),
         "data": ctx.manifest.get("data"), "n_examples": ctx.manifest.get("n_examples"),
         "stages": {name: r["status"] for name, r in ctx.records.items()},
@@ -199,7 +215,7 @@ def _finish(ctx: RunContext, results: dict) -> dict:
             lg.finalize("success" if results["status"] == "complete" else "failed")
     finish_wandb()
     if model is not None:
-        log_evaluation_run(ctx.rd.path, record, ctx.cfg, model(), ctx.launch)
+        log_evaluation_run(ctx.rd.path, record, ctx.cfg, model(), ctx.wandb_group, ctx.grids)
     if (hint := offline_sync_hint(ctx.rd.path)) and ctx.loggers:
         print(hint)
     ctx.rd.update_provenance(ended_at=now())

@@ -53,16 +53,27 @@ def candidate(ctx: RunContext, prompts: PromptSet, checkpoint: str, model: torch
             "dev_judge_ci95": summary["judge_ci95"], "dev_ppl": ppl}
 
 
+def announce(ctx: RunContext, found: dict) -> dict:
+    """The hook for what watches the selection (an Optuna pruner): every callback of the run with
+    an ``on_select_candidate`` method hears each candidate's dev evaluation as it finishes, and
+    may stop the run there (``optuna.TrialPruned``)."""
+    for cb in ctx.callbacks:
+        if hasattr(cb, "on_select_candidate"):
+            cb.on_select_candidate(found)
+    return found
+
+
 def candidates(ctx: RunContext, prompts: PromptSet) -> list[dict]:
     epochs = ctx.records["train"]["epochs"]
     snaps = snapshot_paths(ctx.rd.checkpoints, epochs, tuple(ctx.cfg["train"]["select"]["window"]))
-    out = [candidate(ctx, prompts, f"epoch-{e}:{file_sha256(p)[:16]}", ctx.weights(p), e) for e, p in snaps]
+    out = [announce(ctx, candidate(ctx, prompts, f"epoch-{e}:{file_sha256(p)[:16]}", ctx.weights(p), e))
+           for e, p in snaps]
     if not out:  # no fine-tuning (base-model controls) or a window without snapshots: the last weights
         base = ctx.base_dir
         checkpoint = f"{'base:' + base.name if epochs == 0 and base else 'final'}:{config_hash(semantic_config(ctx.cfg))}"
         last = ctx.rd.checkpoints / f"epoch-{epochs:03d}.pt"
         model = ctx.weights(last) if epochs else ctx.fresh_model().to(ctx.eval_device()).eval()
-        out = [candidate(ctx, prompts, checkpoint, model, epochs) | {"final": True}]
+        out = [announce(ctx, candidate(ctx, prompts, checkpoint, model, epochs) | {"final": True})]
     return out
 
 

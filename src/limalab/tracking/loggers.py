@@ -27,8 +27,38 @@ MODEL_ARTIFACT_TYPE = "model"
 
 
 def wandb_mode(cfg_mode: str | None) -> str:
-    """``WANDB_MODE`` from the environment wins; otherwise the config; offline by default."""
-    return os.environ.get("WANDB_MODE") or cfg_mode or "offline"
+    """``WANDB_MODE`` from the environment wins; then a W&B agent (``WANDB_SWEEP_ID``: the sweep
+    lives on the server, so its runs must reach it); then the config; offline by default."""
+    if os.environ.get("WANDB_MODE"):
+        return os.environ["WANDB_MODE"]
+    return "online" if os.environ.get("WANDB_SWEEP_ID") else cfg_mode or "offline"
+
+
+def agent_run_id() -> str | None:
+    """The run id a W&B agent gave this process: under an agent, ``wandb.init`` ignores any other
+    id, so the run directory adopts this one."""
+    return os.environ.get("WANDB_RUN_ID") if os.environ.get("WANDB_SWEEP_ID") else None
+
+
+def flat_config(cfg: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The config as dotted keys (``data.size``), the form of a sweep's parameters and of Hydra
+    overrides: a sweep parameter then sets its own key and never replaces a nested group (a
+    sweep's ``data: se_filtered`` next to the composed ``data.*``)."""
+    out: dict[str, Any] = {}
+    for k, v in cfg.items():
+        if isinstance(v, dict) and v:
+            out |= flat_config(v, f"{prefix}{k}.")
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def wandb_config(cfg: dict[str, Any], run_id: str, launch: dict[str, Any] | None) -> dict[str, Any]:
+    """What W&B's config holds: every key dotted, the Hydra group choices (``data: se_filtered``,
+    as a sweep sets them), the run id and how it was launched."""
+    launch = launch or {}
+    return flat_config(cfg) | dict(launch.get("choices") or {}) | {
+        "run_id": run_id, "launch.dir": launch.get("dir"), "launch.overrides": launch.get("overrides")}
 
 
 def run_name(cfg: dict[str, Any], run_id: str) -> str:
@@ -45,11 +75,11 @@ def run_group(cfg: dict[str, Any], launch: dict[str, Any] | None) -> str:
     return lcfg.get("group") or (launch or {}).get("multirun") or str((cfg.get("data") or {}).get("name", "runs"))
 
 
-def run_tags(cfg: dict[str, Any], launch: dict[str, Any] | None = None) -> list[str]:
+def run_tags(cfg: dict[str, Any], grids: list[str] | None = None) -> list[str]:
     """The user's tags, then ``data:``, ``n:``, ``seed:``, ``model:`` and ``grid:`` tags to filter by
     (a run in several grids carries one ``grid:`` tag per grid: a W&B run has one group)."""
     data, model = cfg.get("data") or {}, cfg.get("model") or {}
-    grids = [(cfg.get("logger") or {}).get("group"), *((launch or {}).get("grids") or [])]
+    grids = [(cfg.get("logger") or {}).get("group"), *(grids or [])]
     tags = [*map(str, cfg.get("tags") or []), f"data:{data.get('name')}", f"n:{data.get('size')}",
             f"seed:{cfg.get('seed')}", f"model:{model.get('source')}-{model.get('init', 'checkpoint')}",
             *(f"grid:{g}" for g in grids if g)]
@@ -57,7 +87,10 @@ def run_tags(cfg: dict[str, Any], launch: dict[str, Any] | None = None) -> list[
 
 
 def make_loggers(run_dir: Path, run_id: str, wandb_id: str, cfg: dict[str, Any], config_for_wandb: dict,
-                 launch: dict[str, Any] | None = None) -> list[Logger]:
+                 launch: dict[str, Any] | None = None, grids: list[str] | None = None,
+                 group: str | None = None) -> list[Logger]:
+    """The CSV logger, and W&B's unless ``logger.wandb`` is off. ``group``: the run's W&B group if
+    it has one already (a run keeps its first group), else ``run_group``."""
     loggers: list[Logger] = [CSVLogger(save_dir=str(run_dir), name="", version="logs")]
     lcfg = cfg.get("logger", {}) or {}
     if lcfg.get("wandb", True):
@@ -66,10 +99,10 @@ def make_loggers(run_dir: Path, run_id: str, wandb_id: str, cfg: dict[str, Any],
         # of a multirun to the first one's directory
         os.environ.setdefault("WANDB_SILENT", "true")
         loggers.append(WandbLogger(
-            project=lcfg.get("project", "limalab"), entity=lcfg.get("entity"), group=run_group(cfg, launch),
-            job_type=lcfg.get("job_type", "train"), tags=run_tags(cfg, launch), name=run_name(cfg, run_id),
+            project=lcfg.get("project", "limalab"), entity=lcfg.get("entity"), group=group or run_group(cfg, launch),
+            job_type=lcfg.get("job_type", "train"), tags=run_tags(cfg, grids), name=run_name(cfg, run_id),
             id=wandb_id, resume="allow", save_dir=str(run_dir), mode=wandb_mode(lcfg.get("mode")),
-            config=config_for_wandb | {"run_id": run_id, "launch": launch or {}},
+            config=wandb_config(config_for_wandb, run_id, launch),
         ))
     return loggers
 
@@ -245,8 +278,8 @@ def log_results_artifact(loggers: list[Logger], run_dir: Path, results: dict[str
         run.log_artifact(art, aliases=["latest"])
 
 
-def log_evaluation_run(run_dir: Path, results: dict[str, Any], cfg: dict[str, Any], model_art: Any,
-                       launch: dict[str, Any] | None = None) -> None:
+def log_evaluation_run(run_dir: Path, results: dict[str, Any], cfg: dict[str, Any], model_art: Any, group: str,
+                       grids: list[str] | None = None) -> None:
     """The test evaluation as its own W&B run (job type ``evaluate``, the train run's group and
     name + ``-eval``): it uses the model artifact and logs the evaluation (generations,
     judgments, summary) as an ``evaluation`` artifact — the last edges of the lineage."""
@@ -254,8 +287,8 @@ def log_evaluation_run(run_dir: Path, results: dict[str, Any], cfg: dict[str, An
 
     lcfg = cfg.get("logger") or {}
     eval_id = results["default_eval"]
-    run = wandb.init(project=lcfg.get("project", "limalab"), entity=lcfg.get("entity"), group=run_group(cfg, launch),
-                     job_type="evaluate", tags=run_tags(cfg, launch), name=run_name(cfg, results["run_id"]) + "-eval",
+    run = wandb.init(project=lcfg.get("project", "limalab"), entity=lcfg.get("entity"), group=group,
+                     job_type="evaluate", tags=run_tags(cfg, grids), name=run_name(cfg, results["run_id"]) + "-eval",
                      id=f"{results['wandb_run_id']}-eval", resume="allow", dir=str(run_dir),
                      mode=wandb_mode(lcfg.get("mode")), config={"run_id": results["run_id"], "eval_id": eval_id,
                                                                 "spec": (results.get("evals") or {}).get(eval_id, {}).get("spec")})
@@ -270,3 +303,17 @@ def log_evaluation_run(run_dir: Path, results: dict[str, Any], cfg: dict[str, An
                                              if not k.startswith("dev_")}))
     finally:
         run.finish()
+
+
+def join_grid(run_dir: Path, wandb_id: str, cfg: dict[str, Any], group: str, grids: list[str]) -> None:
+    """A complete run launched again by another grid (it is skipped, not retrained): its W&B run
+    is resumed only to carry every grid's ``grid:`` tag (it keeps its one group), so each grid's
+    dashboard and ``analysis --source wandb --group <grid>`` find it."""
+    import wandb
+
+    lcfg = cfg.get("logger") or {}
+    finish_wandb()
+    run = wandb.init(project=lcfg.get("project", "limalab"), entity=lcfg.get("entity"), group=group,
+                     job_type=lcfg.get("job_type", "train"), tags=run_tags(cfg, grids), id=wandb_id, resume="allow",
+                     dir=str(run_dir), mode=wandb_mode(lcfg.get("mode")))
+    run.finish()
