@@ -11,6 +11,8 @@ SUBSETS ?= 0,1,2
 PAPER_SEEDS ?= 0
 # Hydra overrides for every run of make ablations, e.g. OVERRIDES=hydra/launcher=slurm (docs/scale.md)
 OVERRIDES ?=
+# WANDB_REPORT=1: the report's figures and tables also go to W&B (analysis.report --wandb)
+WANDB_REPORT ?=
 SLURM_DIR ?= .slurm
 
 setup:
@@ -52,7 +54,7 @@ train:
 # Rerun the same command after an interruption: finished runs are skipped, the rest resume.
 ablations:
 	$(PY) -m limalab.ablations.run --scale $(SCALE) --seeds $(SEEDS) --worlds $(WORLDS) \
-		--runs-dir runs/ablations --report reports/ablations $(OVERRIDES)
+		--runs-dir runs/ablations --report reports/ablations $(if $(WANDB_REPORT),--wandb) $(OVERRIDES)
 
 # ablations plus replicates over the subset draw and sweeps/extra/ (Fig. 6 at fixed steps)
 ablations-full:

@@ -66,6 +66,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--report", type=Path, default=Path("reports/ablations"))
     ap.add_argument("--smoke", action="store_true", help="the same pipeline on the smoke world and a tiny grid")
     ap.add_argument("--only", help="comma-separated grid names")
+    ap.add_argument("--wandb", action="store_true",
+                    help="the report also logs its figures and tables to W&B (analysis.report --wandb; offline "
+                         "unless WANDB_MODE=online, its files under the report directory)")
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
     args = ap.parse_args(argv)
     extra = list(args.overrides)
@@ -89,8 +92,12 @@ def main(argv: list[str] | None = None) -> None:
         if (code := subprocess.run(cmd).returncode) != 0:  # its failed jobs are listed above; go on
             failed.append((name, code))
     print(f"ablations: grids done in {time.time() - t0:.0f} s; writing the report", flush=True)
+    report_env = {**os.environ, "WANDB_DIR": str(args.report.resolve()), "WANDB_SILENT": "true",
+                  "WANDB_MODE": os.environ.get("WANDB_MODE") or "offline"}
+    args.report.mkdir(parents=True, exist_ok=True)
     subprocess.run([sys.executable, "-m", "analysis.report", str(args.runs_dir), "--out", str(args.report),
-                    "--scale", str(args.scale)], check=True, cwd=ROOT)
+                    "--scale", str(args.scale), *(["--wandb"] if args.wandb else [])], check=True, cwd=ROOT,
+                   env=report_env)
     if failed:
         raise SystemExit(f"ablations: {len(failed)} of {len(grids)} grids had runs that did not complete "
                          f"({', '.join(f'{g} (exit {c})' for g, c in failed)}); the report covers the complete "
