@@ -55,8 +55,10 @@ def test_an_agents_run_keeps_its_id_and_config_and_joins_every_grid(cache_dir: P
     rd = the_run(tmp_path / "runs")
     prov = json.loads((rd / "provenance.json").read_text())
     assert prov["wandb_id"] == "agentrun0001" and prov["wandb_ids"] == ["agentrun0001"]
-    [train] = [v for v in run_views(rd / "wandb") if v["job_type"] == "train"]
+    [train] = run_views(rd / "wandb")  # one W&B run: under an agent, every wandb.init is the agent's run
     assert train["id"] == "agentrun0001" and train["sweep_id"] == "sweep0001" and train["group"] == "quality"
+    assert train["name"] == f"se_filtered-n{params['data.size']}-s0-{rd.name[:6]}" and train["job_type"] == "train"
+    assert {a["type"] for a in train["logged"]} >= {"model", "evaluation", "run-results"}
     cfg = train["config"]
     # the sweep's own keys, as it set them...
     assert cfg["data"] == "se_filtered" and cfg["data.size"] == params["data.size"] and cfg["seed"] == 0
@@ -73,5 +75,5 @@ def test_an_agents_run_keeps_its_id_and_config_and_joins_every_grid(cache_dir: P
     assert "skipped" in again.stdout
     assert json.loads((rd / "provenance.json").read_text())["grids"] == ["quality", "diversity"]
     latest = run_views(sorted((rd / "wandb").glob("offline-run-*"))[-1])[0]
-    assert latest["id"] == "agentrun0001" and latest["group"] == "quality"
+    assert latest["id"] == "agentrun0001" and latest["group"] == "quality" and latest["name"] == train["name"]
     assert {"grid:quality", "grid:diversity"} <= set(latest["tags"])

@@ -23,6 +23,8 @@ from limalab.tracking.identity import run_id
 from limalab.tracking.io import file_sha256
 from limalab.tracking.lock import run_lock
 from limalab.tracking.loggers import (
+    agent_run_id,
+    evaluation_artifact,
     finish_wandb,
     join_grid,
     log_eval_table,
@@ -96,7 +98,7 @@ def _join_grid(ctx: RunContext) -> None:
         return
     ctx.rd.update_provenance(grids=ctx.grids)
     if ctx.cfg["logger"]["wandb"]:
-        join_grid(ctx.rd.path, prov["wandb_id"], ctx.cfg, ctx.wandb_group, ctx.grids)
+        join_grid(ctx.rd.path, ctx.run_id, prov["wandb_id"], ctx.cfg, ctx.wandb_group, ctx.grids)
         if hint := offline_sync_hint(ctx.rd.path):
             print(hint)
 
@@ -166,6 +168,9 @@ def _log_to_wandb(ctx: RunContext, results: dict, record: dict, card: Path | Non
         return model_artifact(ctx.rd.model, ctx.run_id, float(ctx.cfg["logger"]["model_upload_max_mb"]), card.read_text())
 
     run.log_artifact(model(), aliases=["latest", f"epoch-{ctx.records['select']['epoch']}"])
+    if agent_run_id():  # every wandb.init under an agent is the agent's run: no separate evaluate run
+        run.log_artifact(evaluation_artifact(ctx.rd.path, record), aliases=["latest"])
+        return None
     return model
 
 

@@ -278,11 +278,25 @@ def log_results_artifact(loggers: list[Logger], run_dir: Path, results: dict[str
         run.log_artifact(art, aliases=["latest"])
 
 
+def evaluation_artifact(run_dir: Path, results: dict[str, Any]) -> Any:
+    """The run's headline evaluation (generations, judgments, summary) as an ``evaluation`` artifact."""
+    import wandb
+
+    eval_id = results["default_eval"]
+    art = wandb.Artifact(f"eval-{results['run_id']}-{eval_id}", type=EVAL_ARTIFACT_TYPE,
+                         metadata={"run_id": results["run_id"], "eval_id": eval_id})
+    for name in ("generations.jsonl", "judgments.jsonl", "summary.json"):
+        art.add_file(str(run_dir / "evals" / eval_id / name), name=name)
+    return art
+
+
 def log_evaluation_run(run_dir: Path, results: dict[str, Any], cfg: dict[str, Any], model_art: Any, group: str,
                        grids: list[str] | None = None) -> None:
     """The test evaluation as its own W&B run (job type ``evaluate``, the train run's group and
     name + ``-eval``): it uses the model artifact and logs the evaluation (generations,
-    judgments, summary) as an ``evaluation`` artifact — the last edges of the lineage."""
+    judgments, summary) as an ``evaluation`` artifact — the last edges of the lineage. (Under a
+    W&B agent every ``wandb.init`` of the process gets the agent's run id, so there the train run
+    logs the evaluation itself: pipeline/run.py.)"""
     import wandb
 
     lcfg = cfg.get("logger") or {}
@@ -294,18 +308,14 @@ def log_evaluation_run(run_dir: Path, results: dict[str, Any], cfg: dict[str, An
                                                                 "spec": (results.get("evals") or {}).get(eval_id, {}).get("spec")})
     try:
         use_artifact(run, model_art, aliases=["latest"])
-        art = wandb.Artifact(f"eval-{results['run_id']}-{eval_id}", type=EVAL_ARTIFACT_TYPE,
-                             metadata={"run_id": results["run_id"], "eval_id": eval_id})
-        for name in ("generations.jsonl", "judgments.jsonl", "summary.json"):
-            art.add_file(str(run_dir / "evals" / eval_id / name), name=name)
-        run.log_artifact(art, aliases=["latest"])
+        run.log_artifact(evaluation_artifact(run_dir, results), aliases=["latest"])
         run.summary.update(scalars("test/", {k: v for k, v in (results.get("metrics") or {}).items()
                                              if not k.startswith("dev_")}))
     finally:
         run.finish()
 
 
-def join_grid(run_dir: Path, wandb_id: str, cfg: dict[str, Any], group: str, grids: list[str]) -> None:
+def join_grid(run_dir: Path, run_id: str, wandb_id: str, cfg: dict[str, Any], group: str, grids: list[str]) -> None:
     """A complete run launched again by another grid (it is skipped, not retrained): its W&B run
     is resumed only to carry every grid's ``grid:`` tag (it keeps its one group), so each grid's
     dashboard and ``analysis --source wandb --group <grid>`` find it."""
@@ -315,5 +325,6 @@ def join_grid(run_dir: Path, wandb_id: str, cfg: dict[str, Any], group: str, gri
     finish_wandb()
     run = wandb.init(project=lcfg.get("project", "limalab"), entity=lcfg.get("entity"), group=group,
                      job_type=lcfg.get("job_type", "train"), tags=run_tags(cfg, grids), id=wandb_id, resume="allow",
+                     name=run_name(cfg, run_id),
                      dir=str(run_dir), mode=wandb_mode(lcfg.get("mode")))
     run.finish()
