@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict, dataclass, field
 
@@ -81,6 +82,18 @@ def read_text(path, what: str = "file") -> str:
         raise BadRecord(f"{path}: line {line}: not valid UTF-8 (byte {e.start})") from None
 
 
+def json_array(path, expected: str) -> list:
+    """A whole file holding one JSON array; a broken array has no next record to skip to, so a
+    parse error or another top-level value is a BadRecord (``expected`` says what it should hold)."""
+    try:
+        rows = json.loads(read_text(path))
+    except json.JSONDecodeError as e:
+        raise BadRecord(f"{path}: line {e.lineno}: malformed JSON ({e.msg})") from None
+    if not isinstance(rows, list):
+        raise BadRecord(f"{path}: expected {expected}")
+    return rows
+
+
 def is_json_array(path) -> bool:
     """Whether a JSON file is one array (its first character past a BOM and whitespace is
     ``[``) rather than JSON Lines: how the readers tell the two apart without parsing."""
@@ -104,8 +117,6 @@ def utf8_lines(path, bad: BadRecords):
 
 def json_objects(path, bad: BadRecords):
     """(line number, object) of a JSONL file: undecodable, malformed or non-object lines are bad records."""
-    import json
-
     for n, line in utf8_lines(path, bad):
         if not line.strip():
             continue

@@ -3,11 +3,10 @@ prompt is the instruction, followed by the input when there is one."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from limalab.data.example import BadRecord, BadRecords, Example, read_text
+from limalab.data.example import BadRecords, Example, json_array
 from limalab.data.sources import READERS, Source
 
 KEYS = ("instruction", "input", "output")
@@ -21,12 +20,7 @@ def read_records(path: str | Path, bad: BadRecords | None = None) -> Iterator[tu
     """Yield (index in the array, prompt, output)."""
     path = Path(path)
     bad = bad or BadRecords()
-    try:
-        rows = json.loads(read_text(path))
-    except json.JSONDecodeError as e:
-        raise BadRecord(f"{path}: line {e.lineno}: malformed JSON ({e.msg})") from e
-    if not isinstance(rows, list):
-        raise BadRecord(f"{path}: expected a JSON array of objects with keys {list(KEYS)}")
+    rows = json_array(path, f"a JSON array of objects with keys {list(KEYS)}")
     for i, row in enumerate(rows):
         if not isinstance(row, dict) or not all(isinstance(row.get(k, ""), str) for k in KEYS) \
                 or not row.get("instruction") or not row.get("output"):

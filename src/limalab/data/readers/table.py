@@ -13,7 +13,6 @@ share gets ``#2``, ``#3``, ... in file order: an id is unique within a source).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,8 @@ from limalab.data.example import (
     BadRecords,
     Example,
     is_json_array,
+    json_array,
     json_objects,
-    read_text,
     refuse_lfs_pointer,
 )
 from limalab.data.messages import ConversationError, to_turns
@@ -93,12 +92,7 @@ def _jsonl(path: Path, columns: dict[str, str], bad: BadRecords) -> Iterator[tup
 def _json_array(path: Path, columns: dict[str, str]) -> Iterator[tuple[str, dict]]:
     """One JSON array of objects (Alpaca's and many chat sets' release format). A broken array
     has no next record to skip to: a BadRecord, under either policy."""
-    try:
-        rows = json.loads(read_text(path))
-    except json.JSONDecodeError as e:
-        raise BadRecord(f"{path}: line {e.lineno}: malformed JSON ({e.msg})") from None
-    if not isinstance(rows, list):
-        raise BadRecord(f"{path}: expected a JSON array of objects (or one object per line)")
+    rows = json_array(path, "a JSON array of objects (or one object per line)")
     for i, row in enumerate(rows):
         if i == 0 and isinstance(row, dict):
             _check(list(row), columns, f"{path}: record 0")
