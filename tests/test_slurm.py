@@ -64,9 +64,16 @@ def the_run(work: Path) -> Path:
     return dirs[0]
 
 
+def offline_runs(rd: Path, job: str = "train") -> list[Path]:
+    """The run's offline W&B runs of one job type (one directory per process that logged): the
+    evaluation's W&B run is ``<train run id>-eval``."""
+    runs = sorted((rd / "wandb").glob("offline-run-*"))
+    return [p for p in runs if p.name.endswith("-eval") == (job == "evaluate")]
+
+
 def wandb_ids(rd: Path) -> set[str]:
-    """W&B run ids of the run's offline runs (one directory per process that logged)."""
-    return {p.name.rsplit("-", 1)[1] for p in (rd / "wandb").glob("offline-run-*")}
+    """W&B run ids of the run's training attempts (``offline-run-<date>_<time>-<id>``)."""
+    return {p.name.split("-", 3)[3] for p in offline_runs(rd)}
 
 
 def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 600) -> str:
@@ -213,7 +220,7 @@ def test_two_ranks_from_slurm_match_one_process(two_ranks: Path, reference: Path
     rd = the_run(two_ranks)
     assert (rd / "checkpoints" / "last.ckpt").is_dir()  # FSDP2's sharded checkpoint
     # rank 0 alone owns the run directory: one report, one W&B run, one metrics file
-    assert logs.count("run directory:") == 1 and len(list((rd / "wandb").glob("offline-run-*"))) == 1
+    assert logs.count("run directory:") == 1 and len(offline_runs(rd)) == 1 and len(offline_runs(rd, "evaluate")) == 1
     assert len(list(rd.rglob("metrics.csv"))) == 1
     sharded, one = step_losses(rd), step_losses(reference)
     assert sorted(sharded) == sorted(one) and len(one) >= 10
@@ -254,7 +261,7 @@ def test_preempted_job_resumes_to_the_uninterrupted_run(reference: Path, slurm: 
     assert_equal_runs(rd, reference, resumed_at=4)
     prov = json.loads((rd / "provenance.json").read_text())
     assert prov["resumed_at"] and wandb_ids(rd) == {prov["wandb_id"]}  # one W&B run across the requeue
-    assert len(list((rd / "wandb").glob("offline-run-*"))) == 2  # ... logged by both attempts
+    assert len(offline_runs(rd)) == 2  # ... logged by both attempts
 
 
 def test_job_out_of_time_checkpoints_requeues_and_completes(reference: Path, slurm: Cluster, cache_dir: Path,
