@@ -30,7 +30,10 @@ PAPER = {
     "absolute_test50": {"excellent": 0.50, "pass": 0.38, "fail": 0.12},
     "absolute_ood": {"excellent": 0.45, "pass": 0.35, "fail": 0.20},
     "safety_safe_rate": 0.80,
-    "dialogue": {"zero_shot": {"excellent": 0.452, "fail": 15 / 42}, "chains": {"excellent": 0.761, "fail": 1 / 46}},
+    "dialogue": {
+        "zero_shot": {"excellent": 0.452, "fail": 15 / 42},
+        "chains": {"excellent": 0.761, "fail": 1 / 46},
+    },
 }
 ABSOLUTE_SAMPLE = 50  # "50 random test prompts"
 
@@ -43,7 +46,11 @@ def _summaries(rd: Path) -> list[dict]:
 
 def _eval(rd: Path, prompt_set: str) -> dict | None:
     """The ground-truth judge's evaluation of ``prompt_set`` in this run (None if missing)."""
-    hits = [s for s in _summaries(rd) if s.get("prompt_set") == prompt_set and is_ground_truth(s.get("judge", ""))]
+    hits = [
+        s
+        for s in _summaries(rd)
+        if s.get("prompt_set") == prompt_set and is_ground_truth(s.get("judge", ""))
+    ]
     return hits[-1] if hits else None
 
 
@@ -61,7 +68,11 @@ def _seeds_mean(values: list[float]) -> dict:
     values = [v for v in values if v is not None and not np.isnan(v)]
     if not values:
         return {"mean": float("nan"), "ci95": [float("nan")] * 2, "n_seeds": 0}
-    return over_seeds(values) if len(values) > 1 else {"mean": values[0], "ci95": [values[0]] * 2, "n_seeds": 1}
+    return (
+        over_seeds(values)
+        if len(values) > 1
+        else {"mean": values[0], "ci95": [values[0]] * 2, "n_seeds": 1}
+    )
 
 
 def fmt(x: float | None, pct: bool = True) -> str:
@@ -73,28 +84,49 @@ def fmt(x: float | None, pct: bool = True) -> str:
 def headline(dirs: dict, seeds: list[int]) -> tuple[list[str], dict]:
     per_seed = []
     for s in seeds:
-        pair = [x for x in _summaries(dirs["lima", s]) if getattr(judge_class(x.get("judge", "")), "compares", False)
-                and x.get("b") == str(dirs["alpaca", s])]
+        pair = [
+            x
+            for x in _summaries(dirs["lima", s])
+            if getattr(judge_class(x.get("judge", "")), "compares", False)
+            and x.get("b") == str(dirs["alpaca", s])
+        ]
         if pair:
             per_seed.append(pair[-1])
     out = {k: _seeds_mean([p[k] for p in per_seed]) for k in ("win", "tie", "loss")}
-    likert = {arm: _seeds_mean([(_eval(dirs[arm, s], "test") or {}).get("judge_mean") for s in seeds])
-              for arm in ("lima", "alpaca")}
-    n_ex = {arm: json.loads((dirs[arm, seeds[0]] / "results.json").read_text())["n_examples"]
-            for arm in ("lima", "alpaca") if (dirs[arm, seeds[0]] / "results.json").exists()}
+    likert = {
+        arm: _seeds_mean([(_eval(dirs[arm, s], "test") or {}).get("judge_mean") for s in seeds])
+        for arm in ("lima", "alpaca")
+    }
+    n_ex = {
+        arm: json.loads((dirs[arm, seeds[0]] / "results.json").read_text())["n_examples"]
+        for arm in ("lima", "alpaca")
+        if (dirs[arm, seeds[0]] / "results.json").exists()
+    }
     p = PAPER["fig1_vs_alpaca"]
-    lines = ["## Fig. 1: LIMA against the Alpaca-like arm (pairwise, both orders)", "",
-             f"LIMA mix ({n_ex.get('lima', '?')} examples) against the Alpaca-like arm at its full size "
-             f"({n_ex.get('alpaca', '?')} examples), the reference pairwise judge asked in both orders; "
-             "a preference that flips with the order is a tie.", "",
-             "| | win | tie | loss |", "|---|---|---|---|",
-             f"| paper (LIMA vs Alpaca 65B, humans) | {fmt(p['win'])} | {fmt(p['tie'])} | {fmt(p['loss'])} |",
-             f"| miniature (LIMA vs alpaca, {len(per_seed)} seed(s)) | " + " | ".join(fmt(out[k]["mean"]) for k in ("win", "tie", "loss")) + " |",
-             "", "| arm | test Likert mean (1-6) |", "|---|---|"]
+    lines = [
+        "## Fig. 1: LIMA against the Alpaca-like arm (pairwise, both orders)",
+        "",
+        f"LIMA mix ({n_ex.get('lima', '?')} examples) against the Alpaca-like arm at its full size "
+        f"({n_ex.get('alpaca', '?')} examples), the reference pairwise judge asked in both orders; "
+        "a preference that flips with the order is a tie.",
+        "",
+        "| | win | tie | loss |",
+        "|---|---|---|---|",
+        f"| paper (LIMA vs Alpaca 65B, humans) | {fmt(p['win'])} | {fmt(p['tie'])} | {fmt(p['loss'])} |",
+        f"| miniature (LIMA vs alpaca, {len(per_seed)} seed(s)) | "
+        + " | ".join(fmt(out[k]["mean"]) for k in ("win", "tie", "loss"))
+        + " |",
+        "",
+        "| arm | test Likert mean (1-6) |",
+        "|---|---|",
+    ]
     lines += [f"| {arm} | {fmt(likert[arm]['mean'], False)} |" for arm in likert]
     won = out["win"]["mean"] > out["loss"]["mean"] if per_seed else None
-    lines += ["", f"**Reproduced:** {'yes' if won else 'no' if won is not None else 'not run'} — the paper's LIMA "
-              "wins more often than it loses against Alpaca (53% against 26%)."]
+    lines += [
+        "",
+        f"**Reproduced:** {'yes' if won else 'no' if won is not None else 'not run'} — the paper's LIMA "
+        "wins more often than it loses against Alpaca (53% against 26%).",
+    ]
     return lines, {"pairwise": out, "likert": likert, "n_examples": n_ex}
 
 
@@ -111,22 +143,37 @@ def absolute(dirs: dict, seeds: list[int]) -> tuple[list[str], dict]:
         o = _eval(rd, "ood")
         if o:
             ood.append(rates(_judgments(rd, o)))
-    res = {name: {c: _seeds_mean([r[c] for r in rs]) for c in ("excellent", "pass", "fail")}
-           for name, rs in (("test50", test50), ("ood", ood))}
-    lines = ["## Fig. 3: absolute assessment (LIMA)", "",
-             "Each response labelled fail (Likert 1-2), pass (3-4) or excellent (5-6): the reference judge's "
-             f"levels mapped as documented in `limalab.eval.stats.CATEGORY`. {ABSOLUTE_SAMPLE} random test prompts "
-             "(all samples of each) and the out-of-distribution prompts (phrasings and requests no source uses).", "",
-             "| prompts | excellent | pass | fail | paper (excellent / pass / fail) |", "|---|---|---|---|---|"]
-    for name, key in (("50 random test", "absolute_test50"), ("out of distribution", "absolute_ood")):
+    res = {
+        name: {c: _seeds_mean([r[c] for r in rs]) for c in ("excellent", "pass", "fail")}
+        for name, rs in (("test50", test50), ("ood", ood))
+    }
+    lines = [
+        "## Fig. 3: absolute assessment (LIMA)",
+        "",
+        "Each response labelled fail (Likert 1-2), pass (3-4) or excellent (5-6): the reference judge's "
+        f"levels mapped as documented in `limalab.eval.stats.CATEGORY`. {ABSOLUTE_SAMPLE} random test prompts "
+        "(all samples of each) and the out-of-distribution prompts (phrasings and requests no source uses).",
+        "",
+        "| prompts | excellent | pass | fail | paper (excellent / pass / fail) |",
+        "|---|---|---|---|---|",
+    ]
+    for name, key in (
+        ("50 random test", "absolute_test50"),
+        ("out of distribution", "absolute_ood"),
+    ):
         r, p = res["test50" if name.startswith("50") else "ood"], PAPER[key]
-        lines.append(f"| {name} | {fmt(r['excellent']['mean'])} | {fmt(r['pass']['mean'])} | {fmt(r['fail']['mean'])} | "
-                     f"{fmt(p['excellent'])} / {fmt(p['pass'])} / {fmt(p['fail'])} |")
+        lines.append(
+            f"| {name} | {fmt(r['excellent']['mean'])} | {fmt(r['pass']['mean'])} | {fmt(r['fail']['mean'])} | "
+            f"{fmt(p['excellent'])} / {fmt(p['pass'])} / {fmt(p['fail'])} |"
+        )
     t, o = res["test50"]["excellent"]["mean"], res["ood"]["excellent"]["mean"]
     half = t >= 0.5 if not np.isnan(t) else None
-    lines += ["", f"**Reproduced:** {'yes' if half else 'no' if half is not None else 'not run'} — the paper: about "
-              f"half of LIMA's answers are excellent (ours {fmt(t)}); out of distribution a little lower "
-              f"(ours {fmt(o)})."]
+    lines += [
+        "",
+        f"**Reproduced:** {'yes' if half else 'no' if half is not None else 'not run'} — the paper: about "
+        f"half of LIMA's answers are excellent (ours {fmt(t)}); out of distribution a little lower "
+        f"(ours {fmt(o)}).",
+    ]
     return lines, res
 
 
@@ -140,31 +187,55 @@ def dialogue(dirs: dict, seeds: list[int]) -> tuple[list[str], dict]:
             if not d:
                 continue
             rows = _judgments(dirs[arm, s], d)
-            overall.append(rates(rows) | {"n_fail": sum(CATEGORY[int(r["score"])] == "fail" for r in rows if r.get("score"))})
+            overall.append(
+                rates(rows)
+                | {
+                    "n_fail": sum(
+                        CATEGORY[int(r["score"])] == "fail" for r in rows if r.get("score")
+                    )
+                }
+            )
             for t in sorted({r["turn"] for r in rows}):
                 turns.setdefault(t, []).append(rates([r for r in rows if r["turn"] == t]))
-        res[arm] = {"overall": overall, "turns": {t: {c: _seeds_mean([x[c] for x in v]) for c in ("excellent", "pass", "fail")}
-                                                  for t, v in turns.items()}}
+        res[arm] = {
+            "overall": overall,
+            "turns": {
+                t: {c: _seeds_mean([x[c] for x in v]) for c in ("excellent", "pass", "fail")}
+                for t, v in turns.items()
+            },
+        }
     p = PAPER["dialogue"]
-    lines = ["## §6: multi-turn dialogue", "",
-             "10 test conversations of three turns: an open question naming an entity, a follow-up asking one "
-             "attribute by pronoun only, and a comparison with a second entity on that attribute. Each play "
-             "follows the model's own earlier answers; every turn is judged with the history in the prompt.", "",
-             "| arm | turn | excellent | pass | fail |", "|---|---|---|---|---|"]
+    lines = [
+        "## §6: multi-turn dialogue",
+        "",
+        "10 test conversations of three turns: an open question naming an entity, a follow-up asking one "
+        "attribute by pronoun only, and a comparison with a second entity on that attribute. Each play "
+        "follows the model's own earlier answers; every turn is judged with the history in the prompt.",
+        "",
+        "| arm | turn | excellent | pass | fail |",
+        "|---|---|---|---|---|",
+    ]
     for arm in res:
         for t, r in res[arm]["turns"].items():
-            lines.append(f"| {arm} | {t} | {fmt(r['excellent']['mean'])} | {fmt(r['pass']['mean'])} | {fmt(r['fail']['mean'])} |")
+            lines.append(
+                f"| {arm} | {t} | {fmt(r['excellent']['mean'])} | {fmt(r['pass']['mean'])} | {fmt(r['fail']['mean'])} |"
+            )
     lines += ["", "| all turns | excellent | failed turns | paper |", "|---|---|---|---|"]
     for arm, key in (("lima", "zero_shot"), ("lima_dialogue", "chains")):
         ov = res[arm]["overall"]
         exc = _seeds_mean([o["excellent"] for o in ov])["mean"]
         fails = f"{sum(o['n_fail'] for o in ov)}/{sum(o['n'] for o in ov)}" if ov else "–"
-        lines.append(f"| {arm} | {fmt(exc)} | {fails} | {fmt(p[key]['excellent'])} excellent, fails {fmt(p[key]['fail'])} |")
+        lines.append(
+            f"| {arm} | {fmt(exc)} | {fails} | {fmt(p[key]['excellent'])} excellent, fails {fmt(p[key]['fail'])} |"
+        )
         res[arm]["excellent"] = exc
     a, b = res["lima"].get("excellent"), res["lima_dialogue"].get("excellent")
     ok = b > a if a is not None and b is not None and not (np.isnan(a) or np.isnan(b)) else None
-    lines += ["", f"**Reproduced:** {'yes' if ok else 'no' if ok is not None else 'not run'} — the paper: 30 chains "
-              "raise the share of excellent turns and remove almost every failure."]
+    lines += [
+        "",
+        f"**Reproduced:** {'yes' if ok else 'no' if ok is not None else 'not run'} — the paper: 30 chains "
+        "raise the share of excellent turns and remove almost every failure.",
+    ]
     return lines, res
 
 
@@ -173,8 +244,9 @@ def _subscore_rate(rd: Path, summary: dict, key: str) -> float:
     return float(np.mean([bool(r["subscores"].get(key)) for r in rows])) if rows else float("nan")
 
 
-def constrained(dirs: dict, seeds: list[int], prompt_set: str, key: str, title: str, note: str,
-                paper: str) -> tuple[list[str], dict]:
+def constrained(
+    dirs: dict, seeds: list[int], prompt_set: str, key: str, title: str, note: str, paper: str
+) -> tuple[list[str], dict]:
     res = {}
     for arm in ("lima", f"lima_{prompt_set}"):
         vals, means = [], []
@@ -185,17 +257,26 @@ def constrained(dirs: dict, seeds: list[int], prompt_set: str, key: str, title: 
                 means.append(e["judge_mean"])
         res[arm] = {"rate": _seeds_mean(vals), "likert": _seeds_mean(means)}
     lines = [title, "", note, "", f"| arm | {key} rate | Likert mean |", "|---|---|---|"]
-    lines += [f"| {arm} | {fmt(r['rate']['mean'])} | {fmt(r['likert']['mean'], False)} |" for arm, r in res.items()]
+    lines += [
+        f"| {arm} | {fmt(r['rate']['mean'])} | {fmt(r['likert']['mean'], False)} |"
+        for arm, r in res.items()
+    ]
     a, b = res["lima"]["rate"]["mean"], res[f"lima_{prompt_set}"]["rate"]["mean"]
     ok = b > a if not (np.isnan(a) or np.isnan(b)) else None
-    lines += ["", f"Paper: {paper}", "",
-              f"**Reproduced:** {'yes' if ok else 'no' if ok is not None else 'not run'} — the added examples raise the {key} rate "
-              f"({fmt(a)} → {fmt(b)})."]
+    lines += [
+        "",
+        f"Paper: {paper}",
+        "",
+        f"**Reproduced:** {'yes' if ok else 'no' if ok is not None else 'not run'} — the added examples raise the {key} rate "
+        f"({fmt(a)} → {fmt(b)}).",
+    ]
     return lines, res
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("runs_dir", type=Path)
     add_source_args(ap)
     ap.add_argument("--out", type=Path, default=Path("reports/paper"))
@@ -211,21 +292,33 @@ def main(argv: list[str] | None = None) -> None:
         lines, data[name] = fn(dirs, seeds)
         sections.append(lines)
     for prompt_set, key, title, note, paper in (
-        ("format", "form_ok", "## App. E: structured output",
-         "Test prompts with an explicit constraint: exactly N bullet points, a plan of exactly N numbered steps, "
-         "or at most N words; `form_ok` is the judge's compliance check.",
-         "6 format examples fixed prompts that ask for a structure (bullets, a plan); no rate is given."),
-        ("safety", "safe", "## Safety",
-         "30 sensitive prompts (harming a creature, stealing from or damaging a realm); `safe`: the answer refuses "
-         "(a refusal phrase, no steps to follow).",
-         f"{fmt(PAPER['safety_safe_rate'])} safe answers with 13 safety examples among the 1,000."),
+        (
+            "format",
+            "form_ok",
+            "## App. E: structured output",
+            "Test prompts with an explicit constraint: exactly N bullet points, a plan of exactly N numbered steps, "
+            "or at most N words; `form_ok` is the judge's compliance check.",
+            "6 format examples fixed prompts that ask for a structure (bullets, a plan); no rate is given.",
+        ),
+        (
+            "safety",
+            "safe",
+            "## Safety",
+            "30 sensitive prompts (harming a creature, stealing from or damaging a realm); `safe`: the answer refuses "
+            "(a refusal phrase, no steps to follow).",
+            f"{fmt(PAPER['safety_safe_rate'])} safe answers with 13 safety examples among the 1,000.",
+        ),
     ):
         lines, data[prompt_set] = constrained(dirs, seeds, prompt_set, key, title, note, paper)
         sections.append(lines)
     args.out.mkdir(parents=True, exist_ok=True)
-    head = ["# The paper's other experiments on the miniature", "",
-            f"World v{WORLD_VERSION}, pipeline v{PIPELINE_VERSION}, rubric v{RUBRIC_VERSION}; seeds {args.seeds}; "
-            f"runs in `{args.runs_dir}`. Expected directions, stated before the runs (`limalab.ablations.paper.ARMS`):", ""]
+    head = [
+        "# The paper's other experiments on the miniature",
+        "",
+        f"World v{WORLD_VERSION}, pipeline v{PIPELINE_VERSION}, rubric v{RUBRIC_VERSION}; seeds {args.seeds}; "
+        f"runs in `{args.runs_dir}`. Expected directions, stated before the runs (`limalab.ablations.paper.ARMS`):",
+        "",
+    ]
     head += [f"- `{arm}` (data={data_}): {exp}" for arm, (data_, exp) in ARMS.items()]
     text = "\n".join(head + [""] + ["\n".join(s) + "\n" for s in sections])
     (args.out / "report.md").write_text(text)
@@ -256,8 +349,10 @@ def draw_paper_figure(data: dict, plt) -> object:
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.4))
     pw = data["headline"]["pairwise"]
     n = max((pw[k].get("n_seeds", 0) for k in ("win", "tie", "loss")), default=0)
-    bars = {"paper (65B, humans)": ({**PAPER["fig1_vs_alpaca"]}, None),
-            f"miniature (n = {n} seeds)": ({k: pw[k]["mean"] for k in ("win", "tie", "loss")}, pw)}
+    bars = {
+        "paper (65B, humans)": ({**PAPER["fig1_vs_alpaca"]}, None),
+        f"miniature (n = {n} seeds)": ({k: pw[k]["mean"] for k in ("win", "tie", "loss")}, pw),
+    }
     for i, (r, ci) in enumerate(bars.values()):
         left = 0.0
         for k, color in (("win", "#4c72b0"), ("tie", "#bbbbbb"), ("loss", "#dd8452")):
@@ -272,15 +367,32 @@ def draw_paper_figure(data: dict, plt) -> object:
     axes[0].set_title("LIMA vs Alpaca: win / tie / loss", fontsize=8)
     axes[0].legend(loc="lower right", fontsize=6)
     turns = data["dialogue"]
-    for arm, style, key, color in (("lima", "o--", "zero_shot", "#4c72b0"), ("lima_dialogue", "s-", "chains", "#55a868")):
+    for arm, style, key, color in (
+        ("lima", "o--", "zero_shot", "#4c72b0"),
+        ("lima_dialogue", "s-", "chains", "#55a868"),
+    ):
         ts = sorted(turns[arm]["turns"])
         ex = [turns[arm]["turns"][t]["excellent"] for t in ts]
-        err = np.nan_to_num(np.abs([[e["mean"] - e["ci95"][0] for e in ex], [e["ci95"][1] - e["mean"] for e in ex]]))
+        err = np.nan_to_num(
+            np.abs([[e["mean"] - e["ci95"][0] for e in ex], [e["ci95"][1] - e["mean"] for e in ex]])
+        )
         nseeds = max((e.get("n_seeds", 0) for e in ex), default=0)
-        axes[1].errorbar(ts, [e["mean"] for e in ex], yerr=err if ex else None, fmt=style, color=color, capsize=3,
-                         label=f"{arm} (n = {nseeds} seeds x 10 conversations)")
-        axes[1].axhline(PAPER["dialogue"][key]["excellent"], color=color, ls=":", lw=1,
-                        label=f"paper, all turns: {PAPER['dialogue'][key]['excellent']:.1%} ({key.replace('_', '-')})")
+        axes[1].errorbar(
+            ts,
+            [e["mean"] for e in ex],
+            yerr=err if ex else None,
+            fmt=style,
+            color=color,
+            capsize=3,
+            label=f"{arm} (n = {nseeds} seeds x 10 conversations)",
+        )
+        axes[1].axhline(
+            PAPER["dialogue"][key]["excellent"],
+            color=color,
+            ls=":",
+            lw=1,
+            label=f"paper, all turns: {PAPER['dialogue'][key]['excellent']:.1%} ({key.replace('_', '-')})",
+        )
         axes[1].set_xticks(ts)
     axes[1].set_xlabel("dialogue turn", fontsize=7)
     axes[1].set_ylabel("excellent share", fontsize=7)

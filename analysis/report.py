@@ -43,22 +43,41 @@ from limalab.tracking.io import atomic_write_json
 from limalab.versions import PIPELINE_VERSION, RUBRIC_VERSION, WORLD_VERSION
 
 SWEEPS = Path(__file__).resolve().parents[1] / "sweeps"
-PAPER_FIG5 = {"se_filtered": 3.83, "wikihow": 3.49, "se_unfiltered": 3.33}  # the Fig. 5 ordering the verdict reads
+PAPER_FIG5 = {
+    "se_filtered": 3.83,
+    "wikihow": 3.49,
+    "se_unfiltered": 3.33,
+}  # the Fig. 5 ordering the verdict reads
 PAPER_FIG6 = "flat at about 3.8 from 2K to 32K examples"
-LABELS = {"se_filtered": "filtered Stack Exchange", "wikihow": "wikiHow", "se_unfiltered": "unfiltered Stack Exchange",
-          "se_longest": "N longest (unfiltered SE)"}
-POSITIVE_CONTROL, PC_TEST = "passage_qa", "passage_test"  # conf/data/passage_qa.yaml, sweeps/positive_control.yaml
+LABELS = {
+    "se_filtered": "filtered Stack Exchange",
+    "wikihow": "wikiHow",
+    "se_unfiltered": "unfiltered Stack Exchange",
+    "se_longest": "N longest (unfiltered SE)",
+}
+POSITIVE_CONTROL, PC_TEST = (
+    "passage_qa",
+    "passage_test",
+)  # conf/data/passage_qa.yaml, sweeps/positive_control.yaml
 
 
 def grid_arms(sweeps_dir: Path = SWEEPS) -> dict[str, list[str]]:
     """Each figure's data arms, read from the sweep files that define its grids."""
+
     def data_of(name: str) -> list[str]:
         path = sweeps_dir / f"{name}.yaml"
-        return [str(v) for v in values(load_sweep(path)["parameters"]["data"])] if path.exists() else []
+        return (
+            [str(v) for v in values(load_sweep(path)["parameters"]["data"])]
+            if path.exists()
+            else []
+        )
 
     fig5 = list(dict.fromkeys(data_of("diversity") + data_of("quality") + data_of("long_is_more")))
-    return {"fig5": fig5 or list(PAPER_FIG5), "quantity": (data_of("quantity") or ["se_filtered"])[:1],
-            "positive_control": (data_of("positive_control") or [POSITIVE_CONTROL])[:1]}
+    return {
+        "fig5": fig5 or list(PAPER_FIG5),
+        "quantity": (data_of("quantity") or ["se_filtered"])[:1],
+        "positive_control": (data_of("positive_control") or [POSITIVE_CONTROL])[:1],
+    }
 
 
 def design(runs_dir: Path, rows: list[dict]) -> dict[str, Any]:
@@ -69,13 +88,22 @@ def design(runs_dir: Path, rows: list[dict]) -> dict[str, Any]:
     for rid in sorted({r["run_id"] for r in rows}):
         reg = (yaml.safe_load((runs_dir / rid / "config.yaml").read_text()) or {}).get("regime")
         if reg:
-            seen.setdefault(json.dumps({k: reg[k] for k in ("paper", "verdicts", "paper_results")}, sort_keys=True),
-                            {**reg, "run": rid})
+            seen.setdefault(
+                json.dumps(
+                    {k: reg[k] for k in ("paper", "verdicts", "paper_results")}, sort_keys=True
+                ),
+                {**reg, "run": rid},
+            )
     if len(seen) > 1:
         a, b = list(seen.values())[:2]
-        sys.exit(f"{runs_dir}: runs {a['run']} and {b['run']} record different regime recipes or decision rules "
-                 "(regime.paper / verdicts / paper_results); report them separately")
-    return next(iter(seen.values()), None) or {**yaml.safe_load(DEFAULT_REGIME.read_text()), "run": None}
+        sys.exit(
+            f"{runs_dir}: runs {a['run']} and {b['run']} record different regime recipes or decision rules "
+            "(regime.paper / verdicts / paper_results); report them separately"
+        )
+    return next(iter(seen.values()), None) or {
+        **yaml.safe_load(DEFAULT_REGIME.read_text()),
+        "run": None,
+    }
 
 
 def _arm_rows(runs_dir: Path) -> list[dict]:
@@ -90,9 +118,28 @@ def _arm_rows(runs_dir: Path) -> list[dict]:
         for e in evals:
             if e["judge"] != own.get(e["run_id"], e["judge"]):
                 continue
-            rows.append({**{k: e[k] for k in ("data", "n_examples", "init", "epochs", "few_shot", "seed", "run_id",
-                                              "prompt_set", "subset_seed", "budget")},
-                         "arm": name, "mean": e["summary"]["judge_mean"], "eval": e})
+            rows.append(
+                {
+                    **{
+                        k: e[k]
+                        for k in (
+                            "data",
+                            "n_examples",
+                            "init",
+                            "epochs",
+                            "few_shot",
+                            "seed",
+                            "run_id",
+                            "prompt_set",
+                            "subset_seed",
+                            "budget",
+                        )
+                    },
+                    "arm": name,
+                    "mean": e["summary"]["judge_mean"],
+                    "eval": e,
+                }
+            )
     return rows
 
 
@@ -113,44 +160,74 @@ def _stat(rows: list[dict], metric: str = "judge") -> dict:
 
 def _with_length_control(table: list[dict], groups: list[list[dict]]) -> list[dict]:
     """Each row with its length-controlled mean, fitted across the rows of the table."""
-    fit = length_controlled({i: scored_lengths([r["eval"] for r in g]) for i, g in enumerate(groups) if g})
+    fit = length_controlled(
+        {i: scored_lengths([r["eval"] for r in g]) for i, g in enumerate(groups) if g}
+    )
     for i, t in enumerate(table):
         lc = fit["arms"].get(i, {})
-        t.update({"lc_mean": lc.get("lc_mean", float("nan")), "lc_ci95": lc.get("lc_ci95", [float("nan")] * 2),
-                  "lc_slope": fit["slope"], "lc_common_length": fit["common_length"]})
+        t.update(
+            {
+                "lc_mean": lc.get("lc_mean", float("nan")),
+                "lc_ci95": lc.get("lc_ci95", [float("nan")] * 2),
+                "lc_slope": fit["slope"],
+                "lc_common_length": fit["common_length"],
+            }
+        )
     return table
 
 
 def fig_rows(rows: list[dict], budget: str = "epochs", **match) -> list[dict]:
     """Fine-tuned runs from the pretrained base, tested on the test set, under a budget policy
     (``epochs``: the paper's design; ``steps``: the compute-matched grid)."""
-    return [r for r in _group(rows, init="pretrained", prompt_set="test", **match)
-            if r["epochs"] > 0 and r.get("budget", "epochs") == budget]
+    return [
+        r
+        for r in _group(rows, init="pretrained", prompt_set="test", **match)
+        if r["epochs"] > 0 and r.get("budget", "epochs") == budget
+    ]
 
 
 def train_lengths(runs_dir: Path, rs: list[dict]) -> dict[str, float]:
     """Response lengths beside a score: the training responses (tokens, from the manifest), how
     many training examples lost their EOT to ``train.max_length``, the generated responses."""
-    ms = [json.loads(p.read_text()) for r in rs if (p := runs_dir / r["run_id"] / "manifest.json").exists()]
+    ms = [
+        json.loads(p.read_text())
+        for r in rs
+        if (p := runs_dir / r["run_id"] / "manifest.json").exists()
+    ]
     gen = [v for r in rs if (v := r["eval"]["summary"].get("response_tokens_mean")) is not None]
     nan = float("nan")
-    return {"train_resp_tokens": float(np.mean([m["n_response_tokens"] / m["n_examples"] for m in ms])) if ms else nan,
-            "n_trimmed": float(np.mean([m.get("n_trimmed", nan) for m in ms])) if ms else nan,
-            "gen_tokens": float(np.mean(gen)) if gen else nan}
+    return {
+        "train_resp_tokens": float(np.mean([m["n_response_tokens"] / m["n_examples"] for m in ms]))
+        if ms
+        else nan,
+        "n_trimmed": float(np.mean([m.get("n_trimmed", nan) for m in ms])) if ms else nan,
+        "gen_tokens": float(np.mean(gen)) if gen else nan,
+    }
 
 
 def _n_prompts(rs: list[dict]) -> int:
     return len(prompt_means(rs[0]["eval"]["judgments"])) if rs else 0
 
 
-def fig5(rows: list[dict], size: int, d: dict, arms: list[str], runs_dir: Path, out: Path, plt) -> list[dict]:
+def fig5(
+    rows: list[dict], size: int, d: dict, arms: list[str], runs_dir: Path, out: Path, plt
+) -> list[dict]:
     table, groups = [], []
     paper = d["paper_results"]["fig5"]
     for data in arms:
         group = fig_rows(rows, data=data, n_examples=size)
-        table.append({"arm": data, "label": LABELS.get(data, data), "size": size, **_stat(group),
-                      "paper": paper.get(data, float("nan")), "n_runs": len(group), "n_prompts": _n_prompts(group),
-                      **train_lengths(runs_dir, group)})
+        table.append(
+            {
+                "arm": data,
+                "label": LABELS.get(data, data),
+                "size": size,
+                **_stat(group),
+                "paper": paper.get(data, float("nan")),
+                "n_runs": len(group),
+                "n_prompts": _n_prompts(group),
+                **train_lengths(runs_dir, group),
+            }
+        )
         groups.append(group)
     _with_length_control(table, groups)
     fig = draw_fig5(table, d["paper_results"]["fig5_size"], plt)
@@ -167,8 +244,12 @@ def slope(rows: list[dict]) -> dict:
         return {"slope": float("nan"), "ci95": [float("nan")] * 2, "n": len(x)}
     fit = stats.linregress(x, y)
     half = stats.t.ppf(0.975, len(x) - 2) * fit.stderr
-    return {"slope": float(fit.slope), "ci95": [float(fit.slope - half), float(fit.slope + half)], "n": len(x),
-            "p": float(fit.pvalue)}
+    return {
+        "slope": float(fit.slope),
+        "ci95": [float(fit.slope - half), float(fit.slope + half)],
+        "n": len(x),
+        "p": float(fit.pvalue),
+    }
 
 
 def _sizes(arm: list[dict]) -> dict[int, list[dict]]:
@@ -179,7 +260,10 @@ def _sizes(arm: list[dict]) -> dict[int, list[dict]]:
 
 
 def _by_size(arm: list[dict], runs_dir: Path | None = None) -> list[dict]:
-    return [{"size": n, **_stat(rs), **(train_lengths(runs_dir, rs) if runs_dir else {})} for n, rs in _sizes(arm).items()]
+    return [
+        {"size": n, **_stat(rs), **(train_lengths(runs_dir, rs) if runs_dir else {})}
+        for n, rs in _sizes(arm).items()
+    ]
 
 
 def _pc_row(size: int | str, rows: list[dict]) -> dict:
@@ -190,41 +274,73 @@ def _pc_row(size: int | str, rows: list[dict]) -> dict:
 def positive_control(rows: list[dict], data: str) -> tuple[list[dict], dict, dict]:
     """The passage-QA curve, its slope and largest-vs-smallest paired test, and the base model
     on the same prompts."""
-    ctl = [r for r in _group(rows, data=data, init="pretrained", prompt_set=PC_TEST) if r["epochs"] > 0]
+    ctl = [
+        r for r in _group(rows, data=data, init="pretrained", prompt_set=PC_TEST) if r["epochs"] > 0
+    ]
     by_size = _sizes(ctl)
     pc, pc_fit = [_pc_row(n, rs) for n, rs in by_size.items()], slope(ctl)
     if len(by_size) >= 2:  # one seed per size leaves the slope a 1-df interval: test on the prompts
         lo, hi = min(by_size), max(by_size)
         pc_fit["largest_vs_smallest"] = {
-            "sizes": [hi, lo], **paired_test(per_prompt([r["eval"] for r in by_size[hi]]),
-                                              per_prompt([r["eval"] for r in by_size[lo]]))}
-    base = _pc_row("base, zero-shot", _group(rows, epochs=0, few_shot=0, prompt_set=PC_TEST))  # same prompts
+            "sizes": [hi, lo],
+            **paired_test(
+                per_prompt([r["eval"] for r in by_size[hi]]),
+                per_prompt([r["eval"] for r in by_size[lo]]),
+            ),
+        }
+    base = _pc_row(
+        "base, zero-shot", _group(rows, epochs=0, few_shot=0, prompt_set=PC_TEST)
+    )  # same prompts
     return pc, pc_fit, base
 
 
 def fig6(rows: list[dict], d: dict, arms: dict, runs_dir: Path, out: Path, plt) -> dict[str, Any]:
     """Fig. 6 (filtered Stack Exchange by size; the compute-matched grid beside it) and the
     positive control (passage QA, a skill only the SFT data teaches) in a panel beside it."""
-    arm, matched = fig_rows(rows, data=arms["quantity"][0]), fig_rows(rows, "steps", data=arms["quantity"][0])
+    arm, matched = (
+        fig_rows(rows, data=arms["quantity"][0]),
+        fig_rows(rows, "steps", data=arms["quantity"][0]),
+    )
     table, fit = _by_size(arm, runs_dir), slope(arm)
     _with_length_control(table, list(_sizes(arm).values()))
     mtable = _by_size(matched, runs_dir)
     pc, pc_fit, base = positive_control(rows, arms["positive_control"][0])
     if table or pc or mtable:
-        fig = draw_fig6({"table": table, "fit": fit, "matched": mtable, "matched_fit": slope(matched),
-                         "paper_flat": d["paper_results"]["fig6_flat"], "delta": d["verdicts"]["flat_delta"]},
-                        {"table": pc, "fit": pc_fit, "base": base["mean"] if base["n_seeds"] else None}, plt)
+        fig = draw_fig6(
+            {
+                "table": table,
+                "fit": fit,
+                "matched": mtable,
+                "matched_fit": slope(matched),
+                "paper_flat": d["paper_results"]["fig6_flat"],
+                "delta": d["verdicts"]["flat_delta"],
+            },
+            {"table": pc, "fit": pc_fit, "base": base["mean"] if base["n_seeds"] else None},
+            plt,
+        )
         fig.savefig(out / "fig6_quantity.png", dpi=130)
         plt.close(fig)
-    return {"fig6": table, "slope": fit, "matched": mtable, "matched_slope": slope(matched),
-            "positive_control": ([base] if base["n_seeds"] else []) + pc, "positive_control_slope": pc_fit}
+    return {
+        "fig6": table,
+        "slope": fit,
+        "matched": mtable,
+        "matched_slope": slope(matched),
+        "positive_control": ([base] if base["n_seeds"] else []) + pc,
+        "positive_control_slope": pc_fit,
+    }
 
 
 def fig9(runs_dir: Path, out: Path, plt) -> float:
-    sel = [r for r in selection_rows(runs_dir) if r["dev_ppl"] is not None and r["dev_judge_mean"] is not None]
+    sel = [
+        r
+        for r in selection_rows(runs_dir)
+        if r["dev_ppl"] is not None and r["dev_judge_mean"] is not None
+    ]
     if len(sel) < 3:
         return float("nan")
-    rho = float(stats.spearmanr([r["dev_ppl"] for r in sel], [r["dev_judge_mean"] for r in sel]).statistic)
+    rho = float(
+        stats.spearmanr([r["dev_ppl"] for r in sel], [r["dev_judge_mean"] for r in sel]).statistic
+    )
     fig = draw_fig9(sel, rho, plt)
     fig.savefig(out / "fig9_ppl_vs_quality.png", dpi=130)
     plt.close(fig)
@@ -235,40 +351,84 @@ def findings(rows: list[dict], size5: int, d: dict, arms: dict) -> list[dict]:
     """One row per finding: effect, CI, p, the smallest effect the grid detects, the verdict
     (``analysis/verdicts.py``), by the decision rule the runs recorded."""
     v, effects = d["verdicts"], d["paper_results"]["effects"]
-    ev = {data: [r["eval"] for r in fig_rows(rows, data=data, n_examples=size5)] for data in arms["fig5"]}
+    ev = {
+        data: [r["eval"] for r in fig_rows(rows, data=data, n_examples=size5)]
+        for data in arms["fig5"]
+    }
     out = []
     for other, what in (("wikihow", "diversity"), ("se_unfiltered", "quality")):
         if ev.get("se_filtered") and ev.get(other):
-            out.append(difference_row(f"Fig. 5 {what}: filtered SE - {LABELS[other]}",
-                                      compare(ev["se_filtered"], ev[other], per_prompt, v), effects[what], v["alpha"]))
+            out.append(
+                difference_row(
+                    f"Fig. 5 {what}: filtered SE - {LABELS[other]}",
+                    compare(ev["se_filtered"], ev[other], per_prompt, v),
+                    effects[what],
+                    v["alpha"],
+                )
+            )
     if ev.get("se_longest") and ev.get("se_filtered"):
-        out.append(difference_row("Long Is More: N longest - filtered SE (Zhao et al.: longest wins)",
-                                  compare(ev["se_longest"], ev["se_filtered"], per_prompt, v), None, v["alpha"]))
-    for label, budget in (("Fig. 6 flat, epochs (the paper's design)", "epochs"),
-                          ("Fig. 6 flat, fixed steps (compute-matched)", "steps")):
+        out.append(
+            difference_row(
+                "Long Is More: N longest - filtered SE (Zhao et al.: longest wins)",
+                compare(ev["se_longest"], ev["se_filtered"], per_prompt, v),
+                None,
+                v["alpha"],
+            )
+        )
+    for label, budget in (
+        ("Fig. 6 flat, epochs (the paper's design)", "epochs"),
+        ("Fig. 6 flat, fixed steps (compute-matched)", "steps"),
+    ):
         runs = fig_rows(rows, budget, data=arms["quantity"][0])
         if len({r["n_examples"] for r in runs}) >= 2:
-            eq = slope_equivalence([r["n_examples"] for r in runs], [r["mean"] for r in runs], v["flat_delta"],
-                                   v["alpha"])
-            out.append(flat_row(label, eq, v["alpha"], v["power"], f"flat ~{d['paper_results']['fig6_flat']}"))
+            eq = slope_equivalence(
+                [r["n_examples"] for r in runs],
+                [r["mean"] for r in runs],
+                v["flat_delta"],
+                v["alpha"],
+            )
+            out.append(
+                flat_row(
+                    label, eq, v["alpha"], v["power"], f"flat ~{d['paper_results']['fig6_flat']}"
+                )
+            )
     return out
 
 
 def components(rows: list[dict], size5: int, arms: dict) -> list[dict]:
     """Variance components (subset draw, seed, prompt, residual) of every arm with its runs."""
-    groups = [(f"{LABELS.get(a, a)} @ {size5}", fig_rows(rows, data=a, n_examples=size5)) for a in arms["fig5"]]
-    groups += [(f"{LABELS.get(arms['quantity'][0])} @ {n}", rs)
-               for n, rs in _sizes(fig_rows(rows, data=arms["quantity"][0])).items() if n != size5]
-    return [{"arm": label, **variance_components({(r["subset_seed"], r["seed"]): prompt_means(r["eval"]["judgments"])
-                                                  for r in rs})} for label, rs in groups if rs]
+    groups = [
+        (f"{LABELS.get(a, a)} @ {size5}", fig_rows(rows, data=a, n_examples=size5))
+        for a in arms["fig5"]
+    ]
+    groups += [
+        (f"{LABELS.get(arms['quantity'][0])} @ {n}", rs)
+        for n, rs in _sizes(fig_rows(rows, data=arms["quantity"][0])).items()
+        if n != size5
+    ]
+    return [
+        {
+            "arm": label,
+            **variance_components(
+                {(r["subset_seed"], r["seed"]): prompt_means(r["eval"]["judgments"]) for r in rs}
+            ),
+        }
+        for label, rs in groups
+        if rs
+    ]
 
 
 def controls(rows: list[dict]) -> list[dict]:
     out = []
-    for label, sel in (("base, zero-shot", dict(epochs=0, few_shot=0)), ("base, 3-shot", dict(epochs=0, few_shot=3)),
-                       ("LIMA mix, pretrained", dict(data="lima_mix", init="pretrained")),
-                       ("LIMA mix, random init", dict(data="lima_mix", init="random"))):
-        rs = [r for r in _group(rows, **sel, prompt_set="test") if "epochs" in sel or r["epochs"] > 0]
+    for label, sel in (
+        ("base, zero-shot", dict(epochs=0, few_shot=0)),
+        ("base, 3-shot", dict(epochs=0, few_shot=3)),
+        ("LIMA mix, pretrained", dict(data="lima_mix", init="pretrained")),
+        ("LIMA mix, random init", dict(data="lima_mix", init="random")),
+    ):
+        rs = [
+            r for r in _group(rows, **sel, prompt_set="test") if "epochs" in sel or r["epochs"] > 0
+        ]
         if rs:
             out.append({"control": label, "size": rs[0]["n_examples"], **_stat(rs)})
     return out
@@ -289,24 +449,33 @@ def verdicts(f5: list[dict], tests: dict, pc_fit: dict | None = None) -> list[st
         order = sorted(m, key=m.get, reverse=True)
         paper = ["se_filtered", "wikihow", "se_unfiltered"]
         tied = len({round(v, 9) for v in m.values()}) < len(m)  # a tie orders nothing
-        lines.append(f"- Fig. 5 ordering: ours {' > '.join(order)}{' (tied)' if tied else ''}; paper {' > '.join(paper)}: "
-                     f"**{'reproduced' if order == paper and not tied else 'not reproduced'}**.")
+        lines.append(
+            f"- Fig. 5 ordering: ours {' > '.join(order)}{' (tied)' if tied else ''}; paper {' > '.join(paper)}: "
+            f"**{'reproduced' if order == paper and not tied else 'not reproduced'}**."
+        )
         for k, t in tests.items():
             sig = t["t_p"] < 0.05
-            lines.append(f"- {k}: difference {t['mean_diff']:+.2f} (95% CI {t['ci95'][0]:+.2f} to {t['ci95'][1]:+.2f}, "
-                         f"paired t over prompts p = {t['t_p']:.3g}) — {'significant' if sig else 'not significant'} "
-                         "at 0.05 over prompts (the verdict table's test is over runs where an arm has several).")
+            lines.append(
+                f"- {k}: difference {t['mean_diff']:+.2f} (95% CI {t['ci95'][0]:+.2f} to {t['ci95'][1]:+.2f}, "
+                f"paired t over prompts p = {t['t_p']:.3g}) — {'significant' if sig else 'not significant'} "
+                "at 0.05 over prompts (the verdict table's test is over runs where an arm has several)."
+            )
     if pc_fit and pc_fit.get("largest_vs_smallest"):
         t = pc_fit["largest_vs_smallest"]
         rises = t["mean_diff"] > 0 and t["t_p"] < 0.05
-        lines.append(f"- Positive control (passage QA, a skill only the SFT data teaches): {t['sizes'][0]} examples "
-                     f"score {t['mean_diff']:+.2f} over {t['sizes'][1]} (95% CI {t['ci95'][0]:+.2f} to "
-                     f"{t['ci95'][1]:+.2f}, paired t over {t['n_prompts']} prompts, p = {t['t_p']:.3g}); slope "
-                     f"{pc_fit['slope']:+.3f} per doubling (95% CI {pc_fit['ci95'][0]:+.3f} to {pc_fit['ci95'][1]:+.3f}, "
-                     f"{pc_fit['n']} runs): "
-                     + ("**rises: the setup can see a quantity effect where one exists**." if rises else
-                        "**flat too: at these sizes the setup cannot see quantity effects, so a flat Fig. 6 would "
-                        "say nothing**."))
+        lines.append(
+            f"- Positive control (passage QA, a skill only the SFT data teaches): {t['sizes'][0]} examples "
+            f"score {t['mean_diff']:+.2f} over {t['sizes'][1]} (95% CI {t['ci95'][0]:+.2f} to "
+            f"{t['ci95'][1]:+.2f}, paired t over {t['n_prompts']} prompts, p = {t['t_p']:.3g}); slope "
+            f"{pc_fit['slope']:+.3f} per doubling (95% CI {pc_fit['ci95'][0]:+.3f} to {pc_fit['ci95'][1]:+.3f}, "
+            f"{pc_fit['n']} runs): "
+            + (
+                "**rises: the setup can see a quantity effect where one exists**."
+                if rises
+                else "**flat too: at these sizes the setup cannot see quantity effects, so a flat Fig. 6 would "
+                "say nothing**."
+            )
+        )
     return lines
 
 
@@ -322,16 +491,25 @@ def provenance(runs_dir: Path, rows: list[dict]) -> str:
         for k in ("world", "base_model", "git_sha"):
             if prov.get(k):
                 seen[k.replace("_", " ")].add(str(prov[k])[:12])
-    parts = [f"{k} {', '.join(sorted(v))}" + (" (**mixed**)" if len(v) > 1 else "") for k, v in seen.items()]
-    return "; ".join(parts) if parts else (f"world version {WORLD_VERSION}, pipeline version {PIPELINE_VERSION}, "
-                                           f"rubric version {RUBRIC_VERSION} (this checkout's; the runs record none)")
+    parts = [
+        f"{k} {', '.join(sorted(v))}" + (" (**mixed**)" if len(v) > 1 else "")
+        for k, v in seen.items()
+    ]
+    return (
+        "; ".join(parts)
+        if parts
+        else (
+            f"world version {WORLD_VERSION}, pipeline version {PIPELINE_VERSION}, "
+            f"rubric version {RUBRIC_VERSION} (this checkout's; the runs record none)"
+        )
+    )
 
 
 def _lc_line(table: list[dict]) -> str:
     if not table or math.isnan(table[0].get("lc_slope", float("nan"))):
         return LENGTH_NOTE
     t = table[0]
-    return (f"{LENGTH_NOTE} Here: {t['lc_slope']:+.4f} per token, read at {t['lc_common_length']:.1f} tokens.")
+    return f"{LENGTH_NOTE} Here: {t['lc_slope']:+.4f} per token, read at {t['lc_common_length']:.1f} tokens."
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
@@ -352,7 +530,9 @@ def paired_tests(rows: list[dict], size5: int) -> dict[str, dict]:
     base = arms.get(("se_filtered", size5))
     for other, what in (("wikihow", "diversity"), ("se_unfiltered", "quality")):
         if base and arms.get((other, size5)):
-            tests[f"se_filtered − {other} ({what})"] = paired_test(per_prompt(base), per_prompt(arms[(other, size5)]))
+            tests[f"se_filtered − {other} ({what})"] = paired_test(
+                per_prompt(base), per_prompt(arms[(other, size5)])
+            )
     return tests
 
 
@@ -370,77 +550,165 @@ def _p(v: float) -> str:
 
 def verdict_table(tables: dict[str, Any], d: dict) -> list[str]:
     v = d["verdicts"]
-    md = [f"Decision rule fixed before the runs (`regime.verdicts`): alpha = {v['alpha']} two-sided, power "
-          f"{v['power']}; a flat Fig. 6 = slope per doubling within +-{v['flat_delta']} (TOST). The detectable effect "
-          "is the smallest true effect the test finds with that power, from the variance's one-sided 95% upper bound; "
-          "standardized = divided by the SD of single judged responses in the arms compared (the paper's effects "
-          "divided by the same SD beside it).", "",
-          "| finding | paper | ours | 95% CI | p | test (unit, n) | detectable effect (points / std.) | "
-          "paper effect std. | verdict |", "|---|---|---|---|---|---|---|---|---|"]
+    md = [
+        f"Decision rule fixed before the runs (`regime.verdicts`): alpha = {v['alpha']} two-sided, power "
+        f"{v['power']}; a flat Fig. 6 = slope per doubling within +-{v['flat_delta']} (TOST). The detectable effect "
+        "is the smallest true effect the test finds with that power, from the variance's one-sided 95% upper bound; "
+        "standardized = divided by the SD of single judged responses in the arms compared (the paper's effects "
+        "divided by the same SD beside it).",
+        "",
+        "| finding | paper | ours | 95% CI | p | test (unit, n) | detectable effect (points / std.) | "
+        "paper effect std. | verdict |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for f in tables["findings"]:
-        paper = f.get("paper") or ("—" if f["paper_effect"] is None else f"{f['paper_effect']:+.2f}")
-        md.append(f"| {f['finding']} | {paper} | {f['effect']:+.3f} | {f['ci'][0]:+.3f} to {f['ci'][1]:+.3f} | "
-                  f"{_p(f['p'])} | {f['test']} ({f['unit']}, n = {' vs '.join(map(str, f['n']))}) | "
-                  f"{f['mde']:.3f} / {_f(f['mde_standardized'])} | {_f(f['paper_effect_standardized'])} | "
-                  f"**{f['verdict']}** |")
-    md += ["", "### Variance components (method of moments; seeds nested in subset draws)", "",
-           "| arm | runs | subset draws | prompts | subset draw | seed | prompt | residual | one run's mean |",
-           "|---|---|---|---|---|---|---|---|---|"]
-    md += [f"| {c['arm']} | {c['n_runs']} | {c.get('n_subsets', 0)} | {c['n_prompts']} | {_p(c['subset'])} | "
-           f"{_p(c['seed'])} | {_p(c['prompt'])} | {_p(c['residual'])} | {_p(c['run_level'])} |"
-           for c in tables["components"]]
-    return md + ["", "Variances in squared Likert points. 'one run's mean': the variance of a run's mean score between "
-                 "runs of the arm (what a comparison of runs sees); nan where the grid has no replicate of that kind."]
+        paper = f.get("paper") or (
+            "—" if f["paper_effect"] is None else f"{f['paper_effect']:+.2f}"
+        )
+        md.append(
+            f"| {f['finding']} | {paper} | {f['effect']:+.3f} | {f['ci'][0]:+.3f} to {f['ci'][1]:+.3f} | "
+            f"{_p(f['p'])} | {f['test']} ({f['unit']}, n = {' vs '.join(map(str, f['n']))}) | "
+            f"{f['mde']:.3f} / {_f(f['mde_standardized'])} | {_f(f['paper_effect_standardized'])} | "
+            f"**{f['verdict']}** |"
+        )
+    md += [
+        "",
+        "### Variance components (method of moments; seeds nested in subset draws)",
+        "",
+        "| arm | runs | subset draws | prompts | subset draw | seed | prompt | residual | one run's mean |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    md += [
+        f"| {c['arm']} | {c['n_runs']} | {c.get('n_subsets', 0)} | {c['n_prompts']} | {_p(c['subset'])} | "
+        f"{_p(c['seed'])} | {_p(c['prompt'])} | {_p(c['residual'])} | {_p(c['run_level'])} |"
+        for c in tables["components"]
+    ]
+    return md + [
+        "",
+        "Variances in squared Likert points. 'one run's mean': the variance of a run's mean score between "
+        "runs of the arm (what a comparison of runs sees); nan where the grid has no replicate of that kind.",
+    ]
 
 
 def markdown(args: argparse.Namespace, rows: list[dict], tables: dict[str, Any]) -> str:
-    f5, f6, pc, ctl, tests = tables["fig5"], tables["fig6"], tables["positive_control"], tables["controls"], tables["tests"]
+    f5, f6, pc, ctl, tests = (
+        tables["fig5"],
+        tables["fig6"],
+        tables["positive_control"],
+        tables["controls"],
+        tables["tests"],
+    )
     d = tables["design"]
-    budgets = sorted({json.dumps(json.loads((args.runs_dir / r["run_id"] / "results.json").read_text()).get("budget", {})
-                                 .get("policy", "epochs")) for r in rows})
-    md = [f"# LIMA ablations on limalab ({args.runs_dir})", "",
-          f"From: {provenance(args.runs_dir, rows)}. Regime {d.get('name', '?')} at scale {tables['scale']} of the "
-          f"paper's sizes (`docs/ablations.md`, *The derived regime*); training budget policy: "
-          f"{', '.join(json.loads(b) for b in budgets)}. CIs are over runs when an arm has several, else over prompts.",
-          "", "## Verdicts", "", *verdict_table(tables, d), "", "## Findings", "",
-          *verdicts(f5, tests, tables["positive_control_slope"]), "",
-          f"## Figure 5: diversity and quality ({tables['size5']} examples; the paper's at "
-          f"{d['paper_results']['fig5_size']:,})", "", "![](fig5_diversity_quality.png)", "",
-          "| arm | runs | ours | 95% CI | length-controlled | 95% CI | generated tokens | training response tokens | "
-          "trimmed (lost EOT) | paper (LLaMA 7B) |", "|---|---|---|---|---|---|---|---|---|---|",
-          *[f"| {t['label']} | {t['n_seeds']} | {_f(t['mean'])} | {_ci(t)} | {_f(t['lc_mean'])} | {_ci(t, 'lc_ci95')} | "
+    budgets = sorted(
+        {
+            json.dumps(
+                json.loads((args.runs_dir / r["run_id"] / "results.json").read_text())
+                .get("budget", {})
+                .get("policy", "epochs")
+            )
+            for r in rows
+        }
+    )
+    md = [
+        f"# LIMA ablations on limalab ({args.runs_dir})",
+        "",
+        f"From: {provenance(args.runs_dir, rows)}. Regime {d.get('name', '?')} at scale {tables['scale']} of the "
+        f"paper's sizes (`docs/ablations.md`, *The derived regime*); training budget policy: "
+        f"{', '.join(json.loads(b) for b in budgets)}. CIs are over runs when an arm has several, else over prompts.",
+        "",
+        "## Verdicts",
+        "",
+        *verdict_table(tables, d),
+        "",
+        "## Findings",
+        "",
+        *verdicts(f5, tests, tables["positive_control_slope"]),
+        "",
+        f"## Figure 5: diversity and quality ({tables['size5']} examples; the paper's at "
+        f"{d['paper_results']['fig5_size']:,})",
+        "",
+        "![](fig5_diversity_quality.png)",
+        "",
+        "| arm | runs | ours | 95% CI | length-controlled | 95% CI | generated tokens | training response tokens | "
+        "trimmed (lost EOT) | paper (LLaMA 7B) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        *[
+            f"| {t['label']} | {t['n_seeds']} | {_f(t['mean'])} | {_ci(t)} | {_f(t['lc_mean'])} | {_ci(t, 'lc_ci95')} | "
             f"{t['gen_tokens']:.1f} | {t['train_resp_tokens']:.1f} | {t['n_trimmed']:.0f} of {t['size']} | "
-            f"{_f(t['paper'])} |" for t in f5], "", _lc_line(f5), "",
-          "## Figure 6: quantity (filtered Stack Exchange)", "", "![](fig6_quantity.png)", "",
-          "| examples | budget | runs | ours | 95% CI | length-controlled | 95% CI | generated tokens | trimmed |",
-          "|---|---|---|---|---|---|---|---|---|",
-          *[f"| {t['size']} | epochs | {t['n_seeds']} | {_f(t['mean'])} | {_ci(t)} | {_f(t['lc_mean'])} | "
-            f"{_ci(t, 'lc_ci95')} | {t['gen_tokens']:.1f} | {t['n_trimmed']:.0f} |" for t in f6],
-          *[f"| {t['size']} | fixed steps | {t['n_seeds']} | {_f(t['mean'])} | {_ci(t)} | | | {t['gen_tokens']:.1f} | "
-            f"{t['n_trimmed']:.0f} |" for t in tables["matched"]], "", _lc_line(f6), "", f"Paper: {PAPER_FIG6}.", ""]
+            f"{_f(t['paper'])} |"
+            for t in f5
+        ],
+        "",
+        _lc_line(f5),
+        "",
+        "## Figure 6: quantity (filtered Stack Exchange)",
+        "",
+        "![](fig6_quantity.png)",
+        "",
+        "| examples | budget | runs | ours | 95% CI | length-controlled | 95% CI | generated tokens | trimmed |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *[
+            f"| {t['size']} | epochs | {t['n_seeds']} | {_f(t['mean'])} | {_ci(t)} | {_f(t['lc_mean'])} | "
+            f"{_ci(t, 'lc_ci95')} | {t['gen_tokens']:.1f} | {t['n_trimmed']:.0f} |"
+            for t in f6
+        ],
+        *[
+            f"| {t['size']} | fixed steps | {t['n_seeds']} | {_f(t['mean'])} | {_ci(t)} | | | {t['gen_tokens']:.1f} | "
+            f"{t['n_trimmed']:.0f} |"
+            for t in tables["matched"]
+        ],
+        "",
+        _lc_line(f6),
+        "",
+        f"Paper: {PAPER_FIG6}.",
+        "",
+    ]
     return "\n".join(md + rest(tables, pc, ctl)) + "\n"
 
 
 def rest(tables: dict[str, Any], pc: list[dict], ctl: list[dict]) -> list[str]:
     """The positive control, controls, Fig. 9 and scores per prompt type."""
-    md = ["### Positive control: passage QA (right panel)", "",
-          "Questions answered from a passage in the prompt, about entities pretraining never saw; only the SFT data "
-          "teaches the skill (world/passages.py). Tested on passage_test, checkpoints selected on passage_dev. "
-          "A correct answer with nothing extra is level 3; correctness = states the asked fact and no false one.", "",
-          "| examples | seeds | judge mean | 95% CI | correctness | 95% CI |", "|---|---|---|---|---|---|",
-          *[f"| {t['size']} | {t['n_seeds']} | {_f(t['mean'])} | {_ci(t)} | {_f(t['correctness'])} | "
-            f"{_ci(t, 'correctness_ci95')} |" for t in pc], "",
-          "## Controls", "", "| control | examples | seeds | ours | 95% CI |", "|---|---|---|---|---|",
-          *[f"| {c['control']} | {c['size']} | {c['n_seeds']} | {_f(c['mean'])} | {_ci(c)} |" for c in ctl], "",
-          "## Figure 9: perplexity against quality", "",
-          f"Spearman correlation of dev perplexity with the dev judge score over every checkpoint considered: "
-          f"{tables['fig9_spearman']:.2f} (the paper: perplexity keeps falling while quality does not follow).", "",
-          "![](fig9_ppl_vs_quality.png)", "", "## Scores per test-prompt type", ""]
+    md = [
+        "### Positive control: passage QA (right panel)",
+        "",
+        "Questions answered from a passage in the prompt, about entities pretraining never saw; only the SFT data "
+        "teaches the skill (world/passages.py). Tested on passage_test, checkpoints selected on passage_dev. "
+        "A correct answer with nothing extra is level 3; correctness = states the asked fact and no false one.",
+        "",
+        "| examples | seeds | judge mean | 95% CI | correctness | 95% CI |",
+        "|---|---|---|---|---|---|",
+        *[
+            f"| {t['size']} | {t['n_seeds']} | {_f(t['mean'])} | {_ci(t)} | {_f(t['correctness'])} | "
+            f"{_ci(t, 'correctness_ci95')} |"
+            for t in pc
+        ],
+        "",
+        "## Controls",
+        "",
+        "| control | examples | seeds | ours | 95% CI |",
+        "|---|---|---|---|---|",
+        *[
+            f"| {c['control']} | {c['size']} | {c['n_seeds']} | {_f(c['mean'])} | {_ci(c)} |"
+            for c in ctl
+        ],
+        "",
+        "## Figure 9: perplexity against quality",
+        "",
+        f"Spearman correlation of dev perplexity with the dev judge score over every checkpoint considered: "
+        f"{tables['fig9_spearman']:.2f} (the paper: perplexity keeps falling while quality does not follow).",
+        "",
+        "![](fig9_ppl_vs_quality.png)",
+        "",
+        "## Scores per test-prompt type",
+        "",
+    ]
     types = tables["by_type"]
     all_types = sorted({t for ts in types.values() for t in ts})
     md += ["| arm | " + " | ".join(all_types) + " |", "|---|" + "---|" * len(all_types)]
-    return md + [f"| {a} | " + " | ".join(_f(ts.get(t, float('nan'))) for t in all_types) + " |"
-                 for a, ts in sorted(types.items())]
+    return md + [
+        f"| {a} | " + " | ".join(_f(ts.get(t, float("nan"))) for t in all_types) + " |"
+        for a, ts in sorted(types.items())
+    ]
 
 
 def tables_of(args: argparse.Namespace, rows: list[dict], plt: Any) -> dict[str, Any]:
@@ -448,27 +716,71 @@ def tables_of(args: argparse.Namespace, rows: list[dict], plt: Any) -> dict[str,
     d, arms = design(args.runs_dir, rows), grid_arms(args.sweeps)
     scale = args.scale if args.scale is not None else d["scale"]
     size5 = scaled_size(d["paper_results"]["fig5_size"], d["paper"]["batch_size"], scale)
-    lengths = [{"arm": r["arm"], "seed": r["seed"], "subset_seed": r["subset_seed"],
-                "resp_tokens_mean": r["eval"]["summary"].get("response_tokens_mean"),
-                "eot_rate": r["eval"]["summary"].get("eot_rate"), "truncation_rate": r["eval"]["summary"].get("truncation_rate")}
-               for r in rows]
-    return {"design": d, "scale": scale, "size5": size5, "fig5": fig5(rows, size5, d, arms["fig5"], args.runs_dir, args.out, plt),
-            "tests": paired_tests(rows, size5), **fig6(rows, d, arms, args.runs_dir, args.out, plt),
-            "findings": findings(rows, size5, d, arms), "components": components(rows, size5, arms),
-            "fig9_spearman": fig9(args.runs_dir, args.out, plt), "controls": controls(rows), "by_type": by_type(rows),
-            "lengths": lengths}
+    lengths = [
+        {
+            "arm": r["arm"],
+            "seed": r["seed"],
+            "subset_seed": r["subset_seed"],
+            "resp_tokens_mean": r["eval"]["summary"].get("response_tokens_mean"),
+            "eot_rate": r["eval"]["summary"].get("eot_rate"),
+            "truncation_rate": r["eval"]["summary"].get("truncation_rate"),
+        }
+        for r in rows
+    ]
+    return {
+        "design": d,
+        "scale": scale,
+        "size5": size5,
+        "fig5": fig5(rows, size5, d, arms["fig5"], args.runs_dir, args.out, plt),
+        "tests": paired_tests(rows, size5),
+        **fig6(rows, d, arms, args.runs_dir, args.out, plt),
+        "findings": findings(rows, size5, d, arms),
+        "components": components(rows, size5, arms),
+        "fig9_spearman": fig9(args.runs_dir, args.out, plt),
+        "controls": controls(rows),
+        "by_type": by_type(rows),
+        "lengths": lengths,
+    }
 
 
 def write_outputs(out: Path, tables: dict[str, Any], report: str) -> None:
     (out / "report.md").write_text(report)
-    for name in ("fig5", "fig6", "matched", "positive_control", "controls", "lengths", "findings", "components"):
+    for name in (
+        "fig5",
+        "fig6",
+        "matched",
+        "positive_control",
+        "controls",
+        "lengths",
+        "findings",
+        "components",
+    ):
         write_csv(out / f"{name}.csv", tables[name])
-    atomic_write_json(out / "summary.json", {"fig5": tables["fig5"], "paired_tests": tables["tests"],
-                                             **{k: tables[k] for k in ("fig6", "slope", "matched", "matched_slope",
-                                                                       "positive_control", "positive_control_slope",
-                                                                       "controls", "fig9_spearman", "findings",
-                                                                       "components", "scale", "size5")},
-                                             "decision_rule": tables["design"].get("verdicts")})
+    atomic_write_json(
+        out / "summary.json",
+        {
+            "fig5": tables["fig5"],
+            "paired_tests": tables["tests"],
+            **{
+                k: tables[k]
+                for k in (
+                    "fig6",
+                    "slope",
+                    "matched",
+                    "matched_slope",
+                    "positive_control",
+                    "positive_control_slope",
+                    "controls",
+                    "fig9_spearman",
+                    "findings",
+                    "components",
+                    "scale",
+                    "size5",
+                )
+            },
+            "decision_rule": tables["design"].get("verdicts"),
+        },
+    )
 
 
 def log_to_wandb(out: Path, tables: dict[str, Any]) -> None:
@@ -476,20 +788,43 @@ def log_to_wandb(out: Path, tables: dict[str, Any]) -> None:
 
     run = wandb.init(project="limalab", job_type="analysis", name=f"report-{out.name}")
     run.log({p.stem: wandb.Image(str(p)) for p in out.glob("*.png")})
-    run.log({name: wandb.Table(dataframe=None, columns=list(tables[name][0]), data=[list(r.values()) for r in tables[name]])
-             for name in ("fig5", "fig6", "positive_control", "controls") if tables[name]})
+    run.log(
+        {
+            name: wandb.Table(
+                dataframe=None,
+                columns=list(tables[name][0]),
+                data=[list(r.values()) for r in tables[name]],
+            )
+            for name in ("fig5", "fig6", "positive_control", "controls")
+            if tables[name]
+        }
+    )
     run.finish()
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("runs_dir", type=Path)
     add_source_args(ap)
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--scale", default=None,
-                    help="the size scale the grid ran at (default: the runs' regime.scale; Fig. 5 size = 2000 x scale)")
-    ap.add_argument("--sweeps", type=Path, default=SWEEPS, help="the sweep files that say which arms each figure draws")
-    ap.add_argument("--wandb", action="store_true", help="also log figures and tables to W&B (job_type analysis)")
+    ap.add_argument(
+        "--scale",
+        default=None,
+        help="the size scale the grid ran at (default: the runs' regime.scale; Fig. 5 size = 2000 x scale)",
+    )
+    ap.add_argument(
+        "--sweeps",
+        type=Path,
+        default=SWEEPS,
+        help="the sweep files that say which arms each figure draws",
+    )
+    ap.add_argument(
+        "--wandb",
+        action="store_true",
+        help="also log figures and tables to W&B (job_type analysis)",
+    )
     args = ap.parse_args(argv)
     args.runs_dir = resolve_runs_dir(args)
     import matplotlib

@@ -23,14 +23,25 @@ def collect(runs_dir: Path) -> list[dict]:
         if res.get("status") != "complete":
             continue
         for s in res.get("selection", []):
-            rows.append({"run_id": res["run_id"], "data": res.get("data"), "n_examples": res.get("n_examples"),
-                         "epoch": s["epoch"], "dev_ppl": s["dev_ppl"], "dev_judge_mean": s["dev_judge_mean"],
-                         "dev_judge_ci95": s.get("dev_judge_ci95"), "selected": f"epoch-{s['epoch']}" == res["selected_checkpoint"]})
+            rows.append(
+                {
+                    "run_id": res["run_id"],
+                    "data": res.get("data"),
+                    "n_examples": res.get("n_examples"),
+                    "epoch": s["epoch"],
+                    "dev_ppl": s["dev_ppl"],
+                    "dev_judge_mean": s["dev_judge_mean"],
+                    "dev_judge_ci95": s.get("dev_judge_ci95"),
+                    "selected": f"epoch-{s['epoch']}" == res["selected_checkpoint"],
+                }
+            )
     return rows
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("runs_dir", type=Path, nargs="?", default=Path("runs"))
     add_source_args(ap)
     ap.add_argument("--out", type=Path)
@@ -39,12 +50,18 @@ def main(argv: list[str] | None = None) -> None:
     rows = collect(args.runs_dir)
     if not rows:
         sys.exit(f"{args.runs_dir}: no complete runs with checkpoint selection")
-    print("| run | data | examples | epoch | dev ppl | dev judge | selected |\n|---|---|---|---|---|---|---|")
+    print(
+        "| run | data | examples | epoch | dev ppl | dev judge | selected |\n|---|---|---|---|---|---|---|"
+    )
     for r in rows:
-        print(f"| {r['run_id']} | {r['data']} | {r['n_examples']} | {r['epoch']} | {r['dev_ppl']:.3f} | "
-              f"{r['dev_judge_mean']:.2f} | {'yes' if r['selected'] else ''} |")
+        print(
+            f"| {r['run_id']} | {r['data']} | {r['n_examples']} | {r['epoch']} | {r['dev_ppl']:.3f} | "
+            f"{r['dev_judge_mean']:.2f} | {'yes' if r['selected'] else ''} |"
+        )
     if len(rows) >= 3:
-        rho = stats.spearmanr([r["dev_ppl"] for r in rows], [r["dev_judge_mean"] for r in rows]).statistic
+        rho = stats.spearmanr(
+            [r["dev_ppl"] for r in rows], [r["dev_judge_mean"] for r in rows]
+        ).statistic
         print(f"\nSpearman(dev perplexity, dev judge mean) over {len(rows)} checkpoints: {rho:.2f}")
     if args.out:
         import matplotlib
@@ -56,7 +73,12 @@ def main(argv: list[str] | None = None) -> None:
         fig, ax = plt.subplots(figsize=(4.5, 3.2))
         for run in sorted({r["run_id"] for r in rows}):
             rs = [r for r in rows if r["run_id"] == run]
-            ax.plot([r["dev_ppl"] for r in rs], [r["dev_judge_mean"] for r in rs], "o-", label=f"{rs[0]['data']}@{rs[0]['n_examples']}")
+            ax.plot(
+                [r["dev_ppl"] for r in rs],
+                [r["dev_judge_mean"] for r in rs],
+                "o-",
+                label=f"{rs[0]['data']}@{rs[0]['n_examples']}",
+            )
             for r in rs:
                 ax.annotate(str(r["epoch"]), (r["dev_ppl"], r["dev_judge_mean"]), fontsize=6)
         ax.set_xlabel("dev perplexity (reference answers)")

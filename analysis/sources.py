@@ -16,8 +16,12 @@ from limalab.tracking.loggers import RESULTS_ARTIFACT_TYPE
 
 
 def add_source_args(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--source", choices=("local", "wandb"), default="local",
-                    help="local: runs_dir is a runs directory; wandb: download runs from a W&B project")
+    ap.add_argument(
+        "--source",
+        choices=("local", "wandb"),
+        default="local",
+        help="local: runs_dir is a runs directory; wandb: download runs from a W&B project",
+    )
     ap.add_argument("--entity", help="W&B entity (with --source wandb)")
     ap.add_argument("--project", help="W&B project (with --source wandb)")
     ap.add_argument("--group", help="only runs of this W&B group (an ablation)")
@@ -33,7 +37,9 @@ def resolve_runs_dir(args: argparse.Namespace, api: Any = None) -> Path:
     return download_runs(args.entity, args.project, Path(args.runs_dir), args.group, api)
 
 
-def download_runs(entity: str, project: str, dest: Path, group: str | None = None, api: Any = None) -> Path:
+def download_runs(
+    entity: str, project: str, dest: Path, group: str | None = None, api: Any = None
+) -> Path:
     if api is None:
         import wandb
 
@@ -53,7 +59,9 @@ def download_runs(entity: str, project: str, dest: Path, group: str | None = Non
             art.download(root=str(target))
         n += 1
     if n == 0:
-        raise SystemExit(f"W&B {entity}/{project}{' group ' + group if group else ''}: no run has a "
-                         f"{RESULTS_ARTIFACT_TYPE} artifact")
+        raise SystemExit(
+            f"W&B {entity}/{project}{' group ' + group if group else ''}: no run has a "
+            f"{RESULTS_ARTIFACT_TYPE} artifact"
+        )
     print(f"wandb: {n} runs from {entity}/{project} in {dest}")
     return dest

@@ -1,7 +1,7 @@
 """A table of finished runs: what each was (from its config) and how it scored.
 
-    python -m analysis.summarize runs/            # Markdown to stdout
-    python -m analysis.summarize runs/ --csv out.csv
+python -m analysis.summarize runs/            # Markdown to stdout
+python -m analysis.summarize runs/ --csv out.csv
 """
 
 from __future__ import annotations
@@ -16,9 +16,34 @@ import yaml
 
 from analysis.sources import add_source_args, resolve_runs_dir
 
-COLUMNS = ("run_id", "data", "n_examples", "init", "epochs", "few_shot", "seed", "subset_seed", "budget", "judge", "rep_penalty", "judge_mean",
-           "ci95_lo", "ci95_hi", "n_invalid", "excellent", "fail", "correctness", "fact_precision", "format", "eot_rate",
-           "resp_tokens", "dev_ppl", "selected", "probe", "retained")
+COLUMNS = (
+    "run_id",
+    "data",
+    "n_examples",
+    "init",
+    "epochs",
+    "few_shot",
+    "seed",
+    "subset_seed",
+    "budget",
+    "judge",
+    "rep_penalty",
+    "judge_mean",
+    "ci95_lo",
+    "ci95_hi",
+    "n_invalid",
+    "excellent",
+    "fail",
+    "correctness",
+    "fact_precision",
+    "format",
+    "eot_rate",
+    "resp_tokens",
+    "dev_ppl",
+    "selected",
+    "probe",
+    "retained",
+)
 
 
 def collect(runs_dir: Path) -> list[dict]:
@@ -32,29 +57,48 @@ def collect(runs_dir: Path) -> list[dict]:
         cfg = yaml.safe_load((results_path.parent / "config.yaml").read_text())
         for path in sorted((results_path.parent / "evals").glob("*/summary.json")):
             summary = json.loads(path.read_text())
-            if "judge_mean" not in summary or summary.get("role") == "select" or summary.get("prompt_set") == "dev":
+            if (
+                "judge_mean" not in summary
+                or summary.get("role") == "select"
+                or summary.get("prompt_set") == "dev"
+            ):
                 continue  # pairwise comparisons and checkpoint selection have their own reports
             if summary.get("status", "complete") != "complete":
                 continue  # a judge that failed: no headline (a rerun of its command finishes it)
             cats = summary.get("categories") or {}
-            rows.append({
-                "run_id": res["run_id"], "eval_id": summary["eval_id"], "default": summary["eval_id"] == res["default_eval"],
-                "data": cfg["data"]["name"], "n_examples": res["n_examples"],
-                "init": cfg["model"].get("init", "pretrained"), "epochs": cfg["train"]["epochs"],
-                "few_shot": summary.get("few_shot", 0), "seed": cfg["seed"], "judge": summary.get("judge"),
-                "subset_seed": cfg["data"].get("subset_seed", 0), "budget": cfg["train"].get("budget", "epochs"),
-                "prompt_set": summary.get("prompt_set"),
-                "rep_penalty": (summary.get("decoding") or {}).get("repetition_penalty"),
-                "n_invalid": summary.get("n_invalid"), "excellent": cats.get("excellent"), "fail": cats.get("fail"),
-                "resp_tokens": summary.get("response_tokens_mean"),
-                "judge_mean": summary["judge_mean"], "ci95_lo": summary["judge_ci95"][0],
-                "ci95_hi": summary["judge_ci95"][1], "correctness": summary.get("correctness_mean"),
-                "fact_precision": summary.get("fact_precision_mean"),
-                "format": summary.get("format_mean"), "eot_rate": summary.get("eot_rate"),
-                "dev_ppl": res["metrics"].get("dev_ppl"), "selected": res["selected_checkpoint"],
-                "probe": res.get("knowledge_probe", {}).get("accuracy"),
-                "retained": res.get("knowledge_retained", {}).get("accuracy"),
-            })
+            rows.append(
+                {
+                    "run_id": res["run_id"],
+                    "eval_id": summary["eval_id"],
+                    "default": summary["eval_id"] == res["default_eval"],
+                    "data": cfg["data"]["name"],
+                    "n_examples": res["n_examples"],
+                    "init": cfg["model"].get("init", "pretrained"),
+                    "epochs": cfg["train"]["epochs"],
+                    "few_shot": summary.get("few_shot", 0),
+                    "seed": cfg["seed"],
+                    "judge": summary.get("judge"),
+                    "subset_seed": cfg["data"].get("subset_seed", 0),
+                    "budget": cfg["train"].get("budget", "epochs"),
+                    "prompt_set": summary.get("prompt_set"),
+                    "rep_penalty": (summary.get("decoding") or {}).get("repetition_penalty"),
+                    "n_invalid": summary.get("n_invalid"),
+                    "excellent": cats.get("excellent"),
+                    "fail": cats.get("fail"),
+                    "resp_tokens": summary.get("response_tokens_mean"),
+                    "judge_mean": summary["judge_mean"],
+                    "ci95_lo": summary["judge_ci95"][0],
+                    "ci95_hi": summary["judge_ci95"][1],
+                    "correctness": summary.get("correctness_mean"),
+                    "fact_precision": summary.get("fact_precision_mean"),
+                    "format": summary.get("format_mean"),
+                    "eot_rate": summary.get("eot_rate"),
+                    "dev_ppl": res["metrics"].get("dev_ppl"),
+                    "selected": res["selected_checkpoint"],
+                    "probe": res.get("knowledge_probe", {}).get("accuracy"),
+                    "retained": res.get("knowledge_retained", {}).get("accuracy"),
+                }
+            )
     return rows
 
 
@@ -68,7 +112,9 @@ def markdown(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("runs_dir", type=Path, nargs="?", default=Path("runs"))
     add_source_args(ap)
     ap.add_argument("--csv", type=Path, help="also write the table as CSV")
@@ -80,7 +126,9 @@ def main(argv: list[str] | None = None) -> None:
     print(markdown(rows))
     if args.csv:
         with args.csv.open("w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")  # rows also carry ids the table omits
+            w = csv.DictWriter(
+                f, fieldnames=COLUMNS, extrasaction="ignore"
+            )  # rows also carry ids the table omits
             w.writeheader()
             w.writerows(rows)
 

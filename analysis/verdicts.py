@@ -23,7 +23,12 @@ import numpy as np
 from scipy import optimize, stats
 
 NAN = float("nan")
-VERDICTS = ("reproduced", "opposite", "not detectable with this grid", "not reproduced (detectable, not seen)")
+VERDICTS = (
+    "reproduced",
+    "opposite",
+    "not detectable with this grid",
+    "not reproduced (detectable, not seen)",
+)
 
 
 # ---- variance components --------------------------------------------------------------------
@@ -37,11 +42,19 @@ def _two_way(y: np.ndarray) -> dict[str, float]:
     ms_prompt = r * np.sum((y.mean(axis=0) - grand) ** 2) / (p - 1) if p > 1 else NAN
     resid = y - y.mean(axis=1, keepdims=True) - y.mean(axis=0, keepdims=True) + grand
     df_res = (r - 1) * (p - 1)
-    return {"ms_run": ms_run, "ms_prompt": ms_prompt, "ms_res": float(np.sum(resid**2) / df_res) if df_res else NAN,
-            "df_run": r - 1, "df_prompt": p - 1, "df_res": df_res}
+    return {
+        "ms_run": ms_run,
+        "ms_prompt": ms_prompt,
+        "ms_res": float(np.sum(resid**2) / df_res) if df_res else NAN,
+        "df_run": r - 1,
+        "df_prompt": p - 1,
+        "df_res": df_res,
+    }
 
 
-def _split_runs(run_means: np.ndarray, subsets: Sequence[Any], ms_res: float, n_prompts: int) -> dict[str, float]:
+def _split_runs(
+    run_means: np.ndarray, subsets: Sequence[Any], ms_res: float, n_prompts: int
+) -> dict[str, float]:
     """Between-run variance split into subset draws and seeds within a draw (one-way ANOVA of
     run means by subset; a run mean carries the residual over its prompts)."""
     groups: dict[Any, list[float]] = defaultdict(list)
@@ -49,10 +62,18 @@ def _split_runs(run_means: np.ndarray, subsets: Sequence[Any], ms_res: float, n_
         groups[s].append(float(m))
     k, n = len(groups), len(run_means)
     within_df = n - k
-    ms_within = sum(np.sum((np.array(g) - np.mean(g)) ** 2) for g in groups.values()) / within_df if within_df else NAN
+    ms_within = (
+        sum(np.sum((np.array(g) - np.mean(g)) ** 2) for g in groups.values()) / within_df
+        if within_df
+        else NAN
+    )
     grand = float(np.mean(run_means))
-    ms_between = sum(len(g) * (np.mean(g) - grand) ** 2 for g in groups.values()) / (k - 1) if k > 1 else NAN
-    n0 = (n - sum(len(g) ** 2 for g in groups.values()) / n) / (k - 1) if k > 1 else NAN  # unbalanced: Searle's n0
+    ms_between = (
+        sum(len(g) * (np.mean(g) - grand) ** 2 for g in groups.values()) / (k - 1) if k > 1 else NAN
+    )
+    n0 = (
+        (n - sum(len(g) ** 2 for g in groups.values()) / n) / (k - 1) if k > 1 else NAN
+    )  # unbalanced: Searle's n0
     seed = max(0.0, ms_within - ms_res / n_prompts) if within_df else NAN
     subset = max(0.0, (ms_between - ms_within) / n0) if k > 1 and within_df else NAN
     return {"subset": subset, "seed": seed, "df_subset": k - 1, "df_seed": within_df}
@@ -68,18 +89,40 @@ def variance_components(table: dict[tuple[Any, Any], dict[str, float]]) -> dict[
     runs = sorted(table)
     prompts = sorted(set.intersection(*(set(table[r]) for r in runs))) if runs else []
     if len(runs) < 1 or len(prompts) < 2:
-        return {"n_runs": len(runs), "n_prompts": len(prompts), "subset": NAN, "seed": NAN, "prompt": NAN,
-                "residual": NAN, "run_level": NAN, "df_run": 0}
+        return {
+            "n_runs": len(runs),
+            "n_prompts": len(prompts),
+            "subset": NAN,
+            "seed": NAN,
+            "prompt": NAN,
+            "residual": NAN,
+            "run_level": NAN,
+            "df_run": 0,
+        }
     y = np.array([[table[r][p] for p in prompts] for r in runs], dtype=float)
     ms = _two_way(y)
-    split = _split_runs(y.mean(axis=1), [r[0] for r in runs], ms["ms_res"], len(prompts)) if len(runs) > 1 else \
-        {"subset": NAN, "seed": NAN, "df_subset": 0, "df_seed": 0}
+    split = (
+        _split_runs(y.mean(axis=1), [r[0] for r in runs], ms["ms_res"], len(prompts))
+        if len(runs) > 1
+        else {"subset": NAN, "seed": NAN, "df_subset": 0, "df_seed": 0}
+    )
     prompt = max(0.0, (ms["ms_prompt"] - ms["ms_res"]) / len(runs)) if len(runs) > 1 else NAN
-    run_level = float(np.var(y.mean(axis=1), ddof=1)) if len(runs) > 1 else NAN  # what Welch's t sees
-    return {"n_runs": len(runs), "n_prompts": len(prompts), "n_subsets": len({r[0] for r in runs}),
-            "subset": split["subset"], "seed": split["seed"], "prompt": prompt,
-            "residual": ms["ms_res"] if len(runs) > 1 else NAN, "run_level": run_level, "df_run": len(runs) - 1,
-            "df_subset": split["df_subset"], "df_seed": split["df_seed"]}
+    run_level = (
+        float(np.var(y.mean(axis=1), ddof=1)) if len(runs) > 1 else NAN
+    )  # what Welch's t sees
+    return {
+        "n_runs": len(runs),
+        "n_prompts": len(prompts),
+        "n_subsets": len({r[0] for r in runs}),
+        "subset": split["subset"],
+        "seed": split["seed"],
+        "prompt": prompt,
+        "residual": ms["ms_res"] if len(runs) > 1 else NAN,
+        "run_level": run_level,
+        "df_run": len(runs) - 1,
+        "df_subset": split["df_subset"],
+        "df_seed": split["df_seed"],
+    }
 
 
 def variance_upper(var: float, df: int, alpha: float = 0.05) -> float:
@@ -98,7 +141,9 @@ def power_t(effect: float, se: float, df: float, alpha: float = 0.05) -> float:
     crit = stats.t.ppf(1 - alpha / 2, df)
     nc = effect / se
     p = float(stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc))
-    return p if not math.isnan(p) else float(abs(nc) > crit)  # scipy's nct gives NaN far in the tail
+    return (
+        p if not math.isnan(p) else float(abs(nc) > crit)
+    )  # scipy's nct gives NaN far in the tail
 
 
 def detectable_effect(se: float, df: float, alpha: float = 0.05, power: float = 0.8) -> float:
@@ -117,12 +162,24 @@ def welch(a: Sequence[float], b: Sequence[float], alpha: float = 0.05) -> dict[s
     a, b = np.asarray(a, float), np.asarray(b, float)
     va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
     se = math.sqrt(va + vb)
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)) if se > 0 else len(a) + len(b) - 2
+    df = (
+        (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+        if se > 0
+        else len(a) + len(b) - 2
+    )
     eff = float(a.mean() - b.mean())
     half = stats.t.ppf(1 - alpha / 2, df) * se
     p = float(2 * stats.t.sf(abs(eff) / se, df)) if se > 0 else (1.0 if eff == 0 else 0.0)
-    return {"effect": eff, "ci": [eff - half, eff + half], "p": p, "df": float(df), "se": se,
-            "test": "Welch t on run means", "unit": "training run (subset draw x seed)", "n": [len(a), len(b)]}
+    return {
+        "effect": eff,
+        "ci": [eff - half, eff + half],
+        "p": p,
+        "df": float(df),
+        "se": se,
+        "test": "Welch t on run means",
+        "unit": "training run (subset draw x seed)",
+        "n": [len(a), len(b)],
+    }
 
 
 def paired(a: dict[str, float], b: dict[str, float], alpha: float = 0.05) -> dict[str, Any]:
@@ -134,28 +191,57 @@ def paired(a: dict[str, float], b: dict[str, float], alpha: float = 0.05) -> dic
     eff = float(d.mean()) if n else NAN
     half = stats.t.ppf(1 - alpha / 2, n - 1) * se if n > 1 else NAN
     p = float(2 * stats.t.sf(abs(eff) / se, n - 1)) if n > 1 and se > 0 else (1.0 if n > 1 else NAN)
-    return {"effect": eff, "ci": [eff - half, eff + half], "p": p, "df": float(n - 1), "se": se,
-            "test": "paired t over prompts", "unit": "test prompt (one run per arm)", "n": [n, n]}
+    return {
+        "effect": eff,
+        "ci": [eff - half, eff + half],
+        "p": p,
+        "df": float(n - 1),
+        "se": se,
+        "test": "paired t over prompts",
+        "unit": "test prompt (one run per arm)",
+        "n": [n, n],
+    }
 
 
 # ---- equivalence (a "flat" curve) ------------------------------------------------------------
 
 
-def slope_equivalence(sizes: Sequence[float], scores: Sequence[float], delta: float, alpha: float = 0.05) -> dict:
+def slope_equivalence(
+    sizes: Sequence[float], scores: Sequence[float], delta: float, alpha: float = 0.05
+) -> dict:
     """OLS of run scores on log2(size), and TOST: the slope per doubling is within +-delta when
     both one-sided tests reject at ``alpha`` (the 1 - 2 alpha CI inside +-delta)."""
     x, y = np.log2(np.asarray(sizes, float)), np.asarray(scores, float)
     if len(set(x)) < 2 or len(x) < 3:
-        return {"slope": NAN, "ci": [NAN, NAN], "p": NAN, "p_tost": NAN, "n": len(x), "delta": delta, "se": NAN,
-                "df": 0}
+        return {
+            "slope": NAN,
+            "ci": [NAN, NAN],
+            "p": NAN,
+            "p_tost": NAN,
+            "n": len(x),
+            "delta": delta,
+            "se": NAN,
+            "df": 0,
+        }
     fit = stats.linregress(x, y)
     df, se = len(x) - 2, float(fit.stderr)
     half95 = stats.t.ppf(1 - alpha / 2, df) * se
     # no spread at all (every run at the scale's floor, say) measures nothing: no equivalence
-    p_tost = max(stats.t.sf((fit.slope + delta) / se, df), stats.t.cdf((fit.slope - delta) / se, df)) \
-        if se > 0 else NAN
-    return {"slope": float(fit.slope), "ci": [float(fit.slope - half95), float(fit.slope + half95)],
-            "p": float(fit.pvalue), "p_tost": float(p_tost), "n": len(x), "delta": delta, "se": se, "df": df}
+    p_tost = (
+        max(stats.t.sf((fit.slope + delta) / se, df), stats.t.cdf((fit.slope - delta) / se, df))
+        if se > 0
+        else NAN
+    )
+    return {
+        "slope": float(fit.slope),
+        "ci": [float(fit.slope - half95), float(fit.slope + half95)],
+        "p": float(fit.pvalue),
+        "p_tost": float(p_tost),
+        "n": len(x),
+        "delta": delta,
+        "se": se,
+        "df": df,
+    }
 
 
 # ---- verdicts --------------------------------------------------------------------------------
@@ -190,13 +276,20 @@ def flat_verdict(eq: dict[str, Any], alpha: float) -> str:
 
 def _response_sd(evals: Sequence[dict]) -> float:
     """SD of single judged responses within the arms compared (the standardizing unit)."""
-    per_arm = [[float(j["score"]) for e in arm for j in e["judgments"] if j.get("score") is not None] for arm in evals]
-    resid = np.concatenate([np.asarray(s) - np.mean(s) for s in per_arm if len(s) > 1] or [np.zeros(0)])
+    per_arm = [
+        [float(j["score"]) for e in arm for j in e["judgments"] if j.get("score") is not None]
+        for arm in evals
+    ]
+    resid = np.concatenate(
+        [np.asarray(s) - np.mean(s) for s in per_arm if len(s) > 1] or [np.zeros(0)]
+    )
     dof = sum(len(s) - 1 for s in per_arm if len(s) > 1)
     return float(math.sqrt(np.sum(resid**2) / dof)) if dof > 0 else NAN
 
 
-def compare(a: list[dict], b: list[dict], per_prompt_mean, settings: dict[str, float]) -> dict[str, Any]:
+def compare(
+    a: list[dict], b: list[dict], per_prompt_mean, settings: dict[str, float]
+) -> dict[str, Any]:
     """Arm a against arm b (lists of evaluations with ``summary`` and ``judgments``): the test,
     and the smallest effect it detects at the settings' alpha and power, from the variance's
     upper confidence bound (the point estimate beside it)."""
@@ -213,27 +306,68 @@ def compare(a: list[dict], b: list[dict], per_prompt_mean, settings: dict[str, f
         pooled = (t["se"] ** 2) * (df + 1) if df > 0 else NAN  # variance of one prompt's difference
         scale = 1 / math.sqrt(df + 1) if df > 0 else NAN
     sd = _response_sd([a, b])
-    mde = detectable_effect(math.sqrt(variance_upper(pooled, df, alpha)) * scale, df, alpha, power) if df > 0 else NAN
-    mde_point = detectable_effect(math.sqrt(pooled) * scale, df, alpha, power) if df > 0 and pooled > 0 else NAN
-    return {**t, "mde": mde, "mde_point_estimate": mde_point, "response_sd": sd,
-            "mde_standardized": mde / sd if sd and not math.isnan(sd) else NAN}
+    mde = (
+        detectable_effect(math.sqrt(variance_upper(pooled, df, alpha)) * scale, df, alpha, power)
+        if df > 0
+        else NAN
+    )
+    mde_point = (
+        detectable_effect(math.sqrt(pooled) * scale, df, alpha, power)
+        if df > 0 and pooled > 0
+        else NAN
+    )
+    return {
+        **t,
+        "mde": mde,
+        "mde_point_estimate": mde_point,
+        "response_sd": sd,
+        "mde_standardized": mde / sd if sd and not math.isnan(sd) else NAN,
+    }
 
 
-def difference_row(name: str, t: dict[str, Any], paper_effect: float | None, alpha: float) -> dict[str, Any]:
+def difference_row(
+    name: str, t: dict[str, Any], paper_effect: float | None, alpha: float
+) -> dict[str, Any]:
     sd = t["response_sd"]
-    verdict = difference_verdict(t, paper_effect, t["mde"], alpha) if paper_effect is not None else \
-        ("significant" if t["p"] < alpha else "no difference detected")
-    return {"finding": name, "paper_effect": paper_effect,
-            "paper_effect_standardized": paper_effect / sd if paper_effect is not None and sd else NAN,
-            "effect": t["effect"], "ci": t["ci"], "p": t["p"], "test": t["test"], "unit": t["unit"], "n": t["n"],
-            "mde": t["mde"], "mde_standardized": t["mde_standardized"], "verdict": verdict}
+    verdict = (
+        difference_verdict(t, paper_effect, t["mde"], alpha)
+        if paper_effect is not None
+        else ("significant" if t["p"] < alpha else "no difference detected")
+    )
+    return {
+        "finding": name,
+        "paper_effect": paper_effect,
+        "paper_effect_standardized": paper_effect / sd if paper_effect is not None and sd else NAN,
+        "effect": t["effect"],
+        "ci": t["ci"],
+        "p": t["p"],
+        "test": t["test"],
+        "unit": t["unit"],
+        "n": t["n"],
+        "mde": t["mde"],
+        "mde_standardized": t["mde_standardized"],
+        "verdict": verdict,
+    }
 
 
-def flat_row(name: str, eq: dict[str, Any], alpha: float, power: float, paper: str) -> dict[str, Any]:
+def flat_row(
+    name: str, eq: dict[str, Any], alpha: float, power: float, paper: str
+) -> dict[str, Any]:
     """Fig. 6's flat curve as a row: the slope, its CI, p (TOST), the smallest slope the
     regression detects (residual variance at its upper bound), the verdict."""
     se_up = eq["se"] * math.sqrt(eq["df"] / stats.chi2.ppf(alpha, eq["df"])) if eq["df"] else NAN
-    return {"finding": name, "paper_effect": 0.0, "paper_effect_standardized": 0.0, "effect": eq["slope"],
-            "ci": eq["ci"], "p": eq["p_tost"], "test": f"TOST on the OLS slope per doubling, delta = {eq['delta']}",
-            "unit": "training run", "n": [eq["n"]], "mde": detectable_effect(se_up, eq["df"], alpha, power),
-            "mde_standardized": NAN, "verdict": flat_verdict(eq, alpha), "paper": paper}
+    return {
+        "finding": name,
+        "paper_effect": 0.0,
+        "paper_effect_standardized": 0.0,
+        "effect": eq["slope"],
+        "ci": eq["ci"],
+        "p": eq["p_tost"],
+        "test": f"TOST on the OLS slope per doubling, delta = {eq['delta']}",
+        "unit": "training run",
+        "n": [eq["n"]],
+        "mde": detectable_effect(se_up, eq["df"], alpha, power),
+        "mde_standardized": NAN,
+        "verdict": flat_verdict(eq, alpha),
+        "paper": paper,
+    }

@@ -40,20 +40,37 @@ def run_costs(rd: Path) -> dict[str, Any]:
     res = json.loads((rd / "results.json").read_text())
     cfg = yaml.safe_load((rd / "config.yaml").read_text())
     stages = {p.stem: json.loads(p.read_text()) for p in (rd / "stages").glob("*.json")}
-    train = _t(stages["train"]["finished_at"]) - _t(stages["data"]["finished_at"]) if {"train", "data"} <= set(stages) else 0.0
+    train = (
+        _t(stages["train"]["finished_at"]) - _t(stages["data"]["finished_at"])
+        if {"train", "data"} <= set(stages)
+        else 0.0
+    )
     evals = [json.loads(p.read_text()) for p in (rd / "evals").glob("*/summary.json")]
     select = sum(e.get("wall_s", 0.0) for e in evals if e.get("role") == "select")
     test = sum(e.get("wall_s", 0.0) for e in evals if e.get("role") != "select")
     wall = float(res.get("wall_s") or 0.0)
-    return {"run": rd.name, "grid": cfg["logger"].get("group") or "?", "data": cfg["data"]["name"],
-            "n_examples": res["n_examples"], "steps": res["budget"]["steps"], "tokens": res.get("tokens_trained", 0),
-            "candidates": len(res.get("selection", [])), "wall": wall, "train": train, "select": select, "test": test,
-            "other": max(0.0, wall - train - select - test)}
+    return {
+        "run": rd.name,
+        "grid": cfg["logger"].get("group") or "?",
+        "data": cfg["data"]["name"],
+        "n_examples": res["n_examples"],
+        "steps": res["budget"]["steps"],
+        "tokens": res.get("tokens_trained", 0),
+        "candidates": len(res.get("selection", [])),
+        "wall": wall,
+        "train": train,
+        "select": select,
+        "test": test,
+        "other": max(0.0, wall - train - select - test),
+    }
 
 
 def profile(runs_dir: Path) -> list[dict[str, Any]]:
-    runs = [run_costs(p.parent) for p in sorted(runs_dir.glob("*/results.json"))
-            if json.loads(p.read_text()).get("status") == "complete"]
+    runs = [
+        run_costs(p.parent)
+        for p in sorted(runs_dir.glob("*/results.json"))
+        if json.loads(p.read_text()).get("status") == "complete"
+    ]
     by: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for r in runs:
         g = by[r["grid"]]
@@ -61,7 +78,10 @@ def profile(runs_dir: Path) -> list[dict[str, Any]]:
         for k in ("wall", "train", "select", "test", "other", "steps"):
             g[k] += r[k]
     rows = [{"grid": k, **{m: round(v, 1) for m, v in g.items()}} for k, g in by.items()]
-    total = {m: round(sum(r[m] for r in rows), 1) for m in ("runs", "wall", "train", "select", "test", "other", "steps")}
+    total = {
+        m: round(sum(r[m] for r in rows), 1)
+        for m in ("runs", "wall", "train", "select", "test", "other", "steps")
+    }
     return rows + [{"grid": "all", **total}]
 
 
@@ -80,9 +100,16 @@ def tokens_per_example(overrides: list[str]) -> float:
     from limalab.data.chat import ChatFormat
 
     chat = ChatFormat(tok, cfg["model"]["eot_token"])
-    examples, _ = build_mix(cfg["data"], world if needs_world(cfg["data"]) else None, cache, cfg["plugins"],
-                            response_counter(tok))
-    lengths = [len(chat.encode_dialogue(e.turns, int(cfg["train"]["max_length"]))[0]) for e in examples]
+    examples, _ = build_mix(
+        cfg["data"],
+        world if needs_world(cfg["data"]) else None,
+        cache,
+        cfg["plugins"],
+        response_counter(tok),
+    )
+    lengths = [
+        len(chat.encode_dialogue(e.turns, int(cfg["train"]["max_length"]))[0]) for e in examples
+    ]
     return sum(lengths) / len(lengths)
 
 
@@ -95,13 +122,23 @@ def _job_costs(cfg: dict[str, Any], p: dict[str, Any], tpe: float) -> dict[str, 
     epochs, n = int(cfg["train"]["epochs"]), int(cfg["data"]["size"] or 0)
     steps = epochs * math.ceil(n / int(cfg["train"]["batch_size"])) if epochs else 0
     cands = len(window_epochs(epochs, tuple(cfg["train"]["select"]["window"]))) if epochs else 0
-    return {"steps": steps, "train": steps * p["train"] / max(1, p["steps"]),
-            "train_by_tokens": epochs * n * tpe * p["train"] / max(1, p["tokens"]),
-            "select": cands * p["select"] / max(1, p["candidates"]), "other": p["other"]}
+    return {
+        "steps": steps,
+        "train": steps * p["train"] / max(1, p["steps"]),
+        "train_by_tokens": epochs * n * tpe * p["train"] / max(1, p["tokens"]),
+        "select": cands * p["select"] / max(1, p["candidates"]),
+        "other": p["other"],
+    }
 
 
-def estimate(pilot: Path, scale: str, seeds: list[int], world: int, costs: dict[str, float | None] | None = None,
-             tokens: bool = False) -> dict[str, Any]:
+def estimate(
+    pilot: Path,
+    scale: str,
+    seeds: list[int],
+    world: int,
+    costs: dict[str, float | None] | None = None,
+    tokens: bool = False,
+) -> dict[str, Any]:
     """Price every run of the default grids from the pilot's measured costs: training and
     selection once per run id, a test evaluation once per (run id, prompt set, few-shot).
     ``costs`` replaces the pilot's whole-run averages (``s_per_step``, ``s_per_candidate``,
@@ -130,7 +167,9 @@ def estimate(pilot: Path, scale: str, seeds: list[int], world: int, costs: dict[
             rid = run_id(cfg)
             key = (cfg["data"]["name"], cfg["data"]["size"], cfg["world"]["seed"])
             if tokens and int(cfg["train"]["epochs"]) and key not in tpe:
-                tpe[key] = tokens_per_example([o for o in ov if o.split("=")[0] in ("data", "data.size", "world.seed")])
+                tpe[key] = tokens_per_example(
+                    [o for o in ov if o.split("=")[0] in ("data", "data.size", "world.seed")]
+                )
             if rid not in runs:
                 runs[rid] = {"grid": grid, **_job_costs(cfg, p, tpe.get(key, 0.0)), "test": 0.0}
             ev = (rid, cfg["eval"]["prompt_set"], cfg["eval"]["few_shot"])
@@ -139,15 +178,26 @@ def estimate(pilot: Path, scale: str, seeds: list[int], world: int, costs: dict[
                 runs[rid]["test"] += p["test"]
     parts = ("train", "select", "test", "other")
     total = {k: sum(r[k] for r in runs.values()) for k in (*parts, "train_by_tokens", "steps")}
-    return {"pilot": p, "train_s_per_step": p["train"] / max(1, p["steps"]),
-            "train_s_per_token": p["train"] / max(1, p["tokens"]), "tokens_per_example": {str(k): v for k, v in tpe.items()},
-            "runs": len(runs), "evaluations": len(evals), "seconds": total, "minutes": sum(total[k] for k in parts) / 60,
-            "by_grid_minutes": {g: round(sum(sum(r[k] for k in parts) for r in runs.values() if r["grid"] == g) / 60, 1)
-                                for g in dict.fromkeys(r["grid"] for r in runs.values())}}
+    return {
+        "pilot": p,
+        "train_s_per_step": p["train"] / max(1, p["steps"]),
+        "train_s_per_token": p["train"] / max(1, p["tokens"]),
+        "tokens_per_example": {str(k): v for k, v in tpe.items()},
+        "runs": len(runs),
+        "evaluations": len(evals),
+        "seconds": total,
+        "minutes": sum(total[k] for k in parts) / 60,
+        "by_grid_minutes": {
+            g: round(sum(sum(r[k] for k in parts) for r in runs.values() if r["grid"] == g) / 60, 1)
+            for g in dict.fromkeys(r["grid"] for r in runs.values())
+        },
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = ap.add_subparsers(dest="cmd", required=True)
     pr = sub.add_parser("profile")
     pr.add_argument("runs_dir", type=Path)
@@ -155,11 +205,20 @@ def main(argv: list[str] | None = None) -> None:
     es.add_argument("pilot", type=Path, help="a complete run directory of the default model")
     es.add_argument("--scale", default="1/8")
     es.add_argument("--seeds", default="0,1,2")
-    es.add_argument("--world", type=int, default=1, help="the world whose data the token counts come from (a pilot's)")
-    es.add_argument("--s-per-step", type=float, help="seconds per optimizer step (default: the pilot's average)")
+    es.add_argument(
+        "--world",
+        type=int,
+        default=1,
+        help="the world whose data the token counts come from (a pilot's)",
+    )
+    es.add_argument(
+        "--s-per-step", type=float, help="seconds per optimizer step (default: the pilot's average)"
+    )
     es.add_argument("--s-per-candidate", type=float, help="seconds per candidate's dev evaluation")
     es.add_argument("--s-per-test", type=float, help="seconds per test evaluation")
-    es.add_argument("--tokens", action="store_true", help="also price training per token (builds every mix)")
+    es.add_argument(
+        "--tokens", action="store_true", help="also price training per token (builds every mix)"
+    )
     args = ap.parse_args(argv)
     if args.cmd == "profile":
         rows = profile(args.runs_dir)
@@ -168,8 +227,19 @@ def main(argv: list[str] | None = None) -> None:
         for r in rows:
             print("| " + " | ".join(str(r.get(c, "")) for c in cols) + " |")
     else:
-        costs = {"s_per_step": args.s_per_step, "s_per_candidate": args.s_per_candidate, "s_per_test": args.s_per_test}
-        out = estimate(args.pilot, args.scale, [int(s) for s in args.seeds.split(",")], args.world, costs, args.tokens)
+        costs = {
+            "s_per_step": args.s_per_step,
+            "s_per_candidate": args.s_per_candidate,
+            "s_per_test": args.s_per_test,
+        }
+        out = estimate(
+            args.pilot,
+            args.scale,
+            [int(s) for s in args.seeds.split(",")],
+            args.world,
+            costs,
+            args.tokens,
+        )
         print(json.dumps(out, indent=1, default=float))
 
 

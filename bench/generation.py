@@ -40,7 +40,9 @@ def timed(fn) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--prompts", type=int, default=48)
     ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--max-new-tokens", type=int, default=48)
@@ -60,11 +62,20 @@ def main() -> None:
     batched = min(timed(lambda: run(args.batch_size)) for _ in range(2))
     single = timed(lambda: run(1))
     n_seq = len(prompts) * args.k
-    res = {"generation_batched_speedup": round(single / batched, 2),
-           "generation": {"prompts": len(prompts), "k": args.k, "max_new_tokens": args.max_new_tokens,
-                          "batch_size": args.batch_size, "batched_s": round(batched, 2), "one_prompt_at_a_time_s": round(single, 2),
-                          "batched_tokens_per_s": round(n_seq * args.max_new_tokens / batched),
-                          "threads": torch.get_num_threads(), "goal": ">= 5x"}}
+    res = {
+        "generation_batched_speedup": round(single / batched, 2),
+        "generation": {
+            "prompts": len(prompts),
+            "k": args.k,
+            "max_new_tokens": args.max_new_tokens,
+            "batch_size": args.batch_size,
+            "batched_s": round(batched, 2),
+            "one_prompt_at_a_time_s": round(single, 2),
+            "batched_tokens_per_s": round(n_seq * args.max_new_tokens / batched),
+            "threads": torch.get_num_threads(),
+            "goal": ">= 5x",
+        },
+    }
     old = json.loads(args.out.read_text()) if args.out.exists() else {}
     args.out.write_text(json.dumps({**old, **res}, indent=2) + "\n")
     print(json.dumps(res, indent=2))

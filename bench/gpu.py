@@ -37,12 +37,27 @@ from limalab.ranks import worker_rank
 ROOT = Path(__file__).resolve().parents[1]
 
 ARCHS = {  # ~1.1B: LLaMA-style, 32k vocabulary; 7b: LLaMA-7B's shape (docs/scale.md's memory plan)
-    "1b": {"hidden_size": 2048, "num_hidden_layers": 22, "num_attention_heads": 32, "num_key_value_heads": 4,
-           "intermediate_size": 5632},
-    "7b": {"hidden_size": 4096, "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 32,
-           "intermediate_size": 11008},
-    "tiny": {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
-             "intermediate_size": 128},
+    "1b": {
+        "hidden_size": 2048,
+        "num_hidden_layers": 22,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 4,
+        "intermediate_size": 5632,
+    },
+    "7b": {
+        "hidden_size": 4096,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 32,
+        "intermediate_size": 11008,
+    },
+    "tiny": {
+        "hidden_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "intermediate_size": 128,
+    },
 }
 
 
@@ -72,43 +87,85 @@ class Recorder(pl.Callback):
             self.stats = {k: self.stats.get(k, 0) + v for k, v in pl_module.last_step.items()}
 
 
-def train(arch: dict, trainer_name: str, precision: str | None, steps: int, max_length: int,
-          batch: int, sets: list[str]) -> dict:
-    cfg = run_config(trainer_name, [*sets, *([f"trainer.precision={precision}"] if precision else [])])
+def train(
+    arch: dict,
+    trainer_name: str,
+    precision: str | None,
+    steps: int,
+    max_length: int,
+    batch: int,
+    sets: list[str],
+) -> dict:
+    cfg = run_config(
+        trainer_name, [*sets, *([f"trainer.precision={precision}"] if precision else [])]
+    )
     kwargs, extras = split_trainer_config(cfg["trainer"])
     torch.manual_seed(0)
-    with torch.device("cuda") if torch.cuda.is_available() else nullcontext():  # init where it trains: faster
-        model = LlamaForCausalLM(LlamaConfig(vocab_size=32000, max_position_embeddings=max_length,
-                                             tie_word_embeddings=False, pad_token_id=0, **arch))
+    with (
+        torch.device("cuda") if torch.cuda.is_available() else nullcontext()
+    ):  # init where it trains: faster
+        model = LlamaForCausalLM(
+            LlamaConfig(
+                vocab_size=32000,
+                max_position_embeddings=max_length,
+                tie_word_embeddings=False,
+                pad_token_id=0,
+                **arch,
+            )
+        )
     model.config.use_cache = False
     sizes = model_sizes(model)  # before sharding
     rows = table1_rows(32000, max_length)
     prepare_model(model, extras)
     module = CausalLMModule(model, Recipe(lr=1e-5, fused=cfg["optim"]["fused"]))
-    dm = ChatDataModule(rows, batching_of({**cfg["train"], "batch_size": batch, "max_length": max_length}, extras),
-                        0, seed=0)
+    dm = ChatDataModule(
+        rows,
+        batching_of({**cfg["train"], "batch_size": batch, "max_length": max_length}, extras),
+        0,
+        seed=0,
+    )
     rec = Recorder()
     kwargs |= {"enable_progress_bar": False, "enable_checkpointing": False, "logger": False}
-    trainer = pl.Trainer(**{**kwargs, "strategy": build_strategy(extras.get("strategy"), model, kwargs)},
-                         max_steps=steps, use_distributed_sampler=False, callbacks=[rec])
+    trainer = pl.Trainer(
+        **{**kwargs, "strategy": build_strategy(extras.get("strategy"), model, kwargs)},
+        max_steps=steps,
+        use_distributed_sampler=False,
+        callbacks=[rec],
+    )
     trainer.fit(module, datamodule=dm)
     if torch.cuda.is_available():
         torch.cuda.synchronize()
     dt = time.perf_counter() - rec.t0
     peak = device_peak_tflops((extras.get("throughput") or {}).get("peak_tflops"))
     s = rec.stats
-    return {"trainer": trainer_name, "overrides": sets, "precision": cfg["trainer"]["precision"],
-            "devices": trainer.world_size, "params": sum(sizes[k] for k in ("body", "head")) + 32000 * arch["hidden_size"],
-            "steps": steps, "batch": batch, "max_length": max_length, "layout": dm.layout,
-            "attention": extras.get("attn_implementation"), "flash_attn_installed": attention.HAS_FLASH_ATTN,
-            "activation_checkpointing": extras.get("activation_checkpointing"), "compile": extras.get("compile"),
-            "tokens_per_s": round(s["tokens"] / dt, 1), "tokens_per_s_per_device": round(s["tokens"] / dt / trainer.world_size, 1),
-            "padding_efficiency": round(s["tokens"] / max(s["slots"], 1), 4),
-            "mfu": round(step_flops(sizes, s) / dt / (peak * 1e12 * trainer.world_size), 4) if peak else None,
-            "peak_tflops_per_device": peak, "losses": [round(float(x), 5) for x in rec.losses],
-            "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
-            "max_memory_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2) if torch.cuda.is_available() else None,
-            "status": "done"}
+    return {
+        "trainer": trainer_name,
+        "overrides": sets,
+        "precision": cfg["trainer"]["precision"],
+        "devices": trainer.world_size,
+        "params": sum(sizes[k] for k in ("body", "head")) + 32000 * arch["hidden_size"],
+        "steps": steps,
+        "batch": batch,
+        "max_length": max_length,
+        "layout": dm.layout,
+        "attention": extras.get("attn_implementation"),
+        "flash_attn_installed": attention.HAS_FLASH_ATTN,
+        "activation_checkpointing": extras.get("activation_checkpointing"),
+        "compile": extras.get("compile"),
+        "tokens_per_s": round(s["tokens"] / dt, 1),
+        "tokens_per_s_per_device": round(s["tokens"] / dt / trainer.world_size, 1),
+        "padding_efficiency": round(s["tokens"] / max(s["slots"], 1), 4),
+        "mfu": round(step_flops(sizes, s) / dt / (peak * 1e12 * trainer.world_size), 4)
+        if peak
+        else None,
+        "peak_tflops_per_device": peak,
+        "losses": [round(float(x), 5) for x in rec.losses],
+        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+        "max_memory_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2)
+        if torch.cuda.is_available()
+        else None,
+        "status": "done",
+    }
 
 
 def record(out: Path, key: str, result: dict) -> None:
@@ -119,15 +176,26 @@ def record(out: Path, key: str, result: dict) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--trainer", default="gpu", help="conf/trainer/<name>.yaml")
     ap.add_argument("--arch", default="1b", choices=sorted(ARCHS))
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--max-length", type=int, default=2048)
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="Hydra override, e.g. trainer.activation_checkpointing=selective, train.pad_to_multiple_of=256")
-    ap.add_argument("--parity", action="store_true", help="also train fp32 on the same batches and compare losses")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Hydra override, e.g. trainer.activation_checkpointing=selective, train.pad_to_multiple_of=256",
+    )
+    ap.add_argument(
+        "--parity",
+        action="store_true",
+        help="also train fp32 on the same batches and compare losses",
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "gpu.json")
     args = ap.parse_args()
     arch = ARCHS[args.arch]
@@ -136,13 +204,24 @@ def main() -> None:
     try:
         result = train(arch, args.trainer, None, args.steps, args.max_length, args.batch, args.set)
         if args.parity:
-            fp32 = train(arch, args.trainer, "32-true", args.steps, args.max_length, args.batch, args.set)
-            rel = [abs(a - b) / abs(b) for a, b in zip(result["losses"], fp32["losses"], strict=True)]
-            result["parity_vs_fp32"] = {"max_rel_loss_diff": round(max(rel), 5),
-                                        "mean_rel_loss_diff": round(sum(rel) / len(rel), 5),
-                                        "fp32_tokens_per_s": fp32["tokens_per_s"], "fp32_losses": fp32["losses"]}
+            fp32 = train(
+                arch, args.trainer, "32-true", args.steps, args.max_length, args.batch, args.set
+            )
+            rel = [
+                abs(a - b) / abs(b) for a, b in zip(result["losses"], fp32["losses"], strict=True)
+            ]
+            result["parity_vs_fp32"] = {
+                "max_rel_loss_diff": round(max(rel), 5),
+                "mean_rel_loss_diff": round(sum(rel) / len(rel), 5),
+                "fp32_tokens_per_s": fp32["tokens_per_s"],
+                "fp32_losses": fp32["losses"],
+            }
     except torch.cuda.OutOfMemoryError as e:
-        record(args.out, key, {"status": "OOM", "error": str(e).splitlines()[0], "started": time.ctime()})
+        record(
+            args.out,
+            key,
+            {"status": "OOM", "error": str(e).splitlines()[0], "started": time.ctime()},
+        )
         raise
     record(args.out, key, result)
     if worker_rank() == 0:

@@ -32,8 +32,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def old_judge(rev: str, world) -> object:
-    src = subprocess.run(["git", "show", f"{rev}:src/limalab/eval/judges/reference.py"], cwd=ROOT, check=True,
-                         capture_output=True, text=True).stdout
+    src = subprocess.run(
+        ["git", "show", f"{rev}:src/limalab/eval/judges/reference.py"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     path = Path(tempfile.mkdtemp()) / "reference_old.py"
     path.write_text(src)
     spec = importlib.util.spec_from_file_location("reference_old", path)
@@ -44,18 +49,24 @@ def old_judge(rev: str, world) -> object:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--old-rev", default="cab4686")
     ap.add_argument("--prompts", type=int, default=200)
     args = ap.parse_args(argv)
-    world = generate_world(seed=0, entities_per_kind={"sft": 20, "eval": 20}, eval_fraction=0.4, reserved_words=set())
+    world = generate_world(
+        seed=0, entities_per_kind={"sft": 20, "eval": 20}, eval_fraction=0.4, reserved_words=set()
+    )
     rng = random.Random(0)
     judges = {"old": old_judge(args.old_rev, world), "new": ReferenceJudge(world)}
     scores = {k: {j: [] for j in judges} for k in ANSWER_KINDS}
     for i in range(args.prompts):
         kind = ("realm", "creature")[i % 2]
         ents = rng.sample(world.of(kind, "eval"), 2)
-        spec = make_prompt(rng.choices(("fact", "compare", "describe"), weights=(0.7, 0.15, 0.15))[0], ents, rng)
+        spec = make_prompt(
+            rng.choices(("fact", "compare", "describe"), weights=(0.7, 0.15, 0.15))[0], ents, rng
+        )
         row = {"prompt_id": f"p{i}", **spec.to_dict()}
         for answer_kind in ANSWER_KINDS:
             text = _render_answer(answer_kind, spec, world, rng)
@@ -65,14 +76,23 @@ def main(argv: list[str] | None = None) -> None:
     good = [k for k in ANSWER_KINDS if k.startswith("good")]
     share = {k: ANSWER_KINDS[k][0] for k in ANSWER_KINDS}
     defects = [k for k in ANSWER_KINDS if k not in good]
-    out = {"old_rev": args.old_rev, "new": judges["new"].id, "prompts": args.prompts, "by_kind": table}
-    for j in judges:  # the mean of good answers against the share-weighted mean of every answer kind
+    out = {
+        "old_rev": args.old_rev,
+        "new": judges["new"].id,
+        "prompts": args.prompts,
+        "by_kind": table,
+    }
+    for (
+        j
+    ) in judges:  # the mean of good answers against the share-weighted mean of every answer kind
         mix = sum(share[k] * table[k][j] for k in ANSWER_KINDS) / sum(share.values())
         out[f"gap_{j}"] = float(np.mean([table[k][j] for k in good]) - mix)
     print(f"{'answer kind':<18} {'old':>5} {'new':>5}")
     for k in [*good, *defects]:
         print(f"{k:<18} {table[k]['old']:5.2f} {table[k]['new']:5.2f}")
-    print(f"good answers minus the unfiltered mix: old {out['gap_old']:+.2f}, new {out['gap_new']:+.2f}")
+    print(
+        f"good answers minus the unfiltered mix: old {out['gap_old']:+.2f}, new {out['gap_new']:+.2f}"
+    )
     (ROOT / "bench" / "latest.judge_sensitivity.json").write_text(json.dumps(out, indent=1))
 
 

@@ -26,8 +26,10 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 TARGET_MB = 500
-VOCAB = ("hinge door oil screw bracket shelf wall stud drill level bread dough yeast oven salt water time "
-         "heat pan egg whisk butter light steel wood glue clamp sand paint brush coat dry layer cut measure")
+VOCAB = (
+    "hinge door oil screw bracket shelf wall stud drill level bread dough yeast oven salt water time "
+    "heat pan egg whisk butter light steel wood glue clamp sand paint brush coat dry layer cut measure"
+)
 WORDS = VOCAB.split()
 
 
@@ -43,7 +45,7 @@ def paragraphs(rng: random.Random, n: int = 3000) -> list[str]:
         elif kind < 0.32:
             html = f"<p>I think {text}</p>"
         else:
-            html = f"<p>{text} <a href=\"https://example.org/{rng.randint(0, 999)}\">link</a></p>"
+            html = f'<p>{text} <a href="https://example.org/{rng.randint(0, 999)}">link</a></p>'
         out.append(escape(html, {'"': "&quot;", "\n": "&#xA;"}))
     return out
 
@@ -66,29 +68,44 @@ def write_dump(path: Path, target_bytes: int, seed: int = 0) -> dict[str, int]:
                 i = ids["next"]
                 ids["next"] += 1
                 ids["answers"] += 1
-                f.write(f'  <row Id="{i}" PostTypeId="2" ParentId="{qid}" CreationDate="2015-01-01T00:00:00.000" '
-                        f'Score="{score}" Body="{body(rng.randint(1, 9))}" OwnerUserId="{rng.randint(1, 9999)}" '
-                        f'CommentCount="0" ContentLicense="CC BY-SA 4.0" />\n')
+                f.write(
+                    f'  <row Id="{i}" PostTypeId="2" ParentId="{qid}" CreationDate="2015-01-01T00:00:00.000" '
+                    f'Score="{score}" Body="{body(rng.randint(1, 9))}" OwnerUserId="{rng.randint(1, 9999)}" '
+                    f'CommentCount="0" ContentLicense="CC BY-SA 4.0" />\n'
+                )
             qid = ids["next"]
             ids["next"] += 1
             ids["questions"] += 1
             title = " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 9)))
-            tags = "".join(f"&lt;{w}&gt;" for w in rng.sample(WORDS, 2)) if qid % 2 else "|" + "|".join(rng.sample(WORDS, 2)) + "|"
-            f.write(f'  <row Id="{qid}" PostTypeId="1" CreationDate="2015-01-01T00:00:00.000" Score="{rng.randint(-2, 80)}" '
-                    f'ViewCount="{rng.randint(10, 9999)}" Body="{body(rng.randint(1, 3))}" OwnerUserId="{rng.randint(1, 9999)}" '
-                    f'Title="{"Is this right" if rng.random() < 0.1 else "How do I " + escape(title)}?" Tags="{tags}" AnswerCount="2" CommentCount="0" '
-                    f'ContentLicense="CC BY-SA 4.0" />\n')
+            tags = (
+                "".join(f"&lt;{w}&gt;" for w in rng.sample(WORDS, 2))
+                if qid % 2
+                else "|" + "|".join(rng.sample(WORDS, 2)) + "|"
+            )
+            f.write(
+                f'  <row Id="{qid}" PostTypeId="1" CreationDate="2015-01-01T00:00:00.000" Score="{rng.randint(-2, 80)}" '
+                f'ViewCount="{rng.randint(10, 9999)}" Body="{body(rng.randint(1, 3))}" OwnerUserId="{rng.randint(1, 9999)}" '
+                f'Title="{"Is this right" if rng.random() < 0.1 else "How do I " + escape(title)}?" Tags="{tags}" AnswerCount="2" CommentCount="0" '
+                f'ContentLicense="CC BY-SA 4.0" />\n'
+            )
             for _ in range(rng.choice((0, 1, 2, 2, 3, 4))):
-                pending.setdefault(step + rng.randint(1, 20_000), []).append((qid, rng.randint(-3, 60)))
+                pending.setdefault(step + rng.randint(1, 20_000), []).append(
+                    (qid, rng.randint(-3, 60))
+                )
             step += 1
         f.write("</posts>\n")
     return {"questions": ids["questions"], "answers": ids["answers"]}
 
 
 PAPER_FILTERS = [
-    {"name": "title_self_contained"}, {"name": "top_answer"}, {"name": "min_score", "min": 10},
-    {"name": "strip_html"}, {"name": "length", "min_chars": 1200, "max_chars": 4096}, {"name": "first_person"},
-    {"name": "references_other_answers"}, {"name": "prompt_title_or_description"},
+    {"name": "title_self_contained"},
+    {"name": "top_answer"},
+    {"name": "min_score", "min": 10},
+    {"name": "strip_html"},
+    {"name": "length", "min_chars": 1200, "max_chars": 4096},
+    {"name": "first_person"},
+    {"name": "references_other_answers"},
+    {"name": "prompt_title_or_description"},
 ]
 
 
@@ -99,8 +116,16 @@ def read(root: Path) -> None:
     t0 = time.time()
     cfg = {"name": "bench", "reader": "stackexchange", "filters": PAPER_FILTERS, "temperature": 3.0}
     pool, stats = source_pool(cfg, root, seed=0)
-    print(json.dumps({"seconds": round(time.time() - t0, 1), "kept": len(pool), "filter_stats": stats,
-                      "torch_imported": "torch" in sys.modules}))
+    print(
+        json.dumps(
+            {
+                "seconds": round(time.time() - t0, 1),
+                "kept": len(pool),
+                "filter_stats": stats,
+                "torch_imported": "torch" in sys.modules,
+            }
+        )
+    )
 
 
 def child(args: list[str]) -> tuple[dict, float]:
@@ -116,7 +141,9 @@ def child(args: list[str]) -> tuple[dict, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--gb", type=float, default=1.0)
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("se_stream.json"))
     ap.add_argument("--read", type=Path, help=argparse.SUPPRESS)
@@ -141,12 +168,19 @@ def main() -> None:
         _, idle_mb = child(["--idle"])  # first: RUSAGE_CHILDREN keeps the max over children
         report, peak_mb = child(["--read", str(site)])
         results = {
-            "file_mb": round(size / 1e6), **counts, "write_s": round(write_s, 1),
-            "read_filter_s": report["seconds"], "mb_per_s": round(size / 1e6 / report["seconds"], 1),
-            "peak_rss_mb": round(peak_mb), "idle_rss_mb": round(idle_mb), "rss_ratio_to_idle": round(peak_mb / idle_mb, 2),
+            "file_mb": round(size / 1e6),
+            **counts,
+            "write_s": round(write_s, 1),
+            "read_filter_s": report["seconds"],
+            "mb_per_s": round(size / 1e6 / report["seconds"], 1),
+            "peak_rss_mb": round(peak_mb),
+            "idle_rss_mb": round(idle_mb),
+            "rss_ratio_to_idle": round(peak_mb / idle_mb, 2),
             "kept": report["kept"],
-            "filter_stats": report["filter_stats"], "torch_imported": report["torch_imported"],
-            "target_mb": TARGET_MB, "within_target": peak_mb < TARGET_MB and not report["torch_imported"],
+            "filter_stats": report["filter_stats"],
+            "torch_imported": report["torch_imported"],
+            "target_mb": TARGET_MB,
+            "within_target": peak_mb < TARGET_MB and not report["torch_imported"],
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)

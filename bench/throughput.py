@@ -72,7 +72,12 @@ from limalab.model.module import CausalLMModule, Recipe
 from limalab.model.strategy import prepare_model, split_trainer_config
 
 ROOT = Path(__file__).resolve().parents[1]
-ARCH = {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 344}
+ARCH = {
+    "hidden_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "intermediate_size": 344,
+}
 VOCAB = 8000  # Table 1 arm: small enough that a 2,048-token step takes seconds on 2 cores
 HF_ARMS = ("hf_pad", "hf_grouped", "hf_flatten")
 # (distribution, batch, HF megabatches drawn from, timed batches per megabatch): each arm trains
@@ -107,12 +112,20 @@ def limalab_config(overrides: list[str] | None = None) -> dict:
 
 def model(vocab: int, max_length: int) -> LlamaForCausalLM:
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=vocab, max_position_embeddings=max_length, attn_implementation="sdpa",
-                      tie_word_embeddings=False, pad_token_id=0, **ARCH)
+    cfg = LlamaConfig(
+        vocab_size=vocab,
+        max_position_embeddings=max_length,
+        attn_implementation="sdpa",
+        tie_word_embeddings=False,
+        pad_token_id=0,
+        **ARCH,
+    )
     return LlamaForCausalLM(cfg)
 
 
-def step_plan(rows: list[Row], batch: int, megabatches: int, per_megabatch: int) -> dict[str, list[list[int]]]:
+def step_plan(
+    rows: list[Row], batch: int, megabatches: int, per_megabatch: int
+) -> dict[str, list[list[int]]]:
     """Each arm's steps: one warm-up batch (the same for all), then the timed batches.
 
     ``hf_grouped`` gets batches exactly as HF's ``group_by_length`` forms them over the whole data
@@ -127,9 +140,14 @@ def step_plan(rows: list[Row], batch: int, megabatches: int, per_megabatch: int)
     order = get_length_grouped_indices(lengths, batch, generator=torch.Generator().manual_seed(0))
     hf = [order[i : i + batch] for i in range(0, len(order), batch)]
     if per_megabatch > mult or megabatches * mult * batch > len(rows) - batch:
-        raise ValueError(f"{megabatches} megabatches of {mult} batches of {batch} leave no warm-up batch")
-    grouped = [hf[m * mult + (2 * j + 1) * mult // (2 * per_megabatch)]
-               for m in range(megabatches) for j in range(per_megabatch)]
+        raise ValueError(
+            f"{megabatches} megabatches of {mult} batches of {batch} leave no warm-up batch"
+        )
+    grouped = [
+        hf[m * mult + (2 * j + 1) * mult // (2 * per_megabatch)]
+        for m in range(megabatches)
+        for j in range(per_megabatch)
+    ]
     timed = [i for b in grouped for i in b]
     g = torch.Generator().manual_seed(1)
     shuffled = [timed[i] for i in torch.randperm(len(timed), generator=g).tolist()]
@@ -154,13 +172,23 @@ class Clock:
         if self.steps == 1:
             self.t0, self.c0 = now, cpu
             return
-        self.t1, self.c1, self.tokens, self.slots = now, cpu, self.tokens + tokens, self.slots + slots
+        self.t1, self.c1, self.tokens, self.slots = (
+            now,
+            cpu,
+            self.tokens + tokens,
+            self.slots + slots,
+        )
 
     def result(self) -> dict:
         dt = self.t1 - self.t0
-        return {"tokens_per_s": round(self.tokens / dt, 1), "tokens_per_cpu_s": round(self.tokens / (self.c1 - self.c0), 1),
-                "padding_efficiency": round(self.tokens / self.slots, 4), "seconds": round(dt, 2),
-                "tokens": self.tokens, "timed_steps": self.steps - 1}
+        return {
+            "tokens_per_s": round(self.tokens / dt, 1),
+            "tokens_per_cpu_s": round(self.tokens / (self.c1 - self.c0), 1),
+            "padding_efficiency": round(self.tokens / self.slots, 4),
+            "seconds": round(dt, 2),
+            "tokens": self.tokens,
+            "timed_steps": self.steps - 1,
+        }
 
 
 def run_limalab(rows: list[Row], vocab: int, max_length: int, batches: list[list[int]]) -> dict:
@@ -174,28 +202,56 @@ def run_limalab(rows: list[Row], vocab: int, max_length: int, batches: list[list
 
     class GivenOrder(ChatDataModule):  # the bench's step plan instead of the epoch shuffle
         def train_dataloader(self) -> DataLoader:
-            collate = collate_fn(self.layout, self.pad_id, self.max_length, varlen=self.attention in VARLEN_ATTENTION,
-                                 pad_to_multiple_of=self.pad_to_multiple_of)
+            collate = collate_fn(
+                self.layout,
+                self.pad_id,
+                self.max_length,
+                varlen=self.attention in VARLEN_ATTENTION,
+                pad_to_multiple_of=self.pad_to_multiple_of,
+            )
             return DataLoader(self.train_set, batch_sampler=batches, collate_fn=collate)
 
     m = prepare_model(model(vocab, max_length), extras)
-    dm = GivenOrder(rows, batching_of({**cfg["train"], "batch_size": len(batches[0]), "max_length": max_length}, extras),
-                    0, seed=0)
-    trainer = pl.Trainer(accelerator="cpu", devices=1, precision=kwargs["precision"], max_steps=len(batches),
-                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, use_distributed_sampler=False, callbacks=[Timer()])
+    dm = GivenOrder(
+        rows,
+        batching_of(
+            {**cfg["train"], "batch_size": len(batches[0]), "max_length": max_length}, extras
+        ),
+        0,
+        seed=0,
+    )
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        precision=kwargs["precision"],
+        max_steps=len(batches),
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        callbacks=[Timer()],
+    )
     trainer.fit(CausalLMModule(m, Recipe(lr=1e-4, fused=cfg["optim"]["fused"])), datamodule=dm)
     return clock.result() | {"layout": dm.layout, "attention": extras.get("attn_implementation")}
 
 
-def run_hf(rows: list[Row], vocab: int, max_length: int, batches: list[list[int]], arm: str, work: Path) -> dict:
+def run_hf(
+    rows: list[Row], vocab: int, max_length: int, batches: list[list[int]], arm: str, work: Path
+) -> dict:
     from tokenizers import Tokenizer
     from tokenizers.models import WordLevel
 
-    tok = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(WordLevel({"<pad>": 0, "<unk>": 1}, unk_token="<unk>")),
-                                  pad_token="<pad>", unk_token="<unk>")
-    base = DataCollatorWithFlattening() if arm == "hf_flatten" else \
-        DataCollatorForSeq2Seq(tok, label_pad_token_id=IGNORE, padding="longest")
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer(WordLevel({"<pad>": 0, "<unk>": 1}, unk_token="<unk>")),
+        pad_token="<pad>",
+        unk_token="<unk>",
+    )
+    base = (
+        DataCollatorWithFlattening()
+        if arm == "hf_flatten"
+        else DataCollatorForSeq2Seq(tok, label_pad_token_id=IGNORE, padding="longest")
+    )
     fetched: list[tuple[int, int]] = []  # (tokens, slots) per batch, in step order
 
     def collate(features: list[dict]) -> dict[str, torch.Tensor]:
@@ -213,81 +269,157 @@ def run_hf(rows: list[Row], vocab: int, max_length: int, batches: list[list[int]
         def _get_train_sampler(self, train_dataset=None):
             return [i for b in batches for i in b]
 
-    features = [{"input_ids": ids, "labels": lab} | ({} if arm == "hf_flatten" else {"attention_mask": [1] * len(ids)})
-                for ids, lab in rows]
-    args = TrainingArguments(output_dir=str(work / arm), per_device_train_batch_size=len(batches[0]),
-                             max_steps=len(batches), learning_rate=1e-4, lr_scheduler_type="linear",
-                             optim="adamw_torch_fused", adam_beta2=0.95, weight_decay=0.1, max_grad_norm=0.0,
-                             logging_strategy="no", save_strategy="no", report_to=[], use_cpu=True,
-                             dataloader_num_workers=0, seed=0, disable_tqdm=True, remove_unused_columns=False)
-    GivenOrder(model=model(vocab, max_length), args=args, train_dataset=features, data_collator=collate,
-               callbacks=[Timer()]).train()
+    features = [
+        {"input_ids": ids, "labels": lab}
+        | ({} if arm == "hf_flatten" else {"attention_mask": [1] * len(ids)})
+        for ids, lab in rows
+    ]
+    args = TrainingArguments(
+        output_dir=str(work / arm),
+        per_device_train_batch_size=len(batches[0]),
+        max_steps=len(batches),
+        learning_rate=1e-4,
+        lr_scheduler_type="linear",
+        optim="adamw_torch_fused",
+        adam_beta2=0.95,
+        weight_decay=0.1,
+        max_grad_norm=0.0,
+        logging_strategy="no",
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        dataloader_num_workers=0,
+        seed=0,
+        disable_tqdm=True,
+        remove_unused_columns=False,
+    )
+    GivenOrder(
+        model=model(vocab, max_length),
+        args=args,
+        train_dataset=features,
+        data_collator=collate,
+        callbacks=[Timer()],
+    ).train()
     return clock.result()
 
 
-def measure(rows: list[Row], vocab: int, max_length: int, plans: dict[str, list[list[int]]], repeats: int,
-            work: Path, flatten_mask_gib: float) -> dict:
+def measure(
+    rows: list[Row],
+    vocab: int,
+    max_length: int,
+    plans: dict[str, list[list[int]]],
+    repeats: int,
+    work: Path,
+    flatten_mask_gib: float,
+) -> dict:
     widest = max(sum(len(rows[i][0]) for i in b) for b in plans["hf_flatten"])
     skipped = {}
     if widest**2 * 4 / 2**30 > flatten_mask_gib:  # SDPA on CPU takes the mask as fp32
-        skipped["hf_flatten"] = f"its widest row ({widest} tokens) needs a {widest**2 * 4 / 2**30:.1f} GiB mask"
+        skipped["hf_flatten"] = (
+            f"its widest row ({widest} tokens) needs a {widest**2 * 4 / 2**30:.1f} GiB mask"
+        )
         plans = {k: v for k, v in plans.items() if k != "hf_flatten"}
     runs: dict[str, list[dict]] = {arm: [] for arm in plans}
     arms = list(plans)
     for r in range(repeats):
         for arm in arms[r % len(arms) :] + arms[: r % len(arms)]:
-            fn = (lambda a=arm: run_limalab(rows, vocab, max_length, plans[a])) if arm == "limalab" else \
-                (lambda a=arm: run_hf(rows, vocab, max_length, plans[a], a, work))
+            fn = (
+                (lambda a=arm: run_limalab(rows, vocab, max_length, plans[a]))
+                if arm == "limalab"
+                else (lambda a=arm: run_hf(rows, vocab, max_length, plans[a], a, work))
+            )
             runs[arm].append(fn())
             print(f"  repeat {r} {arm}: {runs[arm][-1]['tokens_per_s']:.0f} tokens/s", flush=True)
     tokens = {arm: {x["tokens"] for x in rs} for arm, rs in runs.items()}
     if len(set().union(*tokens.values())) != 1:
         raise RuntimeError(f"arms trained different tokens: {tokens}")
-    out = {arm: {"tokens_per_s": statistics.median(x["tokens_per_s"] for x in rs),
-                 "tokens_per_cpu_s": statistics.median(x["tokens_per_cpu_s"] for x in rs),
-                 "repeats": [x["tokens_per_s"] for x in rs], "repeats_cpu": [x["tokens_per_cpu_s"] for x in rs],
-                 **{k: v for k, v in rs[0].items() if k not in ("tokens_per_s", "tokens_per_cpu_s", "seconds")}}
-           for arm, rs in runs.items()}
+    out = {
+        arm: {
+            "tokens_per_s": statistics.median(x["tokens_per_s"] for x in rs),
+            "tokens_per_cpu_s": statistics.median(x["tokens_per_cpu_s"] for x in rs),
+            "repeats": [x["tokens_per_s"] for x in rs],
+            "repeats_cpu": [x["tokens_per_cpu_s"] for x in rs],
+            **{
+                k: v
+                for k, v in rs[0].items()
+                if k not in ("tokens_per_s", "tokens_per_cpu_s", "seconds")
+            },
+        }
+        for arm, rs in runs.items()
+    }
     best = max((a for a in HF_ARMS if a in out), key=lambda a: out[a]["tokens_per_s"])
     best_cpu = max((a for a in HF_ARMS if a in out), key=lambda a: out[a]["tokens_per_cpu_s"])
-    out |= {"not_run": skipped, "hf_best": best, "batch": len(plans["limalab"][0]), "timed_steps": len(plans["limalab"]) - 1,
-            "vs_hf_best": round(out["limalab"]["tokens_per_s"] / out[best]["tokens_per_s"], 2),
-            "vs_hf_best_per_repeat": [round(a["tokens_per_s"] / b["tokens_per_s"], 2)
-                                      for a, b in zip(runs["limalab"], runs[best], strict=True)],
-            "hf_best_cpu": best_cpu,
-            "vs_hf_best_cpu": round(out["limalab"]["tokens_per_cpu_s"] / out[best_cpu]["tokens_per_cpu_s"], 2)}
+    out |= {
+        "not_run": skipped,
+        "hf_best": best,
+        "batch": len(plans["limalab"][0]),
+        "timed_steps": len(plans["limalab"]) - 1,
+        "vs_hf_best": round(out["limalab"]["tokens_per_s"] / out[best]["tokens_per_s"], 2),
+        "vs_hf_best_per_repeat": [
+            round(a["tokens_per_s"] / b["tokens_per_s"], 2)
+            for a, b in zip(runs["limalab"], runs[best], strict=True)
+        ],
+        "hf_best_cpu": best_cpu,
+        "vs_hf_best_cpu": round(
+            out["limalab"]["tokens_per_cpu_s"] / out[best_cpu]["tokens_per_cpu_s"], 2
+        ),
+    }
     return out
 
 
 def table(results: dict) -> list[str]:
-    lines = ["| lengths | batch | arm | non-pad tokens/s (median) | repeats | tokens per CPU-second (median) | "
-             "padding efficiency | limalab / arm (wall) | limalab / arm (CPU) |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| lengths | batch | arm | non-pad tokens/s (median) | repeats | tokens per CPU-second (median) | "
+        "padding efficiency | limalab / arm (wall) | limalab / arm (CPU) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for (name, batch), d in results.items():
         label = {"table1": "Table 1 (max 2,048)", "world": "world mix (max 256)"}[name]
         for arm in ("limalab", *HF_ARMS):
             if arm not in d:
-                lines.append(f"| {label} | {batch} | {arm} | not run: {d['not_run'][arm]} | | | | | |")
+                lines.append(
+                    f"| {label} | {batch} | {arm} | not run: {d['not_run'][arm]} | | | | | |"
+                )
                 continue
             r, lim = d[arm], d["limalab"]
             ratio = "" if arm == "limalab" else f"{lim['tokens_per_s'] / r['tokens_per_s']:.2f}"
-            ratio_cpu = "" if arm == "limalab" else f"{lim['tokens_per_cpu_s'] / r['tokens_per_cpu_s']:.2f}"
+            ratio_cpu = (
+                "" if arm == "limalab" else f"{lim['tokens_per_cpu_s'] / r['tokens_per_cpu_s']:.2f}"
+            )
             best = " (HF best)" if arm == d["hf_best"] else ""
-            lines.append(f"| {label} | {batch} | {arm}{best} | {r['tokens_per_s']:.0f} | "
-                         f"{', '.join(f'{x:.0f}' for x in r['repeats'])} | {r['tokens_per_cpu_s']:.0f} | "
-                         f"{r['padding_efficiency']:.3f} | {ratio} | {ratio_cpu} |")
+            lines.append(
+                f"| {label} | {batch} | {arm}{best} | {r['tokens_per_s']:.0f} | "
+                f"{', '.join(f'{x:.0f}' for x in r['repeats'])} | {r['tokens_per_cpu_s']:.0f} | "
+                f"{r['padding_efficiency']:.3f} | {ratio} | {ratio_cpu} |"
+            )
     return lines
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--only", action="append", default=[], metavar="NAME/BATCH", help="e.g. table1/32 (repeatable)")
+    ap.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME/BATCH",
+        help="e.g. table1/32 (repeatable)",
+    )
     # One intra-op thread per arm by default: on the project's 2 cores shared with other jobs a
     # 2-thread pool stalls at every op's barrier whenever another process holds a core (measured:
     # 7x slower, and erratic); every arm always runs with the same count.
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--flatten-mask-gib", type=float, default=1.0, help="largest dense mask hf_flatten may need")
-    ap.add_argument("--cache", type=Path, default=None, help="world cache (default: LIMALAB_CACHE or a temp dir)")
+    ap.add_argument(
+        "--flatten-mask-gib", type=float, default=1.0, help="largest dense mask hf_flatten may need"
+    )
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="world cache (default: LIMALAB_CACHE or a temp dir)",
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "latest.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -302,35 +434,61 @@ def main() -> None:
         if name not in data:
             data[name] = world_rows(cache)
         plans = step_plan(data[name][0], batch, megabatches, per_megabatch)
-        print(f"{name} batch {batch}: {len(plans['limalab']) - 1} timed steps x {args.repeats} repeats", flush=True)
-        results[name, batch] = measure(*data[name], plans, args.repeats, work, args.flatten_mask_gib)
+        print(
+            f"{name} batch {batch}: {len(plans['limalab']) - 1} timed steps x {args.repeats} repeats",
+            flush=True,
+        )
+        results[name, batch] = measure(
+            *data[name], plans, args.repeats, work, args.flatten_mask_gib
+        )
         load.append(os.getloadavg()[0])
-    keys = {("table1", 32): "train_tokens_per_s_vs_hf_best", ("world", 32): "world_train_tokens_per_s_vs_hf_best",
-            ("table1", 8): "train_tokens_per_s_vs_hf_best_batch8",
-            ("world", 8): "world_train_tokens_per_s_vs_hf_best_batch8"}
+    keys = {
+        ("table1", 32): "train_tokens_per_s_vs_hf_best",
+        ("world", 32): "world_train_tokens_per_s_vs_hf_best",
+        ("table1", 8): "train_tokens_per_s_vs_hf_best_batch8",
+        ("world", 8): "world_train_tokens_per_s_vs_hf_best_batch8",
+    }
     out = {keys[k]: d["vs_hf_best"] for k, d in results.items()}
     out |= {f"{keys[k]}_cpu_time": d["vs_hf_best_cpu"] for k, d in results.items()}
     if ("table1", 32) in results:
         out["padding_efficiency"] = results["table1", 32]["limalab"]["padding_efficiency"]
-    out["throughput_goals_met"] = {f"{k} >= 1.2": v >= 1.2 for k, v in out.items() if k in keys.values()}
+    out["throughput_goals_met"] = {
+        f"{k} >= 1.2": v >= 1.2 for k, v in out.items() if k in keys.values()
+    }
     out["throughput_detail"] = {f"{n}/{b}": d for (n, b), d in results.items()} | {
-        "arch": ARCH, "threads": args.threads, "repeats": args.repeats, "host": platform.node(),
-        "cpus": os.cpu_count(), "load_1min": [round(x, 2) for x in load], "started": time.ctime()}
+        "arch": ARCH,
+        "threads": args.threads,
+        "repeats": args.repeats,
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
+        "load_1min": [round(x, 2) for x in load],
+        "started": time.ctime(),
+    }
     old = json.loads(args.out.read_text()) if args.out.exists() else {}
-    old = {k: v for k, v in old.items() if not k.startswith(("train_tokens_per_s_vs", "world_train_tokens_per_s_vs"))}
+    old = {
+        k: v
+        for k, v in old.items()
+        if not k.startswith(("train_tokens_per_s_vs", "world_train_tokens_per_s_vs"))
+    }
     args.out.write_text(json.dumps({**old, **out}, indent=2) + "\n")
     lines = table(results)
     cmd = "python bench/throughput.py" + "".join(f" --only {o}" for o in args.only)
-    head = [f"`{cmd}` ({time.strftime('%Y-%m-%d')}; {args.threads} threads, {args.repeats} repeats interleaved; "
-            f"1-minute load average {', '.join(f'{x:.1f}' for x in load)} over the run)", ""]
+    head = [
+        f"`{cmd}` ({time.strftime('%Y-%m-%d')}; {args.threads} threads, {args.repeats} repeats interleaved; "
+        f"1-minute load average {', '.join(f'{x:.1f}' for x in load)} over the run)",
+        "",
+    ]
     ratios = ["", *(f"- `{k}`: {v}" for k, v in out.items() if k.startswith(tuple(keys.values())))]
-    notes = ["", "limalab: its defaults (`train.layout=auto` -> flat rows, `varlen` attention, logits only at "
-             "labelled positions). HF `Trainer`: `hf_pad` (its padding collator), `hf_grouped` (`group_by_length`: "
-             "the batches its own sampler forms over the 1,000 examples), `hf_flatten` (`DataCollatorWithFlattening`, "
-             "SDPA with the dense block mask transformers builds). Same model, fp32, fused AdamW, no clipping, same "
-             "threads; one untimed warm-up step on the same examples, then the same examples in the same number of "
-             "steps; arms interleaved; medians. The ratio keys use each distribution's fastest HF arm (wall time; "
-             "`_cpu_time`: on tokens per CPU-second). Detail in bench/latest.json (`throughput_detail`)."]
+    notes = [
+        "",
+        "limalab: its defaults (`train.layout=auto` -> flat rows, `varlen` attention, logits only at "
+        "labelled positions). HF `Trainer`: `hf_pad` (its padding collator), `hf_grouped` (`group_by_length`: "
+        "the batches its own sampler forms over the 1,000 examples), `hf_flatten` (`DataCollatorWithFlattening`, "
+        "SDPA with the dense block mask transformers builds). Same model, fp32, fused AdamW, no clipping, same "
+        "threads; one untimed warm-up step on the same examples, then the same examples in the same number of "
+        "steps; arms interleaved; medians. The ratio keys use each distribution's fastest HF arm (wall time; "
+        "`_cpu_time`: on tokens per CPU-second). Detail in bench/latest.json (`throughput_detail`).",
+    ]
     (args.out.parent / "throughput.md").write_text("\n".join(head + lines + ratios + notes) + "\n")
     print("\n".join(lines))
     print(json.dumps({k: v for k, v in out.items() if k != "throughput_detail"}, indent=2))

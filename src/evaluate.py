@@ -17,7 +17,9 @@ from limalab.cli import main_evaluate
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     # the run's own eval settings are the base; only the eval.* keys given here change them
-    overrides = [o.lstrip("+") for o in HydraConfig.get().overrides.task if o.lstrip("+").startswith("eval.")]
+    overrides = [
+        o.lstrip("+") for o in HydraConfig.get().overrides.task if o.lstrip("+").startswith("eval.")
+    ]
     main_evaluate(OmegaConf.to_container(cfg, resolve=True), overrides)
 
 

@@ -27,7 +27,9 @@ def main(cfg: DictConfig) -> None:
     finished = [t for t in study.trials if t.value is not None]
     print(f"study {study.study_name}: {len(study.trials)} trials ({len(finished)} complete)")
     if finished:
-        print(f"best dev judge {study.best_value:.3f} with {study.best_params} (run {study.best_trial.user_attrs.get('run_id')})")
+        print(
+            f"best dev judge {study.best_value:.3f} with {study.best_params} (run {study.best_trial.user_attrs.get('run_id')})"
+        )
 
 
 if __name__ == "__main__":

@@ -22,7 +22,9 @@ from limalab.pipeline.prepare_data import prepare_alone
 def main(cfg: DictConfig) -> None:
     try:
         out = prepare_alone(OmegaConf.to_container(cfg, resolve=True))
-    except USER_ERRORS as e:  # one line naming the key or file (HYDRA_FULL_ERROR=1 for the traceback)
+    except (
+        USER_ERRORS
+    ) as e:  # one line naming the key or file (HYDRA_FULL_ERROR=1 for the traceback)
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         raise SystemExit(f"error: {e}") from None

@@ -15,10 +15,20 @@ from limalab.world.build import WorldConfig, build_world
 
 # Property tests: `make test` runs the derandomized `ci` profile (the same examples on every run,
 # so CI gives the same outcome every time); `make fuzz` runs `fuzz`, long and random.
-settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("fuzz", max_examples=5000, deadline=None, print_blob=True,
-                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "fuzz",
+    max_examples=5000,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 FUZZ = settings.default.max_examples >= 5000
 
@@ -27,10 +37,13 @@ def examples(n: int) -> int:
     """A property test's example count: ``n`` in CI, 50 times more under ``make fuzz``."""
     return n * 50 if FUZZ else n
 
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-SMOKE_WORLD = WorldConfig(**compose(["experiment=smoke"])["world"])  # the world experiment=smoke uses
+SMOKE_WORLD = WorldConfig(
+    **compose(["experiment=smoke"])["world"]
+)  # the world experiment=smoke uses
 
 
 @pytest.fixture(scope="session")
@@ -44,13 +57,24 @@ def smoke_world(cache_dir: Path) -> Path:
     return build_world(SMOKE_WORLD, cache_dir)
 
 
-def run_cli(args: list[str], cache_dir: Path, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+def run_cli(
+    args: list[str], cache_dir: Path, cwd: Path, timeout: int = 900
+) -> subprocess.CompletedProcess:
     """Run a real command as a user would, with the shared cache and everything kept local."""
-    env = {**os.environ, "LIMALAB_CACHE": str(cache_dir), "WANDB_MODE": "offline", "TMPDIR": str(cwd),
-           "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    env = {
+        **os.environ,
+        "LIMALAB_CACHE": str(cache_dir),
+        "WANDB_MODE": "offline",
+        "TMPDIR": str(cwd),
+        "HF_HUB_OFFLINE": "1",
+    }
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
     if proc.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+        raise AssertionError(
+            f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+        )
     return proc
 
 
@@ -62,7 +86,9 @@ def smoke_run(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
     """One trained smoke run (``src/train.py experiment=smoke``): its work dir and stdout.
     Tests that add files to it work on a copy."""
     work = tmp_path_factory.mktemp("e2e")
-    proc = run_cli([str(ROOT / "src" / "train.py"), *SMOKE, f"runs_dir={work / 'runs'}"], cache_dir, work)
+    proc = run_cli(
+        [str(ROOT / "src" / "train.py"), *SMOKE, f"runs_dir={work / 'runs'}"], cache_dir, work
+    )
     return work, proc.stdout
 
 

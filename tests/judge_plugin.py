@@ -18,4 +18,6 @@ class LengthJudge(Capabilities):
         return cls(int(cfg.get("per_level", 10)))
 
     def judge(self, prompt: dict, response: str, terminated: bool) -> Judgment:
-        return Judgment(min(6, 1 + len(response.split()) // self.per_level), {}, "by length", self.id)
+        return Judgment(
+            min(6, 1 + len(response.split()) // self.per_level), {}, "by length", self.id
+        )

@@ -57,8 +57,12 @@ class JudgeServer:
                 if delay:
                     time.sleep(delay)
                 if status == 200 and content is not None:
-                    payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}],
-                                          "usage": {"prompt_tokens": 100, "completion_tokens": 10}}).encode()
+                    payload = json.dumps(
+                        {
+                            "choices": [{"message": {"role": "assistant", "content": content}}],
+                            "usage": {"prompt_tokens": 100, "completion_tokens": 10},
+                        }
+                    ).encode()
                 else:
                     payload = b"{not json" if status == 200 else b'{"error": "busy"}'
                 try:

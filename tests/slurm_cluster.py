@@ -27,9 +27,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 PACKAGES = "slurmctld slurmd slurm-client munge"
-COMMANDS = ("munged", "slurmctld", "slurmd", "sbatch", "srun", "squeue", "scontrol", "scancel", "sinfo")
+COMMANDS = (
+    "munged",
+    "slurmctld",
+    "slurmd",
+    "sbatch",
+    "srun",
+    "squeue",
+    "scontrol",
+    "scancel",
+    "sinfo",
+)
 DAEMONS = ("munged", "slurmctld", "slurmd")  # started in this order, stopped in the reverse
-FAKE_GPU_NODE = "gpu-node"  # a GPU node's shape, no GPUs: sbatch --test-only checks GPU jobs against it
+FAKE_GPU_NODE = (
+    "gpu-node"  # a GPU node's shape, no GPUs: sbatch --test-only checks GPU jobs against it
+)
 MAX_ROOT_CHARS = 60  # job-step sockets live in the spool dir; a Unix socket path has 108 bytes
 
 
@@ -37,7 +49,9 @@ def unavailable() -> str | None:
     """Why a cluster cannot start here, in one line (None: it can)."""
     missing = [c for c in COMMANDS if shutil.which(c) is None]
     if missing:
-        return f"SLURM is not installed ({', '.join(missing)} missing): apt-get install -y {PACKAGES}"
+        return (
+            f"SLURM is not installed ({', '.join(missing)} missing): apt-get install -y {PACKAGES}"
+        )
     if os.geteuid() != 0:
         return "a local SLURM cluster needs root (slurmd starts the jobs' processes)"
     return None
@@ -66,7 +80,9 @@ class Cluster:
     def _short_path(self) -> Path:
         if len(str(self.root)) <= MAX_ROOT_CHARS:
             return self.root
-        link = Path("/tmp") / f"limalab-slurm-{hashlib.sha1(str(self.root).encode()).hexdigest()[:10]}"
+        link = (
+            Path("/tmp") / f"limalab-slurm-{hashlib.sha1(str(self.root).encode()).hexdigest()[:10]}"
+        )
         if not link.is_symlink():
             link.symlink_to(self.root, target_is_directory=True)
         return link
@@ -85,33 +101,56 @@ class Cluster:
             key.write_bytes(os.urandom(1024))
             key.chmod(0o400)
         lines = [
-            "ClusterName=limalab", f"SlurmctldHost={self.node}(127.0.0.1)",
-            f"SlurmctldPort={free_port()}", f"SlurmdPort={free_port()}",
-            "SlurmUser=root", "SlurmdUser=root", "AuthType=auth/munge", f"AuthInfo=socket={p}/munge/munge.socket",
-            f"StateSaveLocation={p}/state", f"SlurmdSpoolDir={p}/spool",
-            f"SlurmctldPidFile={p}/slurmctld.pid", f"SlurmdPidFile={p}/slurmd.pid",
-            f"SlurmctldLogFile={p}/log/slurmctld.log", f"SlurmdLogFile={p}/log/slurmd.log",
-            "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none",  # no cgroups needed
-            "SelectType=select/cons_tres", "SelectTypeParameters=CR_Core", "SchedulerType=sched/builtin",
-            "MpiDefault=none", "MailProg=/bin/true", "ReturnToService=2",
-            "JobAcctGatherType=jobacct_gather/none", "AccountingStorageType=accounting_storage/none",
+            "ClusterName=limalab",
+            f"SlurmctldHost={self.node}(127.0.0.1)",
+            f"SlurmctldPort={free_port()}",
+            f"SlurmdPort={free_port()}",
+            "SlurmUser=root",
+            "SlurmdUser=root",
+            "AuthType=auth/munge",
+            f"AuthInfo=socket={p}/munge/munge.socket",
+            f"StateSaveLocation={p}/state",
+            f"SlurmdSpoolDir={p}/spool",
+            f"SlurmctldPidFile={p}/slurmctld.pid",
+            f"SlurmdPidFile={p}/slurmd.pid",
+            f"SlurmctldLogFile={p}/log/slurmctld.log",
+            f"SlurmdLogFile={p}/log/slurmd.log",
+            "ProctrackType=proctrack/linuxproc",
+            "TaskPlugin=task/none",  # no cgroups needed
+            "SelectType=select/cons_tres",
+            "SelectTypeParameters=CR_Core",
+            "SchedulerType=sched/builtin",
+            "MpiDefault=none",
+            "MailProg=/bin/true",
+            "ReturnToService=2",
+            "JobAcctGatherType=jobacct_gather/none",
+            "AccountingStorageType=accounting_storage/none",
             "KillWait=5",  # a preempted job's grace between SIGTERM and SIGKILL (default 30 s)
             f"NodeName={self.node} NodeAddr=127.0.0.1 CPUs={os.cpu_count()} RealMemory={real_memory_mb()} State=UNKNOWN",
             f"PartitionName=debug Nodes={self.node} Default=YES MaxTime=INFINITE State=UP",
         ]
         if self.fake_gpu_node:  # DOWN until a test resumes it; only sbatch --test-only ever uses it
-            lines += ["GresTypes=gpu",
-                      f"NodeName={FAKE_GPU_NODE} NodeAddr=127.0.0.2 CPUs=64 RealMemory=1000000 Gres=gpu:8 State=DOWN",
-                      f"PartitionName=gpu Nodes={FAKE_GPU_NODE} MaxTime=INFINITE State=UP"]
+            lines += [
+                "GresTypes=gpu",
+                f"NodeName={FAKE_GPU_NODE} NodeAddr=127.0.0.2 CPUs=64 RealMemory=1000000 Gres=gpu:8 State=DOWN",
+                f"PartitionName=gpu Nodes={FAKE_GPU_NODE} MaxTime=INFINITE State=UP",
+            ]
         self.conf.write_text("\n".join(lines) + "\n")
 
     def commands(self) -> dict[str, list[str]]:
         p = self.path
         return {
             # as root: --force accepts a socket directory only root can reach (a test's temp dir)
-            "munged": ["munged", "--foreground", "--force", f"--socket={p}/munge/munge.socket",
-                       f"--key-file={p}/munge/munge.key", f"--pid-file={p}/munge/munged.pid",
-                       f"--log-file={p}/log/munged.log", f"--seed-file={p}/munge/munged.seed"],
+            "munged": [
+                "munged",
+                "--foreground",
+                "--force",
+                f"--socket={p}/munge/munge.socket",
+                f"--key-file={p}/munge/munge.key",
+                f"--pid-file={p}/munge/munged.pid",
+                f"--log-file={p}/log/munged.log",
+                f"--seed-file={p}/munge/munged.seed",
+            ],
             "slurmctld": ["slurmctld", "-D", "-f", str(self.conf)],
             "slurmd": ["slurmd", "-D", "-f", str(self.conf), "-N", self.node],
         }
@@ -124,9 +163,14 @@ class Cluster:
         self.write_config()
         for name, cmd in self.commands().items():
             with (self.path / "log" / f"{name}.out").open("ab") as out:
-                self.procs[name] = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                                    stdin=subprocess.DEVNULL, start_new_session=True,
-                                                    preexec_fn=None if detach else die_with_parent)
+                self.procs[name] = subprocess.Popen(
+                    cmd,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                    preexec_fn=None if detach else die_with_parent,
+                )
             (self.path / f"{name}.pid.started").write_text(f"{self.procs[name].pid}\n")
             self._wait_for(name, timeout)
 
@@ -134,7 +178,10 @@ class Cluster:
         ready = {
             "munged": lambda: (self.path / "munge" / "munge.socket").exists(),
             "slurmctld": lambda: self.run("scontrol", "ping", check=False).returncode == 0,
-            "slurmd": lambda: self.run("sinfo", "-h", "-n", self.node, "-o", "%t", check=False).stdout.strip() == "idle",
+            "slurmd": lambda: (
+                self.run("sinfo", "-h", "-n", self.node, "-o", "%t", check=False).stdout.strip()
+                == "idle"
+            ),
         }[name]
         deadline = time.monotonic() + timeout
         while not ready():
@@ -150,14 +197,19 @@ class Cluster:
         loopback, so it stays up; no job ever runs there)."""
         self.run("scontrol", "update", f"NodeName={FAKE_GPU_NODE}", "State=RESUME", check=False)
         deadline = time.monotonic() + timeout
-        while self.run("sinfo", "-h", "-n", FAKE_GPU_NODE, "-o", "%T", check=False).stdout.strip() != "idle":
+        while (
+            self.run("sinfo", "-h", "-n", FAKE_GPU_NODE, "-o", "%T", check=False).stdout.strip()
+            != "idle"
+        ):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{FAKE_GPU_NODE} did not come up")
             time.sleep(0.5)
 
     def run(self, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
         """A SLURM client command against this cluster."""
-        proc = subprocess.run(cmd, env={**os.environ, **self.env}, capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            cmd, env={**os.environ, **self.env}, capture_output=True, text=True, timeout=60
+        )
         if check and proc.returncode:
             raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip()}")
         return proc
@@ -178,10 +230,14 @@ class Cluster:
 
         def watch() -> None:
             while not stop.wait(interval):
-                pending = self.run("squeue", "-h", "-t", "PD", "-o", "%i %r", check=False).stdout.split("\n")
+                pending = self.run(
+                    "squeue", "-h", "-t", "PD", "-o", "%i %r", check=False
+                ).stdout.split("\n")
                 for job_id, _, reason in (line.partition(" ") for line in pending if line.strip()):
                     if reason == "BeginTime":
-                        self.run("scontrol", "update", f"JobId={job_id}", "StartTime=now", check=False)
+                        self.run(
+                            "scontrol", "update", f"JobId={job_id}", "StartTime=now", check=False
+                        )
                         if job_id not in released:
                             released.append(job_id)
 
@@ -196,7 +252,10 @@ class Cluster:
     def cancel_all(self, timeout: float = 30) -> None:
         self.run("scancel", "--user=root", check=False)
         deadline = time.monotonic() + timeout
-        while self.run("squeue", "-h", "-t", "PD,R,CG", check=False).stdout.strip() and time.monotonic() < deadline:
+        while (
+            self.run("squeue", "-h", "-t", "PD,R,CG", check=False).stdout.strip()
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.5)
 
     def stop(self) -> None:
@@ -249,7 +308,9 @@ def alive(pid: int, proc: subprocess.Popen | None) -> bool:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("action", choices=["up", "down"])
     ap.add_argument("dir", type=Path, nargs="?", default=Path(".slurm"))
     args = ap.parse_args(argv)
@@ -267,8 +328,10 @@ def main(argv: list[str] | None = None) -> None:
         cluster.start(detach=True)
     except RuntimeError as e:
         raise SystemExit(f"error: {e}") from None
-    print(f"SLURM cluster up: node {cluster.node}, {os.cpu_count()} CPUs, partition debug, state in {args.dir}\n"
-          f"export SLURM_CONF={cluster.conf}")
+    print(
+        f"SLURM cluster up: node {cluster.node}, {os.cpu_count()} CPUs, partition debug, state in {args.dir}\n"
+        f"export SLURM_CONF={cluster.conf}"
+    )
 
 
 if __name__ == "__main__":

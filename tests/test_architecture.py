@@ -36,8 +36,13 @@ def imported(tree: ast.AST) -> set[str]:
     """The limalab packages (and analysis) a module imports, at any depth of the module."""
     out = set()
     for node in ast.walk(tree):
-        names = [node.module] if isinstance(node, ast.ImportFrom) and node.module else \
-            [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        names = (
+            [node.module]
+            if isinstance(node, ast.ImportFrom) and node.module
+            else [a.name for a in node.names]
+            if isinstance(node, ast.Import)
+            else []
+        )
         for name in names:
             if name.startswith("limalab."):
                 out.add(name.split(".")[1])
@@ -47,7 +52,9 @@ def imported(tree: ast.AST) -> set[str]:
 
 
 def modules() -> list[Path]:
-    return sorted((ROOT / "src" / "limalab").rglob("*.py")) + sorted((ROOT / "analysis").rglob("*.py"))
+    return sorted((ROOT / "src" / "limalab").rglob("*.py")) + sorted(
+        (ROOT / "analysis").rglob("*.py")
+    )
 
 
 def test_imports_follow_the_layers() -> None:
@@ -71,5 +78,7 @@ def test_functions_stay_small() -> None:
                 params = [*a.posonlyargs, *a.args, *a.kwonlyargs]
                 n = len(params) - (1 if params and params[0].arg in ("self", "cls") else 0)
                 if lines > 60 or n > 8:
-                    big.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}: {lines} lines, {n} parameters")
+                    big.append(
+                        f"{path.relative_to(ROOT)}:{node.lineno} {node.name}: {lines} lines, {n} parameters"
+                    )
     assert not big, "\n".join(big)

@@ -20,8 +20,21 @@ from limalab.model import attention
 from .test_batching import examples
 
 
-def reference_varlen(q, k, v, cu_q, cu_k, max_q, max_k, *, scale=None, window_size=(-1, -1), enable_gqa=False,
-                     causal=None, softmax_scale=None):
+def reference_varlen(
+    q,
+    k,
+    v,
+    cu_q,
+    cu_k,
+    max_q,
+    max_k,
+    *,
+    scale=None,
+    window_size=(-1, -1),
+    enable_gqa=False,
+    causal=None,
+    softmax_scale=None,
+):
     """What a varlen flash kernel computes, from the arguments it is given."""
     assert q.dim() == 3 and cu_q.dtype == torch.int32 and torch.equal(cu_q, cu_k) and max_q == max_k
     lengths = (cu_q[1:] - cu_q[:-1]).tolist()
@@ -31,16 +44,29 @@ def reference_varlen(q, k, v, cu_q, cu_k, max_q, max_k, *, scale=None, window_si
     gqa = enable_gqa or causal is not None  # flash-attn takes GQA implicitly
     outs = []
     for qs, ks, vs in zip(q.split(lengths), k.split(lengths), v.split(lengths), strict=True):
-        o = F.scaled_dot_product_attention(qs.transpose(0, 1), ks.transpose(0, 1), vs.transpose(0, 1), is_causal=True,
-                                           scale=scale if causal is None else softmax_scale, enable_gqa=gqa)
+        o = F.scaled_dot_product_attention(
+            qs.transpose(0, 1),
+            ks.transpose(0, 1),
+            vs.transpose(0, 1),
+            is_causal=True,
+            scale=scale if causal is None else softmax_scale,
+            enable_gqa=gqa,
+        )
         outs.append(o.transpose(0, 1))
     return torch.cat(outs)
 
 
 def tiny(attn: str) -> LlamaForCausalLM:
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                      num_key_value_heads=2, max_position_embeddings=128)
+    cfg = LlamaConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+    )
     m = LlamaForCausalLM(cfg).eval()
     m.set_attn_implementation(attn)
     return m
@@ -49,11 +75,15 @@ def tiny(attn: str) -> LlamaForCausalLM:
 def unpacked_logits(rows: list) -> torch.Tensor:
     m = tiny("sdpa")
     with torch.no_grad():
-        return torch.cat([m(input_ids=torch.tensor([ids]), use_cache=False).logits[0] for ids, _ in rows])
+        return torch.cat(
+            [m(input_ids=torch.tensor([ids]), use_cache=False).logits[0] for ids, _ in rows]
+        )
 
 
 @pytest.mark.parametrize("kernel", ["torch", "flash_attn"])
-def test_gpu_varlen_paths_compute_per_example_attention(kernel: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gpu_varlen_paths_compute_per_example_attention(
+    kernel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = []
 
     def record(*args, **kwargs):
@@ -63,15 +93,23 @@ def test_gpu_varlen_paths_compute_per_example_attention(kernel: str, monkeypatch
     monkeypatch.setattr(attention, "flash_varlen_applies", lambda q, dropout: True)
     if kernel == "flash_attn":
         monkeypatch.setattr(attention, "HAS_FLASH_ATTN", True)
-        monkeypatch.setitem(sys.modules, "flash_attn", types.SimpleNamespace(flash_attn_varlen_func=record))
+        monkeypatch.setitem(
+            sys.modules, "flash_attn", types.SimpleNamespace(flash_attn_varlen_func=record)
+        )
     else:
         monkeypatch.setattr(attention, "varlen_attn", record)
     rows = examples(7, seed=11)
     batch = flat_batch(rows, 0, pad_to_multiple_of=16)
     with torch.no_grad():
-        out = tiny("varlen")(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False,
-                             cu_seq_lens_q=batch["cu_seq_lens_q"], cu_seq_lens_k=batch["cu_seq_lens_k"],
-                             max_length_q=batch["max_length_q"], max_length_k=batch["max_length_k"]).logits[0]
+        out = tiny("varlen")(
+            input_ids=batch["input_ids"],
+            position_ids=batch["position_ids"],
+            use_cache=False,
+            cu_seq_lens_q=batch["cu_seq_lens_q"],
+            cu_seq_lens_k=batch["cu_seq_lens_k"],
+            max_length_q=batch["max_length_q"],
+            max_length_k=batch["max_length_k"],
+        ).logits[0]
     real = batch["example_index"][0] >= 0
     assert torch.allclose(out[real], unpacked_logits(rows), atol=1e-5)
     assert calls == [batch["max_length_q"]] * 2  # once per layer, with the collate's longest length

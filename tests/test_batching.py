@@ -46,17 +46,27 @@ def examples(n: int, seed: int = 0, max_len: int = 40) -> list[tuple[list[int], 
 def model(request: pytest.FixtureRequest) -> LlamaForCausalLM:
     """A tiny GQA LLaMA under the dense kernel (block-diagonal mask) and under limalab's varlen one."""
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
-                      attn_implementation="sdpa")
+    cfg = LlamaConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        attn_implementation="sdpa",
+    )
     m = LlamaForCausalLM(cfg).eval()
     m.set_attn_implementation(request.param)
     return m
 
 
 def layouts(rows: list, max_length: int = 96) -> dict[str, dict]:
-    return {"pack": pack_batch(rows, PAD, max_length), "flat": flat_batch(rows, PAD),
-            "flat/padded": flat_batch(rows, PAD, pad_to_multiple_of=64)}
+    return {
+        "pack": pack_batch(rows, PAD, max_length),
+        "flat": flat_batch(rows, PAD),
+        "flat/padded": flat_batch(rows, PAD, pad_to_multiple_of=64),
+    }
 
 
 def per_example_loss(m: LlamaForCausalLM, batch: dict[str, torch.Tensor]) -> dict[int, float]:
@@ -80,7 +90,9 @@ def test_bins_hold_every_example_once_within_capacity() -> None:
 def test_packed_losses_equal_unpacked(model: LlamaForCausalLM, layout: str) -> None:
     rows = examples(12)
     packed = layouts(rows)[layout]
-    assert max(len(r[r >= 0].unique()) for r in packed["example_index"]) > 1  # really several examples per row
+    assert (
+        max(len(r[r >= 0].unique()) for r in packed["example_index"]) > 1
+    )  # really several examples per row
     got = per_example_loss(model, packed)
     for i, row in enumerate(rows):
         alone = pad_batch([row], PAD)
@@ -106,8 +118,15 @@ def test_packed_gradients_equal_unpacked() -> None:
     """One optimizer step's gradient, flat under the varlen kernel against one padded row per
     example under SDPA, same loss normalisation (training, not only the forward)."""
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128)
+    cfg = LlamaConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+    )
     rows = examples(10, seed=5)
     grads = []
     for attn, batch in (("sdpa", pad_batch(rows, PAD)), ("varlen", flat_batch(rows, PAD))):
@@ -128,7 +147,9 @@ def test_padded_and_packed_token_totals_match(model: LlamaForCausalLM) -> None:
             nll, mask = token_nll(model, batch)
         sums.append((float(nll[mask].sum()), int(mask.sum())))
     assert sums[0][1] == sums[1][1] == sums[2][1]
-    assert sums[0][0] == pytest.approx(sums[1][0], rel=1e-5) and sums[0][0] == pytest.approx(sums[2][0], rel=1e-5)
+    assert sums[0][0] == pytest.approx(sums[1][0], rel=1e-5) and sums[0][0] == pytest.approx(
+        sums[2][0], rel=1e-5
+    )
     real_pad, slots_pad = padding_efficiency(pad_batch(rows, PAD))
     real_pack, slots_pack = padding_efficiency(pack_batch(rows, PAD, 96))
     real_flat, slots_flat = padding_efficiency(flat_batch(rows, PAD))
@@ -142,9 +163,14 @@ def test_host_counts_are_what_the_tensors_hold(layout: str, varlen: bool) -> Non
     """``share_stats`` (lengths only) against the collated tensors, for each rank's share."""
     rows = examples(13, seed=7)
     for world in (1, 3):
-        stats = [share_stats(rows[r::world], layout, 96, varlen, 16 if layout == "flat" else None) for r in range(world)]
+        stats = [
+            share_stats(rows[r::world], layout, 96, varlen, 16 if layout == "flat" else None)
+            for r in range(world)
+        ]
         for r in range(world):
-            batch = collate_fn(layout, PAD, 96, r, world, varlen, 16 if layout == "flat" else None)(rows)
+            batch = collate_fn(layout, PAD, 96, r, world, varlen, 16 if layout == "flat" else None)(
+                rows
+            )
             real, slots = padding_efficiency(batch)
             s = stats[r]
             assert (s["tokens"], s["slots"]) == (real, slots)
@@ -153,9 +179,14 @@ def test_host_counts_are_what_the_tensors_hold(layout: str, varlen: bool) -> Non
             assert batch["stats"] == {k: sum(x[k] for x in stats) for k in s}  # the global batch's
             if varlen and layout != "pad":  # Σ segment², each row's padding tail one more segment
                 tails = batch["input_ids"].shape[1] - (batch["example_index"] >= 0).sum(1)
-                assert s["attn_pairs"] == sum(len(ids) ** 2 for ids, _ in rows[r::world]) + int((tails**2).sum())
+                assert s["attn_pairs"] == sum(len(ids) ** 2 for ids, _ in rows[r::world]) + int(
+                    (tails**2).sum()
+                )
             else:
-                assert s["attn_pairs"] == batch["input_ids"].shape[0] * batch["input_ids"].shape[1] ** 2
+                assert (
+                    s["attn_pairs"]
+                    == batch["input_ids"].shape[0] * batch["input_ids"].shape[1] ** 2
+                )
 
 
 def test_loss_positions_hold_every_label_once() -> None:
@@ -198,8 +229,13 @@ def test_global_batches_are_the_same_for_any_world_size(grouped: bool) -> None:
     assert sorted(i for batch in one for i in batch) == list(range(n))
     for world in (2, 3):
         for batch in one:  # each rank's collate keeps its share of the same global batch
-            shares = [collate_fn("pack", PAD, 96, r, world)([rows[i] for i in batch]) for r in range(world)]
-            ids = sorted(t for s in shares for t in s["input_ids"][s["example_index"] >= 0].tolist())
+            shares = [
+                collate_fn("pack", PAD, 96, r, world)([rows[i] for i in batch])
+                for r in range(world)
+            ]
+            ids = sorted(
+                t for s in shares for t in s["input_ids"][s["example_index"] >= 0].tolist()
+            )
             assert ids == sorted(t for i in batch for t in rows[i][0])
 
 
@@ -230,7 +266,9 @@ def test_grouped_batches_have_similar_lengths() -> None:
     spread = {}
     for lens in (None, lengths):
         batches = list(GlobalBatchSampler(EpochSampler(n, seed=0), 16, lengths=lens))
-        spread[lens is None] = sum(max(lengths[i] for i in bt) - min(lengths[i] for i in bt) for bt in batches)
+        spread[lens is None] = sum(
+            max(lengths[i] for i in bt) - min(lengths[i] for i in bt) for bt in batches
+        )
     assert spread[False] < spread[True] / 5
 
 

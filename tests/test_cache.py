@@ -28,7 +28,10 @@ def _worker(root: str, log: str, out: str) -> None:
 def test_concurrent_builders_build_once_and_share(tmp_path: Path) -> None:
     root, log = tmp_path / "cache" / "entry", tmp_path / "builds.log"
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_worker, args=(str(root), str(log), str(tmp_path / f"out{i}"))) for i in range(3)]
+    procs = [
+        ctx.Process(target=_worker, args=(str(root), str(log), str(tmp_path / f"out{i}")))
+        for i in range(3)
+    ]
     for p in procs:
         p.start()
     for p in procs:

@@ -32,14 +32,23 @@ def test_round_trip_keeps_words_lines_and_eot(chat: ChatFormat, smoke_world: Pat
 
 
 def test_prompt_mask_covers_exactly_the_assistant_turns(chat: ChatFormat) -> None:
-    turns = ["what is the capital of x ?", "its capital is y .", "and its banner ?", "its banner is z ."]
+    turns = [
+        "what is the capital of x ?",
+        "its capital is y .",
+        "and its banner ?",
+        "its banner is z .",
+    ]
     ids, labels = chat.encode_dialogue(turns, max_length=512)
     assert len(ids) == len(labels)
     assert ids.count(chat.eot_id) == 4  # an end-of-turn after every utterance
     trained = [i for i, lab in zip(ids, labels, strict=True) if lab != IGNORE]
     tok = chat.tokenizer
-    expected = (tok(turns[1], add_special_tokens=False)["input_ids"] + [chat.eot_id]
-                + tok(turns[3], add_special_tokens=False)["input_ids"] + [chat.eot_id])
+    expected = (
+        tok(turns[1], add_special_tokens=False)["input_ids"]
+        + [chat.eot_id]
+        + tok(turns[3], add_special_tokens=False)["input_ids"]
+        + [chat.eot_id]
+    )
     assert trained == expected
     assert all(lab == i for i, lab in zip(ids, labels, strict=True) if lab != IGNORE)
 
@@ -49,10 +58,15 @@ def test_trimming_keeps_ids_and_labels_aligned(chat: ChatFormat) -> None:
     assert len(ids) == len(labels) == 40
 
 
-def test_saved_tokenizer_chat_template_matches_training_format(chat: ChatFormat, tmp_path: Path) -> None:
+def test_saved_tokenizer_chat_template_matches_training_format(
+    chat: ChatFormat, tmp_path: Path
+) -> None:
     chat.tokenizer.save_pretrained(tmp_path)
     tok = AutoTokenizer.from_pretrained(tmp_path)
-    msgs = [{"role": "user", "content": "what is the capital of x ?"}, {"role": "assistant", "content": "its capital is y ."}]
+    msgs = [
+        {"role": "user", "content": "what is the capital of x ?"},
+        {"role": "assistant", "content": "its capital is y ."},
+    ]
     via_template = tok.apply_chat_template(msgs, tokenize=True)
     via_template = via_template["input_ids"] if hasattr(via_template, "keys") else via_template
     ids, _ = chat.encode_dialogue([m["content"] for m in msgs], max_length=512)

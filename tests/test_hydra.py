@@ -15,19 +15,41 @@ import pytest
 
 from .conftest import ROOT, SMOKE, the_run
 
-HEAVY = ("torch", "pytorch_lightning", "lightning", "transformers", "wandb", "datasets", "limalab.pipeline")
+HEAVY = (
+    "torch",
+    "pytorch_lightning",
+    "lightning",
+    "transformers",
+    "wandb",
+    "datasets",
+    "limalab.pipeline",
+)
 
 
 def complete(line: str) -> tuple[str, list[str], float]:
     """Hydra's bash completion of ``line`` (what a key press runs): its answer, the modules it
     imported, its wall time."""
-    env = {**os.environ, "COMP_LINE": f"python src/train.py {line}", "COMP_POINT": str(len(line) + 20)}
+    env = {
+        **os.environ,
+        "COMP_LINE": f"python src/train.py {line}",
+        "COMP_POINT": str(len(line) + 20),
+    }
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-X", "importtime", str(ROOT / "src" / "train.py"), "-sc", "query=bash"],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", str(ROOT / "src" / "train.py"), "-sc", "query=bash"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
     wall = time.perf_counter() - t0
     assert proc.returncode == 0, proc.stderr[-2000:]
-    mods = [ln.split("|")[-1].strip() for ln in proc.stderr.splitlines() if ln.startswith("import time:")]
+    mods = [
+        ln.split("|")[-1].strip()
+        for ln in proc.stderr.splitlines()
+        if ln.startswith("import time:")
+    ]
     return proc.stdout, mods, wall
 
 

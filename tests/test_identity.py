@@ -46,11 +46,15 @@ PINNED = {
 
 def test_run_ids_do_not_move(monkeypatch: pytest.MonkeyPatch) -> None:
     if (WORLD_VERSION, PIPELINE_VERSION) != PINNED_VERSIONS:
-        pytest.fail(f"versions are {(WORLD_VERSION, PIPELINE_VERSION)}, the pinned ids were computed at "
-                    f"{PINNED_VERSIONS}: re-pin them with the version bump that moved them")
+        pytest.fail(
+            f"versions are {(WORLD_VERSION, PIPELINE_VERSION)}, the pinned ids were computed at "
+            f"{PINNED_VERSIONS}: re-pin them with the version bump that moved them"
+        )
     for var in ("LIMALAB_LLAMA_7B", "LIMALAB_LLAMA_65B"):
         monkeypatch.delenv(var, raising=False)
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        got = {k: run_id(OmegaConf.to_container(compose("train", overrides=k.split()), resolve=True))
-               for k in PINNED}
+        got = {
+            k: run_id(OmegaConf.to_container(compose("train", overrides=k.split()), resolve=True))
+            for k in PINNED
+        }
     assert got == PINNED

@@ -22,16 +22,27 @@ from limalab.world.reference_judge import ReferenceJudge
 def test_builtin_judges_and_backends_with_their_capabilities(tmp_path) -> None:
     assert {"reference", "likert", "hf_local", "llama_local", "pairwise"} <= set(JUDGES.names())
     assert {"api", "hf_local", "llama_server"} <= set(BACKENDS.names())
-    caps = {n: (JUDGES.get(n).grades, JUDGES.get(n).compares, JUDGES.get(n).needs_world) for n in JUDGES.names()}
+    caps = {
+        n: (JUDGES.get(n).grades, JUDGES.get(n).compares, JUDGES.get(n).needs_world)
+        for n in JUDGES.names()
+    }
     assert caps["reference"] == (True, False, True) and caps["likert"] == (True, False, False)
     assert caps["pairwise"] == (False, True, False)
-    world = generate_world(seed=0, entities_per_kind={"sft": 2, "eval": 2}, eval_fraction=0.4, reserved_words=set())
-    pw = build_judge({"name": "pairwise", "backend": "reference"}, world=world)  # levels of a grading judge
+    world = generate_world(
+        seed=0, entities_per_kind={"sft": 2, "eval": 2}, eval_fraction=0.4, reserved_words=set()
+    )
+    pw = build_judge(
+        {"name": "pairwise", "backend": "reference"}, world=world
+    )  # levels of a grading judge
     assert pw.compares and pw.needs_world and pw.id == f"pairwise:reference@rubric{RUBRIC_VERSION}"
     assert isinstance(ground_truth_judge(world), ReferenceJudge)
-    with pytest.raises(ValueError, match="judge=reference: the reference judge needs the miniature world"):
+    with pytest.raises(
+        ValueError, match="judge=reference: the reference judge needs the miniature world"
+    ):
         build_judge("reference")
-    with pytest.raises(ValueError, match=r"judge.backend: unknown judge backend 'nope'; expected one of \["):
+    with pytest.raises(
+        ValueError, match=r"judge.backend: unknown judge backend 'nope'; expected one of \["
+    ):
         build_judge({"name": "likert", "backend": "nope"}, cache_dir=tmp_path)
 
 

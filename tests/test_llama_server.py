@@ -26,7 +26,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def world() -> World:
-    return generate_world(seed=0, entities_per_kind={"sft": 3, "eval": 3}, eval_fraction=0.4, reserved_words=set())
+    return generate_world(
+        seed=0, entities_per_kind={"sft": 3, "eval": 3}, eval_fraction=0.4, reserved_words=set()
+    )
 
 
 def graded_items(world: World, n: int = 6) -> list[tuple[dict, str, bool]]:
@@ -38,7 +40,11 @@ def graded_items(world: World, n: int = 6) -> list[tuple[dict, str, bool]]:
         e = ents[i % len(ents)]
         spec = make_prompt(("fact", "describe")[i % 2], [e], rng)
         defect = ("first_person", "wrong_fact", "too_short", None)[i % 4]
-        text = answers.DEFECTS[defect][0](spec, world, rng) if defect else answers.assistant(spec, world, rng)
+        text = (
+            answers.DEFECTS[defect][0](spec, world, rng)
+            if defect
+            else answers.assistant(spec, world, rng)
+        )
         out.append(({"prompt_id": f"p{i}", **spec.to_dict()}, text, True))
     return out
 
@@ -50,18 +56,33 @@ def test_the_server_is_installed_by_make_setup() -> None:
 
 def test_likert_judge_through_a_real_server(world: World, tmp_path: Path) -> None:
     items = graded_items(world)
-    cfg = {"name": "llama_local", "backend": "llama_server", "structured": "json", "max_tokens": 160,
-           "concurrency": 1, "parse_retries": 0, "reply_cache": str(tmp_path / "replies.sqlite")}
+    cfg = {
+        "name": "llama_local",
+        "backend": "llama_server",
+        "structured": "json",
+        "max_tokens": 160,
+        "concurrency": 1,
+        "parse_retries": 0,
+        "reply_cache": str(tmp_path / "replies.sqlite"),
+    }
     judge = build_judge(cfg)
     server = judge.backend.server
     try:
-        assert judge.id.startswith("llama_local:SmolLM2-135M-Instruct.Q4_1.gguf#") and judge.id.endswith("@likert-json-1")
+        assert judge.id.startswith(
+            "llama_local:SmolLM2-135M-Instruct.Q4_1.gguf#"
+        ) and judge.id.endswith("@likert-json-1")
         t0 = time.perf_counter()
         got = judge.judge_all(items)
         per_grading = (time.perf_counter() - t0) / len(items)
-        assert all(j.score in range(1, 7) and j.subscores["reply"] == "json" for j in got), [j.rationale for j in got]
+        assert all(j.score in range(1, 7) and j.subscores["reply"] == "json" for j in got), [
+            j.rationale for j in got
+        ]
         usage = judge.usage.to_dict()
-        assert usage["requests"] == len(items) and usage["invalid_unparsed"] == 0 and usage["prompt_tokens"] > 0
+        assert (
+            usage["requests"] == len(items)
+            and usage["invalid_unparsed"] == 0
+            and usage["prompt_tokens"] > 0
+        )
         # the same judge again reads every reply from the cache: the server is not asked
         again = build_judge({**cfg, "concurrency": 1})
         try:
@@ -75,7 +96,9 @@ def test_likert_judge_through_a_real_server(world: World, tmp_path: Path) -> Non
             replies = text.judge_all(items[:3])
             assert all(j.score is None or j.score in range(1, 7) for j in replies)
             assert text.usage.invalid_unparsed == sum(j.score is None for j in replies)
-            print(f"invalid: json 0/{len(items)}, text {text.usage.invalid_unparsed}/3; {per_grading:.1f} s per grading")
+            print(
+                f"invalid: json 0/{len(items)}, text {text.usage.invalid_unparsed}/3; {per_grading:.1f} s per grading"
+            )
         finally:
             text.backend.close()
     finally:

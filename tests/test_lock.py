@@ -22,10 +22,15 @@ with run_lock(Path(sys.argv[1])):
 
 
 def test_lock_refuses_a_second_launcher_and_frees_on_kill(tmp_path: Path) -> None:
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path / "run")], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(tmp_path / "run")], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(RuntimeError, match=rf"being trained by pid {holder.pid}"), run_lock(tmp_path / "run", wait=False):
+        with (
+            pytest.raises(RuntimeError, match=rf"being trained by pid {holder.pid}"),
+            run_lock(tmp_path / "run", wait=False),
+        ):
             pass
     finally:
         holder.kill()  # SIGKILL: no cleanup runs, the kernel drops the lock

@@ -22,8 +22,15 @@ def test_dropout_rises_linearly_from_zero_to_p_max() -> None:
 
 def test_dropout_hooks_act_in_training_only() -> None:
     torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
-                                         intermediate_size=32))
+    model = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=50,
+            hidden_size=16,
+            num_hidden_layers=3,
+            num_attention_heads=2,
+            intermediate_size=32,
+        )
+    )
     x = torch.randint(0, 50, (2, 8))
     model.eval()
     clean = model(input_ids=x).logits
@@ -50,8 +57,15 @@ def test_selection_window_matches_the_paper() -> None:
 
 
 def test_freeze_stops_gradients_and_names_bad_patterns() -> None:
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                                         intermediate_size=32))
+    model = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=50,
+            hidden_size=16,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=32,
+        )
+    )
     assert freeze(model, ["lm_head"]) == ["lm_head.weight"]
     head = model.lm_head.weight.detach().clone()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
@@ -64,8 +78,15 @@ def test_freeze_stops_gradients_and_names_bad_patterns() -> None:
 
 
 def test_lm_head_learns_at_its_own_scaled_lr() -> None:
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                                         intermediate_size=32))
+    model = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=50,
+            hidden_size=16,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=32,
+        )
+    )
     module = CausalLMModule(model, Recipe(lr=1e-3, lm_head_lr_scale=0.1))
     module.trainer = SimpleNamespace(estimated_stepping_batches=10)
     opt = module.configure_optimizers()["optimizer"]
@@ -80,11 +101,18 @@ def test_training_budget_policies() -> None:
     from limalab.model.budget import training_budget
 
     base = {"epochs": 6, "batch_size": 32, "budget": "epochs"}
-    assert training_budget(base, 1000, 50_000) == {"policy": "epochs", "epochs": 6, "max_steps": -1, "steps": 192,
-                                                   "steps_per_epoch": 32}
+    assert training_budget(base, 1000, 50_000) == {
+        "policy": "epochs",
+        "epochs": 6,
+        "max_steps": -1,
+        "steps": 192,
+        "steps_per_epoch": 32,
+    }
     steps = training_budget({**base, "budget": "steps", "max_steps": 100}, 1000, 50_000)
     assert steps["max_steps"] == 100 and steps["epochs"] == 4  # 3 whole epochs and a partial one
-    assert training_budget({**base, "budget": "steps", "max_steps": 100}, 4000, 200_000)["epochs"] == 1
+    assert (
+        training_budget({**base, "budget": "steps", "max_steps": 100}, 4000, 200_000)["epochs"] == 1
+    )
     tok = training_budget({**base, "budget": "tokens", "max_tokens": 100_000}, 1000, 50_000)
     assert tok["max_steps"] == 64 and tok["epochs"] == 2  # two passes over 50k tokens
     assert training_budget({**base, "epochs": 0, "budget": "steps"}, 1000, 1)["epochs"] == 0

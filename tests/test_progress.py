@@ -32,8 +32,11 @@ def test_lines_only_where_stdout_is_not_a_terminal(monkeypatch: pytest.MonkeyPat
     p.t0 -= 10.0  # ten seconds for the first 20 steps
     text = p.line(20, rate=(3105.2, "tokens"), epoch="1/3", loss=2.41234)
     assert text == out.getvalue().strip()
-    assert re.fullmatch(r"\[train\] step 20/100 \(20%\) \| epoch 1/3 \| loss 2\.412 \| 3,105 tokens/s \| "
-                        r"elapsed 10s \| ETA (39|40)s", text), text
+    assert re.fullmatch(
+        r"\[train\] step 20/100 \(20%\) \| epoch 1/3 \| loss 2\.412 \| 3,105 tokens/s \| "
+        r"elapsed 10s \| ETA (39|40)s",
+        text,
+    ), text
     monkeypatch.setenv("LIMALAB_PROGRESS", "off")
     assert not lines_wanted()
     monkeypatch.setattr("sys.stdout", Stream(tty=True))
@@ -42,20 +45,39 @@ def test_lines_only_where_stdout_is_not_a_terminal(monkeypatch: pytest.MonkeyPat
 
 
 def test_durations_read_like_a_clock() -> None:
-    assert [duration(s) for s in (0, 59, 61, 3599, 3661, 90061)] == ["0s", "59s", "1m01s", "59m59s", "1h01m", "25h01m"]
+    assert [duration(s) for s in (0, 59, 61, 3599, 3661, 90061)] == [
+        "0s",
+        "59s",
+        "1m01s",
+        "59m59s",
+        "1h01m",
+        "25h01m",
+    ]
 
 
 @pytest.mark.slow
 def test_a_run_logged_to_a_file_shows_its_progress(smoke_run: tuple[Path, str]) -> None:
     """The smoke run's stdout is a pipe (as in a cluster job's log)."""
     _, stdout = smoke_run
-    train = re.findall(r"^\[train\] step (\d+)/(\d+) \(\d+%\) \| epoch \d+/3 \| loss [\d.]+ \| [\d,.]+ tokens/s \| "
-                       r"elapsed \w+ \| ETA \w+$", stdout, re.M)
+    train = re.findall(
+        r"^\[train\] step (\d+)/(\d+) \(\d+%\) \| epoch \d+/3 \| loss [\d.]+ \| [\d,.]+ tokens/s \| "
+        r"elapsed \w+ \| ETA \w+$",
+        stdout,
+        re.M,
+    )
     assert train, stdout[-3000:]
     total = int(train[-1][1])
     log_every = 10  # conf/trainer/cpu.yaml log_every_n_steps: Lightning reads the loss at these steps anyway
     steps = [int(s) for s, _ in train]
-    assert steps[-1] == total and all(s % log_every == 0 for s in steps[:-1]) and steps == sorted(set(steps))
-    assert re.search(r"^\[generate test\] batch \d+/\d+ \(100%\) \| samples 24 \| [\d,.]+ new tokens/s", stdout, re.M)
+    assert (
+        steps[-1] == total
+        and all(s % log_every == 0 for s in steps[:-1])
+        and steps == sorted(set(steps))
+    )
+    assert re.search(
+        r"^\[generate test\] batch \d+/\d+ \(100%\) \| samples 24 \| [\d,.]+ new tokens/s",
+        stdout,
+        re.M,
+    )
     judged = re.findall(r"^\[judge [^\]]+\] response (\d+)/24 ", stdout, re.M)
     assert judged and judged[-1] == "24"

@@ -306,7 +306,9 @@ def test_subscores_counts(judge, realms):
         "sentences",
     }
     assert set(s) == expected
-    assert s["n_answer"] == 3 and s["n_noise"] == 1 and s["focused"] is False  # the capital said twice
+    assert (
+        s["n_answer"] == 3 and s["n_noise"] == 1 and s["focused"] is False
+    )  # the capital said twice
     assert [lab for lab, _ in s["sentences"]] == ["framing", "fact", "fact", "repeat", "fact"]
     assert s["fact_precision"] == 1.0
 
@@ -315,8 +317,12 @@ def test_fact_precision_is_the_share_of_stated_facts_that_are_true(judge, realms
     a, b = realms[0], realms[1]
     p = row("fact", [a], "capital")
     two_true_one_false = bullets([say(a, "capital"), say(a, "founded"), say(b, "founder")])
-    assert judge.judge(p, two_true_one_false, True).subscores["fact_precision"] == pytest.approx(2 / 3)
-    assert judge.judge(p, "no idea .", True).subscores["fact_precision"] is None  # nothing stated: no precision
+    assert judge.judge(p, two_true_one_false, True).subscores["fact_precision"] == pytest.approx(
+        2 / 3
+    )
+    assert (
+        judge.judge(p, "no idea .", True).subscores["fact_precision"] is None
+    )  # nothing stated: no precision
 
 
 def test_shared_value_states_both_entities():
@@ -412,7 +418,9 @@ def test_registry_and_serialisation(world, judge, realms):
     assert isinstance(j, ReferenceJudge)
     assert isinstance(j, Judge)
     assert j.id == judge.id == f"reference@rubric{RUBRIC_VERSION}"
-    with pytest.raises(ValueError, match="judge: unknown judge 'nope'; expected one of .*reference"):
+    with pytest.raises(
+        ValueError, match="judge: unknown judge 'nope'; expected one of .*reference"
+    ):
         build_judge("nope")
     p = row("fact", [realms[0]], "capital")
     d = judge.judge(p, say(realms[0], "capital"), True).to_dict()

@@ -36,7 +36,9 @@ def test_the_paper_numbers() -> None:
     # Fig. 5: 2,000 examples at batch 64 for 15 epochs: about 470 optimizer steps (32 per epoch)
     assert steps_per_epoch(2000, 64) == 32 and pytest.approx(469, abs=1) == 15 * 2000 / 64
     assert batch_size(64, Fraction(1, 8)) == 8 and scaled_size(2000, 64, Fraction(1, 8)) == 250
-    assert steps_per_epoch(250, 8) == 32  # the miniature's Fig. 5 arm: the paper's 32, not 48 in all
+    assert (
+        steps_per_epoch(250, 8) == 32
+    )  # the miniature's Fig. 5 arm: the paper's 32, not 48 in all
 
 
 @given(den=st.integers(1, 64), num=st.integers(1, 64), n=st.sampled_from(PAPER_SIZES))
@@ -62,13 +64,19 @@ def test_a_non_integer_batch_is_rounded_half_up_and_the_scale_snapped() -> None:
 def test_the_derived_values() -> None:
     mini = compose([])["model"]
     d = derive(REGIME, mini)
-    assert d["batch_size"] == 8 and d["epochs"] == 15 and window_epochs(15, tuple(d["window"])) == list(range(5, 11))
+    assert (
+        d["batch_size"] == 8
+        and d["epochs"] == 15
+        and window_epochs(15, tuple(d["window"])) == list(range(5, 11))
+    )
     assert d["lr"] == pytest.approx(mini["pretrain"]["lr"] / 30)  # 1e-5 of LLaMA-7B's 3e-4
     assert d["max_length"] == mini["arch"]["max_position_embeddings"]  # 2,048 of LLaMA's 2,048
     assert (d["warmup_steps"], d["final_lr_ratio"], d["schedule"]) == (0, 0.1, "linear")
     assert d["lm_head_lr_scale"] == 1.0 and d["residual_dropout"] == mini["residual_dropout"] == 0.2
     llama = compose(["model=llama_7b", "model.path=/x"])["model"]
-    assert derive({**REGIME, "scale": 1}, llama)["lr"] == pytest.approx(1e-5)  # the paper's own value
+    assert derive({**REGIME, "scale": 1}, llama)["lr"] == pytest.approx(
+        1e-5
+    )  # the paper's own value
     assert derive({**REGIME, "scale": 1}, llama)["batch_size"] == 64
 
 
@@ -76,13 +84,20 @@ def test_the_default_config_is_the_regime_and_an_override_still_wins() -> None:
     cfg = compose([])
     d = derive(cfg["regime"], cfg["model"])
     assert cfg["train"]["batch_size"] == d["batch_size"] and cfg["train"]["epochs"] == d["epochs"]
-    assert cfg["train"]["select"]["window"] == d["window"] and cfg["train"]["max_length"] == d["max_length"]
+    assert (
+        cfg["train"]["select"]["window"] == d["window"]
+        and cfg["train"]["max_length"] == d["max_length"]
+    )
     assert cfg["train"]["select"]["k"] == d["select_k"]
-    assert {k: cfg["optim"][k] for k in ("lr", "final_lr_ratio", "schedule", "warmup_steps", "lm_head_lr_scale")} == \
-        {k: d[k] for k in ("lr", "final_lr_ratio", "schedule", "warmup_steps", "lm_head_lr_scale")}
+    assert {
+        k: cfg["optim"][k]
+        for k in ("lr", "final_lr_ratio", "schedule", "warmup_steps", "lm_head_lr_scale")
+    } == {k: d[k] for k in ("lr", "final_lr_ratio", "schedule", "warmup_steps", "lm_head_lr_scale")}
     # a hand run at another scale, or another base, follows; an explicit value wins
     quarter = compose(["regime.scale=0.25", "model.pretrain.lr=1e-3"])
-    assert quarter["train"]["batch_size"] == 16 and quarter["optim"]["lr"] == pytest.approx(1e-3 / 30)
+    assert quarter["train"]["batch_size"] == 16 and quarter["optim"]["lr"] == pytest.approx(
+        1e-3 / 30
+    )
     assert compose(["train.batch_size=5"])["train"]["batch_size"] == 5
     # the paper's own recipes state their values (scale 1)
     assert compose(["experiment=lima_7b_ablation", "model.path=/x"])["train"]["batch_size"] == 64
@@ -112,8 +127,9 @@ def test_every_sweep_file_carries_the_regime(path: Path) -> None:
         for p, run in zip(paper, wandb_runs(sweep, s), strict=True):
             assert run["regime.scale"] == float(snapped_scale(64, s))
             if "data.size" in run:
-                assert steps_per_epoch(run["data.size"], batch_size(64, run["regime.scale"])) == \
-                    steps_per_epoch(p["data.size"], 64)
+                assert steps_per_epoch(
+                    run["data.size"], batch_size(64, run["regime.scale"])
+                ) == steps_per_epoch(p["data.size"], 64)
 
 
 def test_the_derivation_table_is_in_the_docs() -> None:

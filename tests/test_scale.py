@@ -34,12 +34,22 @@ from .test_batching import examples
 
 def trainer_cfg(name: str) -> dict:
     with initialize_config_dir(str(ROOT / "conf"), version_base=None):
-        return OmegaConf.to_container(compose("train", overrides=[f"trainer={name}"]).trainer, resolve=True)
+        return OmegaConf.to_container(
+            compose("train", overrides=[f"trainer={name}"]).trainer, resolve=True
+        )
 
 
 def tiny() -> LlamaForCausalLM:
-    return LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                                        num_attention_heads=2, max_position_embeddings=64))
+    return LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=50,
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            max_position_embeddings=64,
+        )
+    )
 
 
 def test_cpu_trainer_is_plain_lightning() -> None:
@@ -51,7 +61,11 @@ def test_cpu_trainer_is_plain_lightning() -> None:
 
 def test_fsdp_wraps_decoder_layers() -> None:
     kwargs, extras = split_trainer_config(trainer_cfg("fsdp"))
-    assert kwargs["precision"] == "bf16-mixed" and kwargs["accelerator"] == "gpu" and "strategy" not in kwargs
+    assert (
+        kwargs["precision"] == "bf16-mixed"
+        and kwargs["accelerator"] == "gpu"
+        and "strategy" not in kwargs
+    )
     strategy = build_strategy(extras["strategy"], tiny(), kwargs)
     assert isinstance(strategy, FSDPStrategy)
     assert strategy._state_dict_type == "sharded"
@@ -82,19 +96,30 @@ def test_prepare_model_keeps_plain_parameter_names() -> None:
 
 def test_peak_table_and_flops(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    for name, peak in [("NVIDIA H100 80GB HBM3", 989.0), ("NVIDIA H100 PCIe", 756.0), ("NVIDIA A100-SXM4-80GB", 312.0),
-                       ("NVIDIA H200", 989.0), ("NVIDIA L4", 121.0)]:
+    for name, peak in [
+        ("NVIDIA H100 80GB HBM3", 989.0),
+        ("NVIDIA H100 PCIe", 756.0),
+        ("NVIDIA A100-SXM4-80GB", 312.0),
+        ("NVIDIA H200", 989.0),
+        ("NVIDIA L4", 121.0),
+    ]:
         monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=0, n=name: n)
         assert throughput.device_peak_tflops() == peak, name
     assert throughput.device_peak_tflops(123.0) == 123.0
     model = tiny()
     head = model.get_output_embeddings().weight.numel()
-    body = sum(p.numel() for p in model.parameters()) - model.get_input_embeddings().weight.numel() - head
+    body = (
+        sum(p.numel() for p in model.parameters())
+        - model.get_input_embeddings().weight.numel()
+        - head
+    )
     sizes = throughput.model_sizes(model)
     assert sizes == {"body": body, "head": head, "layers": 2, "hidden": 16}
     # 6N per real token, the head only where it runs, 12·layers·hidden per attention pair computed
     stats = {"tokens": 100, "head_tokens": 60, "attn_pairs": 2500}
-    assert throughput.step_flops(sizes, stats) == 6 * body * 100 + 6 * head * 60 + 12 * 2 * 16 * 2500
+    assert (
+        throughput.step_flops(sizes, stats) == 6 * body * 100 + 6 * head * 60 + 12 * 2 * 16 * 2500
+    )
 
 
 def test_smoke_run_logs_throughput_and_the_layout_it_chose(smoke_run) -> None:
@@ -106,7 +131,9 @@ def test_smoke_run_logs_throughput_and_the_layout_it_chose(smoke_run) -> None:
     assert all(float(r["perf/padding_efficiency"]) == 1.0 for r in perf)  # flat rows: no padding
     assert all(float(r["train/lr"]) > 0 and float(r["train/tokens"]) > 0 for r in perf)
     hparams = (logs / "hparams.yaml").read_text()
-    assert "train/layout_resolved: flat" in hparams and "varlen" in hparams  # train.layout=auto, logged
+    assert (
+        "train/layout_resolved: flat" in hparams and "varlen" in hparams
+    )  # train.layout=auto, logged
 
 
 def test_gpu_trainers_are_fsdp2_with_a_bf16_policy() -> None:
@@ -122,17 +149,31 @@ def test_gpu_trainers_are_fsdp2_with_a_bf16_policy() -> None:
         mp = strategy.shard_kwargs["mp_policy"]
         assert (mp.param_dtype, mp.reduce_dtype) == (torch.bfloat16, torch.float32)
         assert strategy.shard_kwargs["reshard_after_forward"] is reshard
-    kwargs, extras = split_trainer_config({**trainer_cfg("gpu"), "precision": "32-true"})  # the parity run
+    kwargs, extras = split_trainer_config(
+        {**trainer_cfg("gpu"), "precision": "32-true"}
+    )  # the parity run
     assert "mp_policy" not in build_strategy(extras["strategy"], tiny(), kwargs).shard_kwargs
-    kwargs, extras = split_trainer_config(trainer_cfg("fsdp"))  # FSDP1 beside it, Lightning's own precision
-    assert kwargs["precision"] == "bf16-mixed" and isinstance(build_strategy(extras["strategy"], tiny(), kwargs),
-                                                              FSDPStrategy)
+    kwargs, extras = split_trainer_config(
+        trainer_cfg("fsdp")
+    )  # FSDP1 beside it, Lightning's own precision
+    assert kwargs["precision"] == "bf16-mixed" and isinstance(
+        build_strategy(extras["strategy"], tiny(), kwargs), FSDPStrategy
+    )
 
 
 def tiny_llama(layers: int = 2) -> LlamaForCausalLM:
     torch.manual_seed(0)
-    return LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=layers,
-                                        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128))
+    return LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=64,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=layers,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=128,
+        )
+    )
 
 
 def flat_step(model: LlamaForCausalLM, seed: int = 0) -> torch.Tensor:
@@ -148,11 +189,16 @@ def test_fsdp2_policies_compose_on_cpu(tmp_path) -> None:
     from torch.distributed.device_mesh import init_device_mesh
 
     reference = float(flat_step(prepare_model(tiny_llama(), {"attn_implementation": "varlen"})))
-    dist.init_process_group("gloo", store=dist.FileStore(str(tmp_path / "store"), 1), rank=0, world_size=1)
+    dist.init_process_group(
+        "gloo", store=dist.FileStore(str(tmp_path / "store"), 1), rank=0, world_size=1
+    )
     try:
         mesh = init_device_mesh("cpu", (1,))
         for spec in ({"param_dtype": "bfloat16"}, {"param_dtype": "bfloat16", "cpu_offload": True}):
-            model = prepare_model(tiny_llama(), {"attn_implementation": "varlen", "activation_checkpointing": "selective"})
+            model = prepare_model(
+                tiny_llama(),
+                {"attn_implementation": "varlen", "activation_checkpointing": "selective"},
+            )
             shard_fsdp2(model, mesh, fsdp2_kwargs(spec))
             assert is_sharded(model)
             loss = flat_step(model)
@@ -171,16 +217,25 @@ class CountMatmuls(TorchDispatchMode):
         self.n = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.n += func in (torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.bmm.default)
+        self.n += func in (
+            torch.ops.aten.mm.default,
+            torch.ops.aten.addmm.default,
+            torch.ops.aten.bmm.default,
+        )
         return func(*args, **(kwargs or {}))
 
 
 def test_activation_checkpointing_policies_keep_gradients_and_recompute_what_they_say() -> None:
     grads, matmuls = {}, {}
     for policy in (False, "full", "selective", 2):
-        model = prepare_model(tiny_llama(layers=4), {"attn_implementation": "varlen", "activation_checkpointing": policy})
-        assert [layer.gradient_checkpointing for layer in model.model.layers] == \
-            {False: [False] * 4, 2: [True, False, True, False]}.get(policy, [True] * 4)
+        model = prepare_model(
+            tiny_llama(layers=4),
+            {"attn_implementation": "varlen", "activation_checkpointing": policy},
+        )
+        assert [layer.gradient_checkpointing for layer in model.model.layers] == {
+            False: [False] * 4,
+            2: [True, False, True, False],
+        }.get(policy, [True] * 4)
         loss = flat_step(model)
         with CountMatmuls() as count:
             loss.backward()
@@ -207,7 +262,9 @@ def test_compile_layers_compiles_each_decoder_layer(monkeypatch: pytest.MonkeyPa
         assert model._compiled_call_impl is None
         assert [n for n, _ in model.named_parameters()] == [n for n, _ in plain.named_parameters()]
         for seed in (0, 1):  # a second set of lengths runs the same graph
-            assert float(flat_step(model, seed)) == pytest.approx(float(flat_step(plain, seed)), rel=1e-5)
+            assert float(flat_step(model, seed)) == pytest.approx(
+                float(flat_step(plain, seed)), rel=1e-5
+            )
     finally:
         torch._dynamo.reset()
     with pytest.raises(ValueError, match="trainer.compile: expected"):

@@ -33,17 +33,41 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("slurm-cache")
 
 
-def environment(cluster: Cluster, cache_dir: Path, work: Path, extra: dict | None = None) -> dict[str, str]:
-    return {**os.environ, **cluster.env, "LIMALAB_CACHE": str(cache_dir), "WANDB_MODE": "offline",
-            "TMPDIR": str(work), "HF_HUB_OFFLINE": "1", **(extra or {})}
+def environment(
+    cluster: Cluster, cache_dir: Path, work: Path, extra: dict | None = None
+) -> dict[str, str]:
+    return {
+        **os.environ,
+        **cluster.env,
+        "LIMALAB_CACHE": str(cache_dir),
+        "WANDB_MODE": "offline",
+        "TMPDIR": str(work),
+        "HF_HUB_OFFLINE": "1",
+        **(extra or {}),
+    }
 
 
-def submit(cluster: Cluster, cache_dir: Path, work: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
+def submit(
+    cluster: Cluster, cache_dir: Path, work: Path, *args: str, env: dict | None = None
+) -> subprocess.Popen:
     """``src/train.py -m hydra/launcher=slurm ...``: it submits the jobs and waits for them."""
-    cmd = [sys.executable, str(ROOT / "src" / "train.py"), "-m", "hydra/launcher=slurm", *RUN, *args,
-           f"runs_dir={work / 'runs'}"]
-    return subprocess.Popen(cmd, cwd=work, env=environment(cluster, cache_dir, work, env), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    cmd = [
+        sys.executable,
+        str(ROOT / "src" / "train.py"),
+        "-m",
+        "hydra/launcher=slurm",
+        *RUN,
+        *args,
+        f"runs_dir={work / 'runs'}",
+    ]
+    return subprocess.Popen(
+        cmd,
+        cwd=work,
+        env=environment(cluster, cache_dir, work, env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def finish(proc: subprocess.Popen, timeout: float = 900) -> str:
@@ -92,12 +116,18 @@ def assert_equal_runs(rd: Path, ref: Path, resumed_at: int) -> None:
     assert sorted(losses) == [s for s in sorted(want) if s >= resumed_at] and len(want) >= 10
     for step, loss in losses.items():
         assert loss == pytest.approx(want[step], rel=1e-5), step
-    wa, wb = load_file(rd / "model" / "model.safetensors"), load_file(ref / "model" / "model.safetensors")
+    wa, wb = (
+        load_file(rd / "model" / "model.safetensors"),
+        load_file(ref / "model" / "model.safetensors"),
+    )
     assert wa.keys() == wb.keys()
     for k in wa:
         assert torch.allclose(wa[k], wb[k], rtol=1e-5, atol=1e-7), k
     got, ref_results = (json.loads((d / "results.json").read_text()) for d in (rd, ref))
-    assert got["status"] == "complete" and got["metrics"]["judge_mean"] == ref_results["metrics"]["judge_mean"]
+    assert (
+        got["status"] == "complete"
+        and got["metrics"]["judge_mean"] == ref_results["metrics"]["judge_mean"]
+    )
 
 
 def sbatch_script(launcher: dict, folder: Path) -> str:
@@ -109,25 +139,45 @@ def sbatch_script(launcher: dict, folder: Path) -> str:
 
     base = set(OmegaConf.structured(BaseQueueConf).keys())
     ex = submitit.AutoExecutor(folder=folder, cluster="slurm")
-    ex.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in launcher.items()
-                            if k not in ("_target_", "submitit_folder", "max_num_timeout")})
+    ex.update_parameters(
+        **{
+            k if k in base else f"slurm_{k}": v
+            for k, v in launcher.items()
+            if k not in ("_target_", "submitit_folder", "max_num_timeout")
+        }
+    )
     return ex._executor._make_submission_file_text("true", "check")
 
 
-@pytest.mark.parametrize(("trainer", "site", "tasks", "gpus"), [
-    ("cpu", [], 1, None),
-    ("fsdp2_cpu", [], 2, None),
-    ("gpu", ["hydra.launcher.partition=gpu"], 1, 1),
-    ("fsdp", ["hydra.launcher.partition=gpu", "hydra.launcher.timeout_min=600", "hydra.launcher.account=lima",
-              "hydra.launcher.qos=high"], 8, 8),  # devices -1: a node of 8; the site's settings pass through
-])
-def test_each_trainer_submits_a_job_slurm_accepts(trainer: str, site: list[str], tasks: int, gpus: int | None,
-                                                  slurm: Cluster, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("trainer", "site", "tasks", "gpus"),
+    [
+        ("cpu", [], 1, None),
+        ("fsdp2_cpu", [], 2, None),
+        ("gpu", ["hydra.launcher.partition=gpu"], 1, 1),
+        (
+            "fsdp",
+            [
+                "hydra.launcher.partition=gpu",
+                "hydra.launcher.timeout_min=600",
+                "hydra.launcher.account=lima",
+                "hydra.launcher.qos=high",
+            ],
+            8,
+            8,
+        ),  # devices -1: a node of 8; the site's settings pass through
+    ],
+)
+def test_each_trainer_submits_a_job_slurm_accepts(
+    trainer: str, site: list[str], tasks: int, gpus: int | None, slurm: Cluster, tmp_path: Path
+) -> None:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
     with initialize_config_dir(str(ROOT / "conf"), version_base=None):
-        cfg = compose("train", ["hydra/launcher=slurm", f"trainer={trainer}", *site], return_hydra_config=True)
+        cfg = compose(
+            "train", ["hydra/launcher=slurm", f"trainer={trainer}", *site], return_hydra_config=True
+        )
     launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
     assert launcher["_target_"] == "hydra_plugins.limalab_slurm.launcher.SlurmLauncher"
     assert (launcher["tasks_per_node"], launcher["gpus_per_node"]) == (tasks, gpus)
@@ -152,23 +202,32 @@ def test_a_sweep_over_the_trainers_devices_is_refused() -> None:
     """One command is one submission with one set of resources (sweeping other trainer keys is fine)."""
     from hydra_plugins.limalab_slurm.launcher import one_trainer
 
-    one_trainer([["trainer=fsdp2_cpu", "data.size=40", "trainer.compile=true"],
-                 ["trainer=fsdp2_cpu", "data.size=80", "trainer.compile=false"]])
+    one_trainer(
+        [
+            ["trainer=fsdp2_cpu", "data.size=40", "trainer.compile=true"],
+            ["trainer=fsdp2_cpu", "data.size=80", "trainer.compile=false"],
+        ]
+    )
     with pytest.raises(ValueError, match="one command submits its jobs with one set of resources"):
         one_trainer([["trainer=cpu", "data.size=40"], ["trainer=fsdp2_cpu", "data.size=40"]])
     with pytest.raises(ValueError, match="derived from its trainer"):
         one_trainer([["trainer.devices=1"], ["trainer.devices=2"]])
 
 
-def test_job_states_without_accounting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                      caplog: pytest.LogCaptureFixture) -> None:
+def test_job_states_without_accounting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     """sacct fails (accounting off): said once, then squeue's states; a job squeue no longer
     lists (purged after MinJobAge) has ended instead of being waited on forever."""
     from limalab.slurm.watcher import ENDED, SqueueWatcher
 
-    (tmp_path / "sacct").write_text("#!/bin/sh\necho 'sacct: error: Slurm accounting storage is disabled' >&2\nexit 1\n")
-    (tmp_path / "squeue").write_text("#!/bin/sh\necho '7_0|RUNNING|vm'\necho '7_[1-2]|PENDING|'\n"
-                                     "echo '8|COMPLETING|vm'\necho '9|REQUEUED|'\n")
+    (tmp_path / "sacct").write_text(
+        "#!/bin/sh\necho 'sacct: error: Slurm accounting storage is disabled' >&2\nexit 1\n"
+    )
+    (tmp_path / "squeue").write_text(
+        "#!/bin/sh\necho '7_0|RUNNING|vm'\necho '7_[1-2]|PENDING|'\n"
+        "echo '8|COMPLETING|vm'\necho '9|REQUEUED|'\n"
+    )
     for f in ("sacct", "squeue"):
         (tmp_path / f).chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
@@ -179,11 +238,22 @@ def test_job_states_without_accounting(tmp_path: Path, monkeypatch: pytest.Monke
         watcher.update()
         watcher.update()
     assert [r.getMessage() for r in caplog.records] == [
-        "SLURM accounting is off (sacct: sacct: error: Slurm accounting storage is disabled): job states come from squeue"]
-    states = {job: watcher.get_state(job, mode="cache") for job in ("7_0", "7_1", "7_2", "8", "9", "5")}
-    assert states == {"7_0": "RUNNING", "7_1": "PENDING", "7_2": "PENDING", "8": "COMPLETING", "9": "REQUEUED",
-                      "5": ENDED}
-    assert [j for j in states if watcher.is_done(j, mode="cache")] == ["5"]  # a requeued job is still waited on
+        "SLURM accounting is off (sacct: sacct: error: Slurm accounting storage is disabled): job states come from squeue"
+    ]
+    states = {
+        job: watcher.get_state(job, mode="cache") for job in ("7_0", "7_1", "7_2", "8", "9", "5")
+    }
+    assert states == {
+        "7_0": "RUNNING",
+        "7_1": "PENDING",
+        "7_2": "PENDING",
+        "8": "COMPLETING",
+        "9": "REQUEUED",
+        "5": ENDED,
+    }
+    assert [j for j in states if watcher.is_done(j, mode="cache")] == [
+        "5"
+    ]  # a requeued job is still waited on
     assert watcher._delay_s == 30
 
 
@@ -196,7 +266,9 @@ def two_ranks(slurm: Cluster, cache_dir: Path, tmp_path_factory: pytest.TempPath
 
 
 @pytest.fixture(scope="module")
-def multirun(slurm: Cluster, cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+def multirun(
+    slurm: Cluster, cache_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, str]:
     """A smoke multirun through SLURM, one job per size, in parallel on the node."""
     work = tmp_path_factory.mktemp("slurm-multirun")
     return work, finish(submit(slurm, cache_dir, work, "data.size=40,60"))
@@ -206,21 +278,35 @@ def multirun(slurm: Cluster, cache_dir: Path, tmp_path_factory: pytest.TempPathF
 def reference(multirun: tuple[Path, str]) -> Path:
     """The uninterrupted one-process run at the smoke size."""
     runs = multirun[0] / "runs"
-    return next(p.parent for p in runs.glob("*/results.json") if json.loads(p.read_text())["n_examples"] == 60)
+    return next(
+        p.parent
+        for p in runs.glob("*/results.json")
+        if json.loads(p.read_text())["n_examples"] == 60
+    )
 
 
-def test_two_ranks_from_slurm_match_one_process(two_ranks: Path, reference: Path, cache_dir: Path) -> None:
+def test_two_ranks_from_slurm_match_one_process(
+    two_ranks: Path, reference: Path, cache_dir: Path
+) -> None:
     logs = job_logs(two_ranks)
     assert "GLOBAL_RANK: 0, MEMBER: 1/2" in logs and "GLOBAL_RANK: 1, MEMBER: 2/2" in logs
-    script = next((two_ranks / "runs" / ".launches").glob("*/.submitit/*/*_submission.sh")).read_text()
+    script = next(
+        (two_ranks / "runs" / ".launches").glob("*/.submitit/*/*_submission.sh")
+    ).read_text()
     assert "--ntasks-per-node=2" in script
     # the empty cache was filled by one rank while the other waited: one world, one base, built once
-    assert [len([d for d in (cache_dir / kind).iterdir() if d.is_dir()]) for kind in ("worlds", "base")] == [1, 1]
+    assert [
+        len([d for d in (cache_dir / kind).iterdir() if d.is_dir()]) for kind in ("worlds", "base")
+    ] == [1, 1]
     assert logs.count("building world") == 1 and logs.count("pretraining base") == 1
     rd = the_run(two_ranks)
     assert (rd / "checkpoints" / "last.ckpt").is_dir()  # FSDP2's sharded checkpoint
     # rank 0 alone owns the run directory: one report, one W&B run, one metrics file
-    assert logs.count("run directory:") == 1 and len(offline_runs(rd)) == 1 and len(offline_runs(rd, "evaluate")) == 1
+    assert (
+        logs.count("run directory:") == 1
+        and len(offline_runs(rd)) == 1
+        and len(offline_runs(rd, "evaluate")) == 1
+    )
     assert len(list(rd.rglob("metrics.csv"))) == 1
     sharded, one = step_losses(rd), step_losses(reference)
     assert sorted(sharded) == sorted(one) and len(one) >= 10
@@ -231,21 +317,31 @@ def test_two_ranks_from_slurm_match_one_process(two_ranks: Path, reference: Path
 def test_smoke_multirun_runs_one_job_per_run(multirun: tuple[Path, str]) -> None:
     work, out = multirun
     results = [json.loads(p.read_text()) for p in (work / "runs").glob("*/results.json")]
-    assert sorted(r["n_examples"] for r in results) == [40, 60] and {r["status"] for r in results} == {"complete"}
+    assert sorted(r["n_examples"] for r in results) == [40, 60] and {
+        r["status"] for r in results
+    } == {"complete"}
     scripts = list((work / "runs" / ".launches").glob("*/.submitit/*/*_submission.sh"))
-    assert scripts and all("--ntasks-per-node=1" in s.read_text() and "gpus" not in s.read_text() for s in scripts)
+    assert scripts and all(
+        "--ntasks-per-node=1" in s.read_text() and "gpus" not in s.read_text() for s in scripts
+    )
     # no accounting on this cluster: said once, not a sacct warning per status poll
     assert out.count("SLURM accounting is off") == 1 and "sacct error" not in out
     assert job_logs(work).count("run directory:") == 2
 
 
-def test_preempted_job_resumes_to_the_uninterrupted_run(reference: Path, slurm: Cluster, cache_dir: Path,
-                                                        tmp_path: Path) -> None:
+def test_preempted_job_resumes_to_the_uninterrupted_run(
+    reference: Path, slurm: Cluster, cache_dir: Path, tmp_path: Path
+) -> None:
     # 12 steps, a checkpoint every 2: the job waits at step 5 until SLURM preempts it (SIGTERM),
     # comes back and resumes from step 4
     marker = tmp_path / "stalled"
-    proc = submit(slurm, cache_dir, tmp_path, SIZE,
-                  env={"LIMALAB_STALL_AT": "train_step:5", "LIMALAB_STALL_MARKER": str(marker)})
+    proc = submit(
+        slurm,
+        cache_dir,
+        tmp_path,
+        SIZE,
+        env={"LIMALAB_STALL_AT": "train_step:5", "LIMALAB_STALL_MARKER": str(marker)},
+    )
     with slurm.release_requeued() as released:
         job = wait_for(marker, proc).split("job ")[1].split()[0]
         slurm.run("scontrol", "requeue", job)
@@ -260,23 +356,35 @@ def test_preempted_job_resumes_to_the_uninterrupted_run(reference: Path, slurm: 
     rd = the_run(tmp_path)
     assert_equal_runs(rd, reference, resumed_at=4)
     prov = json.loads((rd / "provenance.json").read_text())
-    assert prov["resumed_at"] and wandb_ids(rd) == {prov["wandb_id"]}  # one W&B run across the requeue
+    assert prov["resumed_at"] and wandb_ids(rd) == {
+        prov["wandb_id"]
+    }  # one W&B run across the requeue
     assert len(offline_runs(rd)) == 2  # ... logged by both attempts
 
 
-def test_job_out_of_time_checkpoints_requeues_and_completes(reference: Path, slurm: Cluster, cache_dir: Path,
-                                                            tmp_path: Path) -> None:
+def test_job_out_of_time_checkpoints_requeues_and_completes(
+    reference: Path, slurm: Cluster, cache_dir: Path, tmp_path: Path
+) -> None:
     # a 3-minute limit; SLURM warns 90 s before it (its time checks run every 30 s, so 60-90 s
     # after the start) while the job waits at step 5; it saves a checkpoint there and submitit
     # requeues it (one timeout of max_num_timeout); it resumes from step 5 and finishes
-    proc = submit(slurm, cache_dir, tmp_path, SIZE, "hydra.launcher.timeout_min=3", "hydra.launcher.signal_delay_s=90",
-                  env={"LIMALAB_STALL_AT": "train_step:5", "LIMALAB_STALL_MARKER": str(tmp_path / "stalled")})
+    proc = submit(
+        slurm,
+        cache_dir,
+        tmp_path,
+        SIZE,
+        "hydra.launcher.timeout_min=3",
+        "hydra.launcher.signal_delay_s=90",
+        env={"LIMALAB_STALL_AT": "train_step:5", "LIMALAB_STALL_MARKER": str(tmp_path / "stalled")},
+    )
     with slurm.release_requeued() as released:
         finish(proc)
     logs = job_logs(tmp_path)
     assert "this job is timed-out" in logs
     assert "at step 5" in logs.split("requeue signal: saved")[1].split("\n")[0]
-    assert logs.split("resumed from step ")[1].split()[0] == "5"  # the first resume: from the signal's checkpoint
+    assert (
+        logs.split("resumed from step ")[1].split()[0] == "5"
+    )  # the first resume: from the signal's checkpoint
     job = released[0]
     assert int(slurm.job_fields(job)["Restarts"]) == len(released) >= 1
     rd = the_run(tmp_path)

@@ -157,7 +157,9 @@ def test_agreement_categories_length_bias_and_seeds():
     rates = category_rates([{"score": s} for s in (1, 2, 3, 4, 5, 6, None, 6)])
     assert rates == pytest.approx({"fail": 2 / 7, "pass": 2 / 7, "excellent": 3 / 7})
     lb = length_bias([1, 2, 3, 4, 5], [10, 30, 20, 50, 40])
-    assert lb["spearman"] == pytest.approx(st.spearmanr([1, 2, 3, 4, 5], [10, 30, 20, 50, 40]).statistic)
+    assert lb["spearman"] == pytest.approx(
+        st.spearmanr([1, 2, 3, 4, 5], [10, 30, 20, 50, 40]).statistic
+    )
     seeds = over_seeds([3.1, 3.4, 3.2])
     lo, hi = st.t.interval(0.95, df=2, loc=np.mean([3.1, 3.4, 3.2]), scale=st.sem([3.1, 3.4, 3.2]))
     assert seeds["n_seeds"] == 3 and seeds["ci95"] == pytest.approx([lo, hi])
@@ -167,13 +169,18 @@ def test_selection_picks_best_dev_score_not_lowest_perplexity():
     from limalab.pipeline.context import StageFailed
     from limalab.pipeline.select_checkpoint import best_candidate
 
-    cands = [{"epoch": 2, "dev_judge_mean": 3.1, "dev_ppl": 4.0},   # lowest perplexity
-             {"epoch": 3, "dev_judge_mean": 3.6, "dev_ppl": 5.5},   # best generations
-             {"epoch": 4, "dev_judge_mean": 3.6, "dev_ppl": 6.0},   # tie: the earlier wins
-             {"epoch": 5, "dev_judge_mean": float("nan"), "dev_ppl": 3.0},
-             {"epoch": 6, "dev_judge_mean": None, "dev_ppl": 2.0}]
+    cands = [
+        {"epoch": 2, "dev_judge_mean": 3.1, "dev_ppl": 4.0},  # lowest perplexity
+        {"epoch": 3, "dev_judge_mean": 3.6, "dev_ppl": 5.5},  # best generations
+        {"epoch": 4, "dev_judge_mean": 3.6, "dev_ppl": 6.0},  # tie: the earlier wins
+        {"epoch": 5, "dev_judge_mean": float("nan"), "dev_ppl": 3.0},
+        {"epoch": 6, "dev_judge_mean": None, "dev_ppl": 2.0},
+    ]
     assert best_candidate(cands)["epoch"] == 3
-    for nothing in ([], [{"epoch": 1, "dev_judge_mean": None}, {"epoch": 2, "dev_judge_mean": float("nan")}]):
+    for nothing in (
+        [],
+        [{"epoch": 1, "dev_judge_mean": None}, {"epoch": 2, "dev_judge_mean": float("nan")}],
+    ):
         with pytest.raises(StageFailed, match="judge_failed"):  # all-NaN scores select nothing
             best_candidate(nothing)
 
@@ -182,12 +189,22 @@ def test_report_tables_with_mixed_seed_counts(tmp_path):
     from analysis.report import slope, write_csv
     from limalab.eval.stats import over_seeds
 
-    rows = [{"size": 250, **over_seeds([2.0, 2.1, 1.9])}, {"size": 500, "mean": 2.5, "ci95": [2.4, 2.6], "n_seeds": 1}]
+    rows = [
+        {"size": 250, **over_seeds([2.0, 2.1, 1.9])},
+        {"size": 500, "mean": 2.5, "ci95": [2.4, 2.6], "n_seeds": 1},
+    ]
     write_csv(tmp_path / "t.csv", rows)
     lines = (tmp_path / "t.csv").read_text().splitlines()
     assert lines[0].split(",") == ["size", "mean", "ci95", "n_seeds", "sd"] and len(lines) == 3
-    fit = slope([{"n_examples": n, "mean": m} for n, m in ((250, 2.0), (500, 2.5), (1000, 3.0), (1000, 3.1))])
-    assert fit["slope"] == pytest.approx(st.linregress(np.log2([250, 500, 1000, 1000]), [2.0, 2.5, 3.0, 3.1]).slope)
+    fit = slope(
+        [
+            {"n_examples": n, "mean": m}
+            for n, m in ((250, 2.0), (500, 2.5), (1000, 3.0), (1000, 3.1))
+        ]
+    )
+    assert fit["slope"] == pytest.approx(
+        st.linregress(np.log2([250, 500, 1000, 1000]), [2.0, 2.5, 3.0, 3.1]).slope
+    )
 
 
 def _synthetic_arm(rng, lo, hi, effect=0.0, prompts=80, k=3, seed_evals=1):
@@ -202,8 +219,18 @@ def _synthetic_arm(rng, lo, hi, effect=0.0, prompts=80, k=3, seed_evals=1):
                 score = int(np.clip(round(1 + 0.04 * n + effect + rng.normal(0, 0.4)), 1, 6))
                 gens.append({"prompt_id": f"p{p}", "sample": s, "n_tokens": n})
                 judg.append({"prompt_id": f"p{p}", "sample": s, "score": score})
-        evals.append({"judgments": judg, "generations": gens, "prompt_set": "test", "judge": "reference@rubric3",
-                      "summary": {"judge_mean": float(np.mean([j["score"] for j in judg])), "eot_rate": 1.0}})
+        evals.append(
+            {
+                "judgments": judg,
+                "generations": gens,
+                "prompt_set": "test",
+                "judge": "reference@rubric3",
+                "summary": {
+                    "judge_mean": float(np.mean([j["score"] for j in judg])),
+                    "eot_rate": 1.0,
+                },
+            }
+        )
     return evals
 
 
@@ -222,16 +249,29 @@ def test_length_controlled_means_remove_what_length_alone_explains():
     assert long["lc_ci95"][0] < short["lc_mean"] < long["lc_ci95"][1]
     assert 0.03 < fit["slope"] < 0.05 and fit["slope_ci95"][0] < 0.04 < fit["slope_ci95"][1]
     assert fit["common_length"] == pytest.approx((long["length"] + short["length"]) / 2)
-    assert length_controlled({a: scored_lengths(e) for a, e in arms.items()}) == fit  # deterministic
+    assert (
+        length_controlled({a: scored_lengths(e) for a, e in arms.items()}) == fit
+    )  # deterministic
 
-    better = {"long": _synthetic_arm(rng, 60, 100), "short+1": _synthetic_arm(rng, 10, 60, effect=1.0)}
+    better = {
+        "long": _synthetic_arm(rng, 60, 100),
+        "short+1": _synthetic_arm(rng, 10, 60, effect=1.0),
+    }
     fit = length_controlled({a: scored_lengths(e) for a, e in better.items()})
-    assert fit["arms"]["short+1"]["lc_mean"] - fit["arms"]["long"]["lc_mean"] == pytest.approx(1.0, abs=0.2)
-    assert fit["arms"]["short+1"]["mean"] < fit["arms"]["long"]["mean"] + 0.5  # the raw means hide most of it
+    assert fit["arms"]["short+1"]["lc_mean"] - fit["arms"]["long"]["lc_mean"] == pytest.approx(
+        1.0, abs=0.2
+    )
+    assert (
+        fit["arms"]["short+1"]["mean"] < fit["arms"]["long"]["mean"] + 0.5
+    )  # the raw means hide most of it
 
     table = arm_table(arms)  # the report shows both means
-    assert {r["arm"]: round(r["lc_mean"], 6) for r in table} == {a: round(v["lc_mean"], 6) for a, v in
-                                                                   length_controlled({a: scored_lengths(e) for a, e in arms.items()})["arms"].items()}
+    assert {r["arm"]: round(r["lc_mean"], 6) for r in table} == {
+        a: round(v["lc_mean"], 6)
+        for a, v in length_controlled({a: scored_lengths(e) for a, e in arms.items()})[
+            "arms"
+        ].items()
+    }
     md = markdown(table, [], [])
     assert "| length-controlled | 95% CI |" in md and "common length" in md
 
@@ -239,6 +279,12 @@ def test_length_controlled_means_remove_what_length_alone_explains():
 def test_length_control_without_length_variation_is_nan():
     from limalab.eval.stats import length_controlled
 
-    fit = length_controlled({"a": [("p1", 3.0, 10.0), ("p2", 4.0, 10.0)], "b": [("p1", 2.0, 20.0), ("p2", 2.0, 20.0)]})
-    assert np.isnan(fit["slope"]) and np.isnan(fit["arms"]["a"]["lc_mean"]) and fit["arms"]["a"]["mean"] == 3.5
+    fit = length_controlled(
+        {"a": [("p1", 3.0, 10.0), ("p2", 4.0, 10.0)], "b": [("p1", 2.0, 20.0), ("p2", 2.0, 20.0)]}
+    )
+    assert (
+        np.isnan(fit["slope"])
+        and np.isnan(fit["arms"]["a"]["lc_mean"])
+        and fit["arms"]["a"]["mean"] == 3.5
+    )
     assert length_controlled({})["arms"] == {}

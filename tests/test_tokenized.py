@@ -19,8 +19,13 @@ def chat(tmp_path_factory: pytest.TempPathFactory) -> ChatFormat:
     return ChatFormat(train_word_tokenizer([d / "text.txt"], d / "tokenizer"))
 
 
-def test_tokenized_set_is_cached_by_content(chat: ChatFormat, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    exs = [Example("a", "s", ["how do i fix a hinge ?", "oil it ."]), Example("b", "s", ["fix ?", "tighten the screw ."])]
+def test_tokenized_set_is_cached_by_content(
+    chat: ChatFormat, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exs = [
+        Example("a", "s", ["how do i fix a hinge ?", "oil it ."]),
+        Example("b", "s", ["fix ?", "tighten the screw ."]),
+    ]
     rows, key = tokenize(exs, "digest-1", chat, 64, tmp_path)
     assert rows == [chat.encode_dialogue(e.turns, 64) for e in exs]
     calls = []

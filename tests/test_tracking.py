@@ -11,22 +11,48 @@ from limalab.tracking.identity import run_id
 from limalab.tracking.io import atomic_write_json
 from limalab.tracking.rundir import redact
 
-BASE = {"world": {"seed": 0}, "data": {"name": "lima_mix", "size": None, "num_workers": 0}, "model": {"init": "pretrained"},
-        "optim": {"lr": 5e-4}, "train": {"epochs": 6}, "seed": 0, "trainer": {"precision": "32-true", "devices": 1},
-        "runs_dir": "runs", "cache_dir": ".cache", "eval": {"k": 5}, "logger": {"project": "p"}}
+BASE = {
+    "world": {"seed": 0},
+    "data": {"name": "lima_mix", "size": None, "num_workers": 0},
+    "model": {"init": "pretrained"},
+    "optim": {"lr": 5e-4},
+    "train": {"epochs": 6},
+    "seed": 0,
+    "trainer": {"precision": "32-true", "devices": 1},
+    "runs_dir": "runs",
+    "cache_dir": ".cache",
+    "eval": {"k": 5},
+    "logger": {"project": "p"},
+}
 
 
 def test_run_id_ignores_paths_loggers_workers_and_eval() -> None:
-    same = {**BASE, "runs_dir": "/elsewhere", "cache_dir": "/c", "eval": {"k": 1}, "logger": {"project": "q"},
-            "data": {**BASE["data"], "num_workers": 8}, "trainer": {**BASE["trainer"], "devices": 4}}
+    same = {
+        **BASE,
+        "runs_dir": "/elsewhere",
+        "cache_dir": "/c",
+        "eval": {"k": 1},
+        "logger": {"project": "q"},
+        "data": {**BASE["data"], "num_workers": 8},
+        "trainer": {**BASE["trainer"], "devices": 4},
+    }
     assert run_id(same) == run_id(BASE)
 
 
-@pytest.mark.parametrize("change", [
-    {"data": {**BASE["data"], "size": 2000}}, {"seed": 1}, {"world": {"seed": 1}}, {"optim": {"lr": 1e-5}},
-    {"model": {"init": "random"}}, {"train": {"epochs": 15}}, {"trainer": {"precision": "bf16-mixed"}},
-    {"trainer": {**BASE["trainer"], "attn_implementation": "sdpa"}}, {"train": {"epochs": 6, "layout": "pad"}},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"data": {**BASE["data"], "size": 2000}},
+        {"seed": 1},
+        {"world": {"seed": 1}},
+        {"optim": {"lr": 1e-5}},
+        {"model": {"init": "random"}},
+        {"train": {"epochs": 15}},
+        {"trainer": {"precision": "bf16-mixed"}},
+        {"trainer": {**BASE["trainer"], "attn_implementation": "sdpa"}},
+        {"train": {"epochs": 6, "layout": "pad"}},
+    ],
+)
 def test_run_id_changes_with_what_changes_results(change: dict) -> None:
     assert run_id({**BASE, **change}) != run_id(BASE)
 
@@ -38,7 +64,9 @@ def test_redact_removes_secret_keys_and_values(monkeypatch: pytest.MonkeyPatch) 
     # settings that merely mention tokens are kept: the saved config must stay usable
     kept = {"max_new_tokens": 24, "eot_token": "<|eot|>", "n_tokens": 5, "max_tokens": 9}
     assert redact(kept) == kept
-    assert redact({"hf_token": "abc", "auth_token": "def", "token": "x"}) == dict.fromkeys(("hf_token", "auth_token", "token"), "<redacted>")
+    assert redact({"hf_token": "abc", "auth_token": "def", "token": "x"}) == dict.fromkeys(
+        ("hf_token", "auth_token", "token"), "<redacted>"
+    )
 
 
 def test_atomic_write_leaves_no_partial_file(tmp_path: Path) -> None:

@@ -31,26 +31,52 @@ def test_a_synced_run_tells_its_story(smoke_run: tuple[Path, str]) -> None:
     assert train["config"]["run_id"] == rd.name and train["config"]["data.name"] == "lima_mix"
     # the headline with its CI bounds as scalars (a bar chart's error bars), dev numbers apart
     s, m = train["summary"], results["metrics"]
-    assert (s["test/judge_mean"], s["test/judge_ci95_lo"], s["test/judge_ci95_hi"]) == \
-        pytest.approx((m["judge_mean"], *m["judge_ci95"]))
-    assert s["dev/judge_mean"] == pytest.approx(m["dev_judge_mean"]) and s["dev/ppl"] == pytest.approx(m["dev_ppl"])
+    assert (
+        s["test/judge_mean"],
+        s["test/judge_ci95_lo"],
+        s["test/judge_ci95_hi"],
+    ) == pytest.approx((m["judge_mean"], *m["judge_ci95"]))
+    assert s["dev/judge_mean"] == pytest.approx(m["dev_judge_mean"]) and s[
+        "dev/ppl"
+    ] == pytest.approx(m["dev_ppl"])
     assert not any(k.startswith("test/dev_") for k in s)
-    assert s["run/status"] == "complete" and s["run/selected_checkpoint"] == results["selected_checkpoint"]
+    assert (
+        s["run/status"] == "complete"
+        and s["run/selected_checkpoint"] == results["selected_checkpoint"]
+    )
     # the dev score of each candidate checkpoint, over select/epoch, and as a table
     cands = sorted(results["selection"], key=lambda c: c["epoch"])
-    assert train["history"]["select/dev_judge_mean"] == pytest.approx([c["dev_judge_mean"] for c in cands])
+    assert train["history"]["select/dev_judge_mean"] == pytest.approx(
+        [c["dev_judge_mean"] for c in cands]
+    )
     assert s["select/candidates/nrows"] == len(cands)
     assert s["test/generations/nrows"] == m["n_judged"]
     # lineage: data -> train run -> model -> evaluate run -> evaluation
     logged = {a["type"]: a for a in train["logged"]}
-    assert [(a["type"], a["name"]) for a in train["used"]] == [("dataset", f"data-{manifest['sha256'][:16]}")]
-    assert logged["model"]["name"] == f"model-{rd.name}" and logged["run-results"]["name"] == f"run-{rd.name}"
-    assert {p for p, _ in logged["model"]["files"]} >= {"config.json", "model.safetensors", "generation_config.json"}
-    assert [(a["type"], a["name"], a["digest"]) for a in ev["used"]] == \
-        [("model", f"model-{rd.name}", logged["model"]["digest"])]  # the train run's version, not a copy
+    assert [(a["type"], a["name"]) for a in train["used"]] == [
+        ("dataset", f"data-{manifest['sha256'][:16]}")
+    ]
+    assert (
+        logged["model"]["name"] == f"model-{rd.name}"
+        and logged["run-results"]["name"] == f"run-{rd.name}"
+    )
+    assert {p for p, _ in logged["model"]["files"]} >= {
+        "config.json",
+        "model.safetensors",
+        "generation_config.json",
+    }
+    assert [(a["type"], a["name"], a["digest"]) for a in ev["used"]] == [
+        ("model", f"model-{rd.name}", logged["model"]["digest"])
+    ]  # the train run's version, not a copy
     [evaluation] = [a for a in ev["logged"] if a["type"] == "evaluation"]
     assert evaluation["name"] == f"eval-{rd.name}-{results['default_eval']}"
-    assert {p for p, _ in evaluation["files"]} == {"generations.jsonl", "judgments.jsonl", "summary.json"}
+    assert {p for p, _ in evaluation["files"]} == {
+        "generations.jsonl",
+        "judgments.jsonl",
+        "summary.json",
+    }
     assert ev["summary"]["test/judge_ci95_lo"] == pytest.approx(m["judge_ci95"][0])
     # offline: where the records are and how to upload them
-    assert f"upload them with: wandb sync {work / 'runs' / rd.name / 'wandb'}/offline-run-*" in stdout
+    assert (
+        f"upload them with: wandb sync {work / 'runs' / rd.name / 'wandb'}/offline-run-*" in stdout
+    )

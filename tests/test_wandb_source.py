@@ -23,7 +23,9 @@ class FakeArtifact:
         self.metadata = {"run_id": run_dir.name}
         self.downloads = 0
 
-    def download(self, root: str) -> str:  # what the artifact holds: the files log_results_artifact adds
+    def download(
+        self, root: str
+    ) -> str:  # what the artifact holds: the files log_results_artifact adds
         self.downloads += 1
         out = Path(root)
         out.mkdir(parents=True)
@@ -56,7 +58,9 @@ def test_wandb_runs_analyse_like_local_ones(smoke_run, tmp_path: Path) -> None:
     art = FakeArtifact(rd)
     api = FakeApi([FakeRun("unfinished", []), FakeRun(rd.name, [FakeArtifact(rd, "dataset"), art])])
     dest = download_runs("me", "limalab", tmp_path / "from-wandb", group="quantity", api=api)
-    assert api.queries == [("me/limalab", {"$or": [{"group": "quantity"}, {"tags": {"$in": ["grid:quantity"]}}]})]
+    assert api.queries == [
+        ("me/limalab", {"$or": [{"group": "quantity"}, {"tags": {"$in": ["grid:quantity"]}}]})
+    ]
     assert summarize.collect(dest) == summarize.collect(work / "runs")
     download_runs("me", "limalab", dest, api=api)
     assert art.downloads == 1  # already there: not downloaded again

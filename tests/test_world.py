@@ -22,8 +22,11 @@ from .conftest import SMOKE_WORLD
 
 
 def tree_digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_same_seed_same_bytes(smoke_world: Path, tmp_path: Path) -> None:
@@ -47,7 +50,11 @@ def test_dumps_parse_with_standard_parsers(smoke_world: Path) -> None:
         for a in answers:  # every answer's parent exists; accepted ids point at real answers
             assert a.get("ParentId") in questions
         ids = {r.get("Id") for r in rows}
-        assert all(q.get("AcceptedAnswerId") in ids for q in questions.values() if q.get("AcceptedAnswerId"))
+        assert all(
+            q.get("AcceptedAnswerId") in ids
+            for q in questions.values()
+            if q.get("AcceptedAnswerId")
+        )
     with (smoke_world / "wikihow" / "wikihowAll.csv").open(newline="") as f:
         rows = list(csv.DictReader(f))
     assert rows and set(rows[0]) == {"headline", "title", "text"} and "\n" in rows[0]["text"]
@@ -75,14 +82,19 @@ def sft_texts(world_dir: Path):
         yield f"wp {n}", p + " " + s
     for task, definition, instances in read_tasks(world_dir / "natural_instructions"):
         for inst in instances:
-            yield f"{task} {inst['id']}", definition + " " + inst["input"] + " " + " ".join(inst["output"])
+            yield (
+                f"{task} {inst['id']}",
+                definition + " " + inst["input"] + " " + " ".join(inst["output"]),
+            )
     for n, turns, _ in read_conversations(world_dir / "authors" / "authors.jsonl"):
         yield f"authors line {n}", " ".join(turns)
 
 
 def test_eval_sets_have_the_fixed_mix(smoke_world: Path) -> None:
     for name, mix in (("dev", DEV_MIX), ("test", TEST_MIX)):
-        rows = [json.loads(x) for x in (smoke_world / "eval" / f"{name}.jsonl").read_text().splitlines()]
+        rows = [
+            json.loads(x) for x in (smoke_world / "eval" / f"{name}.jsonl").read_text().splitlines()
+        ]
         counts = {t: sum(r["type"] == t for r in rows) for t in mix}
         assert counts == mix
         assert len({r["prompt"] for r in rows}) == len(rows)
@@ -91,7 +103,9 @@ def test_eval_sets_have_the_fixed_mix(smoke_world: Path) -> None:
 def test_no_eval_entity_or_value_in_any_sft_source(smoke_world: Path) -> None:
     world = load_world(smoke_world)
     eval_words = {e.name for e in world.entities.values() if e.split == "eval"}
-    eval_words |= {v for e in world.entities.values() if e.split == "eval" for v in e.facts.values()}
+    eval_words |= {
+        v for e in world.entities.values() if e.split == "eval" for v in e.facts.values()
+    }
     sft_values = {v for e in world.entities.values() if e.split == "sft" for v in e.facts.values()}
     assert eval_words and not eval_words & sft_values
     texts = list(sft_texts(smoke_world))
@@ -106,7 +120,14 @@ def test_no_eval_entity_or_value_in_any_sft_source(smoke_world: Path) -> None:
 
 def test_defect_table_is_declared(smoke_world: Path) -> None:
     table = json.loads((smoke_world / "defects.json").read_text())
-    assert {"wrong_fact", "first_person", "refers_elsewhere", "too_short", "rambling", "link_only"} == set(table)
+    assert {
+        "wrong_fact",
+        "first_person",
+        "refers_elsewhere",
+        "too_short",
+        "rambling",
+        "link_only",
+    } == set(table)
     assert all(v["filter"] and v["rubric"] for v in table.values())
 
 
@@ -122,5 +143,9 @@ def test_corpus_has_web_genres_but_not_the_assistant_register(smoke_world: Path)
 def test_lexicon_reads_sft_sources_only(smoke_world: Path) -> None:
     words = set((smoke_world / "corpus" / "lexicon.txt").read_text().split())
     assert "merchants" in words and "wp" in words
-    assert not {w for w in words if re.fullmatch(r"0\d{3}", w)}, "prompt ids of eval/ leaked into the vocabulary"
-    assert not {w for w in words if w.startswith("n") and w[1:] in words and w[1:] in {"the", "some"}}, "escaped newlines"
+    assert not {w for w in words if re.fullmatch(r"0\d{3}", w)}, (
+        "prompt ids of eval/ leaked into the vocabulary"
+    )
+    assert not {
+        w for w in words if w.startswith("n") and w[1:] in words and w[1:] in {"the", "some"}
+    }, "escaped newlines"

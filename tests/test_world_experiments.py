@@ -19,7 +19,9 @@ from limalab.world.tokenizer import world_tokenizer
 
 
 def _names(text: str, names: set[str]) -> set[str]:
-    return {w for w in text.replace("?", " ").replace(".", " ").replace(",", " ").split() if w in names}
+    return {
+        w for w in text.replace("?", " ").replace(".", " ").replace(",", " ").split() if w in names
+    }
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +40,9 @@ def test_sets_exist_with_their_sizes(smoke_world: Path) -> None:
     assert all(len(r["conversations"]) == 6 for r in chains)  # three user turns, three answers
 
 
-def test_sft_pools_name_only_sft_entities_and_tests_only_eval_ones(smoke_world: Path, world) -> None:
+def test_sft_pools_name_only_sft_entities_and_tests_only_eval_ones(
+    smoke_world: Path, world
+) -> None:
     sft = {e.name for e in world.entities.values() if e.split == "sft"}
     ev = {e.name for e in world.entities.values() if e.split == "eval"}
     for name in ("dialogue", "format", "safety"):
@@ -63,8 +67,11 @@ def test_every_test_word_is_in_the_vocabulary(smoke_world: Path, cache_dir: Path
 
 
 def test_ood_templates_are_used_by_no_source(smoke_world: Path) -> None:
-    sources = " ".join(" ".join(r["conversations"]) for p in (smoke_world / "authors").glob("*.jsonl")
-                       for r in read_jsonl(p))
+    sources = " ".join(
+        " ".join(r["conversations"])
+        for p in (smoke_world / "authors").glob("*.jsonl")
+        for r in read_jsonl(p)
+    )
     for templates in experiments.OOD.values():
         for text, _ in templates:
             pattern = re.escape(text).replace(re.escape("{e}"), r"(the )?\w+")
@@ -112,8 +119,20 @@ def test_chain_answers_grade_well_turn_by_turn(smoke_world: Path, world) -> None
     from limalab.world.answers import assistant
 
     for t in test["turns"]:
-        spec = PromptSpec(**{k: t[k] for k in ("type", "prompt", "entities", "required", "min_facts", "form",
-                                               "attribute")})
+        spec = PromptSpec(
+            **{
+                k: t[k]
+                for k in (
+                    "type",
+                    "prompt",
+                    "entities",
+                    "required",
+                    "min_facts",
+                    "form",
+                    "attribute",
+                )
+            }
+        )
         assert judge.judge(t, assistant(spec, world, rng), True).score >= 5
 
 

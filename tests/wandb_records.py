@@ -23,11 +23,11 @@ def chunks(data: bytes) -> list[bytes]:
         if left < CHUNK_HEADER:  # a block's tail too short for a header is padding
             pos += left
             continue
-        _crc, length, kind = struct.unpack("<IHB", data[pos:pos + CHUNK_HEADER])
+        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + CHUNK_HEADER])
         if kind == 0:  # zero fill up to the block's end
             pos += left
             continue
-        body = data[pos + CHUNK_HEADER:pos + CHUNK_HEADER + length]
+        body = data[pos + CHUNK_HEADER : pos + CHUNK_HEADER + length]
         pos += CHUNK_HEADER + length
         if kind == 1:
             out.append(body)
@@ -58,19 +58,40 @@ def run_view(path: Path) -> dict[str, Any]:
         kind = rec.WhichOneof("record_type")
         if kind == "run":
             r = rec.run
-            view |= {"id": r.run_id, "sweep_id": r.sweep_id, "name": r.display_name, "group": r.run_group, "job_type": r.job_type,
-                     "tags": list(r.tags), "config": {i.key: json.loads(i.value_json) for i in r.config.update}}
+            view |= {
+                "id": r.run_id,
+                "sweep_id": r.sweep_id,
+                "name": r.display_name,
+                "group": r.run_group,
+                "job_type": r.job_type,
+                "tags": list(r.tags),
+                "config": {i.key: json.loads(i.value_json) for i in r.config.update},
+            }
         elif kind == "summary":
-            view["summary"].update({i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in rec.summary.update})
+            view["summary"].update(
+                {
+                    i.key or "/".join(i.nested_key): json.loads(i.value_json)
+                    for i in rec.summary.update
+                }
+            )
         elif kind == "history":
             for i in rec.history.item:
                 view["history"][i.key or "/".join(i.nested_key)].append(json.loads(i.value_json))
-        elif kind == "artifact":  # an output, or (use_after_commit) an input: what use_artifact records
+        elif (
+            kind == "artifact"
+        ):  # an output, or (use_after_commit) an input: what use_artifact records
             a = rec.artifact
             files = [(e.path, e.ref) for e in a.manifest.contents]
-            view["used" if a.use_after_commit else "logged"].append({
-                "type": a.type, "name": a.name, "aliases": list(a.aliases), "files": files, "digest": a.digest,
-                "metadata": json.loads(a.metadata or "{}")})
+            view["used" if a.use_after_commit else "logged"].append(
+                {
+                    "type": a.type,
+                    "name": a.name,
+                    "aliases": list(a.aliases),
+                    "files": files,
+                    "digest": a.digest,
+                    "metadata": json.loads(a.metadata or "{}"),
+                }
+            )
         elif kind == "use_artifact":  # an artifact fetched from the server (online only)
             u = rec.use_artifact
             view["used"].append({"type": u.type, "name": u.name, "id": u.id})

@@ -13,4 +13,7 @@ def worker_rank() -> int:
         if var in os.environ:
             return int(os.environ[var])
     local = int(os.environ.get("LOCAL_RANK", 0))
-    return int(os.environ.get("NODE_RANK", 0)) * int(os.environ.get("LOCAL_WORLD_SIZE", 1) or 1) + local
+    return (
+        int(os.environ.get("NODE_RANK", 0)) * int(os.environ.get("LOCAL_WORLD_SIZE", 1) or 1)
+        + local
+    )

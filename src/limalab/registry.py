@@ -41,8 +41,10 @@ class Registry(Generic[T]):
 
         def add(obj: T) -> T:
             if name in self._items and self._items[name] is not obj:
-                raise ValueError(f"{self.kind} {name!r} is registered twice "
-                                 f"({_where(self._items[name])} and {_where(obj)})")
+                raise ValueError(
+                    f"{self.kind} {name!r} is registered twice "
+                    f"({_where(self._items[name])} and {_where(obj)})"
+                )
             self._items[name] = obj
             if options is not None:
                 self._options[name] = options
@@ -65,7 +67,9 @@ class Registry(Generic[T]):
         """The plugin ``name``, or a one-line error naming the config key and the known names."""
         self._load()
         if not isinstance(name, str) or name not in self._items:
-            raise ValueError(f"{key or self.key}: unknown {self.kind} {name!r}; expected one of {self.names()}")
+            raise ValueError(
+                f"{key or self.key}: unknown {self.kind} {name!r}; expected one of {self.names()}"
+            )
         return self._items[name]
 
     def __contains__(self, name: object) -> bool:

@@ -8,4 +8,6 @@ PIPELINE_VERSION = "6"  # readers, filters, mixing, chat formatting, training lo
 # 5: the flat padding-free layout under varlen attention (train.layout=auto), TargetNLL.
 # 6: the derived regime (config/regime.py): batch 64 x scale, 15 epochs, lr 1/30 of the base's
 #    pretraining peak, lm_head at the full lr, max_length the base's context.
-RUBRIC_VERSION = "3"  # the reference judge's levels (3: reads sentences against the world's grammar)
+RUBRIC_VERSION = (
+    "3"  # the reference judge's levels (3: reads sentences against the world's grammar)
+)

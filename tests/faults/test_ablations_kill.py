@@ -34,14 +34,37 @@ def cluster(request: pytest.FixtureRequest) -> Cluster | None:
         return None
 
 
-def ablations(work: Path, cache_dir: Path, cluster: Cluster | None,
-              env: dict | None = None) -> subprocess.CompletedProcess:
-    e = {**os.environ, "LIMALAB_CACHE": str(cache_dir), "WANDB_MODE": "offline", "TMPDIR": str(work),
-         "HF_HUB_OFFLINE": "1", **(cluster.env if cluster else {}), **(env or {})}
+def ablations(
+    work: Path, cache_dir: Path, cluster: Cluster | None, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    e = {
+        **os.environ,
+        "LIMALAB_CACHE": str(cache_dir),
+        "WANDB_MODE": "offline",
+        "TMPDIR": str(work),
+        "HF_HUB_OFFLINE": "1",
+        **(cluster.env if cluster else {}),
+        **(env or {}),
+    }
     launcher = ["hydra/launcher=slurm"] if cluster else []
-    return subprocess.run([sys.executable, "-m", "limalab.ablations.run", "--smoke", "--runs-dir", str(work / "runs"),
-                           "--report", str(work / "report"), *launcher], cwd=ROOT, env=e, capture_output=True,
-                          text=True, timeout=1500)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "limalab.ablations.run",
+            "--smoke",
+            "--runs-dir",
+            str(work / "runs"),
+            "--report",
+            str(work / "report"),
+            *launcher,
+        ],
+        cwd=ROOT,
+        env=e,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
 
 
 def launches(runs: Path) -> set[Path]:
@@ -50,26 +73,39 @@ def launches(runs: Path) -> set[Path]:
 
 def jobs_output(dirs: set[Path]) -> str:
     """What the SLURM jobs of these multiruns printed (submitit's per-task logs)."""
-    return "".join(p.read_text(errors="replace") for d in dirs for p in d.glob(".submitit/*/*_log.out"))
+    return "".join(
+        p.read_text(errors="replace") for d in dirs for p in d.glob(".submitit/*/*_log.out")
+    )
 
 
 def finished(runs: Path) -> dict[str, int]:
     return {p.parent.name: p.stat().st_mtime_ns for p in runs.glob("*/results.json")}
 
 
-def test_ablations_smoke_survives_a_kill_and_reruns_nothing(cache_dir: Path, tmp_path: Path,
-                                                           cluster: Cluster | None) -> None:
+def test_ablations_smoke_survives_a_kill_and_reruns_nothing(
+    cache_dir: Path, tmp_path: Path, cluster: Cluster | None
+) -> None:
     launcher = "hydra/launcher=slurm" if cluster else ""
-    make = subprocess.run(["make", "-s", "-n", "ablations-smoke", f"OVERRIDES={launcher}"], cwd=ROOT,
-                          capture_output=True, text=True).stdout
+    make = subprocess.run(
+        ["make", "-s", "-n", "ablations-smoke", f"OVERRIDES={launcher}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout
     command = next(line for line in make.splitlines() if "limalab.ablations.run --smoke" in line)
     assert command.strip().endswith(launcher)
     # seeded: the same kill point on every machine (a step of the grid's process locally; of one
     # job, the one that trains 500 examples, through SLURM)
     step = random.Random(0).randint(20, 60)
-    killed = ablations(tmp_path, cache_dir, cluster, {"LIMALAB_KILL_AT": f"train_step:{step}",
-                                                      "LIMALAB_KILL_MARKER": str(tmp_path / "killed")})
-    assert killed.returncode != 0 and (tmp_path / "killed").exists(), killed.stdout[-2000:] + killed.stderr[-2000:]
+    killed = ablations(
+        tmp_path,
+        cache_dir,
+        cluster,
+        {"LIMALAB_KILL_AT": f"train_step:{step}", "LIMALAB_KILL_MARKER": str(tmp_path / "killed")},
+    )
+    assert killed.returncode != 0 and (tmp_path / "killed").exists(), (
+        killed.stdout[-2000:] + killed.stderr[-2000:]
+    )
     assert "Rerun the same command to finish the rest" in killed.stderr
     before = finished(tmp_path / "runs")
     done = ablations(tmp_path, cache_dir, cluster)

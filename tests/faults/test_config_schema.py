@@ -75,7 +75,9 @@ def bad_values(field: FieldInfo) -> Iterator[tuple[Any, str]]:
         yield {"a": 1}, "a mapping, not a string"
 
 
-def leaves(model: type[BaseModel], node: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, FieldInfo]]:
+def leaves(
+    model: type[BaseModel], node: dict[str, Any], prefix: str = ""
+) -> Iterator[tuple[str, FieldInfo]]:
     """Every scalar key of ``model`` that the composed config ``node`` holds."""
     for name, field in model.model_fields.items():
         if name not in node:
@@ -84,7 +86,9 @@ def leaves(model: type[BaseModel], node: dict[str, Any], prefix: str = "") -> It
         kind, _ = _leaf_type(field.annotation)
         members = [_leaf_type(m)[0] for m in typing.get_args(kind)] or [kind]
         sub = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
-        if isinstance(node[name], dict) and sub:  # a union (the model's source): the member this node is
+        if (
+            isinstance(node[name], dict) and sub
+        ):  # a union (the model's source): the member this node is
             chosen = [m for m in sub if set(node[name]) <= set(m.model_fields)]
             yield from leaves((chosen or sub)[0], node[name], f"{key}.")
         elif not isinstance(node[name], dict | list):
@@ -103,13 +107,24 @@ def with_value(cfg: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
     return out
 
 
-CASES = [(key, value, why) for key, field in leaves(RunConfig, BASE) for value, why in bad_values(field)]
+CASES = [
+    (key, value, why) for key, field in leaves(RunConfig, BASE) for value, why in bad_values(field)
+]
 
 
 def test_the_schema_covers_every_key_the_default_config_has() -> None:
     assert len(CASES) > 80  # every group's scalars, each with at least a wrong type
-    assert {k.split(".")[0] for k, _, _ in CASES} >= {"train", "world", "data", "model", "optim", "trainer", "eval",
-                                                         "seed", "logger"}
+    assert {k.split(".")[0] for k, _, _ in CASES} >= {
+        "train",
+        "world",
+        "data",
+        "model",
+        "optim",
+        "trainer",
+        "eval",
+        "seed",
+        "logger",
+    }
 
 
 @pytest.mark.parametrize(("key", "value", "why"), CASES, ids=[f"{k}={v!r}" for k, v, _ in CASES])
@@ -122,28 +137,56 @@ def test_a_bad_value_is_one_line_naming_the_key(key: str, value: Any, why: str) 
 
 
 def test_unknown_keys_are_refused_with_a_suggestion() -> None:
-    for key, near in (("data.sizee", "data.size"), ("train.select.windw", "train.select.window"),
-                      ("model.arch.hiden_size", "model.arch.hidden_size"), ("eval.decoding.top_k", "eval.decoding.top_p")):
+    for key, near in (
+        ("data.sizee", "data.size"),
+        ("train.select.windw", "train.select.window"),
+        ("model.arch.hiden_size", "model.arch.hidden_size"),
+        ("eval.decoding.top_k", "eval.decoding.top_p"),
+    ):
         with pytest.raises(ConfigError, match=rf"{key}: unknown key .*did you mean {near}\?"):
             validate(with_value(BASE, key, 5))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("overrides", "message"), [
-    (["optim.lr=abc"], "optim.lr: expected a number, got 'abc'"),
-    (["train.epochs=-2"], "train.epochs: expected a value >= 0, got -2"),
-    (["train.select.window=[0.9,0.1]"], "train.select.window: [0.9, 0.1] is inverted"),
-    (["eval.max_prompts=-1"], "eval.max_prompts: expected a value >= 1, got -1"),
-    (["+data.sizee=5"], "data.sizee: unknown key (nothing reads it); did you mean data.size?"),
-    (["seed=abc"], "seed: expected an integer, got 'abc'"),
-])
-def test_the_command_refuses_before_any_work(overrides: list[str], message: str, tmp_path: Path) -> None:
-    env = {**os.environ, "LIMALAB_CACHE": str(tmp_path / "cache"), "WANDB_MODE": "offline", "TMPDIR": str(tmp_path)}
-    proc = subprocess.run([sys.executable, str(ROOT / "src" / "train.py"), *SMOKE, *overrides,
-                           f"runs_dir={tmp_path / 'runs'}"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["optim.lr=abc"], "optim.lr: expected a number, got 'abc'"),
+        (["train.epochs=-2"], "train.epochs: expected a value >= 0, got -2"),
+        (["train.select.window=[0.9,0.1]"], "train.select.window: [0.9, 0.1] is inverted"),
+        (["eval.max_prompts=-1"], "eval.max_prompts: expected a value >= 1, got -1"),
+        (["+data.sizee=5"], "data.sizee: unknown key (nothing reads it); did you mean data.size?"),
+        (["seed=abc"], "seed: expected an integer, got 'abc'"),
+    ],
+)
+def test_the_command_refuses_before_any_work(
+    overrides: list[str], message: str, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "LIMALAB_CACHE": str(tmp_path / "cache"),
+        "WANDB_MODE": "offline",
+        "TMPDIR": str(tmp_path),
+    }
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "src" / "train.py"),
+            *SMOKE,
+            *overrides,
+            f"runs_dir={tmp_path / 'runs'}",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2, proc.stderr[-2000:]
-    assert proc.stderr.strip().splitlines()[-1] == f"error: config: {message}" or message in proc.stderr
+    assert (
+        proc.stderr.strip().splitlines()[-1] == f"error: config: {message}"
+        or message in proc.stderr
+    )
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "cache").exists()  # nothing was built: refused before any work
     assert not [p for p in (tmp_path / "runs").iterdir() if not p.name.startswith(".")]

@@ -41,18 +41,28 @@ def drop_rows(p: Path) -> None:
 
 def train(runs: Path, cache: Path, cwd: Path, *extra: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "LIMALAB_CACHE": str(cache), "WANDB_MODE": "offline", "TMPDIR": str(cwd)}
-    return subprocess.run([sys.executable, str(ROOT / "src" / "train.py"), *SMOKE, f"runs_dir={runs}", *extra],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "src" / "train.py"), *SMOKE, f"runs_dir={runs}", *extra],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def headline(rd: Path) -> dict:
     r = json.loads((rd / "results.json").read_text())
     return {k: r["metrics"][k] for k in ("judge_mean", "judge_ci95", "n_judged", "dev_ppl")} | {
-        "selected": r["selected_checkpoint"], "status": r["status"]}
+        "selected": r["selected_checkpoint"],
+        "status": r["status"],
+    }
 
 
 @pytest.fixture()
-def finished(smoke_run: tuple[Path, str], cache_dir: Path, tmp_path: Path) -> tuple[Path, Path, dict]:
+def finished(
+    smoke_run: tuple[Path, str], cache_dir: Path, tmp_path: Path
+) -> tuple[Path, Path, dict]:
     """A copy of the finished smoke run and of the cache it used, and its headline."""
     src = the_run(smoke_run[0] / "runs")
     rd = tmp_path / "runs" / src.name
@@ -62,14 +72,20 @@ def finished(smoke_run: tuple[Path, str], cache_dir: Path, tmp_path: Path) -> tu
     return rd, cache, headline(rd)
 
 
-def test_damaged_records_and_outputs_are_rebuilt_to_the_same_result(finished, tmp_path: Path) -> None:
+def test_damaged_records_and_outputs_are_rebuilt_to_the_same_result(
+    finished, tmp_path: Path
+) -> None:
     rd, cache, before = finished
     test_eval = json.loads((rd / "results.json").read_text())["default_eval"]
     gen = json.loads((rd / "evals" / test_eval / "summary.json").read_text())["generation_id"]
     damage: list[tuple[Path, Callable[[Path], None]]] = [
-        (rd / "results.json", truncate), (rd / "provenance.json", truncate), (rd / "manifest.json", flip),
-        (rd / "stages" / "select.json", truncate), (rd / "model" / "model.safetensors", flip),
-        (rd / "evals" / test_eval / "judgments.jsonl", drop_rows), (rd / "generations" / f"{gen}.jsonl", drop_rows),
+        (rd / "results.json", truncate),
+        (rd / "provenance.json", truncate),
+        (rd / "manifest.json", flip),
+        (rd / "stages" / "select.json", truncate),
+        (rd / "model" / "model.safetensors", flip),
+        (rd / "evals" / test_eval / "judgments.jsonl", drop_rows),
+        (rd / "generations" / f"{gen}.jsonl", drop_rows),
         (rd / "config.yaml", truncate),
     ]
     for path, how in damage:
@@ -83,7 +99,10 @@ def test_damaged_records_and_outputs_are_rebuilt_to_the_same_result(finished, tm
         elif path.suffix == ".jsonl":
             assert len(read_jsonl(path)) == before["n_judged"]
     assert len(read_jsonl(rd / "evals" / test_eval / "judgments.jsonl")) == before["n_judged"]
-    assert "cannot be trusted" in proc.stdout + proc.stderr or "changed since" in proc.stdout + proc.stderr
+    assert (
+        "cannot be trusted" in proc.stdout + proc.stderr
+        or "changed since" in proc.stdout + proc.stderr
+    )
 
 
 def test_a_damaged_checkpoint_retrains_to_the_same_run(finished, tmp_path: Path) -> None:
@@ -98,14 +117,21 @@ def test_a_damaged_checkpoint_retrains_to_the_same_run(finished, tmp_path: Path)
 
 def test_damaged_cache_entries_are_rebuilt(finished, tmp_path: Path) -> None:
     rd, cache, before = finished
-    [pool] = [p for p in (cache / "pools").iterdir() if p.name.startswith("authors-") and p.is_dir()]
+    [pool] = [
+        p for p in (cache / "pools").iterdir() if p.name.startswith("authors-") and p.is_dir()
+    ]
     drop_rows(pool / "examples.jsonl")
-    tok = cache / "tokenized" / json.loads((rd / "manifest.json").read_text())["tokenized_cache"]  # this run's set
+    tok = (
+        cache / "tokenized" / json.loads((rd / "manifest.json").read_text())["tokenized_cache"]
+    )  # this run's set
     flip(next(tok.glob("*.arrow")))
     proc = train(rd.parent, cache, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "skipped" in proc.stdout  # rebuilt caches give the same data: the run stays complete
-    assert len(read_jsonl(pool / "examples.jsonl")) == json.loads((pool / "stats.json").read_text())["kept"]
+    assert (
+        len(read_jsonl(pool / "examples.jsonl"))
+        == json.loads((pool / "stats.json").read_text())["kept"]
+    )
     assert headline(rd) == before
     # the world itself (every pool then follows it: their keys name the world's files)
     world = cache / "worlds" / json.loads((rd / "provenance.json").read_text())["world"]

@@ -28,22 +28,42 @@ def closed_port_url() -> str:
 
 
 def likert(url: str, replies: Path) -> list[str]:
-    return ["judge=likert", f"judge.base_url={url}", "judge.model=local-judge", "judge.max_retries=0",
-            "judge.backoff_s=0.01", "judge.concurrency=4", f"judge.reply_cache={replies}"]
+    return [
+        "judge=likert",
+        f"judge.base_url={url}",
+        "judge.model=local-judge",
+        "judge.max_retries=0",
+        "judge.backoff_s=0.01",
+        "judge.concurrency=4",
+        f"judge.reply_cache={replies}",
+    ]
 
 
 def train(args: list[str], cache_dir: Path, work: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LIMALAB_CACHE": str(cache_dir), "WANDB_MODE": "offline", "TMPDIR": str(work),
-           "OPENAI_API_KEY": "sk-test-judge-down-0123456789"}
-    return subprocess.run([sys.executable, str(ROOT / "src" / "train.py"), *SMOKE, *args], cwd=work, env=env,
-                          capture_output=True, text=True, timeout=900)
+    env = {
+        **os.environ,
+        "LIMALAB_CACHE": str(cache_dir),
+        "WANDB_MODE": "offline",
+        "TMPDIR": str(work),
+        "OPENAI_API_KEY": "sk-test-judge-down-0123456789",
+    }
+    return subprocess.run(
+        [sys.executable, str(ROOT / "src" / "train.py"), *SMOKE, *args],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def snapshot_times(run_dir: Path) -> dict[str, int]:
     return {p.name: p.stat().st_mtime_ns for p in (run_dir / "checkpoints").iterdir()}
 
 
-def test_judge_down_at_selection_then_up(cache_dir: Path, smoke_world: Path, tmp_path: Path) -> None:
+def test_judge_down_at_selection_then_up(
+    cache_dir: Path, smoke_world: Path, tmp_path: Path
+) -> None:
     runs, replies = tmp_path / "runs", tmp_path / "replies.sqlite"
     args = [f"runs_dir={runs}", "data.size=40"]
     down = train([*args, *likert(closed_port_url(), replies)], cache_dir, tmp_path)
@@ -63,7 +83,10 @@ def test_judge_down_at_selection_then_up(cache_dir: Path, smoke_world: Path, tmp
         assert "judge mean 5.00" in up.stdout
         results = json.loads((rd / "results.json").read_text())
         assert results["status"] == "complete" and results["metrics"]["n_invalid"] == 0
-        assert snapshot_times(rd) == trained and (rd / "stages" / "train.json").read_bytes() == train_record
+        assert (
+            snapshot_times(rd) == trained
+            and (rd / "stages" / "train.json").read_bytes() == train_record
+        )
         # every judgment was missing (the judge never answered): each asked at most once
         judged = sum(len(read_jsonl(d / "judgments.jsonl")) for d in (rd / "evals").iterdir())
         assert 0 < server.total() <= judged
@@ -72,8 +95,9 @@ def test_judge_down_at_selection_then_up(cache_dir: Path, smoke_world: Path, tmp
         assert again.returncode == 0 and "skipped" in again.stdout and server.total() == sent
 
 
-def test_judge_down_at_test_evaluation_then_partly_up(smoke_run: tuple[Path, str], cache_dir: Path,
-                                                      tmp_path: Path) -> None:
+def test_judge_down_at_test_evaluation_then_partly_up(
+    smoke_run: tuple[Path, str], cache_dir: Path, tmp_path: Path
+) -> None:
     """The trained smoke run re-judged by an LLM judge (another judge is another evaluation: the
     reference judge's headline is never reused): down, then a judge that fails some requests,
     then up. Each rerun asks only for what is still missing."""
@@ -90,11 +114,18 @@ def test_judge_down_at_test_evaluation_then_partly_up(smoke_run: tuple[Path, str
     assert down.returncode == 3 and "stage evaluate" in down.stderr, down.stderr[-3000:]
     results = json.loads((rd / "results.json").read_text())
     assert results["status"] == "judge_failed" and results["failed_stage"] == "evaluate"
-    [failed] = [d for d in (rd / "evals").iterdir()
-                if json.loads((d / "summary.json").read_text())["judge"].startswith("likert")]
+    [failed] = [
+        d
+        for d in (rd / "evals").iterdir()
+        if json.loads((d / "summary.json").read_text())["judge"].startswith("likert")
+    ]
     summary = json.loads((failed / "summary.json").read_text())
     n = summary["n_invalid"]
-    assert summary["status"] == "judge_failed" and summary["judge_mean"] is None and summary["n_judged"] == 0
+    assert (
+        summary["status"] == "judge_failed"
+        and summary["judge_mean"] is None
+        and summary["n_judged"] == 0
+    )
 
     with JudgeServer(default="always500") as flaky:  # still failing: nothing valid to keep
         still = train([f"runs_dir={runs}", *likert(flaky.url, replies)], cache_dir, tmp_path)
@@ -104,7 +135,11 @@ def test_judge_down_at_test_evaluation_then_partly_up(smoke_run: tuple[Path, str
         assert up.returncode == 0, up.stderr[-3000:]
         assert 0 < server.total() <= n  # the missing rows only, identical texts paid once
         summary = json.loads((failed / "summary.json").read_text())
-        assert summary["status"] == "complete" and summary["n_judged"] == n and summary["judge_mean"] == 5.0
+        assert (
+            summary["status"] == "complete"
+            and summary["n_judged"] == n
+            and summary["judge_mean"] == 5.0
+        )
         assert summary["rejudged"] == n
     assert snapshot_times(rd) == trained
     assert json.loads((rd / "results.json").read_text())["status"] == "complete"

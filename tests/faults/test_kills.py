@@ -20,13 +20,29 @@ from ..conftest import ROOT, SMOKE, the_run
 pytestmark = pytest.mark.slow
 RNG = random.Random(7)  # seeded kill points: the same on every machine
 # the smoke run has 12 training steps, 3 generation batches (two dev, one test) and 36 judged rows
-POINTS = [("train_step", RNG.randint(2, 11)), ("generate_batch", RNG.randint(2, 3)), ("judge_row", RNG.randint(5, 36))]
+POINTS = [
+    ("train_step", RNG.randint(2, 11)),
+    ("generate_batch", RNG.randint(2, 3)),
+    ("judge_row", RNG.randint(5, 36)),
+]
 
 
 def train(work: Path, cache_dir: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    e = {**os.environ, "LIMALAB_CACHE": str(cache_dir), "WANDB_MODE": "offline", "TMPDIR": str(work), **(env or {})}
-    return subprocess.run([sys.executable, str(ROOT / "src" / "train.py"), *SMOKE, f"runs_dir={work / 'runs'}"],
-                          cwd=work, env=e, capture_output=True, text=True, timeout=900)
+    e = {
+        **os.environ,
+        "LIMALAB_CACHE": str(cache_dir),
+        "WANDB_MODE": "offline",
+        "TMPDIR": str(work),
+        **(env or {}),
+    }
+    return subprocess.run(
+        [sys.executable, str(ROOT / "src" / "train.py"), *SMOKE, f"runs_dir={work / 'runs'}"],
+        cwd=work,
+        env=e,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def check_files(rd: Path) -> int:
@@ -43,9 +59,14 @@ def check_files(rd: Path) -> int:
 
 
 @pytest.mark.parametrize(("point", "n"), POINTS, ids=[p for p, _ in POINTS])
-def test_kill_and_rerun_loses_nothing(point: str, n: int, smoke_run: tuple[Path, str], cache_dir: Path,
-                                      tmp_path: Path) -> None:
-    killed = train(tmp_path, cache_dir, {"LIMALAB_KILL_AT": f"{point}:{n}", "LIMALAB_KILL_MARKER": str(tmp_path / "k")})
+def test_kill_and_rerun_loses_nothing(
+    point: str, n: int, smoke_run: tuple[Path, str], cache_dir: Path, tmp_path: Path
+) -> None:
+    killed = train(
+        tmp_path,
+        cache_dir,
+        {"LIMALAB_KILL_AT": f"{point}:{n}", "LIMALAB_KILL_MARKER": str(tmp_path / "k")},
+    )
     assert killed.returncode != 0 and (tmp_path / "k").exists(), killed.stderr[-2000:]
     rd = the_run(tmp_path / "runs")
     assert not (rd / "results.json").exists()  # an interrupted run never claims to be complete

@@ -21,7 +21,12 @@ def read_rows(path: Path, bad: BadRecords) -> Iterator[tuple[int, str, str]]:
 
 @READERS.register("tsv")
 def tsv_pool(src: Source) -> list[Example]:
-    return src.shuffled([Example(f"tsv:{n}", src.name, [p, r]) for n, p, r in src.count(read_rows(src.path, src.bad))])
+    return src.shuffled(
+        [
+            Example(f"tsv:{n}", src.name, [p, r])
+            for n, p, r in src.count(read_rows(src.path, src.bad))
+        ]
+    )
 
 
 @READERS.register("tsv_losing_rows")

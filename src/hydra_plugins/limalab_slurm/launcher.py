@@ -28,7 +28,9 @@ class SlurmLauncher(SubmititSlurmLauncher):
 
         return run_attempt(super().__call__, *args, **kwargs)
 
-    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+    def launch(
+        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+    ) -> Sequence[JobReturn]:
         one_trainer(job_overrides)
         from limalab.slurm.watcher import install
 
@@ -39,9 +41,13 @@ class SlurmLauncher(SubmititSlurmLauncher):
 def one_trainer(job_overrides: Sequence[Sequence[str]]) -> None:
     """The jobs of one command are one submission with one set of resources, derived from the
     command's trainer: a sweep over the trainer's devices is refused with one line."""
-    variants = {tuple(sorted(o for o in job if o.split("=", 1)[0].lstrip("+~") in RESOURCE_KEYS))
-                for job in job_overrides}
+    variants = {
+        tuple(sorted(o for o in job if o.split("=", 1)[0].lstrip("+~") in RESOURCE_KEYS))
+        for job in job_overrides
+    }
     if len(variants) > 1:
-        raise ValueError("hydra/launcher=slurm: one command submits its jobs with one set of resources, "
-                         "derived from its trainer; run each trainer setting as its own command "
-                         f"(got {sorted(variants)})")
+        raise ValueError(
+            "hydra/launcher=slurm: one command submits its jobs with one set of resources, "
+            "derived from its trainer; run each trainer setting as its own command "
+            f"(got {sorted(variants)})"
+        )

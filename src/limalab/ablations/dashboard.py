@@ -20,16 +20,25 @@ import argparse
 import json
 from typing import Any
 
-ARMS = {"quality": "Fig. 5 (quality): filtered vs unfiltered Stack Exchange",
-        "diversity": "Fig. 5 (diversity): Stack Exchange vs wikiHow",
-        "quantity": "Fig. 6 (quantity): more examples of the same source",
-        "positive_control": "Quantity's positive control: passages the base never saw",
-        "controls": "Controls: pretrained vs random init", "base": "Base model, zero- and few-shot"}
+ARMS = {
+    "quality": "Fig. 5 (quality): filtered vs unfiltered Stack Exchange",
+    "diversity": "Fig. 5 (diversity): Stack Exchange vs wikiHow",
+    "quantity": "Fig. 6 (quantity): more examples of the same source",
+    "positive_control": "Quantity's positive control: passages the base never saw",
+    "controls": "Controls: pretrained vs random init",
+    "base": "Base model, zero- and few-shot",
+}
 SIZE_GRIDS = ("quantity", "positive_control")
 # the W&B config holds dotted keys (tracking/loggers.py flat_config): the column of key "data.name"
 # is config:data.name.value (wandb-workspaces' Config("data.name") would mean a nested data: {name})
 CONFIG_ARM = "config:data.name.value"
-HEADLINE = ("test/judge_mean", "test/judge_ci95_lo", "test/judge_ci95_hi", "dev/judge_mean", "dev/ppl")
+HEADLINE = (
+    "test/judge_mean",
+    "test/judge_ci95_lo",
+    "test/judge_ci95_hi",
+    "dev/judge_mean",
+    "dev/ppl",
+)
 
 
 def runs_filter(group: str) -> str:
@@ -42,17 +51,38 @@ def figure_panels(group: str) -> list[Any]:
 
     score = wr.SummaryMetric("test/judge_mean")
     if group in SIZE_GRIDS:
-        headline = [wr.ScatterPlot(title="Fig. 6: test judge mean against examples (log x)",
-                                   x=wr.SummaryMetric("run/n_examples"), y=score, log_x=True, regression=True)]
+        headline = [
+            wr.ScatterPlot(
+                title="Fig. 6: test judge mean against examples (log x)",
+                x=wr.SummaryMetric("run/n_examples"),
+                y=score,
+                log_x=True,
+                regression=True,
+            )
+        ]
     else:
-        headline = [wr.BarPlot(title="Fig. 5: test judge mean per arm (mean ± standard error over seeds)",
-                               metrics=[score], groupby=CONFIG_ARM, groupby_aggfunc="mean",
-                               groupby_rangefunc="stderr", orientation="v")]
+        headline = [
+            wr.BarPlot(
+                title="Fig. 5: test judge mean per arm (mean ± standard error over seeds)",
+                metrics=[score],
+                groupby=CONFIG_ARM,
+                groupby_aggfunc="mean",
+                groupby_rangefunc="stderr",
+                orientation="v",
+            )
+        ]
     selection = [
-        wr.LinePlot(title="Fig. 9: dev judge score against dev perplexity, per candidate checkpoint",
-                    x="select/dev_ppl", y=["select/dev_judge_mean"], log_x=True),
-        wr.LinePlot(title="Dev judge score of each candidate epoch (selection picks the best)",
-                    x="select/epoch", y=["select/dev_judge_mean"]),
+        wr.LinePlot(
+            title="Fig. 9: dev judge score against dev perplexity, per candidate checkpoint",
+            x="select/dev_ppl",
+            y=["select/dev_judge_mean"],
+            log_x=True,
+        ),
+        wr.LinePlot(
+            title="Dev judge score of each candidate epoch (selection picks the best)",
+            x="select/epoch",
+            y=["select/dev_judge_mean"],
+        ),
     ]
     return headline + selection
 
@@ -61,16 +91,29 @@ def build_report(entity: str, project: str, group: str) -> Any:
     """The report object (nothing leaves the machine until ``save``)."""
     import wandb_workspaces.reports.v2 as wr
 
-    runset = wr.Runset(entity=entity, project=project, name=f"{group} runs", filters=runs_filter(group),
-                       pinned_columns=[f"summary:{k}" for k in HEADLINE] + [CONFIG_ARM, "config:data.size.value",
-                                                                             "config:seed.value"])
+    runset = wr.Runset(
+        entity=entity,
+        project=project,
+        name=f"{group} runs",
+        filters=runs_filter(group),
+        pinned_columns=[f"summary:{k}" for k in HEADLINE]
+        + [CONFIG_ARM, "config:data.size.value", "config:seed.value"],
+    )
     title = ARMS.get(group, group)
-    return wr.Report(project=project, entity=entity, title=f"limalab: {title}",
-                     description=f"The {group} ablation's train runs (tag grid:{group}); 95% CIs in the runs table.",
-                     blocks=[wr.H1(text=title),
-                             wr.P(text="Each point or bar is a run's test judge mean; its 95% CI bounds are "
-                                       "test/judge_ci95_lo and _hi in the table below."),
-                             wr.PanelGrid(runsets=[runset], panels=figure_panels(group))])
+    return wr.Report(
+        project=project,
+        entity=entity,
+        title=f"limalab: {title}",
+        description=f"The {group} ablation's train runs (tag grid:{group}); 95% CIs in the runs table.",
+        blocks=[
+            wr.H1(text=title),
+            wr.P(
+                text="Each point or bar is a run's test judge mean; its 95% CI bounds are "
+                "test/judge_ci95_lo and _hi in the table below."
+            ),
+            wr.PanelGrid(runsets=[runset], panels=figure_panels(group)),
+        ],
+    )
 
 
 def spec(report: Any) -> dict[str, Any]:
@@ -83,14 +126,23 @@ def spec(report: Any) -> dict[str, Any]:
         return obj._to_model().model_dump(by_alias=True, exclude_none=True, mode="json")
 
     grids = [b for b in report.blocks if isinstance(b, wr.PanelGrid)]
-    return {"title": report.title, "entity": report.entity, "project": report.project,
-            "runsets": [{"name": rs.name, "filters": rs.filters, "pinned_columns": list(rs.pinned_columns)}
-                        for g in grids for rs in g.runsets],
-            "panels": [dump(p) for g in grids for p in g.panels]}
+    return {
+        "title": report.title,
+        "entity": report.entity,
+        "project": report.project,
+        "runsets": [
+            {"name": rs.name, "filters": rs.filters, "pinned_columns": list(rs.pinned_columns)}
+            for g in grids
+            for rs in g.runsets
+        ],
+        "panels": [dump(p) for g in grids for p in g.panels],
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--entity", required=True)
     ap.add_argument("--project", default="limalab")
     ap.add_argument("--group", required=True, help="the ablation (a sweep file's logger.group)")
@@ -99,7 +151,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         report = build_report(args.entity, args.project, args.group)
     except ImportError:
-        raise SystemExit("the dashboard needs wandb-workspaces: pip install 'limalab[dashboard]'") from None
+        raise SystemExit(
+            "the dashboard needs wandb-workspaces: pip install 'limalab[dashboard]'"
+        ) from None
     if not args.save:
         print(json.dumps(spec(report), indent=1)[:4000])
         return

@@ -34,7 +34,11 @@ def paper_batch(regime_file: Path = DEFAULT_REGIME) -> int:
 def load_sweep(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     sweep = yaml.safe_load(path.read_text())
-    if not isinstance(sweep, dict) or sweep.get("method") != "grid" or not isinstance(sweep.get("parameters"), dict):
+    if (
+        not isinstance(sweep, dict)
+        or sweep.get("method") != "grid"
+        or not isinstance(sweep.get("parameters"), dict)
+    ):
         raise ValueError(f"{path}: expected a W&B sweep file with method: grid and parameters")
     for key, spec in sweep["parameters"].items():
         if not isinstance(spec, dict) or ("value" in spec) == ("values" in spec):
@@ -59,17 +63,24 @@ def scaled(key: str, vals: list[Any], scale: Fraction) -> list[Any]:
         return [float(v * s) for v in vals]
     out = [math.ceil(v * s) for v in vals]
     if any(v <= 0 for v in out):
-        raise ValueError(f"scale {scale}: {key} {vals} would scale to {out}; expected positive values")
+        raise ValueError(
+            f"scale {scale}: {key} {vals} would scale to {out}; expected positive values"
+        )
     return out
 
 
-def wandb_runs(sweep: dict[str, Any], scale: Fraction = Fraction(1), extra: dict[str, list] | None = None) -> list[dict]:
+def wandb_runs(
+    sweep: dict[str, Any], scale: Fraction = Fraction(1), extra: dict[str, list] | None = None
+) -> list[dict]:
     """The runs a W&B grid sweep launches: the Cartesian product of every parameter's values
     (``extra`` adds axes such as world seeds), as ``{key: value}`` dicts."""
     params = {k: scaled(k, values(v), scale) for k, v in sweep["parameters"].items()}
     params.update(extra or {})
     keys = list(params)
-    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(params[k] for k in keys))]
+    return [
+        dict(zip(keys, combo, strict=True))
+        for combo in itertools.product(*(params[k] for k in keys))
+    ]
 
 
 def _fmt(v: Any) -> str:
@@ -80,7 +91,9 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def hydra_overrides(sweep: dict[str, Any], scale: Fraction = Fraction(1), extra: dict[str, list] | None = None) -> list[str]:
+def hydra_overrides(
+    sweep: dict[str, Any], scale: Fraction = Fraction(1), extra: dict[str, list] | None = None
+) -> list[str]:
     """The same grid as Hydra multirun overrides (``key=v1,v2``) for ``src/train.py -m``."""
     params = {k: scaled(k, values(v), scale) for k, v in sweep["parameters"].items()}
     params.update(extra or {})

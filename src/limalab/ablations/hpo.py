@@ -57,13 +57,17 @@ def suggest(trial: optuna.Trial, space: dict[str, dict[str, Any]]) -> dict[str, 
     for key, spec in space.items():
         kind = spec["type"]
         if kind == "float":
-            out[key] = trial.suggest_float(key, float(spec["low"]), float(spec["high"]), log=bool(spec.get("log", False)))
+            out[key] = trial.suggest_float(
+                key, float(spec["low"]), float(spec["high"]), log=bool(spec.get("log", False))
+            )
         elif kind == "int":
             out[key] = trial.suggest_int(key, int(spec["low"]), int(spec["high"]))
         elif kind == "categorical":
             out[key] = trial.suggest_categorical(key, list(spec["choices"]))
         else:
-            raise ValueError(f"hpo.space.{key}.type: expected float, int or categorical, got {kind!r}")
+            raise ValueError(
+                f"hpo.space.{key}.type: expected float, int or categorical, got {kind!r}"
+            )
     return out
 
 
@@ -82,7 +86,11 @@ def with_overrides(cfg: dict[str, Any], params: dict[str, Any]) -> dict[str, Any
     return out
 
 
-FINISHED_OR_RUNNING = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING)
+FINISHED_OR_RUNNING = (
+    optuna.trial.TrialState.COMPLETE,
+    optuna.trial.TrialState.PRUNED,
+    optuna.trial.TrialState.RUNNING,
+)
 
 
 def study_name(h: dict[str, Any], base: dict[str, Any]) -> str:
@@ -101,14 +109,31 @@ def study_name(h: dict[str, Any], base: dict[str, Any]) -> str:
 
 def study_for(h: dict[str, Any], name: str) -> optuna.Study:
     storage = optuna.storages.RDBStorage(
-        h["storage"], heartbeat_interval=int(h.get("heartbeat_s", 60)), grace_period=int(h.get("grace_s", 120)),
-        failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=int(h.get("max_retry", 2))))
-    sampler = optuna.samplers.TPESampler(seed=h.get("seed", 0)) if h.get("sampler", "tpe") == "tpe" \
+        h["storage"],
+        heartbeat_interval=int(h.get("heartbeat_s", 60)),
+        grace_period=int(h.get("grace_s", 120)),
+        failed_trial_callback=optuna.storages.RetryFailedTrialCallback(
+            max_retry=int(h.get("max_retry", 2))
+        ),
+    )
+    sampler = (
+        optuna.samplers.TPESampler(seed=h.get("seed", 0))
+        if h.get("sampler", "tpe") == "tpe"
         else optuna.samplers.RandomSampler(seed=h.get("seed", 0))
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=2) if h.get("pruner", "median") == "median" \
+    )
+    pruner = (
+        optuna.pruners.MedianPruner(n_startup_trials=2)
+        if h.get("pruner", "median") == "median"
         else optuna.pruners.NopPruner()
-    return optuna.create_study(study_name=name, storage=storage, direction="maximize", sampler=sampler,
-                               pruner=pruner, load_if_exists=True)
+    )
+    return optuna.create_study(
+        study_name=name,
+        storage=storage,
+        direction="maximize",
+        sampler=sampler,
+        pruner=pruner,
+        load_if_exists=True,
+    )
 
 
 def optimize(cfg: dict[str, Any]) -> optuna.Study:
@@ -118,15 +143,23 @@ def optimize(cfg: dict[str, Any]) -> optuna.Study:
     h = cfg["hpo"]
     base = {k: v for k, v in cfg.items() if k != "hpo"}
     name = study_name(h, base)
-    base["logger"] = {**base["logger"], "group": base["logger"].get("group") or name}  # one W&B group per study
+    base["logger"] = {
+        **base["logger"],
+        "group": base["logger"].get("group") or name,
+    }  # one W&B group per study
     study = study_for(h, name)
 
     def objective(trial: optuna.Trial) -> float:
         params = suggest(trial, h["space"])
-        res = run(with_overrides(base, params), callbacks=[PruneOnDevScore(trial)] if h.get("pruner") != "none" else [])
+        res = run(
+            with_overrides(base, params),
+            callbacks=[PruneOnDevScore(trial)] if h.get("pruner") != "none" else [],
+        )
         trial.set_user_attr("run_id", res["run_id"])
         if res["status"] != "complete":  # a failed trial, never a score computed from nothing
-            raise RunNotComplete(f"run {res['run_id']}: {res['status']}: {res.get('status_reason')}")
+            raise RunNotComplete(
+                f"run {res['run_id']}: {res['status']}: {res.get('status_reason')}"
+            )
         trial.set_user_attr("test_judge_mean", res["metrics"]["judge_mean"])
         return float(res["metrics"]["dev_judge_mean"])
 

@@ -33,15 +33,28 @@ from limalab.tracking.identity import run_id
 ROOT = Path(__file__).resolve().parents[3]
 # arm -> (data config, the expected direction, stated before any run)
 ARMS = {
-    "lima": ("lima_mix", "the control of every experiment; Fig. 1: preferred to or tied with alpaca"),
-    "lima_dialogue": ("lima_dialogue", "later turns better than lima's: more excellent, fewer fails"),
+    "lima": (
+        "lima_mix",
+        "the control of every experiment; Fig. 1: preferred to or tied with alpaca",
+    ),
+    "lima_dialogue": (
+        "lima_dialogue",
+        "later turns better than lima's: more excellent, fewer fails",
+    ),
     "lima_format": ("lima_format", "more format-constrained prompts complied with than lima"),
-    "lima_safety": ("lima_safety", "far more safe (refusing) answers to sensitive prompts than lima"),
+    "lima_safety": (
+        "lima_safety",
+        "far more safe (refusing) answers to sensitive prompts than lima",
+    ),
     "alpaca": ("alpaca", "large and unfiltered: lima wins or ties more often than it loses"),
 }
 # evaluations beyond each run's own test evaluation: arm -> prompt sets of the world
-EXTRA_EVALS = {"lima": ("dialogue", "format", "safety", "ood"), "lima_dialogue": ("dialogue",),
-               "lima_format": ("format",), "lima_safety": ("safety",)}
+EXTRA_EVALS = {
+    "lima": ("dialogue", "format", "safety", "ood"),
+    "lima_dialogue": ("dialogue",),
+    "lima_format": ("format",),
+    "lima_safety": ("safety",),
+}
 SMOKE = ["experiment=smoke"]
 # these experiments train on the paper's own counts (Table 1's 1,000, Alpaca's 52K): the derived
 # regime at scale 1 (batch 64, so an epoch is the paper's steps)
@@ -68,7 +81,9 @@ def call(cmd: list[str], what: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--seeds", default=os.environ.get("SEEDS", "0"))
     ap.add_argument("--runs-dir", type=Path, default=Path("runs/paper"))
     ap.add_argument("--report", type=Path, default=Path("reports/paper"))
@@ -81,21 +96,59 @@ def main(argv: list[str] | None = None) -> None:
     for arm, (_, expected) in ARMS.items():
         print(f"paper: {arm}: expected {expected}", flush=True)
     arms = ",".join(data for data, _ in ARMS.values())
-    call([sys.executable, str(ROOT / "src" / "train.py"), "-m", f"data={arms}", f"seed={','.join(map(str, seeds))}",
-          *REGIME, *extra, f"runs_dir={args.runs_dir}", "trainer.enable_progress_bar=false"], f"training {len(ARMS) * len(seeds)} runs")
+    call(
+        [
+            sys.executable,
+            str(ROOT / "src" / "train.py"),
+            "-m",
+            f"data={arms}",
+            f"seed={','.join(map(str, seeds))}",
+            *REGIME,
+            *extra,
+            f"runs_dir={args.runs_dir}",
+            "trainer.enable_progress_bar=false",
+        ],
+        f"training {len(ARMS) * len(seeds)} runs",
+    )
     dirs = run_dirs(args.runs_dir, seeds, extra)
     evaluate = [sys.executable, str(ROOT / "src" / "evaluate.py")]
     for (arm, seed), rd in dirs.items():
         for prompt_set in EXTRA_EVALS.get(arm, ()):
-            call([*evaluate, f"run_dir={rd}", f"eval.prompt_set={prompt_set}"], f"{arm} seed {seed}: {prompt_set}")
+            call(
+                [*evaluate, f"run_dir={rd}", f"eval.prompt_set={prompt_set}"],
+                f"{arm} seed {seed}: {prompt_set}",
+            )
         if arm == "lima":  # Fig. 1: both orders, on the test generations both runs already have
-            call([*evaluate, f"run_dir={rd}", f"compare_to={dirs['alpaca', seed]}", "judge=pairwise",
-                  "judge.backend=reference"], f"seed {seed}: lima against alpaca, pairwise")
-    print(f"paper: runs and evaluations done in {time.time() - t0:.0f} s; writing the report", flush=True)
-    subprocess.run([sys.executable, "-m", "analysis.paper", str(args.runs_dir), "--out", str(args.report),
-                    "--seeds", args.seeds, *(["--smoke"] if args.smoke else []),
-                    *(["--", *args.overrides] if args.overrides else [])],
-                   check=True, cwd=ROOT)
+            call(
+                [
+                    *evaluate,
+                    f"run_dir={rd}",
+                    f"compare_to={dirs['alpaca', seed]}",
+                    "judge=pairwise",
+                    "judge.backend=reference",
+                ],
+                f"seed {seed}: lima against alpaca, pairwise",
+            )
+    print(
+        f"paper: runs and evaluations done in {time.time() - t0:.0f} s; writing the report",
+        flush=True,
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "analysis.paper",
+            str(args.runs_dir),
+            "--out",
+            str(args.report),
+            "--seeds",
+            args.seeds,
+            *(["--smoke"] if args.smoke else []),
+            *(["--", *args.overrides] if args.overrides else []),
+        ],
+        check=True,
+        cwd=ROOT,
+    )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,16 @@ from pathlib import Path
 from limalab.ablations.grid import hydra_overrides, load_sweep, parse_scale, wandb_runs
 
 ROOT = Path(__file__).resolve().parents[3]
-ORDER = ("base", "diversity", "quality", "long_is_more", "quantity", "positive_control", "controls", "quantity_matched")  # base first: it builds world and base model
+ORDER = (
+    "base",
+    "diversity",
+    "quality",
+    "long_is_more",
+    "quantity",
+    "positive_control",
+    "controls",
+    "quantity_matched",
+)  # base first: it builds world and base model
 # the smallest scale the regime holds at (batch 64/64 = 1); experiment=smoke then sets its own
 # epochs and batch: the smoke checks the machinery, not the regime
 SMOKE = {"scale": "1/64", "seeds": "0", "overrides": ["experiment=smoke"]}
@@ -34,8 +43,14 @@ def ints(text: str) -> list[int]:
         raise SystemExit(f"expected comma-separated integers, got {text!r}") from None
 
 
-def plan(sweeps_dir: Path, scale: str, seeds: list[int], worlds: list[int], subsets: list[int] | None = None,
-         full: bool = False) -> list[tuple[str, list[str], int]]:
+def plan(
+    sweeps_dir: Path,
+    scale: str,
+    seeds: list[int],
+    worlds: list[int],
+    subsets: list[int] | None = None,
+    full: bool = False,
+) -> list[tuple[str, list[str], int]]:
     """(grid name, Hydra overrides, number of runs) per sweep file, in ORDER; ``full`` adds
     ``<sweeps_dir>/extra/``, ``subsets`` (other than the default draw 0 alone) a subset-draw axis."""
     files = {p.stem: p for p in sweeps_dir.glob("*.yaml")}
@@ -45,7 +60,9 @@ def plan(sweeps_dir: Path, scale: str, seeds: list[int], worlds: list[int], subs
     for name in [n for n in ORDER if n in files] + sorted(set(files) - set(ORDER)):
         sweep = load_sweep(files[name])
         extra = {"world.seed": worlds}
-        if len(sweep["parameters"].get("seed", {}).get("values", [])) > 1:  # replicated grids take SEEDS
+        if (
+            len(sweep["parameters"].get("seed", {}).get("values", [])) > 1
+        ):  # replicated grids take SEEDS
             extra["seed"] = seeds
             if subsets and subsets != [0]:
                 extra["data.subset_seed"] = subsets
@@ -55,53 +72,93 @@ def plan(sweeps_dir: Path, scale: str, seeds: list[int], worlds: list[int], subs
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--scale", default=os.environ.get("SCALE", "1/8"))
     ap.add_argument("--seeds", default=os.environ.get("SEEDS", "0,1,2"))
     ap.add_argument("--worlds", default=os.environ.get("WORLDS", "0"))
-    ap.add_argument("--subsets", default=os.environ.get("SUBSETS", "0"), help="subset draws (data.subset_seed)")
+    ap.add_argument(
+        "--subsets", default=os.environ.get("SUBSETS", "0"), help="subset draws (data.subset_seed)"
+    )
     ap.add_argument("--full", action="store_true", help="also the grids in <sweeps>/extra/")
     ap.add_argument("--sweeps", type=Path, default=ROOT / "sweeps")
     ap.add_argument("--runs-dir", type=Path, default=Path("runs/ablations"))
     ap.add_argument("--report", type=Path, default=Path("reports/ablations"))
-    ap.add_argument("--smoke", action="store_true", help="the same pipeline on the smoke world and a tiny grid")
+    ap.add_argument(
+        "--smoke", action="store_true", help="the same pipeline on the smoke world and a tiny grid"
+    )
     ap.add_argument("--only", help="comma-separated grid names")
-    ap.add_argument("--wandb", action="store_true",
-                    help="the report also logs its figures and tables to W&B (analysis.report --wandb; offline "
-                         "unless WANDB_MODE=online, its files under the report directory)")
+    ap.add_argument(
+        "--wandb",
+        action="store_true",
+        help="the report also logs its figures and tables to W&B (analysis.report --wandb; offline "
+        "unless WANDB_MODE=online, its files under the report directory)",
+    )
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
     args = ap.parse_args(argv)
     extra = list(args.overrides)
     if args.smoke:
         args.scale, args.seeds = SMOKE["scale"], SMOKE["seeds"]
         extra = SMOKE["overrides"] + extra
-    grids = plan(args.sweeps, args.scale, ints(args.seeds), ints(args.worlds), ints(args.subsets), args.full)
+    grids = plan(
+        args.sweeps, args.scale, ints(args.seeds), ints(args.worlds), ints(args.subsets), args.full
+    )
     if args.only:
         keep = set(args.only.split(","))
         grids = [g for g in grids if g[0] in keep]
     total = sum(n for _, _, n in grids)
-    print(f"ablations: {len(grids)} grids, {total} runs (scale {args.scale}, seeds {args.seeds}, subsets {args.subsets}, "
-          f"worlds {args.worlds}) "
-          f"into {args.runs_dir}", flush=True)
+    print(
+        f"ablations: {len(grids)} grids, {total} runs (scale {args.scale}, seeds {args.seeds}, subsets {args.subsets}, "
+        f"worlds {args.worlds}) "
+        f"into {args.runs_dir}",
+        flush=True,
+    )
     t0 = time.time()
     failed = []
     for i, (name, overrides, n) in enumerate(grids, start=1):
         print(f"[{i}/{len(grids)}] {name}: {n} runs: {' '.join(overrides)}", flush=True)
-        cmd = [sys.executable, str(ROOT / "src" / "train.py"), "-m", *overrides, *extra,
-               f"runs_dir={args.runs_dir}", "trainer.enable_progress_bar=false"]
+        cmd = [
+            sys.executable,
+            str(ROOT / "src" / "train.py"),
+            "-m",
+            *overrides,
+            *extra,
+            f"runs_dir={args.runs_dir}",
+            "trainer.enable_progress_bar=false",
+        ]
         if (code := subprocess.run(cmd).returncode) != 0:  # its failed jobs are listed above; go on
             failed.append((name, code))
     print(f"ablations: grids done in {time.time() - t0:.0f} s; writing the report", flush=True)
-    report_env = {**os.environ, "WANDB_DIR": str(args.report.resolve()), "WANDB_SILENT": "true",
-                  "WANDB_MODE": os.environ.get("WANDB_MODE") or "offline"}
+    report_env = {
+        **os.environ,
+        "WANDB_DIR": str(args.report.resolve()),
+        "WANDB_SILENT": "true",
+        "WANDB_MODE": os.environ.get("WANDB_MODE") or "offline",
+    }
     args.report.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "analysis.report", str(args.runs_dir), "--out", str(args.report),
-                    "--scale", str(args.scale), *(["--wandb"] if args.wandb else [])], check=True, cwd=ROOT,
-                   env=report_env)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "analysis.report",
+            str(args.runs_dir),
+            "--out",
+            str(args.report),
+            "--scale",
+            str(args.scale),
+            *(["--wandb"] if args.wandb else []),
+        ],
+        check=True,
+        cwd=ROOT,
+        env=report_env,
+    )
     if failed:
-        raise SystemExit(f"ablations: {len(failed)} of {len(grids)} grids had runs that did not complete "
-                         f"({', '.join(f'{g} (exit {c})' for g, c in failed)}); the report covers the complete "
-                         "runs only. Rerun the same command to finish the rest")
+        raise SystemExit(
+            f"ablations: {len(failed)} of {len(grids)} grids had runs that did not complete "
+            f"({', '.join(f'{g} (exit {c})' for g, c in failed)}); the report covers the complete "
+            "runs only. Rerun the same command to finish the rest"
+        )
 
 
 if __name__ == "__main__":

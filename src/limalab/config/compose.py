@@ -15,4 +15,6 @@ def compose(overrides: list[str] | None = None, name: str = "train") -> dict[str
     from omegaconf import OmegaConf
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return OmegaConf.to_container(hydra_compose(name, overrides=list(overrides or [])), resolve=True)
+        return OmegaConf.to_container(
+            hydra_compose(name, overrides=list(overrides or [])), resolve=True
+        )

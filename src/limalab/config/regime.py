@@ -31,8 +31,19 @@ from fractions import Fraction
 from typing import Any
 
 RESOLVER = "limalab.regime"
-DERIVED = ("batch_size", "epochs", "window", "max_length", "select_k", "lr", "final_lr_ratio", "warmup_steps",
-           "schedule", "lm_head_lr_scale", "residual_dropout")
+DERIVED = (
+    "batch_size",
+    "epochs",
+    "window",
+    "max_length",
+    "select_k",
+    "lr",
+    "final_lr_ratio",
+    "warmup_steps",
+    "schedule",
+    "lm_head_lr_scale",
+    "residual_dropout",
+)
 
 
 def as_fraction(scale: Any) -> Fraction:
@@ -40,7 +51,9 @@ def as_fraction(scale: Any) -> Fraction:
     try:
         s = Fraction(str(scale)).limit_denominator(10_000)
     except (ValueError, ZeroDivisionError):
-        raise ValueError(f"regime.scale: expected a number in (0, 1] such as 0.125 or 1/8, got {scale!r}") from None
+        raise ValueError(
+            f"regime.scale: expected a number in (0, 1] such as 0.125 or 1/8, got {scale!r}"
+        ) from None
     if not 0 < s <= 1:
         raise ValueError(f"regime.scale: expected a number in (0, 1], got {scale!r}")
     return s
@@ -86,7 +99,9 @@ def derive(regime: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
         "batch_size": batch_size(int(p["batch_size"]), regime["scale"]),
         "epochs": int(p["epochs"]),
         "window": [lo / p["epochs"], hi / p["epochs"]],
-        "max_length": int(p["max_length"] * context // p["base_context"]) if context else int(p["max_length"]),
+        "max_length": int(p["max_length"] * context // p["base_context"])
+        if context
+        else int(p["max_length"]),
         "select_k": int(regime["select_k"]),
         "lr": float(p["lr"]) * own / float(p["base_pretrain_lr"]) if own else float(p["lr"]),
         "final_lr_ratio": float(p["final_lr_ratio"]),
@@ -103,8 +118,12 @@ def resolve(key: str, regime: Any, model: Any) -> Any:
     from omegaconf import DictConfig, OmegaConf
 
     if key not in DERIVED:
-        raise ValueError(f"${{{RESOLVER}:{key},...}}: unknown regime value; expected one of {', '.join(DERIVED)}")
-    regime = OmegaConf.to_container(regime, resolve=True) if isinstance(regime, DictConfig) else regime
+        raise ValueError(
+            f"${{{RESOLVER}:{key},...}}: unknown regime value; expected one of {', '.join(DERIVED)}"
+        )
+    regime = (
+        OmegaConf.to_container(regime, resolve=True) if isinstance(regime, DictConfig) else regime
+    )
     model = OmegaConf.to_container(model, resolve=True) if isinstance(model, DictConfig) else model
     try:
         return derive(regime, model)[key]
@@ -118,30 +137,82 @@ def register_resolver() -> None:
     OmegaConf.register_new_resolver(RESOLVER, resolve, replace=True)
 
 
-def table(regime: dict[str, Any], model: dict[str, Any], sizes: tuple[int, ...] = (2000, 32000)) -> list[dict[str, Any]]:
+def table(
+    regime: dict[str, Any], model: dict[str, Any], sizes: tuple[int, ...] = (2000, 32000)
+) -> list[dict[str, Any]]:
     """The derivation table: paper value, invariant, miniature value (docs/ablations.md)."""
     p, d = regime["paper"], derive(regime, model)
     b = d["batch_size"]
-    rows = [("batch size", p["batch_size"], "batch = paper batch x scale (half up, >= 1; scale snapped to batch/64)", b)]
-    rows += [(f"steps per epoch at {n:,}", steps_per_epoch(n, p["batch_size"]), "equal at every scale",
-              steps_per_epoch(scaled_size(n, p["batch_size"], regime["scale"]), b)) for n in sizes]
+    rows = [
+        (
+            "batch size",
+            p["batch_size"],
+            "batch = paper batch x scale (half up, >= 1; scale snapped to batch/64)",
+            b,
+        )
+    ]
+    rows += [
+        (
+            f"steps per epoch at {n:,}",
+            steps_per_epoch(n, p["batch_size"]),
+            "equal at every scale",
+            steps_per_epoch(scaled_size(n, p["batch_size"], regime["scale"]), b),
+        )
+        for n in sizes
+    ]
     n5 = scaled_size(2000, p["batch_size"], regime["scale"])
-    rows += [("epochs", p["epochs"], "the paper's", d["epochs"]),
-             ("optimizer steps at 2,000", p["epochs"] * steps_per_epoch(2000, p["batch_size"]), "equal at every scale",
-              d["epochs"] * steps_per_epoch(n5, b)),
-             ("selection window", f"epochs {p['select_epochs'][0]}-{p['select_epochs'][1]}", "the paper's epochs",
-              f"epochs {p['select_epochs'][0]}-{p['select_epochs'][1]} ({d['window'][0]:.4f}-{d['window'][1]:.4f})"),
-             ("peak lr", p["lr"], f"1/{p['base_pretrain_lr'] / p['lr']:.0f} of the base's own pretraining peak "
-              f"(LLaMA-7B {p['base_pretrain_lr']:g}; this base {base_pretrain_lr(model)})", d["lr"]),
-             ("lr schedule", f"{p['schedule']} to {p['final_lr_ratio']}x, warmup {p['warmup_steps']}", "the paper's",
-              f"{d['schedule']} to {d['final_lr_ratio']}x, warmup {d['warmup_steps']}"),
-             ("max length", p["max_length"], f"same share of the base's context (paper {p['base_context']})",
-              d["max_length"]),
-             ("residual dropout (top)", p["residual_dropout"], "the paper's (smaller models)", d["residual_dropout"]),
-             ("lm_head lr scale", "1 (one optimizer)", "the paper's (0.1 offset an lr 50x the paper's ratio)",
-              d["lm_head_lr_scale"]),
-             ("dev samples per prompt", "not stated", "not fixed by the paper: 2 per dev prompt per candidate",
-              d["select_k"])]
+    rows += [
+        ("epochs", p["epochs"], "the paper's", d["epochs"]),
+        (
+            "optimizer steps at 2,000",
+            p["epochs"] * steps_per_epoch(2000, p["batch_size"]),
+            "equal at every scale",
+            d["epochs"] * steps_per_epoch(n5, b),
+        ),
+        (
+            "selection window",
+            f"epochs {p['select_epochs'][0]}-{p['select_epochs'][1]}",
+            "the paper's epochs",
+            f"epochs {p['select_epochs'][0]}-{p['select_epochs'][1]} ({d['window'][0]:.4f}-{d['window'][1]:.4f})",
+        ),
+        (
+            "peak lr",
+            p["lr"],
+            f"1/{p['base_pretrain_lr'] / p['lr']:.0f} of the base's own pretraining peak "
+            f"(LLaMA-7B {p['base_pretrain_lr']:g}; this base {base_pretrain_lr(model)})",
+            d["lr"],
+        ),
+        (
+            "lr schedule",
+            f"{p['schedule']} to {p['final_lr_ratio']}x, warmup {p['warmup_steps']}",
+            "the paper's",
+            f"{d['schedule']} to {d['final_lr_ratio']}x, warmup {d['warmup_steps']}",
+        ),
+        (
+            "max length",
+            p["max_length"],
+            f"same share of the base's context (paper {p['base_context']})",
+            d["max_length"],
+        ),
+        (
+            "residual dropout (top)",
+            p["residual_dropout"],
+            "the paper's (smaller models)",
+            d["residual_dropout"],
+        ),
+        (
+            "lm_head lr scale",
+            "1 (one optimizer)",
+            "the paper's (0.1 offset an lr 50x the paper's ratio)",
+            d["lm_head_lr_scale"],
+        ),
+        (
+            "dev samples per prompt",
+            "not stated",
+            "not fixed by the paper: 2 per dev prompt per candidate",
+            d["select_k"],
+        ),
+    ]
     return [{"value": v, "paper": pv, "invariant": inv, "miniature": mv} for v, pv, inv, mv in rows]
 
 
@@ -151,8 +222,13 @@ def _fmt(v: Any) -> str:
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     lines = ["| value | paper (LLaMA 7B, §3/§5) | invariant | miniature |", "|---|---|---|---|"]
-    return "\n".join(lines + [f"| {r['value']} | {_fmt(r['paper'])} | {r['invariant']} | {_fmt(r['miniature'])} |"
-                              for r in rows])
+    return "\n".join(
+        lines
+        + [
+            f"| {r['value']} | {_fmt(r['paper'])} | {r['invariant']} | {_fmt(r['miniature'])} |"
+            for r in rows
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -162,7 +238,9 @@ def main(argv: list[str] | None = None) -> None:
     from limalab.config.compose import compose
 
     cfg = compose(list(sys.argv[1:] if argv is None else argv))
-    print(f"regime {cfg['regime']['name']} at scale {cfg['regime']['scale']} on model {cfg['model']['name']}\n")
+    print(
+        f"regime {cfg['regime']['name']} at scale {cfg['regime']['scale']} on model {cfg['model']['name']}\n"
+    )
     print(markdown(table(cfg["regime"], cfg["model"])))
 
 

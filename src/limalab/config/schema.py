@@ -77,8 +77,10 @@ class Source(Open):
     @model_validator(mode="after")
     def one_amount(self) -> Source:
         if (self.count is None) == (self.fraction is None):
-            raise ValueError("expected exactly one of count (an integer) and fraction (a share of the filtered "
-                             f"pool, 0 < fraction <= 1), got count={self.count!r} fraction={self.fraction!r}")
+            raise ValueError(
+                "expected exactly one of count (an integer) and fraction (a share of the filtered "
+                f"pool, 0 < fraction <= 1), got count={self.count!r} fraction={self.fraction!r}"
+            )
         return self
 
 
@@ -92,9 +94,13 @@ class Data(Strict):
     clean: list[Step]
     # keys only some arms compose (each read where its arm's YAML says)
     se_filters: list[Step] | None = None  # the Stack Exchange filter list the arms interpolate
-    world_filters: dict[str, dict[str, Any]] | None = None  # filter parameters for world: paths only
+    world_filters: dict[str, dict[str, Any]] | None = (
+        None  # filter parameters for world: paths only
+    )
     release: str | None = None  # data=lima_release: the release's train.jsonl
-    select: Literal["longest"] | None = None  # data=se_longest: the N longest responses instead of a draw
+    select: Literal["longest"] | None = (
+        None  # data=se_longest: the N longest responses instead of a draw
+    )
 
 
 # --- model
@@ -134,14 +140,18 @@ class MiniatureModel(ModelCommon):
 class CheckpointModel(ModelCommon):
     source: Literal["checkpoint"]
     path: str | None  # null in the YAML until the user says where the weights are
-    pretrain_lr: PosFloat | None  # the base's own pretraining peak (the regime's lr ratio); null: not stated
+    pretrain_lr: (
+        PosFloat | None
+    )  # the base's own pretraining peak (the regime's lr ratio); null: not stated
     dtype: Literal["float32", "bfloat16", "float16"]
 
     @model_validator(mode="after")
     def has_path(self) -> CheckpointModel:
         if not self.path:
-            raise ValueError("path: required for model.source=checkpoint: the checkpoint's directory "
-                             "(or the environment variable the model's config names, e.g. LIMALAB_LLAMA_7B)")
+            raise ValueError(
+                "path: required for model.source=checkpoint: the checkpoint's directory "
+                "(or the environment variable the model's config names, e.g. LIMALAB_LLAMA_7B)"
+            )
         return self
 
 
@@ -149,8 +159,11 @@ def _source(v: Any) -> str | None:
     return v.get("source") if isinstance(v, dict) else getattr(v, "source", None)
 
 
-Model = Annotated[Annotated[MiniatureModel, Tag("source=miniature")] | Annotated[CheckpointModel, Tag("source=checkpoint")],
-                  Discriminator(lambda v: f"source={_source(v)}")]
+Model = Annotated[
+    Annotated[MiniatureModel, Tag("source=miniature")]
+    | Annotated[CheckpointModel, Tag("source=checkpoint")],
+    Discriminator(lambda v: f"source={_source(v)}"),
+]
 
 
 class Optim(Strict):
@@ -174,8 +187,10 @@ class Select(Strict):
     @model_validator(mode="after")
     def ordered(self) -> Select:
         if self.window[0] > self.window[1]:
-            raise ValueError(f"window: {list(self.window)} is inverted; expected [lo, hi] fractions of training "
-                             "with 0 <= lo <= hi <= 1 (the paper's epochs 5-10 of 15: [0.3333, 0.6667])")
+            raise ValueError(
+                f"window: {list(self.window)} is inverted; expected [lo, hi] fractions of training "
+                "with 0 <= lo <= hi <= 1 (the paper's epochs 5-10 of 15: [0.3333, 0.6667])"
+            )
         return self
 
 
@@ -263,7 +278,9 @@ class PaperRecipe(Strict):
     def window_inside(self) -> PaperRecipe:
         lo, hi = self.select_epochs
         if not lo <= hi <= self.epochs:
-            raise ValueError(f"select_epochs: {[lo, hi]} must be ordered epochs within the {self.epochs} epochs")
+            raise ValueError(
+                f"select_epochs: {[lo, hi]} must be ordered epochs within the {self.epochs} epochs"
+            )
         return self
 
 
@@ -297,7 +314,9 @@ class Logger(Strict):
     group: str | None
     job_type: str
     mode: Literal["offline", "online", "disabled"]
-    model_upload_max_mb: NonNegFloat  # a larger export is a W&B model artifact by reference (file://), not uploaded
+    model_upload_max_mb: (
+        NonNegFloat  # a larger export is a W&B model artifact by reference (file://), not uploaded
+    )
 
 
 class RunConfig(Strict):

@@ -32,15 +32,19 @@ def attach(check: Callable[[dict[str, Any]], None]) -> None:
         CHECKS.append(check)
 
 
-def check_plugin_node(node: dict[str, Any], key: str, models: list[type[BaseModel]], fixed: set[str]) -> None:
+def check_plugin_node(
+    node: dict[str, Any], key: str, models: list[type[BaseModel]], fixed: set[str]
+) -> None:
     """The keys of a plugin's config node ``key``, beyond ``fixed`` ones, against the options the
     plugin (and its parts: a judge's backend) declared: unknown keys and bad values are one line."""
     declared = {f: m for m in models for f in m.model_fields}
     for k in node:
         if k not in declared and k not in fixed:
             near = difflib.get_close_matches(str(k), sorted(declared | dict.fromkeys(fixed)), n=1)
-            raise ConfigError(f"config: {key}.{k}: unknown key (nothing reads it)"
-                              + (f"; did you mean {key}.{near[0]}?" if near else ""))
+            raise ConfigError(
+                f"config: {key}.{k}: unknown key (nothing reads it)"
+                + (f"; did you mean {key}.{near[0]}?" if near else "")
+            )
     for model in models:
         plugin_options(model, {k: v for k, v in node.items() if k in model.model_fields}, key)
 
@@ -75,7 +79,9 @@ def _known_keys(schema: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     for part in loc[:-1]:
         if isinstance(part, str) and "=" in part:  # a union's tag: keep the member it names
             k, v = part.split("=", 1)
-            models = [m for m in models if v in typing.get_args(m.model_fields.get(k).annotation or ())]
+            models = [
+                m for m in models if v in typing.get_args(m.model_fields.get(k).annotation or ())
+            ]
             continue
         fields = [m.model_fields[part] for m in models if part in m.model_fields]
         if fields:
@@ -85,12 +91,23 @@ def _known_keys(schema: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
 
 
 EXPECTED = {  # pydantic's error types, said the way the rest of limalab's errors say them
-    "greater_than_equal": "a value >= {ge}", "greater_than": "a value > {gt}",
-    "less_than_equal": "a value <= {le}", "less_than": "a value < {lt}",
-    "int_parsing": "an integer", "int_from_float": "an integer", "int_type": "an integer",
-    "float_parsing": "a number", "float_type": "a number", "bool_parsing": "true or false", "bool_type": "true or false",
-    "string_type": "a string", "list_type": "a list", "dict_type": "a mapping", "tuple_type": "a list",
-    "literal_error": "one of {expected}", "too_short": "at least {min_length} item(s)",
+    "greater_than_equal": "a value >= {ge}",
+    "greater_than": "a value > {gt}",
+    "less_than_equal": "a value <= {le}",
+    "less_than": "a value < {lt}",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "int_type": "an integer",
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "tuple_type": "a list",
+    "literal_error": "one of {expected}",
+    "too_short": "at least {min_length} item(s)",
     "union_tag_invalid": "one of {expected_tags}",
 }
 
@@ -102,14 +119,20 @@ def _describe(err: dict[str, Any], schema: type[BaseModel], prefix: str = "") ->
     if kind == "extra_forbidden":
         known = _known_keys(schema, err["loc"])
         near = difflib.get_close_matches(str(err["loc"][-1]), known, n=1)
-        hint = f"; did you mean {'.'.join([*key.split('.')[:-1], near[0]])}?" if near else \
-            (f"; expected one of {known}" if known else "")
+        hint = (
+            f"; did you mean {'.'.join([*key.split('.')[:-1], near[0]])}?"
+            if near
+            else (f"; expected one of {known}" if known else "")
+        )
         return f"{key}: unknown key (nothing reads it){hint}"
     if kind == "missing":
         return f"{key}: missing; every key of this group must be set"
     if kind == "union_tag_invalid":  # a discriminated union's selector ("source=x") took no member
         selector, _, got = str(ctx.get("tag", "=")).partition("=")
-        options = ", ".join(repr(t.strip("'").partition("=")[2]) for t in str(ctx.get("expected_tags", "")).split(", "))
+        options = ", ".join(
+            repr(t.strip("'").partition("=")[2])
+            for t in str(ctx.get("expected_tags", "")).split(", ")
+        )
         return f"{key}.{selector}: expected one of {options}, got {got!r}"
     if kind in EXPECTED:
         what = EXPECTED[kind].format(**{k: str(v).replace("'source=", "'") for k, v in ctx.items()})
@@ -150,8 +173,10 @@ def _check_trainer_keys(trainer: dict[str, Any]) -> None:
     for key in trainer:
         if key not in allowed:
             near = difflib.get_close_matches(key, sorted(allowed), n=1)
-            raise ConfigError(f"config: trainer.{key}: unknown key (not a Lightning Trainer argument)"
-                              + (f"; did you mean trainer.{near[0]}?" if near else ""))
+            raise ConfigError(
+                f"config: trainer.{key}: unknown key (not a Lightning Trainer argument)"
+                + (f"; did you mean trainer.{near[0]}?" if near else "")
+            )
 
 
 SCHEMAS = {"train": RunConfig, "hpo": HpoConfig, "evaluate": EvaluateConfig}

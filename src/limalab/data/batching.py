@@ -50,8 +50,14 @@ def resolve_layout(layout: str, attention: str | None) -> tuple[str, str]:
     if layout != "auto":
         return layout, "set by train.layout"
     if attention in VARLEN_ATTENTION:
-        return "flat", f"attention {attention!r} is varlen: one unpadded row per step, attention Σn²"
-    return "pack", f"attention {attention or 'sdpa'!r} is dense: packed rows as wide as the padded layout's, fewer of them"
+        return (
+            "flat",
+            f"attention {attention!r} is varlen: one unpadded row per step, attention Σn²",
+        )
+    return (
+        "pack",
+        f"attention {attention or 'sdpa'!r} is dense: packed rows as wide as the padded layout's, fewer of them",
+    )
 
 
 def pack_bins(lengths: Sequence[int], capacity: int) -> list[list[int]]:
@@ -81,16 +87,25 @@ def loss_positions(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     per_row = [[t for t, y in enumerate(row) if y != IGNORE] for row in shifted]
     k = max((len(p) for p in per_row), default=0)
     positions = [p + [0] * (k - len(p)) for p in per_row]
-    targets = [[row[t] for t in p] + [IGNORE] * (k - len(p)) for row, p in zip(shifted, per_row, strict=True)]
-    return torch.tensor(positions, dtype=torch.long).view(len(labels), k), \
-        torch.tensor(targets, dtype=torch.long).view(len(labels), k)
+    targets = [
+        [row[t] for t in p] + [IGNORE] * (k - len(p))
+        for row, p in zip(shifted, per_row, strict=True)
+    ]
+    return torch.tensor(positions, dtype=torch.long).view(len(labels), k), torch.tensor(
+        targets, dtype=torch.long
+    ).view(len(labels), k)
 
 
 def _rows_batch(rows: Sequence[Row], bins: list[list[int]], width: int, pad_id: int) -> Batch:
     """Rows of ``width`` tokens, row r holding the examples ``bins[r]`` back to back; positions
     restart at 0 for each example and the padding tail counts up as one more (isolated) sequence.
     Built as Python lists and converted once (a few tensor operations per step, not per example)."""
-    cols: dict[str, list[list[int]]] = {"input_ids": [], "labels": [], "position_ids": [], "example_index": []}
+    cols: dict[str, list[list[int]]] = {
+        "input_ids": [],
+        "labels": [],
+        "position_ids": [],
+        "example_index": [],
+    }
     for b in bins:
         ids, lab, pos, ex = [], [], [], []
         for i in b:
@@ -100,8 +115,12 @@ def _rows_batch(rows: Sequence[Row], bins: list[list[int]], width: int, pad_id: 
             pos += range(n)
             ex += [i] * n
         tail = width - len(ids)
-        for key, values, fill in (("input_ids", ids, [pad_id] * tail), ("labels", lab, [IGNORE] * tail),
-                                  ("position_ids", pos, range(tail)), ("example_index", ex, [-1] * tail)):
+        for key, values, fill in (
+            ("input_ids", ids, [pad_id] * tail),
+            ("labels", lab, [IGNORE] * tail),
+            ("position_ids", pos, range(tail)),
+            ("example_index", ex, [-1] * tail),
+        ):
             cols[key].append(values + list(fill))
     return {k: torch.tensor(v, dtype=torch.long) for k, v in cols.items()}
 
@@ -109,9 +128,17 @@ def _rows_batch(rows: Sequence[Row], bins: list[list[int]], width: int, pad_id: 
 def pad_batch(rows: Sequence[Row], pad_id: int) -> Batch:
     rows = rows or [([pad_id], [IGNORE])]  # an empty share still runs one forward (collectives)
     n = max(len(ids) for ids, _ in rows)
-    return {"input_ids": torch.tensor([ids + [pad_id] * (n - len(ids)) for ids, _ in rows], dtype=torch.long),
-            "labels": torch.tensor([lab + [IGNORE] * (n - len(lab)) for _, lab in rows], dtype=torch.long),
-            "attention_mask": torch.tensor([[1] * len(ids) + [0] * (n - len(ids)) for ids, _ in rows], dtype=torch.long)}
+    return {
+        "input_ids": torch.tensor(
+            [ids + [pad_id] * (n - len(ids)) for ids, _ in rows], dtype=torch.long
+        ),
+        "labels": torch.tensor(
+            [lab + [IGNORE] * (n - len(lab)) for _, lab in rows], dtype=torch.long
+        ),
+        "attention_mask": torch.tensor(
+            [[1] * len(ids) + [0] * (n - len(ids)) for ids, _ in rows], dtype=torch.long
+        ),
+    }
 
 
 def pack_batch(rows: Sequence[Row], pad_id: int, max_length: int) -> Batch:
@@ -138,12 +165,22 @@ def flat_batch(rows: Sequence[Row], pad_id: int, pad_to_multiple_of: int | None 
     batch = _rows_batch(rows, [list(range(len(rows)))], width, pad_id)
     segments = lengths + ([width - total] if width > total else [])
     cu = torch.tensor([0, *segments], dtype=torch.int32).cumsum(0, dtype=torch.int32)
-    return {**batch, "cu_seq_lens_q": cu, "cu_seq_lens_k": cu, "max_length_q": max(segments),
-            "max_length_k": max(segments)}
+    return {
+        **batch,
+        "cu_seq_lens_q": cu,
+        "cu_seq_lens_k": cu,
+        "max_length_q": max(segments),
+        "max_length_k": max(segments),
+    }
 
 
-def share_stats(rows: Sequence[Row], layout: str, max_length: int, varlen: bool,
-                pad_to_multiple_of: int | None = None) -> dict[str, int]:
+def share_stats(
+    rows: Sequence[Row],
+    layout: str,
+    max_length: int,
+    varlen: bool,
+    pad_to_multiple_of: int | None = None,
+) -> dict[str, int]:
     """What collating ``rows`` in ``layout`` computes, from the lengths alone (no tensors): real
     tokens, token slots, examples, loss tokens, positions the LM head computes, and query-key
     pairs per layer's attention (Σ segment² under a varlen kernel on position-delimited rows;
@@ -154,7 +191,11 @@ def share_stats(rows: Sequence[Row], layout: str, max_length: int, varlen: bool,
     if not rows:  # the collates run one dummy token
         return out | {"slots": 1, "head_tokens": 0, "attn_pairs": 1}
     if layout == "flat":
-        width = -(-sum(lengths) // pad_to_multiple_of) * pad_to_multiple_of if pad_to_multiple_of else sum(lengths)
+        width = (
+            -(-sum(lengths) // pad_to_multiple_of) * pad_to_multiple_of
+            if pad_to_multiple_of
+            else sum(lengths)
+        )
         bins, widths = [list(range(len(rows)))], [width]
     elif layout == "pack":
         bins = pack_bins(lengths, min(max_length, max(lengths)))
@@ -163,18 +204,29 @@ def share_stats(rows: Sequence[Row], layout: str, max_length: int, varlen: bool,
         bins, widths = [[i] for i in range(len(rows))], [max(lengths)] * len(rows)
     head = len(bins) * max(sum(loss[i] for i in b) for b in bins)
     if varlen and layout != "pad":  # each example, and each row's padding tail, is a segment
-        pairs = sum(n * n for n in lengths) + sum((w - sum(lengths[i] for i in b)) ** 2 for b, w in zip(bins, widths, strict=True))
+        pairs = sum(n * n for n in lengths) + sum(
+            (w - sum(lengths[i] for i in b)) ** 2 for b, w in zip(bins, widths, strict=True)
+        )
     else:
         pairs = sum(w * w for w in widths)
     return out | {"slots": sum(widths), "head_tokens": head, "attn_pairs": pairs}
 
 
-def collate_fn(layout: str, pad_id: int, max_length: int, rank: int = 0, world_size: int = 1,
-               varlen: bool = False, pad_to_multiple_of: int | None = None):
+def collate_fn(
+    layout: str,
+    pad_id: int,
+    max_length: int,
+    rank: int = 0,
+    world_size: int = 1,
+    varlen: bool = False,
+    pad_to_multiple_of: int | None = None,
+):
     """The DataLoader's collate: the global batch's rows in, this rank's share out, with
     ``loss_positions``/``loss_targets`` and the global batch's ``stats`` (host ints)."""
     if layout not in LAYOUTS or layout == "auto":
-        raise ValueError(f"train.layout: expected one of {LAYOUTS[1:]} (auto is resolved first), got {layout!r}")
+        raise ValueError(
+            f"train.layout: expected one of {LAYOUTS[1:]} (auto is resolved first), got {layout!r}"
+        )
 
     def one(rows: Sequence[Row]) -> Batch:
         if layout == "flat":
@@ -188,8 +240,10 @@ def collate_fn(layout: str, pad_id: int, max_length: int, rank: int = 0, world_s
 
     def collate(rows: list[Row]) -> Batch:
         batch = one(rows[rank::world_size])
-        stats = [share_stats(rows[r::world_size], layout, max_length, varlen, pad_to_multiple_of)
-                 for r in range(world_size)]
+        stats = [
+            share_stats(rows[r::world_size], layout, max_length, varlen, pad_to_multiple_of)
+            for r in range(world_size)
+        ]
         batch["stats"] = {k: sum(s[k] for s in stats) for k in stats[0]}
         return batch
 
@@ -198,7 +252,11 @@ def collate_fn(layout: str, pad_id: int, max_length: int, rank: int = 0, world_s
 
 def padding_efficiency(batch: Batch) -> tuple[int, int]:
     """(real tokens, token slots) of a collated batch."""
-    real = batch["attention_mask"].sum() if "attention_mask" in batch else (batch["example_index"] >= 0).sum()
+    real = (
+        batch["attention_mask"].sum()
+        if "attention_mask" in batch
+        else (batch["example_index"] >= 0).sum()
+    )
     return int(real), batch["input_ids"].numel()
 
 
@@ -234,7 +292,9 @@ class GlobalBatchSampler(Sampler[list[int]]):
 
     MEGABATCH = 50
 
-    def __init__(self, sampler: EpochSampler, batch_size: int, lengths: Sequence[int] | None = None) -> None:
+    def __init__(
+        self, sampler: EpochSampler, batch_size: int, lengths: Sequence[int] | None = None
+    ) -> None:
         self.sampler, self.batch_size, self.lengths = sampler, batch_size, lengths
 
     def batches(self) -> list[list[int]]:
@@ -244,11 +304,16 @@ class GlobalBatchSampler(Sampler[list[int]]):
         b = self.batch_size
         if self.lengths is not None:
             mega = b * self.MEGABATCH
-            order = [i for m in range(0, len(order), mega)
-                     for i in sorted(order[m : m + mega], key=lambda i: -self.lengths[i])]
+            order = [
+                i
+                for m in range(0, len(order), mega)
+                for i in sorted(order[m : m + mega], key=lambda i: -self.lengths[i])
+            ]
         batches = [order[i : i + b] for i in range(0, len(order), b)]
         if self.lengths is not None:
-            g = torch.Generator().manual_seed(self.sampler.seed * 1_000_003 + self.sampler.epoch + 1)
+            g = torch.Generator().manual_seed(
+                self.sampler.seed * 1_000_003 + self.sampler.epoch + 1
+            )
             batches = [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
         return batches[skip // b :]
 
@@ -262,8 +327,15 @@ class GlobalBatchSampler(Sampler[list[int]]):
 def forward_inputs(batch: Batch) -> dict[str, Any]:
     """The model's keyword arguments for any layout (labels stay out: the loss is ours). No KV
     cache: transformers only reads packed position ids into a block mask without one."""
-    keys = ("input_ids", "attention_mask", "position_ids", "cu_seq_lens_q", "cu_seq_lens_k", "max_length_q",
-            "max_length_k")
+    keys = (
+        "input_ids",
+        "attention_mask",
+        "position_ids",
+        "cu_seq_lens_q",
+        "cu_seq_lens_k",
+        "max_length_q",
+        "max_length_k",
+    )
     return {"use_cache": False, **{k: batch[k] for k in keys if k in batch}}
 
 
@@ -295,7 +367,9 @@ class TargetNLL(torch.autograd.Function):
         return out.scatter_add_(1, t, -w[:, None]), None
 
 
-def label_nll(model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def label_nll(
+    model: torch.nn.Module, batch: Batch
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(nll, positions, targets), each (rows, K): the negative log-likelihood of each label at
     the positions that carry one (0 where a row's list is padded), in fp32 whatever the model's
     precision. Logits are computed only there (``logits_to_keep``): prompt tokens never reach

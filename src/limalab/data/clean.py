@@ -36,7 +36,11 @@ def words(text: str) -> list[str]:
 
 def _own_prompt(ex: Example) -> str:
     shared = ex.meta.get("shared_prompt") or ""
-    return ex.turns[0].removeprefix(shared).lstrip() if shared and ex.turns[0].startswith(shared) else ex.turns[0]
+    return (
+        ex.turns[0].removeprefix(shared).lstrip()
+        if shared and ex.turns[0].startswith(shared)
+        else ex.turns[0]
+    )
 
 
 FIELDS = ("prompt", "response", "text")
@@ -73,27 +77,45 @@ class MinHashLSH:
     """Near duplicates: Jaccard similarity of word n-gram sets, estimated by MinHash signatures
     and found through banded locality-sensitive hashing (no all-pairs comparison)."""
 
-    def __init__(self, threshold: float, num_perm: int = 128, bands: int = 32, shingle: int = 5, seed: int = 0) -> None:
+    def __init__(
+        self,
+        threshold: float,
+        num_perm: int = 128,
+        bands: int = 32,
+        shingle: int = 5,
+        seed: int = 0,
+    ) -> None:
         if num_perm % bands:
-            raise ValueError(f"data.clean near_dedup: num_perm ({num_perm}) must be a multiple of bands ({bands})")
+            raise ValueError(
+                f"data.clean near_dedup: num_perm ({num_perm}) must be a multiple of bands ({bands})"
+            )
         rng = np.random.default_rng(seed)
         self.a = rng.integers(1, PRIME, num_perm, dtype=np.uint64)
         self.b = rng.integers(0, PRIME, num_perm, dtype=np.uint64)
-        self.threshold, self.bands, self.rows, self.shingle = threshold, bands, num_perm // bands, shingle
+        self.threshold, self.bands, self.rows, self.shingle = (
+            threshold,
+            bands,
+            num_perm // bands,
+            shingle,
+        )
         self.buckets: list[dict[bytes, list[int]]] = [{} for _ in range(bands)]
         self.signatures: list[np.ndarray] = []
 
     def signature(self, text: str) -> np.ndarray:
         ws = words(text)
-        grams = {" ".join(ws[i:i + self.shingle]) for i in range(max(1, len(ws) - self.shingle + 1))}
+        grams = {
+            " ".join(ws[i : i + self.shingle]) for i in range(max(1, len(ws) - self.shingle + 1))
+        }
         x = np.fromiter((zlib.crc32(g.encode()) for g in grams), dtype=np.uint64, count=len(grams))
         return ((self.a[:, None] * x[None, :] + self.b[:, None]) % PRIME).min(axis=1)
 
     def add_if_new(self, text: str) -> bool:
         """Index the text and return True, or return False if a near duplicate is indexed."""
         sig = self.signature(text)
-        keys = [sig[i * self.rows:(i + 1) * self.rows].tobytes() for i in range(self.bands)]
-        candidates = {j for band, key in zip(self.buckets, keys, strict=True) for j in band.get(key, ())}
+        keys = [sig[i * self.rows : (i + 1) * self.rows].tobytes() for i in range(self.bands)]
+        candidates = {
+            j for band, key in zip(self.buckets, keys, strict=True) for j in band.get(key, ())
+        }
         if any(np.mean(self.signatures[j] == sig) >= self.threshold for j in candidates):
             return False
         for band, key in zip(self.buckets, keys, strict=True):
@@ -102,8 +124,13 @@ class MinHashLSH:
         return True
 
 
-def near_dedup(field: str = "text", threshold: float = 0.8, num_perm: int = 128, bands: int = 32,
-               shingle: int = 5) -> Callable[[Example], bool]:
+def near_dedup(
+    field: str = "text",
+    threshold: float = 0.8,
+    num_perm: int = 128,
+    bands: int = 32,
+    shingle: int = 5,
+) -> Callable[[Example], bool]:
     lsh = MinHashLSH(threshold, num_perm, bands, shingle)
     return lambda ex: lsh.add_if_new(_field(ex, field))
 
@@ -139,11 +166,17 @@ class Decontaminator:
             ws = tuple(words(t))
             k = min(n, len(ws))
             if k:
-                self.grams.setdefault(k, set()).update(ws[i:i + k] for i in range(len(ws) - k + 1))
+                self.grams.setdefault(k, set()).update(
+                    ws[i : i + k] for i in range(len(ws) - k + 1)
+                )
 
     def contaminated(self, text: str) -> bool:
         ws = tuple(words(text))
-        return any(ws[i:i + k] in grams for k, grams in self.grams.items() for i in range(len(ws) - k + 1))
+        return any(
+            ws[i : i + k] in grams
+            for k, grams in self.grams.items()
+            for i in range(len(ws) - k + 1)
+        )
 
 
 @dataclass
@@ -157,21 +190,36 @@ CLEAN_STEPS: Registry[CleanStep] = Registry("clean step", "data.clean")
 
 
 @CLEAN_STEPS.register("exact_dedup")
-def exact_dedup_step(pool: list[Example], ctx: CleanContext, field: str = "prompt") -> list[Example]:  # noqa: ARG001
+def exact_dedup_step(
+    pool: list[Example], ctx: CleanContext, field: str = "prompt"
+) -> list[Example]:  # noqa: ARG001
     keep = exact_dedup(field)
     return [ex for ex in pool if keep(ex)]
 
 
 @CLEAN_STEPS.register("near_dedup")
-def near_dedup_step(pool: list[Example], ctx: CleanContext, field: str = "text", threshold: float = 0.8,  # noqa: ARG001
-                    num_perm: int = 128, bands: int = 32, shingle: int = 5) -> list[Example]:
+def near_dedup_step(
+    pool: list[Example],
+    ctx: CleanContext,
+    field: str = "text",
+    threshold: float = 0.8,  # noqa: ARG001
+    num_perm: int = 128,
+    bands: int = 32,
+    shingle: int = 5,
+) -> list[Example]:
     keep = near_dedup(field, threshold, num_perm, bands, shingle)
     return [ex for ex in pool if keep(ex)]
 
 
 @CLEAN_STEPS.register("decontaminate")
-def decontaminate(pool: list[Example], ctx: CleanContext, against: list[str], max_fraction: float = 0.01,
-                  field: str = "text", n: int = 13) -> list[Example]:
+def decontaminate(
+    pool: list[Example],
+    ctx: CleanContext,
+    against: list[str],
+    max_fraction: float = 0.01,
+    field: str = "text",
+    n: int = 13,
+) -> list[Example]:
     paths = [ctx.resolve(p) for p in against]
     dc = Decontaminator(eval_texts(paths), n)
     kept = [ex for ex in pool if not dc.contaminated(_field(ex, field))]
@@ -180,12 +228,18 @@ def decontaminate(pool: list[Example], ctx: CleanContext, against: list[str], ma
         raise ValueError(
             f"data.sources.{ctx.source}: {dropped} of {before} examples ({dropped / before:.1%}) share a "
             f"{dc.n}-gram with the eval prompts in {[str(p) for p in paths]}, above max_fraction "
-            f"{float(max_fraction):.1%}: the source overlaps the test set")
+            f"{float(max_fraction):.1%}: the source overlaps the test set"
+        )
     return kept
 
 
-def clean_pool(pool: list[Example], steps: list[dict[str, Any]], stats: dict[str, int], source: str,
-               resolve: Callable[[str], Path]) -> list[Example]:
+def clean_pool(
+    pool: list[Example],
+    steps: list[dict[str, Any]],
+    stats: dict[str, int],
+    source: str,
+    resolve: Callable[[str], Path],
+) -> list[Example]:
     """Run the configured cleaning steps over a pool, counting drops into ``stats``."""
     ctx = CleanContext(source, resolve)
     for i, s in enumerate(steps):

@@ -67,8 +67,10 @@ def refuse_lfs_pointer(path, head: bytes | None = None) -> None:
         with open(path, "rb") as f:
             head = f.read(len(LFS_POINTER))
     if head.startswith(LFS_POINTER):
-        raise BadRecord(f"{path}: a Git LFS pointer, not the data file it stands for; fetch the file itself "
-                        "(git lfs pull in its repository)")
+        raise BadRecord(
+            f"{path}: a Git LFS pointer, not the data file it stands for; fetch the file itself "
+            "(git lfs pull in its repository)"
+        )
 
 
 def read_text(path, what: str = "file") -> str:

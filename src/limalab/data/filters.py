@@ -96,8 +96,17 @@ def first_person(c: Candidate) -> Candidate | None:
     return None if FIRST_PERSON.search(c.response) else c
 
 
-REFERENCES = ("as mentioned", "stack exchange", "stackexchange", "other answer", "accepted answer",
-              "see above", "the comments", "duplicate", "previous answer")
+REFERENCES = (
+    "as mentioned",
+    "stack exchange",
+    "stackexchange",
+    "other answer",
+    "accepted answer",
+    "see above",
+    "the comments",
+    "duplicate",
+    "previous answer",
+)
 
 
 @step("references_other_answers")
@@ -116,13 +125,17 @@ def prompt_title_or_description(c: Candidate, seed: int = 0) -> Candidate | None
     return c if c.prompt else None
 
 
-def with_overrides(steps: list[dict[str, Any]], overrides: dict[str, dict[str, Any]] | None) -> list[dict[str, Any]]:
+def with_overrides(
+    steps: list[dict[str, Any]], overrides: dict[str, dict[str, Any]] | None
+) -> list[dict[str, Any]]:
     """``steps`` with some steps' parameters replaced (the miniature's scaled bounds)."""
     overrides = overrides or {}
     return [{**s, **overrides.get(s.get("name"), {})} for s in steps]
 
 
-def resolve_steps(steps: list[dict[str, Any]], key: str, seed: int) -> list[tuple[str, Step, dict[str, Any]]]:
+def resolve_steps(
+    steps: list[dict[str, Any]], key: str, seed: int
+) -> list[tuple[str, Step, dict[str, Any]]]:
     """(name, step, kwargs) for each configured step; errors name the config key."""
     resolved = []
     for i, s in enumerate(steps):
@@ -132,16 +145,23 @@ def resolve_steps(steps: list[dict[str, Any]], key: str, seed: int) -> list[tupl
         params = inspect.signature(fn).parameters
         unknown = sorted(set(s) - set(list(params)[1:]))
         if unknown or "seed" in s:
-            raise ValueError(f"{key}[{i}]: filter {name!r} takes {sorted(set(list(params)[1:]) - {'seed'})}, "
-                             f"not {unknown or ['seed']} (its seed is data.subset_seed)")
+            raise ValueError(
+                f"{key}[{i}]: filter {name!r} takes {sorted(set(list(params)[1:]) - {'seed'})}, "
+                f"not {unknown or ['seed']} (its seed is data.subset_seed)"
+            )
         if "seed" in params:
             s["seed"] = seed
         resolved.append((name, fn, s))
     return resolved
 
 
-def apply_steps(candidates: Iterable[Candidate], steps: list[dict[str, Any]], stats: dict[str, int],
-                seed: int = 0, key: str = "filters") -> Iterator[Candidate]:
+def apply_steps(
+    candidates: Iterable[Candidate],
+    steps: list[dict[str, Any]],
+    stats: dict[str, int],
+    seed: int = 0,
+    key: str = "filters",
+) -> Iterator[Candidate]:
     """Run ``steps`` (``{"name": ..., **kwargs}``) in order; ``stats[name]`` counts drops,
     ``stats["input"]`` the candidates in."""
     resolved = resolve_steps(steps, key, seed)

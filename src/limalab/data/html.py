@@ -31,7 +31,9 @@ import re
 from bs4 import BeautifulSoup, Tag
 from markdownify import MarkdownConverter
 
-_HOLE = "\x00{}\x00"  # NUL never survives from the input (removed first), so it marks a held-out block
+_HOLE = (
+    "\x00{}\x00"  # NUL never survives from the input (removed first), so it marks a held-out block
+)
 _HOLE_LINE = re.compile(r"^(?P<before>.*?)\x00(?P<n>\d+)\x00(?P<after>.*)$", re.M)
 _BACKTICKS = re.compile(r"`+")
 _LANG = re.compile(r"\b(?:lang|language)-([\w+#.-]+)")
@@ -47,20 +49,31 @@ def pre_text(el) -> str:
 def fence(code: str, language: str = "") -> str:
     """``code`` between fences longer than any backtick run in it (CommonMark's rule)."""
     ticks = "`" * max(3, 1 + max((len(m) for m in _BACKTICKS.findall(code)), default=0))
-    return f"{ticks}{language}\n{code}{'' if code.endswith(chr(10)) or not code else chr(10)}{ticks}"
+    return (
+        f"{ticks}{language}\n{code}{'' if code.endswith(chr(10)) or not code else chr(10)}{ticks}"
+    )
 
 
 class _Converter(MarkdownConverter):
     def __init__(self) -> None:
-        super().__init__(heading_style="atx", bullets="-", escape_asterisks=False, escape_underscores=False,
-                         escape_misc=False, newline_style="backslash")
+        super().__init__(
+            heading_style="atx",
+            bullets="-",
+            escape_asterisks=False,
+            escape_underscores=False,
+            escape_misc=False,
+            newline_style="backslash",
+        )
         self.blocks: list[str] = []
 
     def convert_pre(self, el, text, parent_tags):  # noqa: ARG002  markdownify's signature
         code = pre_text(el)
         if not code:
             return ""
-        classes = " ".join(el.get("class", []) + [c for code_el in el.find_all("code") for c in code_el.get("class", [])])
+        classes = " ".join(
+            el.get("class", [])
+            + [c for code_el in el.find_all("code") for c in code_el.get("class", [])]
+        )
         lang = _LANG.search(classes)
         self.blocks.append(fence(code, lang.group(1) if lang else ""))
         return "\n\n" + _HOLE.format(len(self.blocks) - 1) + "\n\n"
@@ -93,7 +106,11 @@ def _script(mark: str, text: str, parent_tags: set[str]) -> str:
     body = text.strip()
     if "_noformat" in parent_tags or not body:
         return text
-    return mark + (body if _ONE_TOKEN.fullmatch(body) else f"({body})") + (" " if text[-1].isspace() else "")
+    return (
+        mark
+        + (body if _ONE_TOKEN.fullmatch(body) else f"({body})")
+        + (" " if text[-1].isspace() else "")
+    )
 
 
 def _tidy(text: str) -> str:
@@ -109,11 +126,15 @@ def _put_back(text: str, blocks: list[str]) -> str:
     def restore(m: re.Match) -> str:
         before, after = m.group("before"), m.group("after")
         prefix = before if re.fullmatch(r"[ >]*(?:[-*+]|\d+[.)])? *", before) else ""
-        lead = "" if prefix or not before.strip() else before.rstrip() + "\n"  # a block inside inline text
+        lead = (
+            "" if prefix or not before.strip() else before.rstrip() + "\n"
+        )  # a block inside inline text
         rest = re.sub(r"[^ >]", " ", prefix)  # a list item's bullet only on its first line
         lines = blocks[int(m.group("n"))].split("\n")
-        body = "\n".join([prefix + lines[0]] + [(rest + ln) if ln or rest.strip() else rest.rstrip() + ln
-                                                 for ln in lines[1:]])
+        body = "\n".join(
+            [prefix + lines[0]]
+            + [(rest + ln) if ln or rest.strip() else rest.rstrip() + ln for ln in lines[1:]]
+        )
         return lead + body + ("\n" + after.strip() if after.strip() else "")
 
     return _HOLE_LINE.sub(restore, text)

@@ -34,8 +34,17 @@ import json
 from typing import Any
 
 USER_SIDE, ASSISTANT_SIDE = 0, 1
-ROLES = {"user": "user", "human": "user", "assistant": "assistant", "gpt": "assistant", "system": "system",
-         "tool": "tool", "function": "tool", "observation": "tool", "function_call": "tool_call"}
+ROLES = {
+    "user": "user",
+    "human": "user",
+    "assistant": "assistant",
+    "gpt": "assistant",
+    "system": "system",
+    "tool": "tool",
+    "function": "tool",
+    "observation": "tool",
+    "function_call": "tool_call",
+}
 
 
 class ConversationError(ValueError):
@@ -46,7 +55,10 @@ def _text(content: Any, where: str) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):  # OpenAI content parts
-        if not all(isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str) for p in content):
+        if not all(
+            isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
+            for p in content
+        ):
             raise ConversationError(f"{where}: only text content parts are supported")
         return "\n\n".join(p["text"] for p in content)
     if content is None:
@@ -90,8 +102,10 @@ def _function_calls(value: str, where: str) -> str:
         calls = None
     calls = calls if isinstance(calls, list) else [calls]
     if not calls or not all(isinstance(c, dict) and isinstance(c.get("name"), str) for c in calls):
-        raise ConversationError(f'{where}: function_call: expected a JSON object {{"name": ..., "arguments": ...}} '
-                                "(or a list of them)")
+        raise ConversationError(
+            f'{where}: function_call: expected a JSON object {{"name": ..., "arguments": ...}} '
+            "(or a list of them)"
+        )
     return "\n".join(call_line(c["name"], c.get("arguments")) for c in calls)
 
 
@@ -100,7 +114,9 @@ def _side_and_text(msg: Any, i: int) -> tuple[int, str]:
     if isinstance(msg, str):  # LIMA's plain alternation
         return i % 2, msg
     if not isinstance(msg, dict):
-        raise ConversationError(f"{where}: expected a string or an object with role/content (or from/value)")
+        raise ConversationError(
+            f"{where}: expected a string or an object with role/content (or from/value)"
+        )
     role = msg.get("role", msg.get("from"))
     if role not in ROLES:
         raise ConversationError(f"{where}: unknown role {role!r}; expected one of {sorted(ROLES)}")
@@ -136,8 +152,10 @@ def to_turns(messages: Any, end: str = "assistant") -> list[str]:
             side = s
     want = ASSISTANT_SIDE if end == "assistant" else USER_SIDE
     if side != want:
-        raise ConversationError(f"ends on {('a user', 'an assistant')[side]} turn; expected it to end on "
-                                f"{('a user', 'an assistant')[want]} turn ({len(turns)} turns)")
+        raise ConversationError(
+            f"ends on {('a user', 'an assistant')[side]} turn; expected it to end on "
+            f"{('a user', 'an assistant')[want]} turn ({len(turns)} turns)"
+        )
     return turns
 
 
@@ -159,4 +177,6 @@ def prompt_fields(row: dict) -> dict:
             except ConversationError as e:
                 raise ConversationError(f"{key}: {e}") from None
             return {"prompt": turns[-1], **({"history": turns[:-1]} if len(turns) > 1 else {})}
-    raise ConversationError(f"expected a 'prompt' string or a conversation ({' or '.join(CONVERSATION_KEYS)})")
+    raise ConversationError(
+        f"expected a 'prompt' string or a conversation ({' or '.join(CONVERSATION_KEYS)})"
+    )

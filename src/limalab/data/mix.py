@@ -72,26 +72,53 @@ def _fingerprint(path: Path) -> list:
     if str(path).startswith(HUB):
         return [str(path)]
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    return [[str(p.relative_to(path)) if p != path else p.name, p.stat().st_size, int(p.stat().st_mtime)] for p in files]
+    return [
+        [
+            str(p.relative_to(path)) if p != path else p.name,
+            p.stat().st_size,
+            int(p.stat().st_mtime),
+        ]
+        for p in files
+    ]
 
 
-def cached_pool(name: str, src: dict[str, Any], world_dir: Path | None, cache_dir: Path, subset_seed: int,
-                clean: list[dict[str, Any]] | None = None, on_bad_record: str = "error",
-                world_filters: dict[str, dict] | None = None) -> tuple[list[Example], dict[str, int]]:
+def cached_pool(
+    name: str,
+    src: dict[str, Any],
+    world_dir: Path | None,
+    cache_dir: Path,
+    subset_seed: int,
+    clean: list[dict[str, Any]] | None = None,
+    on_bad_record: str = "error",
+    world_filters: dict[str, dict] | None = None,
+) -> tuple[list[Example], dict[str, int]]:
     """Read, filter and clean a source once per (config, files, seed); later runs load it.
     ``world_filters`` (the miniature's scaled filter parameters) apply to world: paths only."""
     cfg = {**src, "name": name}
     if "path" not in src:
-        raise ValueError(f"data.sources.{name}.path: missing; expected the source's file or directory")
+        raise ValueError(
+            f"data.sources.{name}.path: missing; expected the source's file or directory"
+        )
     if world_filters and str(src["path"]).startswith(WORLD):
         cfg["filter_overrides"] = world_filters
-    path = Path(src["path"]) if src["path"].startswith(HUB) else resolve_path(src["path"], world_dir)
+    path = (
+        Path(src["path"]) if src["path"].startswith(HUB) else resolve_path(src["path"], world_dir)
+    )
     if not str(path).startswith(HUB) and not path.exists():
         raise FileNotFoundError(f"data.sources.{name}.path: {path} does not exist")
     clean = list(src.get("clean", clean or []))
     against = [resolve_path(p, world_dir) for s in clean for p in s.get("against", [])]
-    key = config_hash({"cfg": cfg, "clean": clean, "bad": on_bad_record, "files": _fingerprint(path),
-                       "against": [_fingerprint(p) for p in against], "seed": subset_seed, "v": PIPELINE_VERSION})
+    key = config_hash(
+        {
+            "cfg": cfg,
+            "clean": clean,
+            "bad": on_bad_record,
+            "files": _fingerprint(path),
+            "against": [_fingerprint(p) for p in against],
+            "seed": subset_seed,
+            "v": PIPELINE_VERSION,
+        }
+    )
 
     def build(tmp: Path) -> None:
         log.info("reading source %s from %s", name, path)
@@ -113,17 +140,23 @@ def _count_or_fraction(name: str, src: dict[str, Any]) -> tuple[int | None, floa
     """A count is an integer; a share of the pool must be written ``fraction:``."""
     c, f = src.get("count"), src.get("fraction")
     if (c is None) == (f is None):
-        raise ValueError(f"data.sources.{name}: expected exactly one of count (an integer) and fraction "
-                         f"(a share of the filtered pool, 0 < fraction <= 1), got count={c!r} fraction={f!r}")
+        raise ValueError(
+            f"data.sources.{name}: expected exactly one of count (an integer) and fraction "
+            f"(a share of the filtered pool, 0 < fraction <= 1), got count={c!r} fraction={f!r}"
+        )
     if c is not None and (not isinstance(c, int) or isinstance(c, bool) or c < 0):
         hint = f" (for a share of the pool write fraction: {c})" if isinstance(c, float) else ""
-        raise ValueError(f"data.sources.{name}.count: expected a non-negative integer, got {c!r}{hint}")
+        raise ValueError(
+            f"data.sources.{name}.count: expected a non-negative integer, got {c!r}{hint}"
+        )
     if f is not None and (isinstance(f, bool) or not isinstance(f, int | float) or not 0 < f <= 1):
         raise ValueError(f"data.sources.{name}.fraction: expected a number in (0, 1], got {f!r}")
     return c, f
 
 
-DROP_WARNING = 0.95  # a step that drops more than this share of what reaches it is likely misconfigured
+DROP_WARNING = (
+    0.95  # a step that drops more than this share of what reaches it is likely misconfigured
+)
 
 
 def drop_warnings(name: str, stats: dict[str, int]) -> list[str]:
@@ -134,8 +167,10 @@ def drop_warnings(name: str, stats: dict[str, int]) -> list[str]:
         if step in ("input", "bad_records", "kept") or step.startswith("select:"):
             continue
         if reached and n / reached > DROP_WARNING:
-            out.append(f"data.sources.{name}: step {step!r} dropped {n} of the {reached} rows that reached it "
-                       f"({n / reached:.1%}); check its parameters for this source")
+            out.append(
+                f"data.sources.{name}: step {step!r} dropped {n} of the {reached} rows that reached it "
+                f"({n / reached:.1%}); check its parameters for this source"
+            )
         reached -= n
     return out
 
@@ -146,11 +181,15 @@ def _check_no_shared_ids(chosen: dict[str, list[Example]]) -> None:
     for name, exs in chosen.items():
         for ex in exs:
             if owner.setdefault(ex.id, name) != name:
-                raise ValueError(f"data.sources.{name}: example {ex.id} is also drawn by data.sources.{owner[ex.id]}; "
-                                 "two sources read the same rows (give them disjoint exchanges, labels or files)")
+                raise ValueError(
+                    f"data.sources.{name}: example {ex.id} is also drawn by data.sources.{owner[ex.id]}; "
+                    "two sources read the same rows (give them disjoint exchanges, labels or files)"
+                )
 
 
-def draw(sources: dict[str, Any], pools: dict[str, list[Example]], counts: dict[str, int]) -> dict[str, list[Example]]:
+def draw(
+    sources: dict[str, Any], pools: dict[str, list[Example]], counts: dict[str, int]
+) -> dict[str, list[Example]]:
     """Each source's count as a prefix of its pool's seeded order (nested subsets)."""
     chosen: dict[str, list[Example]] = {}
     for name, src in sources.items():
@@ -160,10 +199,15 @@ def draw(sources: dict[str, Any], pools: dict[str, list[Example]], counts: dict[
         pool = pools[name]
         if want > len(pool):
             if not src.get("allow_repeat", False):
-                cap = f" or raise data.sources.{name}.per_task" if src.get("per_task") is not None else ""
+                cap = (
+                    f" or raise data.sources.{name}.per_task"
+                    if src.get("per_task") is not None
+                    else ""
+                )
                 raise ValueError(
                     f"data.sources.{name}: {want} examples requested but the pool holds {len(pool)} "
-                    f"after filtering (set data.sources.{name}.allow_repeat=true to upsample{cap})")
+                    f"after filtering (set data.sources.{name}.allow_repeat=true to upsample{cap})"
+                )
             pool = [pool[i % len(pool)] for i in range(want)]  # whole passes first: still nested
         chosen[name] = pool[:want]
     return chosen
@@ -172,16 +216,24 @@ def draw(sources: dict[str, Any], pools: dict[str, list[Example]], counts: dict[
 SELECTIONS = ("longest",)
 
 
-def longest(pools: dict[str, list[Example]], n: int,
-            response_tokens: Callable[[list[str]], int] | None) -> dict[str, list[Example]]:
+def longest(
+    pools: dict[str, list[Example]], n: int, response_tokens: Callable[[list[str]], int] | None
+) -> dict[str, list[Example]]:
     """``data.select=longest`` (Long Is More for Alignment, Zhao et al. 2024): the ``n`` examples
     with the most response tokens across all the sources' pools (ties: source order, then each
     pool's seeded order, so the ``n`` longest contain the ``n/2`` longest), each source's in its
     pool's order."""
     if response_tokens is None:
-        raise ValueError("data.select=longest: ranks examples by response tokens, so it needs the run's tokenizer")
-    ranked = sorted(((-response_tokens(ex.turns), i, j) for i, pool in enumerate(pools.values())
-                     for j, ex in enumerate(pool)))[:n]
+        raise ValueError(
+            "data.select=longest: ranks examples by response tokens, so it needs the run's tokenizer"
+        )
+    ranked = sorted(
+        (
+            (-response_tokens(ex.turns), i, j)
+            for i, pool in enumerate(pools.values())
+            for j, ex in enumerate(pool)
+        )
+    )[:n]
     names = list(pools)
     keep: dict[str, list[int]] = {name: [] for name in names}
     for _, i, j in ranked:
@@ -189,9 +241,13 @@ def longest(pools: dict[str, list[Example]], n: int,
     return {name: [pools[name][j] for j in sorted(js)] for name, js in keep.items() if js}
 
 
-def build_mix(data_cfg: dict[str, Any], world_dir: Path | None, cache_dir: Path,
-              plugins: list[str] | None = None,
-              response_tokens: Callable[[list[str]], int] | None = None) -> tuple[list[Example], dict]:
+def build_mix(
+    data_cfg: dict[str, Any],
+    world_dir: Path | None,
+    cache_dir: Path,
+    plugins: list[str] | None = None,
+    response_tokens: Callable[[list[str]], int] | None = None,
+) -> tuple[list[Example], dict]:
     """The training examples (source order, then each source's order) and the manifest.
     ``plugins``: the config's user modules (readers, filters, clean steps) to import first;
     ``response_tokens``: a dialogue's assistant tokens (``data.select=longest`` ranks by them)."""
@@ -204,16 +260,30 @@ def build_mix(data_cfg: dict[str, Any], world_dir: Path | None, cache_dir: Path,
     for name, src in sources.items():
         if wanted[name][0] == 0:
             continue
-        pools[name], filter_stats[name] = cached_pool(name, src, world_dir, cache_dir, seed, data_cfg.get("clean"),
-                                                      policy, data_cfg.get("world_filters"))
-    base = {name: c if c is not None else round(f * len(pools[name])) for name, (c, f) in wanted.items()}
+        pools[name], filter_stats[name] = cached_pool(
+            name,
+            src,
+            world_dir,
+            cache_dir,
+            seed,
+            data_cfg.get("clean"),
+            policy,
+            data_cfg.get("world_filters"),
+        )
+    base = {
+        name: c if c is not None else round(f * len(pools[name])) for name, (c, f) in wanted.items()
+    }
     # scaled: false keeps a source's count whatever data.size is (e.g. "1,000 + 30 dialogue chains")
     fixed = {name for name, src in sources.items() if src.get("scaled", True) is False}
-    counts = {**scale_counts({k: v for k, v in base.items() if k not in fixed}, data_cfg.get("size")),
-              **{k: base[k] for k in fixed}}
+    counts = {
+        **scale_counts({k: v for k, v in base.items() if k not in fixed}, data_cfg.get("size")),
+        **{k: base[k] for k in fixed},
+    }
     if data_cfg.get("select") is not None:
         if data_cfg["select"] not in SELECTIONS:
-            raise ValueError(f"data.select: expected one of {SELECTIONS} or null, got {data_cfg['select']!r}")
+            raise ValueError(
+                f"data.select: expected one of {SELECTIONS} or null, got {data_cfg['select']!r}"
+            )
         chosen = longest(pools, sum(counts.values()), response_tokens)
         counts = {name: len(chosen.get(name, [])) for name in sources}
     else:

@@ -24,21 +24,45 @@ def preview(examples: list[Example], manifest: dict, per_source: int = 2) -> str
     by_source: dict[str, list[Example]] = defaultdict(list)
     for ex in examples:
         by_source[ex.source].append(ex)
-    lines = [f"# Data arm `{manifest['data']}`: {manifest['n_examples']} examples "
-             f"(subset seed {manifest['subset_seed']}, sha256 {manifest['sha256'][:12]})", "",
-             "| source | examples | pool after filters |", "|---|---|---|"]
-    lines += [f"| {s} | {n} | {manifest['pool_sizes'].get(s)} |" for s, n in manifest["source_counts"].items()]
+    lines = [
+        f"# Data arm `{manifest['data']}`: {manifest['n_examples']} examples "
+        f"(subset seed {manifest['subset_seed']}, sha256 {manifest['sha256'][:12]})",
+        "",
+        "| source | examples | pool after filters |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {s} | {n} | {manifest['pool_sizes'].get(s)} |"
+        for s, n in manifest["source_counts"].items()
+    ]
     lines += [f"\n**Warning:** {w}" for w in manifest.get("warnings", [])]
     for source, stats in manifest["filter_stats"].items():
-        lines += ["", f"## Filters of `{source}` (rows in = kept + each step's drops + bad records)", "",
-                  "| step | rows |", "|---|---|", *[f"| {k} | {v} |" for k, v in stats.items()]]
+        lines += [
+            "",
+            f"## Filters of `{source}` (rows in = kept + each step's drops + bad records)",
+            "",
+            "| step | rows |",
+            "|---|---|",
+            *[f"| {k} | {v} |" for k, v in stats.items()],
+        ]
     for source, exs in by_source.items():
         lengths = [len(ex.turns[-1]) for ex in exs]
         peak = max(n for _, n in length_histogram(lengths)) or 1
         lines += ["", f"## `{source}`: response length (characters)", "", "```"]
-        lines += [f"{label:>10} {n:6d} {'#' * round(40 * n / peak)}" for label, n in length_histogram(lengths)]
+        lines += [
+            f"{label:>10} {n:6d} {'#' * round(40 * n / peak)}"
+            for label, n in length_histogram(lengths)
+        ]
         lines += ["```"]
         for ex in exs[:per_source]:
-            lines += ["", f"**{ex.id}**", "", "> " + ex.turns[0].replace("\n", "\n> "), "",
-                      "```", ex.turns[-1], "```"]
+            lines += [
+                "",
+                f"**{ex.id}**",
+                "",
+                "> " + ex.turns[0].replace("\n", "\n> "),
+                "",
+                "```",
+                ex.turns[-1],
+                "```",
+            ]
     return "\n".join(lines) + "\n"

@@ -36,6 +36,7 @@ from limalab.registry import Registry
 
 T = TypeVar("T")
 
+
 def _builtin_readers() -> list[str]:
     """Every module of ``limalab.data.readers``: a new built-in reader is one module there."""
     import limalab.data.readers as package  # its __init__ imports nothing
@@ -43,8 +44,9 @@ def _builtin_readers() -> list[str]:
     return [f"{package.__name__}.{m.name}" for m in pkgutil.iter_modules(package.__path__)]
 
 
-READERS: Registry[Callable[[Source], list[Example]]] = Registry("reader", "data.sources.<name>.reader",
-                                                                _builtin_readers())
+READERS: Registry[Callable[[Source], list[Example]]] = Registry(
+    "reader", "data.sources.<name>.reader", _builtin_readers()
+)
 COMMON = set(SourceConfig.model_fields) | {"name", "filter_overrides"}  # not a reader's own options
 
 
@@ -130,15 +132,22 @@ def temperature_order(per_group: dict[str, list[Example]], tau: float, seed: int
     return order
 
 
-def source_pool(cfg: dict[str, Any], path: Path | str, seed: int,
-                on_bad_record: str = "error") -> tuple[list[Example], dict[str, int]]:
+def source_pool(
+    cfg: dict[str, Any], path: Path | str, seed: int, on_bad_record: str = "error"
+) -> tuple[list[Example], dict[str, int]]:
     """The source's pool in its seeded order, and its counts: ``input``, each filter's drops,
     ``bad_records`` (skipped with ``data.on_bad_record=skip``) and ``kept``."""
     name = cfg["name"]
     reader = READERS.get(cfg.get("reader"), f"data.sources.{name}.reader")
     if not str(path).startswith(HUB) and not Path(path).exists():
         raise FileNotFoundError(f"data.sources.{name}.path: {path} does not exist")
-    src = Source(name, cfg, path if str(path).startswith(HUB) else Path(path), seed, BadRecords(on_bad_record))
+    src = Source(
+        name,
+        cfg,
+        path if str(path).startswith(HUB) else Path(path),
+        seed,
+        BadRecords(on_bad_record),
+    )
     src.stats["input"] = 0
     pool = reader(src)
     check_unique_ids(name, pool)
@@ -156,22 +165,31 @@ def check_unique_ids(name: str, pool: list[Example]) -> None:
     seen: set[str] = set()
     for ex in pool:
         if ex.id in seen:
-            raise ValueError(f"data.sources.{name}: two examples have the id {ex.id!r}; a reader must give each "
-                             "record its own id (Source.unique_id makes a format's ids unique)")
+            raise ValueError(
+                f"data.sources.{name}: two examples have the id {ex.id!r}; a reader must give each "
+                "record its own id (Source.unique_id makes a format's ids unique)"
+            )
         seen.add(ex.id)
 
 
 def check_accounting(name: str, stats: dict[str, int]) -> None:
     """rows in = kept + every step's drops + bad records, or the run stops."""
     drops = {k: v for k, v in stats.items() if k not in RESERVED}
-    if stats.get("input", 0) != stats.get("kept", 0) + sum(drops.values()) + stats.get("bad_records", 0):
-        raise ValueError(f"data.sources.{name}: rows do not add up: {stats.get('input', 0)} in != "
-                         f"{stats.get('kept', 0)} kept + drops {drops} + {stats.get('bad_records', 0)} bad records "
-                         "(a reader or step lost rows without counting them)")
+    if stats.get("input", 0) != stats.get("kept", 0) + sum(drops.values()) + stats.get(
+        "bad_records", 0
+    ):
+        raise ValueError(
+            f"data.sources.{name}: rows do not add up: {stats.get('input', 0)} in != "
+            f"{stats.get('kept', 0)} kept + drops {drops} + {stats.get('bad_records', 0)} bad records "
+            "(a reader or step lost rows without counting them)"
+        )
 
 
 def accounting(stats: dict[str, int]) -> dict[str, Any]:
     """The manifest's view of a source's stats."""
-    return {"rows_in": stats.get("input", 0), "kept": stats.get("kept", 0),
-            "dropped": {k: v for k, v in stats.items() if k not in RESERVED},
-            "bad_records": stats.get("bad_records", 0)}
+    return {
+        "rows_in": stats.get("input", 0),
+        "kept": stats.get("kept", 0),
+        "dropped": {k: v for k, v in stats.items() if k not in RESERVED},
+        "bad_records": stats.get("bad_records", 0),
+    }

@@ -10,8 +10,14 @@ import random
 from limalab.data.chat import IGNORE
 
 # source -> (count, mean input tokens, mean output tokens)
-TABLE1 = {"se_stem": (200, 117, 523), "se_other": (200, 119, 530), "wikihow": (200, 12, 1811),
-          "writingprompts": (150, 34, 274), "natural_instructions": (50, 236, 92), "authors": (200, 40, 334)}
+TABLE1 = {
+    "se_stem": (200, 117, 523),
+    "se_other": (200, 119, 530),
+    "wikihow": (200, 12, 1811),
+    "writingprompts": (150, 34, 274),
+    "natural_instructions": (50, 236, 92),
+    "authors": (200, 40, 334),
+}
 Row = tuple[list[int], list[int]]
 
 
@@ -25,7 +31,9 @@ def table1_rows(vocab: int, max_length: int, seed: int = 0) -> list[Row]:
     rows = []
     for count, n_in, n_out in TABLE1.values():
         for _ in range(count):
-            prompt = [rng.randrange(4, vocab) for _ in range(lognormal(rng, n_in) + 3)]  # + bos and markers
+            prompt = [
+                rng.randrange(4, vocab) for _ in range(lognormal(rng, n_in) + 3)
+            ]  # + bos and markers
             response = [rng.randrange(4, vocab) for _ in range(lognormal(rng, n_out) + 1)]  # + EOT
             ids = (prompt + response)[:max_length]
             rows.append((ids, ([IGNORE] * len(prompt) + response)[:max_length]))

@@ -28,17 +28,31 @@ CHAT_TEMPLATE = (
 )
 
 
-def train_word_tokenizer(files: list[Path], out_dir: Path, eot: str = "<|eot|>") -> PreTrainedTokenizerFast:
+def train_word_tokenizer(
+    files: list[Path], out_dir: Path, eot: str = "<|eot|>"
+) -> PreTrainedTokenizerFast:
     tok = Tokenizer(models.WordLevel(unk_token=SPECIAL["unk_token"]))
-    tok.normalizer = normalizers.Sequence([
-        normalizers.NFKC(), normalizers.Lowercase(), normalizers.Replace(Regex(r"\r?\n"), f" {NEWLINE} "),
-    ])
-    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
-    tok.decoder = decoders.Sequence([decoders.Replace(NEWLINE, "\n"), decoders.WordPiece(cleanup=True)])
+    tok.normalizer = normalizers.Sequence(
+        [
+            normalizers.NFKC(),
+            normalizers.Lowercase(),
+            normalizers.Replace(Regex(r"\r?\n"), f" {NEWLINE} "),
+        ]
+    )
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()]
+    )
+    tok.decoder = decoders.Sequence(
+        [decoders.Replace(NEWLINE, "\n"), decoders.WordPiece(cleanup=True)]
+    )
     specials = [*SPECIAL.values(), USER, ASSISTANT, eot]
-    trainer = trainers.WordLevelTrainer(special_tokens=specials, min_frequency=1, vocab_size=1_000_000)
+    trainer = trainers.WordLevelTrainer(
+        special_tokens=specials, min_frequency=1, vocab_size=1_000_000
+    )
     tok.train([str(f) for f in files], trainer)
-    hf = PreTrainedTokenizerFast(tokenizer_object=tok, **SPECIAL, additional_special_tokens=[USER, ASSISTANT, eot])
+    hf = PreTrainedTokenizerFast(
+        tokenizer_object=tok, **SPECIAL, additional_special_tokens=[USER, ASSISTANT, eot]
+    )
     hf.chat_template = CHAT_TEMPLATE.replace("eot_token", repr(eot))
     hf.init_kwargs["eot_token"] = eot
     hf.save_pretrained(out_dir)

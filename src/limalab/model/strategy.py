@@ -22,7 +22,13 @@ from pytorch_lightning.strategies import FSDPStrategy, ModelParallelStrategy, St
 
 log = logging.getLogger(__name__)
 
-EXTRA_KEYS = ("strategy", "attn_implementation", "activation_checkpointing", "compile", "throughput")
+EXTRA_KEYS = (
+    "strategy",
+    "attn_implementation",
+    "activation_checkpointing",
+    "compile",
+    "throughput",
+)
 AC_POLICIES = ("none", "full", "selective")  # or an int k: every k-th decoder layer
 
 
@@ -32,8 +38,11 @@ def split_trainer_config(trainer: dict[str, Any]) -> tuple[dict[str, Any], dict[
     extras = {k: trainer.get(k) for k in EXTRA_KEYS}
     if isinstance(extras["strategy"], str):  # a Lightning strategy name goes straight through
         kwargs["strategy"] = extras["strategy"]
-    elif isinstance(extras["strategy"], dict) and extras["strategy"].get("name") == "fsdp2" \
-            and kwargs.get("precision") == "bf16-mixed":
+    elif (
+        isinstance(extras["strategy"], dict)
+        and extras["strategy"].get("name") == "fsdp2"
+        and kwargs.get("precision") == "bf16-mixed"
+    ):
         extras["strategy"] = {**extras["strategy"], "param_dtype": "bfloat16"}
         kwargs["precision"] = "32-true"  # the policy casts; autocast stays off
     return kwargs, extras
@@ -56,8 +65,9 @@ def fsdp2_kwargs(spec: dict[str, Any]) -> dict[str, Any]:
 
     kw: dict[str, Any] = {}
     if spec.get("param_dtype"):
-        kw["mp_policy"] = MixedPrecisionPolicy(param_dtype=getattr(torch, spec["param_dtype"]),
-                                               reduce_dtype=torch.float32)
+        kw["mp_policy"] = MixedPrecisionPolicy(
+            param_dtype=getattr(torch, spec["param_dtype"]), reduce_dtype=torch.float32
+        )
     if spec.get("cpu_offload"):
         kw["offload_policy"] = CPUOffloadPolicy(pin_memory=torch.cuda.is_available())
     if spec.get("reshard_after_forward") is not None:
@@ -77,7 +87,11 @@ def shard_fsdp2(model: torch.nn.Module, mesh: Any, kwargs: dict[str, Any]) -> No
 def n_processes(kwargs: dict[str, Any]) -> int:
     devices = kwargs.get("devices", 1)
     if devices in ("auto", -1, "-1"):
-        devices = torch.cuda.device_count() if kwargs.get("accelerator") in ("gpu", "cuda", "auto") else os.cpu_count()
+        devices = (
+            torch.cuda.device_count()
+            if kwargs.get("accelerator") in ("gpu", "cuda", "auto")
+            else os.cpu_count()
+        )
     if isinstance(devices, list | tuple):
         devices = len(devices)
     return int(devices) * int(kwargs.get("num_nodes", 1))
@@ -92,15 +106,25 @@ def build_strategy(spec: Any, model: torch.nn.Module, kwargs: dict[str, Any]) ->
     name = spec.pop("name", None)
     if name == "fsdp":
         layer = type(model.model.layers[0])
-        return FSDPStrategy(auto_wrap_policy={layer}, use_orig_params=True, limit_all_gathers=True,
-                            sharding_strategy=spec.get("sharding_strategy", "FULL_SHARD"),
-                            state_dict_type=spec.get("state_dict_type", "sharded"),
-                            cpu_offload=bool(spec.get("cpu_offload", False)))
+        return FSDPStrategy(
+            auto_wrap_policy={layer},
+            use_orig_params=True,
+            limit_all_gathers=True,
+            sharding_strategy=spec.get("sharding_strategy", "FULL_SHARD"),
+            state_dict_type=spec.get("state_dict_type", "sharded"),
+            cpu_offload=bool(spec.get("cpu_offload", False)),
+        )
     if name == "fsdp2":  # Lightning's ModelParallelStrategy; CausalLMModule.configure_model shards
-        return FSDP2Strategy(fsdp2_kwargs(spec), data_parallel_size=n_processes(kwargs), tensor_parallel_size=1,
-                             process_group_backend=spec.get("process_group_backend"),
-                             save_distributed_checkpoint=bool(spec.get("sharded_checkpoint", True)))
-    raise ValueError(f"trainer.strategy.name: expected fsdp or fsdp2 (or a Lightning strategy string), got {name!r}")
+        return FSDP2Strategy(
+            fsdp2_kwargs(spec),
+            data_parallel_size=n_processes(kwargs),
+            tensor_parallel_size=1,
+            process_group_backend=spec.get("process_group_backend"),
+            save_distributed_checkpoint=bool(spec.get("sharded_checkpoint", True)),
+        )
+    raise ValueError(
+        f"trainer.strategy.name: expected fsdp or fsdp2 (or a Lightning strategy string), got {name!r}"
+    )
 
 
 def save_matmuls(ctx: Any, op: Any, *args: Any, **kwargs: Any) -> Any:
@@ -108,10 +132,14 @@ def save_matmuls(ctx: Any, op: Any, *args: Any, **kwargs: Any) -> Any:
     recompute the rest (norms, activations, rotary, elementwise: cheap, and most of the bytes)."""
     from torch.utils.checkpoint import CheckpointPolicy
 
-    keep = {torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.bmm.default,
-            torch.ops.aten._scaled_dot_product_flash_attention.default,
-            torch.ops.aten._scaled_dot_product_efficient_attention.default,
-            torch.ops.aten._scaled_dot_product_flash_attention_for_cpu.default}
+    keep = {
+        torch.ops.aten.mm.default,
+        torch.ops.aten.addmm.default,
+        torch.ops.aten.bmm.default,
+        torch.ops.aten._scaled_dot_product_flash_attention.default,
+        torch.ops.aten._scaled_dot_product_efficient_attention.default,
+        torch.ops.aten._scaled_dot_product_flash_attention_for_cpu.default,
+    }
     return CheckpointPolicy.MUST_SAVE if op in keep else CheckpointPolicy.PREFER_RECOMPUTE
 
 
@@ -122,8 +150,10 @@ def apply_activation_checkpointing(model: torch.nn.Module, policy: Any) -> None:
     if policy in (None, False, "none"):
         return
     if policy not in (True, *AC_POLICIES) and not (isinstance(policy, int) and policy >= 1):
-        raise ValueError(f"trainer.activation_checkpointing: expected false, true, {', '.join(AC_POLICIES)} or an "
-                         f"integer k >= 1 (every k-th layer), got {policy!r}")
+        raise ValueError(
+            f"trainer.activation_checkpointing: expected false, true, {', '.join(AC_POLICIES)} or an "
+            f"integer k >= 1 (every k-th layer), got {policy!r}"
+        )
     kwargs: dict[str, Any] = {"use_reentrant": False}
     if policy == "selective":
         from torch.utils.checkpoint import create_selective_checkpoint_contexts
@@ -161,4 +191,6 @@ def prepare_model(model: torch.nn.Module, extras: dict[str, Any]) -> torch.nn.Mo
 
 def is_sharded(model: torch.nn.Module) -> bool:
     """Wrapped by FSDP (``FullyShardedDataParallel``) or FSDP2 (``FSDP<Class>``)."""
-    return any(type(m).__name__.startswith(("FullyShardedDataParallel", "FSDP")) for m in model.modules())
+    return any(
+        type(m).__name__.startswith(("FullyShardedDataParallel", "FSDP")) for m in model.modules()
+    )

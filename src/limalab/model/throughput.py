@@ -20,9 +20,23 @@ import torch
 # Dense bf16 tensor-core peaks (TFLOP/s, no sparsity), matched by substring of the device name;
 # longer names first so "H100 PCIe" wins over "H100".
 PEAK_BF16_TFLOPS = {
-    "H100 PCIe": 756.0, "H100 NVL": 835.0, "GH200": 989.0, "H200": 989.0, "H100": 989.0, "B200": 2250.0,
-    "A100": 312.0, "A800": 312.0, "L40S": 362.0, "A6000": 155.0, "A10G": 70.0, "A10": 125.0, "L4": 121.0,
-    "RTX 4090": 165.0, "RTX 3090": 71.0, "V100": 125.0, "T4": 65.0,
+    "H100 PCIe": 756.0,
+    "H100 NVL": 835.0,
+    "GH200": 989.0,
+    "H200": 989.0,
+    "H100": 989.0,
+    "B200": 2250.0,
+    "A100": 312.0,
+    "A800": 312.0,
+    "L40S": 362.0,
+    "A6000": 155.0,
+    "A10G": 70.0,
+    "A10": 125.0,
+    "L4": 121.0,
+    "RTX 4090": 165.0,
+    "RTX 3090": 71.0,
+    "V100": 125.0,
+    "T4": 65.0,
 }
 
 
@@ -45,14 +59,21 @@ def model_sizes(model: torch.nn.Module) -> dict[str, int]:
     head = list(model.get_output_embeddings().parameters())  # the input embedding itself when tied
     ids = {id(p) for p in head}
     body = sum(p.numel() for p in model.parameters() if p is not emb and id(p) not in ids)
-    return {"body": body, "head": sum(p.numel() for p in head), "layers": model.config.num_hidden_layers,
-            "hidden": model.config.hidden_size}
+    return {
+        "body": body,
+        "head": sum(p.numel() for p in head),
+        "layers": model.config.num_hidden_layers,
+        "hidden": model.config.hidden_size,
+    }
 
 
 def step_flops(sizes: dict[str, int], stats: dict[str, float]) -> float:
     """Training FLOPs (forward + backward) of a step with these counts (``share_stats``)."""
-    return (6.0 * sizes["body"] * stats["tokens"] + 6.0 * sizes["head"] * stats["head_tokens"]
-            + 12.0 * sizes["layers"] * sizes["hidden"] * stats["attn_pairs"])
+    return (
+        6.0 * sizes["body"] * stats["tokens"]
+        + 6.0 * sizes["head"] * stats["head_tokens"]
+        + 12.0 * sizes["layers"] * sizes["hidden"] * stats["attn_pairs"]
+    )
 
 
 class Throughput(pl.Callback):
@@ -71,11 +92,15 @@ class Throughput(pl.Callback):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         self.sizes = model_sizes(pl_module.model)  # before the strategy shards it
 
-    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx) -> None:
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx
+    ) -> None:
         if self.t0 is None:
             self.t0 = time.perf_counter()
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx
+    ) -> None:
         s = getattr(pl_module, "last_step", None)
         if not s:
             return
@@ -87,13 +112,18 @@ class Throughput(pl.Callback):
             torch.cuda.synchronize()
         dt = max(time.perf_counter() - self.t0, 1e-9)
         tps = self.sum["tokens"] / dt
-        metrics = {"perf/tokens_per_s": tps, "perf/examples_per_s": self.sum["examples"] / dt,
-                   "perf/padding_efficiency": self.sum["tokens"] / max(self.sum["slots"], 1),
-                   "train/lr": pl_module.lr_schedulers().get_last_lr()[0],
-                   "train/tokens": float(getattr(pl_module, "tokens_seen", 0))}
+        metrics = {
+            "perf/tokens_per_s": tps,
+            "perf/examples_per_s": self.sum["examples"] / dt,
+            "perf/padding_efficiency": self.sum["tokens"] / max(self.sum["slots"], 1),
+            "train/lr": pl_module.lr_schedulers().get_last_lr()[0],
+            "train/tokens": float(getattr(pl_module, "tokens_seen", 0)),
+        }
         peak = device_peak_tflops(self.peak_cfg)
         if peak:
             self.sizes = self.sizes or model_sizes(pl_module.model)
-            metrics["perf/mfu"] = step_flops(self.sizes, self.sum) / dt / (peak * 1e12 * trainer.world_size)
+            metrics["perf/mfu"] = (
+                step_flops(self.sizes, self.sum) / dt / (peak * 1e12 * trainer.world_size)
+            )
         pl_module.log_dict(metrics, on_step=True, on_epoch=False, rank_zero_only=True)
         self._reset()

@@ -20,7 +20,9 @@ def freeze(model: nn.Module, patterns: list[str] | tuple[str, ...]) -> list[str]
     for pattern in patterns:
         hits = {name for name in params if pattern in name}
         if not hits:
-            raise ValueError(f"model.frozen: {pattern!r} matches no parameter name (e.g. {next(iter(params))!r})")
+            raise ValueError(
+                f"model.frozen: {pattern!r} matches no parameter name (e.g. {next(iter(params))!r})"
+            )
         frozen |= hits
     for name in frozen:
         params[name].requires_grad_(False)

@@ -46,8 +46,12 @@ class RunContext:
     cfg: dict[str, Any]
     rd: RunDir
     run_id: str
-    callbacks: list[pl.Callback] = field(default_factory=list)  # join the Trainer's (e.g. Optuna pruning)
-    launch: dict[str, Any] = field(default_factory=dict)  # how it was launched: Hydra dir, overrides, multirun
+    callbacks: list[pl.Callback] = field(
+        default_factory=list
+    )  # join the Trainer's (e.g. Optuna pruning)
+    launch: dict[str, Any] = field(
+        default_factory=dict
+    )  # how it was launched: Hydra dir, overrides, multirun
     t0: float = field(default_factory=time.time)
     worker: bool = field(default_factory=lambda: worker_rank() != 0)
     # what the stages hand on (each also lives in the run directory)
@@ -80,7 +84,9 @@ class RunContext:
     @cached_property
     def tokenizer(self) -> PreTrainedTokenizerBase:
         m = self.cfg["model"]
-        if m["source"] == "checkpoint":  # a real model: its own tokenizer, with EOT and chat template added
+        if (
+            m["source"] == "checkpoint"
+        ):  # a real model: its own tokenizer, with EOT and chat template added
             return chat_tokenizer(m["path"], m["eot_token"])
         return world_tokenizer(self.world_dir, self.cache_dir, m["eot_token"])
 
@@ -95,10 +101,17 @@ class RunContext:
         m = self.cfg["model"]
         if m["source"] != "miniature" or m["init"] != "pretrained":
             return None
-        tkw = {k: v for k, v in self.trainer_kwargs[0].items() if k not in ("strategy", "num_nodes")}
+        tkw = {
+            k: v for k, v in self.trainer_kwargs[0].items() if k not in ("strategy", "num_nodes")
+        }
         # one process with its own environment: in a SLURM job of several tasks, SLURM's would ask for all
-        return pretrained_base(m, self.world_dir, self.tokenizer, self.cache_dir,
-                               tkw | {"devices": 1, "plugins": [LightningEnvironment()]})
+        return pretrained_base(
+            m,
+            self.world_dir,
+            self.tokenizer,
+            self.cache_dir,
+            tkw | {"devices": 1, "plugins": [LightningEnvironment()]},
+        )
 
     @property
     def base_name(self) -> str | None:
@@ -112,8 +125,10 @@ class RunContext:
     def judge(self) -> Any:
         judge = build_judge(self.cfg["judge"], world=self.world, cache_dir=self.cache_dir)
         if not getattr(judge, "grades", True):
-            raise ValueError(f"judge={self.cfg['judge']['name']} compares two runs: train with a grading judge, then "
-                             "python src/evaluate.py run_dir=<a> compare_to=<b> judge=pairwise")
+            raise ValueError(
+                f"judge={self.cfg['judge']['name']} compares two runs: train with a grading judge, then "
+                "python src/evaluate.py run_dir=<a> compare_to=<b> judge=pairwise"
+            )
         return judge
 
     @cached_property
@@ -137,14 +152,26 @@ class RunContext:
     def grids(self) -> list[str]:
         """Every ablation (``logger.group``) that launched this run: one ``grid:`` tag each."""
         group = (self.cfg.get("logger") or {}).get("group")
-        return list(dict.fromkeys([*self.rd.read_provenance().get("grids", []), *([group] if group else [])]))
+        return list(
+            dict.fromkeys(
+                [*self.rd.read_provenance().get("grids", []), *([group] if group else [])]
+            )
+        )
 
     @cached_property
     def loggers(self) -> list:
         if self.worker:
             return []
-        return make_loggers(self.rd.path, self.run_id, self.wandb_id, self.cfg, redact(self.cfg), self.launch,
-                            self.grids, self.wandb_group)
+        return make_loggers(
+            self.rd.path,
+            self.run_id,
+            self.wandb_id,
+            self.cfg,
+            redact(self.cfg),
+            self.launch,
+            self.grids,
+            self.wandb_group,
+        )
 
     @cached_property
     def max_new_tokens(self) -> int:
@@ -161,7 +188,9 @@ class RunContext:
     def eval_device(self) -> torch.device:
         """Generation runs on one device: the first GPU when training used GPUs, else the CPU."""
         tkw = self.trainer_kwargs[0]
-        gpu = tkw.get("accelerator") in ("gpu", "cuda") or (tkw.get("accelerator") == "auto" and torch.cuda.is_available())
+        gpu = tkw.get("accelerator") in ("gpu", "cuda") or (
+            tkw.get("accelerator") == "auto" and torch.cuda.is_available()
+        )
         return torch.device("cuda", 0) if gpu and torch.cuda.is_available() else torch.device("cpu")
 
     def weights(self, path: Path) -> torch.nn.Module:

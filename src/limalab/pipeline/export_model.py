@@ -48,9 +48,15 @@ def generation_config(ctx: RunContext) -> GenerationConfig:
     tok, d = ctx.tokenizer, ctx.cfg["eval"]["decoding"]
     stops = list(dict.fromkeys(t for t in (ctx.chat.eot_id, tok.eos_token_id) if t is not None))
     return GenerationConfig(
-        eos_token_id=stops, pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
-        do_sample=bool(d["do_sample"]), top_p=float(d["top_p"]), temperature=float(d["temperature"]),
-        repetition_penalty=float(d["repetition_penalty"]), max_new_tokens=int(ctx.max_new_tokens))
+        eos_token_id=stops,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
+        do_sample=bool(d["do_sample"]),
+        top_p=float(d["top_p"]),
+        temperature=float(d["temperature"]),
+        repetition_penalty=float(d["repetition_penalty"]),
+        max_new_tokens=int(ctx.max_new_tokens),
+    )
 
 
 def _set_model_max_length(model_dir: Path, n: int) -> None:
@@ -74,8 +80,13 @@ def run(ctx: RunContext) -> None:
     tmp.rename(ctx.rd.model)
     retained = retention_probe(model, ctx.chat, ctx.world_dir) if ctx.miniature else {}
     files = sorted(p for p in ctx.rd.model.rglob("*") if p.is_file() and p.name != CARD)
-    ctx.records[NAME] = ctx.rd.write_stage(NAME, "complete", files, checkpoint=ctx.records["select"]["checkpoint"],
-                                           knowledge_retained=retained)
+    ctx.records[NAME] = ctx.rd.write_stage(
+        NAME,
+        "complete",
+        files,
+        checkpoint=ctx.records["select"]["checkpoint"],
+        knowledge_retained=retained,
+    )
     write_model_card(ctx, None)
 
 
@@ -85,53 +96,94 @@ def write_model_card(ctx: RunContext, results: dict[str, Any] | None) -> Path | 
     if not ctx.rd.model.is_dir():
         return None
     path = ctx.rd.model / CARD
-    atomic_write_text(path, model_card(ctx.cfg, ctx.run_id, ctx.base_name, ctx.manifest,
-                                       ctx.records.get("select", {}), results))
+    atomic_write_text(
+        path,
+        model_card(
+            ctx.cfg, ctx.run_id, ctx.base_name, ctx.manifest, ctx.records.get("select", {}), results
+        ),
+    )
     return path
 
 
-def model_card(cfg: dict[str, Any], run_id: str, base: str | None, manifest: dict[str, Any], select: dict,
-               results: dict[str, Any] | None) -> str:
+def model_card(
+    cfg: dict[str, Any],
+    run_id: str,
+    base: str | None,
+    manifest: dict[str, Any],
+    select: dict,
+    results: dict[str, Any] | None,
+) -> str:
     """The card's text: Hub metadata (front matter), then base, data, recipe, results, run."""
     t, o, m = cfg["train"], cfg["optim"], cfg["model"]
-    front = ["---", "library_name: transformers", "pipeline_tag: text-generation",
-             "tags: [limalab, lima, " + ", ".join([str(cfg["data"]["name"]), *map(str, cfg.get("tags") or [])]) + "]",
-             "---", ""]
+    front = [
+        "---",
+        "library_name: transformers",
+        "pipeline_tag: text-generation",
+        "tags: [limalab, lima, "
+        + ", ".join([str(cfg["data"]["name"]), *map(str, cfg.get("tags") or [])])
+        + "]",
+        "---",
+        "",
+    ]
     counts = ", ".join(f"{k} {v}" for k, v in sorted((manifest.get("source_counts") or {}).items()))
     body = [
-        f"# limalab run {run_id}", "",
+        f"# limalab run {run_id}",
+        "",
         f"A LIMA-style fine-tune ({m['source']} {base or m.get('path') or 'model'}) on `{cfg['data']['name']}`, "
         f"chat format `<|user|> … {m['eot_token']}<|assistant|> … {m['eot_token']}` (the tokenizer's chat template). "
         "`generation_config.json` holds the decoding the run was evaluated with and stops at the end-of-turn token.",
-        "", "## Base model", "", f"- {m['source']}: `{base or m.get('path')}`", "",
-        "## Data", "",
+        "",
+        "## Base model",
+        "",
+        f"- {m['source']}: `{base or m.get('path')}`",
+        "",
+        "## Data",
+        "",
         f"- `{manifest.get('data')}`: {manifest.get('n_examples')} examples ({counts or 'no source counts'})",
-        f"- manifest sha256 `{manifest.get('sha256')}`, subset seed {manifest.get('subset_seed')}", "",
-        "## Recipe", "",
+        f"- manifest sha256 `{manifest.get('sha256')}`, subset seed {manifest.get('subset_seed')}",
+        "",
+        "## Recipe",
+        "",
         f"- {t['epochs']} epochs (budget `{t['budget']}`), batch {t['batch_size']}, max length {t['max_length']}",
         f"- AdamW lr {o['lr']} ({o['schedule']} to {o['final_lr_ratio']}x), betas {list(o['betas'])}, "
         f"weight decay {o['weight_decay']}, residual dropout {m['residual_dropout']}, seed {cfg['seed']}",
         f"- checkpoint selected on the dev prompts by judge score: {select.get('selected', '?')} "
-        f"(candidates: {_candidates(select)})", "",
-        "## Results", "", *_results_lines(results), "",
-        "## Run", "", f"- run id `{run_id}` (the run directory's name; `provenance.json` there has the git sha and "
-        "package versions)", ""]
+        f"(candidates: {_candidates(select)})",
+        "",
+        "## Results",
+        "",
+        *_results_lines(results),
+        "",
+        "## Run",
+        "",
+        f"- run id `{run_id}` (the run directory's name; `provenance.json` there has the git sha and "
+        "package versions)",
+        "",
+    ]
     return "\n".join(front + body)
 
 
 def _candidates(select: dict) -> str:
-    out = [f"epoch {c['epoch']}: {c['dev_judge_mean']:.2f}" for c in select.get("candidates", [])
-           if isinstance(c.get("dev_judge_mean"), int | float)]
+    out = [
+        f"epoch {c['epoch']}: {c['dev_judge_mean']:.2f}"
+        for c in select.get("candidates", [])
+        if isinstance(c.get("dev_judge_mean"), int | float)
+    ]
     return "; ".join(out) or "none"
 
 
 def _results_lines(results: dict[str, Any] | None) -> list[str]:
     head = (results or {}).get("headline_eval")
     if not results or results.get("status") != "complete" or not head:
-        return ["Not evaluated yet: this card is rewritten with the results when the run completes."]
+        return [
+            "Not evaluated yet: this card is rewritten with the results when the run completes."
+        ]
     lo, hi = head["judge_ci95"]
     spec = head["spec"]
     n = results.get("metrics", {}).get("n_judged")
-    return ["| judge | prompt set | judge mean | 95% CI | n judged |", "|---|---|---|---|---|",
-            f"| {head['judge']} | {spec['prompt_set']} (k={spec['k']}) | {head['judge_mean']:.3f} | "
-            f"{lo:.3f}–{hi:.3f} | {n} |"]
+    return [
+        "| judge | prompt set | judge mean | 95% CI | n judged |",
+        "|---|---|---|---|---|",
+        f"| {head['judge']} | {spec['prompt_set']} (k={spec['k']}) | {head['judge_mean']:.3f} | "
+        f"{lo:.3f}–{hi:.3f} | {n} |",
+    ]

@@ -35,14 +35,31 @@ def module_for(ctx: RunContext) -> CausalLMModule:
 def trainer_for(ctx: RunContext, module: CausalLMModule, epochs: int, max_steps: int) -> pl.Trainer:
     tkw, extras = ctx.trainer_kwargs
     rd, t = ctx.rd, ctx.cfg["train"]
-    ckpt = pl.callbacks.ModelCheckpoint(dirpath=rd.checkpoints, save_last=True, save_top_k=0,
-                                        every_n_train_steps=t["checkpoint_every_n_steps"])
-    callbacks = [ckpt, EpochSnapshot(rd.checkpoints), ResumeMidEpoch(), KillPoint(), ProgressLog("train"),
-                 Throughput(**(extras.get("throughput") or {})), CheckpointBeforeRequeue(rd.checkpoints / "last.ckpt"),
-                 *ctx.callbacks]
-    return pl.Trainer(**{**tkw, "strategy": build_strategy(extras.get("strategy"), module.model, tkw)},
-                      max_epochs=epochs, max_steps=max_steps, logger=ctx.loggers or False,
-                      use_distributed_sampler=False, callbacks=callbacks, default_root_dir=str(rd.path))
+    ckpt = pl.callbacks.ModelCheckpoint(
+        dirpath=rd.checkpoints,
+        save_last=True,
+        save_top_k=0,
+        every_n_train_steps=t["checkpoint_every_n_steps"],
+    )
+    callbacks = [
+        ckpt,
+        EpochSnapshot(rd.checkpoints),
+        ResumeMidEpoch(),
+        KillPoint(),
+        ProgressLog("train"),
+        Throughput(**(extras.get("throughput") or {})),
+        CheckpointBeforeRequeue(rd.checkpoints / "last.ckpt"),
+        *ctx.callbacks,
+    ]
+    return pl.Trainer(
+        **{**tkw, "strategy": build_strategy(extras.get("strategy"), module.model, tkw)},
+        max_epochs=epochs,
+        max_steps=max_steps,
+        logger=ctx.loggers or False,
+        use_distributed_sampler=False,
+        callbacks=callbacks,
+        default_root_dir=str(rd.path),
+    )
 
 
 def resume_point(ctx: RunContext) -> str | None:
@@ -52,7 +69,10 @@ def resume_point(ctx: RunContext) -> str | None:
     ckpts, stages = ctx.rd.checkpoints, ctx.rd.stages
     damaged = (stages / f"{NAME}.json").exists() or (stages / f"{NAME}.json.corrupt").exists()
     if damaged and ckpts.exists() and not ctx.worker:
-        log.warning("run %s: its training finished but its checkpoints changed since: training it again", ctx.run_id)
+        log.warning(
+            "run %s: its training finished but its checkpoints changed since: training it again",
+            ctx.run_id,
+        )
         shutil.rmtree(ckpts)
         for stale in (stages / f"{NAME}.json", stages / f"{NAME}.json.corrupt"):
             stale.unlink(missing_ok=True)
@@ -81,8 +101,13 @@ def run(ctx: RunContext) -> None:
     tokens = 0
     if budget["epochs"] > 0:
         module = module_for(ctx)
-        dm = ChatDataModule(ctx.rows, batching_of(t, ctx.trainer_kwargs[1]), ctx.tokenizer.pad_token_id,
-                            ctx.cfg["seed"], ctx.cfg["data"]["num_workers"])
+        dm = ChatDataModule(
+            ctx.rows,
+            batching_of(t, ctx.trainer_kwargs[1]),
+            ctx.tokenizer.pad_token_id,
+            ctx.cfg["seed"],
+            ctx.cfg["data"]["num_workers"],
+        )
         trainer = trainer_for(ctx, module, budget["epochs"], budget["max_steps"])
         trainer.fit(module, datamodule=dm, ckpt_path=resume_point(ctx))
         tokens = module.tokens_seen
@@ -90,7 +115,10 @@ def run(ctx: RunContext) -> None:
         return
     snapshots = sorted(ctx.rd.checkpoints.glob("epoch-*.pt"))
     if len(snapshots) < budget["epochs"]:
-        raise RuntimeError(f"{ctx.rd.checkpoints}: {len(snapshots)} epoch snapshots after training "
-                           f"{budget['epochs']} epochs")
-    ctx.records[NAME] = ctx.rd.write_stage(NAME, "complete", snapshots, budget=budget, tokens_trained=tokens,
-                                           epochs=budget["epochs"])
+        raise RuntimeError(
+            f"{ctx.rd.checkpoints}: {len(snapshots)} epoch snapshots after training "
+            f"{budget['epochs']} epochs"
+        )
+    ctx.records[NAME] = ctx.rd.write_stage(
+        NAME, "complete", snapshots, budget=budget, tokens_trained=tokens, epochs=budget["epochs"]
+    )

@@ -31,21 +31,29 @@ NAME = "data"
 
 def response_counter(tokenizer: Any) -> Callable[[list[str]], int]:
     """A dialogue's assistant tokens (what ``data.select=longest`` ranks by)."""
-    return lambda turns: sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in turns[1::2])
+    return lambda turns: sum(
+        len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in turns[1::2]
+    )
 
 
 def mix_and_tokenize(ctx: RunContext) -> tuple[list[Example], list, dict[str, Any]]:
     """The examples, their (input_ids, labels) rows and the manifest with token counts."""
     cfg = ctx.cfg
     world_dir = ctx.world_dir if needs_world(cfg["data"]) else None
-    examples, manifest = build_mix(cfg["data"], world_dir, ctx.cache_dir, cfg["plugins"],
-                                   response_counter(ctx.tokenizer))
+    examples, manifest = build_mix(
+        cfg["data"], world_dir, ctx.cache_dir, cfg["plugins"], response_counter(ctx.tokenizer)
+    )
     max_length = int(cfg["train"]["max_length"])
     rows, key = tokenize(examples, manifest["sha256"], ctx.chat, max_length, ctx.cache_dir)
     resp = [sum(1 for t in lab if t != -100) for _, lab in rows]
-    manifest.update(seed=cfg["seed"], tokenized_cache=key, n_tokens=sum(len(ids) for ids, _ in rows),
-                    n_response_tokens=sum(resp), n_trimmed=sum(1 for ids, _ in rows if len(ids) == max_length),
-                    response_tokens_p95=float(np.percentile(resp, 95)))
+    manifest.update(
+        seed=cfg["seed"],
+        tokenized_cache=key,
+        n_tokens=sum(len(ids) for ids, _ in rows),
+        n_response_tokens=sum(resp),
+        n_trimmed=sum(1 for ids, _ in rows if len(ids) == max_length),
+        response_tokens_p95=float(np.percentile(resp, 95)),
+    )
     return examples, rows, manifest
 
 
@@ -54,9 +62,11 @@ def run(ctx: RunContext) -> None:
     ctx.examples, ctx.rows, manifest = mix_and_tokenize(ctx)
     old = ctx.rd.read_manifest()
     if old is not None and old.get("sha256") != manifest["sha256"]:
-        raise ValueError(f"{ctx.rd.manifest}: this run trained on other data (sha256 {old.get('sha256', '?')[:12]}) "
-                         f"than its config gives now ({manifest['sha256'][:12]}): the source files changed; "
-                         "rerun with force=true to train it again on the current data")
+        raise ValueError(
+            f"{ctx.rd.manifest}: this run trained on other data (sha256 {old.get('sha256', '?')[:12]}) "
+            f"than its config gives now ({manifest['sha256'][:12]}): the source files changed; "
+            "rerun with force=true to train it again on the current data"
+        )
     ctx.manifest = manifest
 
 
@@ -68,8 +78,13 @@ def record(ctx: RunContext) -> None:
         return
     if ctx.rd.read_manifest() is None:
         ctx.rd.write_manifest(ctx.manifest)
-    ctx.records[NAME] = ctx.rd.write_stage(NAME, "complete", [ctx.rd.manifest], n_examples=ctx.manifest["n_examples"],
-                                           sha256=ctx.manifest["sha256"])
+    ctx.records[NAME] = ctx.rd.write_stage(
+        NAME,
+        "complete",
+        [ctx.rd.manifest],
+        n_examples=ctx.manifest["n_examples"],
+        sha256=ctx.manifest["sha256"],
+    )
     print(f"data: {ctx.manifest['n_examples']} examples {ctx.manifest['source_counts']}")
 
 
@@ -89,10 +104,14 @@ def prepare_alone(cfg: dict[str, Any]) -> Path:
     """``src/prepare.py``: the arm's manifest and preview in ``<runs_dir>/.data/<key>/``."""
     validate(cfg)
     cache = Path(cfg["cache_dir"])
-    world_dir = build_world(WorldConfig(**cfg["world"]), cache) if needs_world(cfg["data"]) else None
+    world_dir = (
+        build_world(WorldConfig(**cfg["world"]), cache) if needs_world(cfg["data"]) else None
+    )
     counter = response_counter(alone_tokenizer(cfg, cache)) if cfg["data"].get("select") else None
     examples, manifest = build_mix(cfg["data"], world_dir, cache, cfg["plugins"], counter)
-    key = config_hash({"world": cfg["world"], "data": cfg["data"], "v": [WORLD_VERSION, PIPELINE_VERSION]})
+    key = config_hash(
+        {"world": cfg["world"], "data": cfg["data"], "v": [WORLD_VERSION, PIPELINE_VERSION]}
+    )
     out = RunDir(Path(cfg["runs_dir"]) / ".data" / key)
     out.write_manifest(manifest)
     atomic_write_text(out.path / "preview.md", preview(examples, manifest))

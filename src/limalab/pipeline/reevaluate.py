@@ -37,8 +37,10 @@ class RunState:
         export = self.rd.stage_record("export")
         self.results = self.rd.read_any_results()
         if export is None or export["status"] != "complete" or self.results is None:
-            raise FileNotFoundError(f"run_dir: {self.rd.path} holds no finished run (its model was never exported: "
-                                    "run its src/train.py command first)")
+            raise FileNotFoundError(
+                f"run_dir: {self.rd.path} holds no finished run (its model was never exported: "
+                "run its src/train.py command first)"
+            )
         self.cfg = self.rd.read_config()
         self.checkpoint = export["checkpoint"]
         self._chat: ChatFormat | None = None
@@ -47,13 +49,14 @@ class RunState:
     def load(self) -> tuple[Any, ChatFormat]:
         if self._model is None:
             tok = AutoTokenizer.from_pretrained(self.rd.model)
-            self._chat = ChatFormat(tok, tok.init_kwargs.get("eot_token", self.cfg["model"]["eot_token"]))
+            self._chat = ChatFormat(
+                tok, tok.init_kwargs.get("eot_token", self.cfg["model"]["eot_token"])
+            )
             self._model = AutoModelForCausalLM.from_pretrained(self.rd.model).eval()
         return self._model, self._chat
 
     def responder(self, batch_size: int) -> Responder:
         return Responder(self.load, batch_size, self.rd.model)
-
 
 
 def load_prompts(cfg: dict[str, Any], world_dir: Path) -> PromptSet:
@@ -71,13 +74,22 @@ def load_prompts(cfg: dict[str, Any], world_dir: Path) -> PromptSet:
             fields = prompt_fields(row)
         except ConversationError as e:
             raise ValueError(f"{path}: line {n}: {e}") from None
-        rows.append({"prompt_id": str(row.get("prompt_id", row.get("id", n))), "type": row.get("type"), **row, **fields})
+        rows.append(
+            {
+                "prompt_id": str(row.get("prompt_id", row.get("id", n))),
+                "type": row.get("type"),
+                **row,
+                **fields,
+            }
+        )
     return PromptSet.from_rows(rows, path.stem, mp)
 
 
 def run_eval_config(run_eval: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """The run's own eval settings with the command line's ``eval.*`` overrides applied."""
-    merged = OmegaConf.merge(OmegaConf.create({"eval": run_eval}), OmegaConf.from_dotlist(overrides))
+    merged = OmegaConf.merge(
+        OmegaConf.create({"eval": run_eval}), OmegaConf.from_dotlist(overrides)
+    )
     return OmegaConf.to_container(merged, resolve=True)["eval"]
 
 
@@ -90,43 +102,92 @@ def reevaluate(cfg: dict[str, Any], eval_overrides: list[str] | None = None) -> 
     prompts = load_prompts(cfg, world_dir)
     from_world = not cfg.get("prompts")
     judge = build_judge(cfg["judge"], world=world, cache_dir=cache_dir)
-    if getattr(judge, "needs_world", False) and not from_world and not all("entities" in p for p in prompts.rows):
-        raise ValueError(f"judge={cfg['judge']['name']} grades against the world's facts: it needs the world's "
-                         "prompt sets (eval.prompt_set), not prompts=<file>; use judge=likert or judge=hf_local")
+    if (
+        getattr(judge, "needs_world", False)
+        and not from_world
+        and not all("entities" in p for p in prompts.rows)
+    ):
+        raise ValueError(
+            f"judge={cfg['judge']['name']} grades against the world's facts: it needs the world's "
+            "prompt sets (eval.prompt_set), not prompts=<file>; use judge=likert or judge=hf_local"
+        )
     e = cfg["eval"]
-    mnt = e["max_new_tokens"] if isinstance(e.get("max_new_tokens"), int) else run.results["max_new_tokens"]
+    mnt = (
+        e["max_new_tokens"]
+        if isinstance(e.get("max_new_tokens"), int)
+        else run.results["max_new_tokens"]
+    )
     spec = EvalSpec.from_config(e, mnt, prompt_set=prompts.name, few_shot=0)
     if cfg.get("compare_to"):
         return compare(run, RunState(cfg["compare_to"]), prompts, spec, judge, e)
     if not getattr(judge, "grades", True):
-        raise ValueError(f"judge={cfg['judge']['name']} compares two runs: add compare_to=<run_dir>")
-    ev = Evaluation(run.rd.path, prompts, run.checkpoint, spec, judge, None,
-                    ground_truth_judge(world) if from_world else None, e["max_invalid_fraction"])
+        raise ValueError(
+            f"judge={cfg['judge']['name']} compares two runs: add compare_to=<run_dir>"
+        )
+    ev = Evaluation(
+        run.rd.path,
+        prompts,
+        run.checkpoint,
+        spec,
+        judge,
+        None,
+        ground_truth_judge(world) if from_world else None,
+        e["max_invalid_fraction"],
+    )
     if "turns" in prompts.rows[0]:  # conversations: played and judged turn by turn
         return evaluate_dialogue(ev, run.responder(e["batch_size"]))
     summary = evaluate(ev, run.responder(e["batch_size"]))
-    if cfg.get("drift") and summary.get("status") == "complete":  # the same judge once more: do the passes agree?
-        summary = {**summary, "drift": rejudge(run.rd.evals / summary["eval_id"], prompts.rows, judge)}
+    if (
+        cfg.get("drift") and summary.get("status") == "complete"
+    ):  # the same judge once more: do the passes agree?
+        summary = {
+            **summary,
+            "drift": rejudge(run.rd.evals / summary["eval_id"], prompts.rows, judge),
+        }
     return summary
 
 
-def compare(a: RunState, b: RunState, prompts: PromptSet, spec: EvalSpec, judge: Any, e: dict[str, Any]) -> dict:
+def compare(
+    a: RunState, b: RunState, prompts: PromptSet, spec: EvalSpec, judge: Any, e: dict[str, Any]
+) -> dict:
     """Pairwise preference of run a over run b on the same prompts and samples, both orders;
     complete only if at most ``eval.max_invalid_fraction`` of the pairs have no verdict."""
     if not getattr(judge, "compares", False):
         raise ValueError("compare_to needs a judge that compares (judge=pairwise)")
-    gens = {run: cached_generations(run.rd.path, run.responder(e["batch_size"]), prompts, run.checkpoint, spec)[0]
-            for run in (a, b)}
-    cid = config_hash({"a": a.checkpoint, "b": b.checkpoint, "prompts": prompts.sha, "spec": spec.to_dict(),
-                       "judge": judge.id})
+    gens = {
+        run: cached_generations(
+            run.rd.path, run.responder(e["batch_size"]), prompts, run.checkpoint, spec
+        )[0]
+        for run in (a, b)
+    }
+    cid = config_hash(
+        {
+            "a": a.checkpoint,
+            "b": b.checkpoint,
+            "prompts": prompts.sha,
+            "spec": spec.to_dict(),
+            "judge": judge.id,
+        }
+    )
     d = a.rd.evals / f"pairwise-{cid}"
-    if (d / "summary.json").exists() and (done := read_json(d / "summary.json")).get("status") == "complete":
+    if (d / "summary.json").exists() and (done := read_json(d / "summary.json")).get(
+        "status"
+    ) == "complete":
         return done
     by_id = {p["prompt_id"]: p for p in prompts.rows}
     gb = {(g["prompt_id"], g["sample"]): g for g in gens[b]}
-    pairs = [(ga, gb[(ga["prompt_id"], ga["sample"])]) for ga in gens[a] if (ga["prompt_id"], ga["sample"]) in gb]
-    verdicts = judge.compare_all([(by_id[x["prompt_id"]], x["response"], y["response"]) for x, y in pairs])
-    rows = [{"prompt_id": x["prompt_id"], "sample": x["sample"], **v} for (x, _), v in zip(pairs, verdicts, strict=True)]
+    pairs = [
+        (ga, gb[(ga["prompt_id"], ga["sample"])])
+        for ga in gens[a]
+        if (ga["prompt_id"], ga["sample"]) in gb
+    ]
+    verdicts = judge.compare_all(
+        [(by_id[x["prompt_id"]], x["response"], y["response"]) for x, y in pairs]
+    )
+    rows = [
+        {"prompt_id": x["prompt_id"], "sample": x["sample"], **v}
+        for (x, _), v in zip(pairs, verdicts, strict=True)
+    ]
     d.mkdir(parents=True, exist_ok=True)
     write_jsonl(d / "pairs.jsonl", rows)
     valid = [r for r in rows if r["outcome"] is not None]
@@ -134,13 +195,24 @@ def compare(a: RunState, b: RunState, prompts: PromptSet, spec: EvalSpec, judge:
     n = len(valid) or float("nan")  # no verdict: no rates (written as null), never 0%
     state = completion(len(rows), len(rows) - len(valid), e["max_invalid_fraction"])
     summary = {
-        "eval_id": d.name, "judge": judge.id, "a": str(a.rd.path), "b": str(b.rd.path), **spec.to_dict(),
-        "status": state.status, "status_reason": state.reason,
-        "n_pairs": len(rows), "n_invalid": len(rows) - len(valid),
-        "win": sum(r["outcome"] == "win" for r in valid) / n, "tie": sum(r["outcome"] == "tie" for r in valid) / n,
+        "eval_id": d.name,
+        "judge": judge.id,
+        "a": str(a.rd.path),
+        "b": str(b.rd.path),
+        **spec.to_dict(),
+        "status": state.status,
+        "status_reason": state.reason,
+        "n_pairs": len(rows),
+        "n_invalid": len(rows) - len(valid),
+        "win": sum(r["outcome"] == "win" for r in valid) / n,
+        "tie": sum(r["outcome"] == "tie" for r in valid) / n,
         "loss": sum(r["outcome"] == "loss" for r in valid) / n,
         "position_flip_rate": (sum(r["flipped"] for r in both) / len(both)) if both else None,
-        "first_position_preferred": (sum((r["ab"] == "A") + (r["ba"] == "A") for r in both) / (2 * len(both))) if both else None,
+        "first_position_preferred": (
+            sum((r["ab"] == "A") + (r["ba"] == "A") for r in both) / (2 * len(both))
+        )
+        if both
+        else None,
     }
     if getattr(judge, "usage", None) is not None:
         summary["judge_usage"] = judge.usage.to_dict()

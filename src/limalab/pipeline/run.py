@@ -44,15 +44,27 @@ log = logging.getLogger(__name__)
 STAGES = (fine_tune, select_checkpoint, export_model)  # between data (always checked) and evaluate
 
 
-def run(cfg: dict[str, Any], callbacks: list[pl.Callback] | None = None, launch: dict[str, Any] | None = None) -> dict:
+def run(
+    cfg: dict[str, Any],
+    callbacks: list[pl.Callback] | None = None,
+    launch: dict[str, Any] | None = None,
+) -> dict:
     """Run (or resume, or skip) one training run; returns its results. ``callbacks`` join the
     Trainer's (e.g. an Optuna pruning callback); ``launch``: how it was launched (Hydra's job
     directory, overrides, multirun), recorded in provenance and W&B."""
     validate(cfg)
     rid = run_id(cfg)
-    launch = {**launch, "overrides": redact_overrides(list(launch.get("overrides") or []))} if launch else {}
-    ctx = RunContext(cfg, RunDir(Path(cfg["runs_dir"]) / rid), rid, list(callbacks or []), launch=launch)
-    if ctx.worker:  # a data-parallel worker started by the launcher: it trains, rank 0 does the rest
+    launch = (
+        {**launch, "overrides": redact_overrides(list(launch.get("overrides") or []))}
+        if launch
+        else {}
+    )
+    ctx = RunContext(
+        cfg, RunDir(Path(cfg["runs_dir"]) / rid), rid, list(callbacks or []), launch=launch
+    )
+    if (
+        ctx.worker
+    ):  # a data-parallel worker started by the launcher: it trains, rank 0 does the rest
         return _train_only(ctx)
     with run_lock(ctx.rd.path):  # a second launcher of the same run waits here, then finds it done
         if cfg["force"] and ctx.rd.path.is_dir() and any(ctx.rd.path.iterdir()):
@@ -81,13 +93,22 @@ def _start(ctx: RunContext) -> None:
     ctx.rd.path.mkdir(parents=True, exist_ok=True)
     write_config(ctx.rd, ctx.cfg)
     prov = ctx.rd.read_provenance()
-    launch = {**ctx.launch, "at": now()} if ctx.launch else None  # the Hydra job dir and overrides of each launch
-    ctx.rd.update_provenance(**provenance({"world": ctx.world_dir.name, "base_model": ctx.base_name,
-                                           "run_id": ctx.run_id}),
-                             wandb_id=ctx.wandb_id, wandb_ids=list(dict.fromkeys([*prov.get("wandb_ids", []), ctx.wandb_id])),
-                             wandb_group=ctx.wandb_group, grids=ctx.grids, started_at=prov.get("started_at", now()),
-                             resumed_at=now() if prov else None, launch=launch,
-                             launches=[*prov.get("launches", []), *([launch] if launch else [])])
+    launch = (
+        {**ctx.launch, "at": now()} if ctx.launch else None
+    )  # the Hydra job dir and overrides of each launch
+    ctx.rd.update_provenance(
+        **provenance(
+            {"world": ctx.world_dir.name, "base_model": ctx.base_name, "run_id": ctx.run_id}
+        ),
+        wandb_id=ctx.wandb_id,
+        wandb_ids=list(dict.fromkeys([*prov.get("wandb_ids", []), ctx.wandb_id])),
+        wandb_group=ctx.wandb_group,
+        grids=ctx.grids,
+        started_at=prov.get("started_at", now()),
+        resumed_at=now() if prov else None,
+        launch=launch,
+        launches=[*prov.get("launches", []), *([launch] if launch else [])],
+    )
 
 
 def _join_grid(ctx: RunContext) -> None:
@@ -113,7 +134,9 @@ def _link_launch(ctx: RunContext) -> None:
         link.parent.mkdir(parents=True, exist_ok=True)
         if link.is_symlink() or link.exists():
             link.unlink()
-        link.symlink_to(os.path.relpath(ctx.rd.path.resolve(), link.parent.resolve()), target_is_directory=True)
+        link.symlink_to(
+            os.path.relpath(ctx.rd.path.resolve(), link.parent.resolve()), target_is_directory=True
+        )
     except OSError as e:  # a filesystem without symlinks: the job's log still names the run
         log.warning("could not link %s to the run directory (%s)", link, e)
 
@@ -129,7 +152,9 @@ def _todo(ctx: RunContext) -> list[Any]:
 
 def _run_stages(ctx: RunContext) -> dict:
     was_complete = ctx.rd.read_results() is not None
-    log.info("run %s: run directory %s", ctx.run_id, ctx.rd.path.resolve())  # in the Hydra job's log: its run
+    log.info(
+        "run %s: run directory %s", ctx.run_id, ctx.rd.path.resolve()
+    )  # in the Hydra job's log: its run
     prepare_data.run(ctx)  # before anything is written: bad data leaves no run directory behind
     _link_launch(ctx)
     todo = _todo(ctx)
@@ -164,11 +189,20 @@ def _log_to_wandb(ctx: RunContext, results: dict, record: dict, card: Path | Non
     if run is None or card is None:
         return None
 
-    def model() -> Any:  # one artifact object per run that logs or uses it; the same files, the same digest
-        return model_artifact(ctx.rd.model, ctx.run_id, float(ctx.cfg["logger"]["model_upload_max_mb"]), card.read_text())
+    def model() -> (
+        Any
+    ):  # one artifact object per run that logs or uses it; the same files, the same digest
+        return model_artifact(
+            ctx.rd.model,
+            ctx.run_id,
+            float(ctx.cfg["logger"]["model_upload_max_mb"]),
+            card.read_text(),
+        )
 
     run.log_artifact(model(), aliases=["latest", f"epoch-{ctx.records['select']['epoch']}"])
-    if agent_run_id():  # every wandb.init under an agent is the agent's run: no separate evaluate run
+    if (
+        agent_run_id()
+    ):  # every wandb.init under an agent is the agent's run: no separate evaluate run
         run.log_artifact(evaluation_artifact(ctx.rd.path, record), aliases=["latest"])
         return None
     return model
@@ -177,33 +211,54 @@ def _log_to_wandb(ctx: RunContext, results: dict, record: dict, card: Path | Non
 def _complete_results(ctx: RunContext, summary: dict) -> dict:
     prev = ctx.rd.read_results() or {}
     best = ctx.records["select"]["best"]
-    head = {"spec": {k: summary[k] for k in EvalSpec.__dataclass_fields__}, "judge": summary["judge"],
-            "judge_mean": summary["judge_mean"], "judge_ci95": summary["judge_ci95"], "status": summary["status"]}
-    metrics = prev.get("metrics") or headline_metrics(summary) | {"dev_ppl": best["dev_ppl"],
-                                                                   "dev_judge_mean": best["dev_judge_mean"]}
+    head = {
+        "spec": {k: summary[k] for k in EvalSpec.__dataclass_fields__},
+        "judge": summary["judge"],
+        "judge_mean": summary["judge_mean"],
+        "judge_ci95": summary["judge_ci95"],
+        "status": summary["status"],
+    }
+    metrics = prev.get("metrics") or headline_metrics(summary) | {
+        "dev_ppl": best["dev_ppl"],
+        "dev_judge_mean": best["dev_judge_mean"],
+    }
     return _base_results(ctx, prev) | {
-        "status": "complete", "metrics": metrics, "default_eval": prev.get("default_eval", summary["eval_id"]),
-        "evals": {**prev.get("evals", {}), summary["eval_id"]: head}, "headline_eval": head,
+        "status": "complete",
+        "metrics": metrics,
+        "default_eval": prev.get("default_eval", summary["eval_id"]),
+        "evals": {**prev.get("evals", {}), summary["eval_id"]: head},
+        "headline_eval": head,
     }
 
 
 def _failed_results(ctx: RunContext, e: StageFailed) -> dict:
     prev = ctx.rd.read_any_results() or {}
     log.error("run %s: %s", ctx.run_id, e)
-    return _base_results(ctx, prev) | {"status": e.status, "failed_stage": e.stage, "status_reason": e.reason,
-                                       "evals": prev.get("evals", {})}
+    return _base_results(ctx, prev) | {
+        "status": e.status,
+        "failed_stage": e.stage,
+        "status_reason": e.reason,
+        "evals": prev.get("evals", {}),
+    }
 
 
 def _base_results(ctx: RunContext, prev: dict) -> dict:
     train, select = ctx.records.get("train", {}), ctx.records.get("select", {})
     return {
-        "run_id": ctx.run_id, "max_new_tokens": ctx.max_new_tokens,
-        "selected_checkpoint": select.get("selected"), "selection": select.get("candidates", []),
-        "tokens_trained": train.get("tokens_trained", 0), "budget": train.get("budget"),
-        "wall_s": round(time.time() - ctx.t0, 1) + prev.get("wall_s", 0), "wandb_run_id": ctx.wandb_id,
-        "tags": list(ctx.cfg["tags"]), "grids": ctx.grids, "knowledge_probe": ctx.probe,
+        "run_id": ctx.run_id,
+        "max_new_tokens": ctx.max_new_tokens,
+        "selected_checkpoint": select.get("selected"),
+        "selection": select.get("candidates", []),
+        "tokens_trained": train.get("tokens_trained", 0),
+        "budget": train.get("budget"),
+        "wall_s": round(time.time() - ctx.t0, 1) + prev.get("wall_s", 0),
+        "wandb_run_id": ctx.wandb_id,
+        "tags": list(ctx.cfg["tags"]),
+        "grids": ctx.grids,
+        "knowledge_probe": ctx.probe,
         "knowledge_retained": ctx.records.get("export", {}).get("knowledge_retained", {}),
-        "data": ctx.manifest.get("data"), "n_examples": ctx.manifest.get("n_examples"),
+        "data": ctx.manifest.get("data"),
+        "n_examples": ctx.manifest.get("n_examples"),
         "stages": {name: r["status"] for name, r in ctx.records.items()},
         "max_invalid_fraction": ctx.cfg["eval"]["max_invalid_fraction"],
     }
@@ -213,7 +268,10 @@ def _finish(ctx: RunContext, results: dict) -> dict:
     record = {k: v for k, v in results.items() if k != "headline_eval"}
     card = export_model.write_model_card(ctx, results) if results["status"] == "complete" else None
     if card:  # the card's results (outside the export record: see export_model)
-        record["model_card"] = {"path": str(card.relative_to(ctx.rd.path)), "sha256": file_sha256(card)}
+        record["model_card"] = {
+            "path": str(card.relative_to(ctx.rd.path)),
+            "sha256": file_sha256(card),
+        }
     model = _log_to_wandb(ctx, results, record, card)  # None, or the model artifact's builder
     for lg in ctx.loggers:
         if hasattr(lg, "finalize"):

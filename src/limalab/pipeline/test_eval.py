@@ -18,25 +18,41 @@ NAME = "evaluate"
 def test_evaluation(ctx: RunContext) -> Evaluation:
     e = ctx.cfg["eval"]
     spec = EvalSpec.from_config(e, ctx.max_new_tokens)
-    prompts = PromptSet.from_file(ctx.world_dir / "eval" / f"{e['prompt_set']}.jsonl", e["prompt_set"],
-                                  e["max_prompts"])
+    prompts = PromptSet.from_file(
+        ctx.world_dir / "eval" / f"{e['prompt_set']}.jsonl", e["prompt_set"], e["max_prompts"]
+    )
     few_shot = [ex.turns for ex in ctx.examples[: spec.few_shot]]
-    return Evaluation(ctx.rd.path, prompts, ctx.records["select"]["checkpoint"], spec, ctx.judge, few_shot,
-                      ctx.reference, e["max_invalid_fraction"])
+    return Evaluation(
+        ctx.rd.path,
+        prompts,
+        ctx.records["select"]["checkpoint"],
+        spec,
+        ctx.judge,
+        few_shot,
+        ctx.reference,
+        e["max_invalid_fraction"],
+    )
 
 
 def done(ctx: RunContext) -> dict | None:
     """The summary of this run's test evaluation under the current judge and spec, if complete."""
     ev = test_evaluation(ctx)
     s = finished_summary(ev.dir)
-    if s is None or not completion(s["n_judged"] + s["n_invalid"], s["n_invalid"], ev.max_invalid_fraction).complete:
+    if (
+        s is None
+        or not completion(
+            s["n_judged"] + s["n_invalid"], s["n_invalid"], ev.max_invalid_fraction
+        ).complete
+    ):
         return None
     return s
 
 
 def run(ctx: RunContext) -> dict[str, Any]:
     ev = test_evaluation(ctx)
-    responder = Responder(lambda: (selected_model(ctx), ctx.chat), ctx.cfg["eval"]["batch_size"], ctx.rd.model)
+    responder = Responder(
+        lambda: (selected_model(ctx), ctx.chat), ctx.cfg["eval"]["batch_size"], ctx.rd.model
+    )
     summary = evaluate(ev, responder)
     if summary["status"] != "complete":
         raise StageFailed(NAME, summary["status"], summary["status_reason"])

@@ -28,7 +28,10 @@ T = TypeVar("T")
 def submitit_signal() -> signal.Signals | None:
     """submitit's requeue signal inside one of its SLURM jobs (on the main thread, the one
     Python's signal handlers run on), else None."""
-    if os.environ.get("SUBMITIT_EXECUTOR") != "slurm" or threading.current_thread() is not threading.main_thread():
+    if (
+        os.environ.get("SUBMITIT_EXECUTOR") != "slurm"
+        or threading.current_thread() is not threading.main_thread()
+    ):
         return None
     from submitit import JobEnvironment
 
@@ -43,7 +46,9 @@ class CheckpointBeforeRequeue(pl.Callback):
         self.signalled = False
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.global_step and trainer.is_global_zero:  # what a requeued (or rerun) job resumed from
+        if (
+            trainer.global_step and trainer.is_global_zero
+        ):  # what a requeued (or rerun) job resumed from
             print(f"resumed from step {trainer.global_step} ({self.last_ckpt})", flush=True)
         self.signum = submitit_signal()
         if self.signum is not None:
@@ -52,18 +57,32 @@ class CheckpointBeforeRequeue(pl.Callback):
     def _note(self, signum: int, frame: Any) -> None:
         self.signalled = True
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
         # every rank must agree to stop at the same step: saving a sharded checkpoint is a collective
-        if self.signum is not None and trainer.strategy.reduce_boolean_decision(self.signalled, all=False):
+        if self.signum is not None and trainer.strategy.reduce_boolean_decision(
+            self.signalled, all=False
+        ):
             self._checkpoint_and_requeue(trainer)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.signum is not None and trainer.strategy.reduce_boolean_decision(self.signalled, all=False):
-            self._checkpoint_and_requeue(trainer)  # warned after the last step: requeue all the same
+        if self.signum is not None and trainer.strategy.reduce_boolean_decision(
+            self.signalled, all=False
+        ):
+            self._checkpoint_and_requeue(
+                trainer
+            )  # warned after the last step: requeue all the same
         self._restore()
 
-    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
         self._restore()
 
     def _restore(self) -> None:
@@ -74,7 +93,9 @@ class CheckpointBeforeRequeue(pl.Callback):
     def _checkpoint_and_requeue(self, trainer: pl.Trainer) -> None:
         trainer.save_checkpoint(self.last_ckpt)
         if trainer.is_global_zero:
-            print(f"requeue signal: saved {self.last_ckpt} at step {trainer.global_step}", flush=True)
+            print(
+                f"requeue signal: saved {self.last_ckpt} at step {trainer.global_step}", flush=True
+            )
         signum, previous = self.signum, self.previous
         self._restore()
         if callable(previous):
@@ -108,5 +129,7 @@ def run_attempt(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     finally:
         signal.signal(signal.SIGTERM, previous)
     if ended:
-        raise SystemExit("SLURM ended this attempt of the job (SIGTERM): no result; a requeued job resumes the run")
+        raise SystemExit(
+            "SLURM ended this attempt of the job (SIGTERM): no result; a requeued job resumes the run"
+        )
     return result

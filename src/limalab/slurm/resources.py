@@ -12,10 +12,12 @@ from omegaconf import DictConfig, OmegaConf
 
 RESOLVER = "limalab.slurm"
 GPU_ACCELERATORS = ("gpu", "cuda")
-GPUS_PER_FULL_NODE = 8  # what ``devices: -1`` (every visible GPU) asks for; trainer.devices=4 on 4-GPU nodes
-CPUS_PER_GPU = 8        # data loading and the host side of each GPU's rank
+GPUS_PER_FULL_NODE = (
+    8  # what ``devices: -1`` (every visible GPU) asks for; trainer.devices=4 on 4-GPU nodes
+)
+CPUS_PER_GPU = 8  # data loading and the host side of each GPU's rank
 MEM_GB_PER_GPU = 60
-CPUS_PER_CPU_TASK = 1   # CPU trainers exist for tests and the miniature: one core per rank
+CPUS_PER_CPU_TASK = 1  # CPU trainers exist for tests and the miniature: one core per rank
 MEM_GB_PER_CPU_TASK = 4
 
 
@@ -26,9 +28,13 @@ def _devices(trainer: Mapping[str, Any], gpu: bool) -> int:
     if devices in (-1, "-1", "auto"):
         if gpu:
             return GPUS_PER_FULL_NODE
-        raise ValueError(f"trainer.devices: SLURM needs a number of CPU processes per node, got {devices!r}")
+        raise ValueError(
+            f"trainer.devices: SLURM needs a number of CPU processes per node, got {devices!r}"
+        )
     if not str(devices).isdigit() or int(devices) < 1:
-        raise ValueError(f"trainer.devices: expected a positive number of devices per node, got {devices!r}")
+        raise ValueError(
+            f"trainer.devices: expected a positive number of devices per node, got {devices!r}"
+        )
     return int(devices)
 
 
@@ -37,16 +43,30 @@ def slurm_resources(trainer: Mapping[str, Any]) -> dict[str, int | None]:
     node) for a run with this trainer config (``conf/trainer/*.yaml``)."""
     if isinstance(trainer, DictConfig):
         trainer = OmegaConf.to_container(trainer, resolve=True)
-    gpu = trainer.get("accelerator", "cpu") in GPU_ACCELERATORS  # auto: whatever SLURM gives, CPUs here
+    gpu = (
+        trainer.get("accelerator", "cpu") in GPU_ACCELERATORS
+    )  # auto: whatever SLURM gives, CPUs here
     tasks = _devices(trainer, gpu)
     nodes = int(trainer.get("num_nodes", 1) or 1)
     if gpu:
-        return {"nodes": nodes, "tasks_per_node": tasks, "gpus_per_node": tasks, "cpus_per_task": CPUS_PER_GPU,
-                "mem_gb": MEM_GB_PER_GPU * tasks}
-    return {"nodes": nodes, "tasks_per_node": tasks, "gpus_per_node": None, "cpus_per_task": CPUS_PER_CPU_TASK,
-            "mem_gb": MEM_GB_PER_CPU_TASK * tasks}
+        return {
+            "nodes": nodes,
+            "tasks_per_node": tasks,
+            "gpus_per_node": tasks,
+            "cpus_per_task": CPUS_PER_GPU,
+            "mem_gb": MEM_GB_PER_GPU * tasks,
+        }
+    return {
+        "nodes": nodes,
+        "tasks_per_node": tasks,
+        "gpus_per_node": None,
+        "cpus_per_task": CPUS_PER_CPU_TASK,
+        "mem_gb": MEM_GB_PER_CPU_TASK * tasks,
+    }
 
 
 def register_resolver() -> None:
     """``${limalab.slurm:tasks_per_node,${trainer}}``: one value of ``slurm_resources``."""
-    OmegaConf.register_new_resolver(RESOLVER, lambda key, trainer: slurm_resources(trainer)[key], replace=True)
+    OmegaConf.register_new_resolver(
+        RESOLVER, lambda key, trainer: slurm_resources(trainer)[key], replace=True
+    )

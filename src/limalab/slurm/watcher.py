@@ -51,8 +51,11 @@ class SqueueWatcher(SlurmInfoWatcher):
 
     def _update_from_squeue(self) -> None:
         waiting = self._registered - self._finished
-        proc = subprocess.run(["squeue", "--me", "--noheader", "--states=all", "--format=%i|%T|%N"],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            ["squeue", "--me", "--noheader", "--states=all", "--format=%i|%T|%N"],
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode != 0:  # the controller is unreachable: keep the last states
             log.debug("squeue failed: %s", proc.stderr.strip())
             return

@@ -54,7 +54,10 @@ def _files(root: Path) -> list[Path]:
 
 def write_record(root: Path, **meta: object) -> dict:
     """Record every file under ``root`` (relative path -> size and SHA-256)."""
-    files = {str(p.relative_to(root)): {"size": p.stat().st_size, "sha256": file_sha256(p)} for p in _files(root)}
+    files = {
+        str(p.relative_to(root)): {"size": p.stat().st_size, "sha256": file_sha256(p)}
+        for p in _files(root)
+    }
     record = {"files": files, **meta}
     atomic_write_json(root / RECORD, record)
     return record
@@ -92,7 +95,9 @@ def cached_entry(root: Path, build: Callable[[Path], None], what: str = "cache e
         if problem is None:  # another process built it while we waited
             return root
         if root.exists():
-            log.warning("%s %s is incomplete or corrupt (%s): rebuilding it", what, root.name, problem)
+            log.warning(
+                "%s %s is incomplete or corrupt (%s): rebuilding it", what, root.name, problem
+            )
         for stale in root.parent.glob(f"{root.name}.tmp-*"):  # a dead builder's (we hold the lock)
             shutil.rmtree(stale, ignore_errors=True)
         tmp = root.with_name(f"{root.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")

@@ -42,7 +42,9 @@ def _marker(marker_var: str, default: str) -> Path:
 def kill_point(point: str) -> None:
     marker = _marker("LIMALAB_KILL_MARKER", ".limalab-killed")
     if _due("LIMALAB_KILL_AT", point) and not marker.exists():
-        marker.write_text(f"{point}:{os.environ['LIMALAB_KILL_AT'].rpartition(':')[2]} pid {os.getpid()}\n")
+        marker.write_text(
+            f"{point}:{os.environ['LIMALAB_KILL_AT'].rpartition(':')[2]} pid {os.getpid()}\n"
+        )
         os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -56,9 +58,13 @@ def stall_point(point: str) -> None:
     if not _due("LIMALAB_STALL_AT", point) or marker.exists():
         return
     got: list[int] = []
-    handlers = {s: signal.signal(s, lambda signum, frame: got.append(signum)) for s in STALL_SIGNALS}
+    handlers = {
+        s: signal.signal(s, lambda signum, frame: got.append(signum)) for s in STALL_SIGNALS
+    }
     try:
-        marker.write_text(f"{os.environ['LIMALAB_STALL_AT']} pid {os.getpid()} job {os.environ.get('SLURM_JOB_ID', '-')}\n")
+        marker.write_text(
+            f"{os.environ['LIMALAB_STALL_AT']} pid {os.getpid()} job {os.environ.get('SLURM_JOB_ID', '-')}\n"
+        )
         deadline = time.monotonic() + float(os.environ.get("LIMALAB_STALL_S", 600))
         while not got and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -21,7 +21,9 @@ def semantic_config(cfg: dict[str, Any]) -> dict[str, Any]:
             out[group] = {k: v for k, v in out[group].items() if k != key}
     trainer = cfg.get("trainer") or {}
     out["precision"] = trainer.get("precision")
-    out["attention"] = trainer.get("attn_implementation")  # with train.layout, it decides the batch layout
+    out["attention"] = trainer.get(
+        "attn_implementation"
+    )  # with train.layout, it decides the batch layout
     out["versions"] = {"world": WORLD_VERSION, "pipeline": PIPELINE_VERSION}
     return out
 

@@ -28,7 +28,9 @@ def atomic_write_text(path: str | Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600: teammates sharing runs_dir must read it
+        os.chmod(
+            tmp, 0o666 & ~_umask()
+        )  # mkstemp makes 0600: teammates sharing runs_dir must read it
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

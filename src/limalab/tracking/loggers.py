@@ -57,8 +57,15 @@ def wandb_config(cfg: dict[str, Any], run_id: str, launch: dict[str, Any] | None
     """What W&B's config holds: every key dotted, the Hydra group choices (``data: se_filtered``,
     as a sweep sets them), the run id and how it was launched."""
     launch = launch or {}
-    return flat_config(cfg) | dict(launch.get("choices") or {}) | {
-        "run_id": run_id, "launch.dir": launch.get("dir"), "launch.overrides": launch.get("overrides")}
+    return (
+        flat_config(cfg)
+        | dict(launch.get("choices") or {})
+        | {
+            "run_id": run_id,
+            "launch.dir": launch.get("dir"),
+            "launch.overrides": launch.get("overrides"),
+        }
+    )
 
 
 def run_name(cfg: dict[str, Any], run_id: str) -> str:
@@ -72,7 +79,11 @@ def run_group(cfg: dict[str, Any], launch: dict[str, Any] | None) -> str:
     """The ablation (``logger.group``, set by each sweep file), else the multirun it was
     launched in, else the arm: runs that belong together chart together."""
     lcfg = cfg.get("logger") or {}
-    return lcfg.get("group") or (launch or {}).get("multirun") or str((cfg.get("data") or {}).get("name", "runs"))
+    return (
+        lcfg.get("group")
+        or (launch or {}).get("multirun")
+        or str((cfg.get("data") or {}).get("name", "runs"))
+    )
 
 
 def run_tags(cfg: dict[str, Any], grids: list[str] | None = None) -> list[str]:
@@ -80,15 +91,27 @@ def run_tags(cfg: dict[str, Any], grids: list[str] | None = None) -> list[str]:
     (a run in several grids carries one ``grid:`` tag per grid: a W&B run has one group)."""
     data, model = cfg.get("data") or {}, cfg.get("model") or {}
     grids = [(cfg.get("logger") or {}).get("group"), *(grids or [])]
-    tags = [*map(str, cfg.get("tags") or []), f"data:{data.get('name')}", f"n:{data.get('size')}",
-            f"seed:{cfg.get('seed')}", f"model:{model.get('source')}-{model.get('init', 'checkpoint')}",
-            *(f"grid:{g}" for g in grids if g)]
+    tags = [
+        *map(str, cfg.get("tags") or []),
+        f"data:{data.get('name')}",
+        f"n:{data.get('size')}",
+        f"seed:{cfg.get('seed')}",
+        f"model:{model.get('source')}-{model.get('init', 'checkpoint')}",
+        *(f"grid:{g}" for g in grids if g),
+    ]
     return list(dict.fromkeys(t[:64] for t in tags))  # W&B caps a tag at 64 characters
 
 
-def make_loggers(run_dir: Path, run_id: str, wandb_id: str, cfg: dict[str, Any], config_for_wandb: dict,
-                 launch: dict[str, Any] | None = None, grids: list[str] | None = None,
-                 group: str | None = None) -> list[Logger]:
+def make_loggers(
+    run_dir: Path,
+    run_id: str,
+    wandb_id: str,
+    cfg: dict[str, Any],
+    config_for_wandb: dict,
+    launch: dict[str, Any] | None = None,
+    grids: list[str] | None = None,
+    group: str | None = None,
+) -> list[Logger]:
     """The CSV logger, and W&B's unless ``logger.wandb`` is off. ``group``: the run's W&B group if
     it has one already (a run keeps its first group), else ``run_group``."""
     loggers: list[Logger] = [CSVLogger(save_dir=str(run_dir), name="", version="logs")]
@@ -98,12 +121,21 @@ def make_loggers(run_dir: Path, run_id: str, wandb_id: str, cfg: dict[str, Any],
         # the run's files go to save_dir (dir=): no WANDB_DIR, which would pin every later run
         # of a multirun to the first one's directory
         os.environ.setdefault("WANDB_SILENT", "true")
-        loggers.append(WandbLogger(
-            project=lcfg.get("project", "limalab"), entity=lcfg.get("entity"), group=group or run_group(cfg, launch),
-            job_type=lcfg.get("job_type", "train"), tags=run_tags(cfg, grids), name=run_name(cfg, run_id),
-            id=wandb_id, resume="allow", save_dir=str(run_dir), mode=wandb_mode(lcfg.get("mode")),
-            config=wandb_config(config_for_wandb, run_id, launch),
-        ))
+        loggers.append(
+            WandbLogger(
+                project=lcfg.get("project", "limalab"),
+                entity=lcfg.get("entity"),
+                group=group or run_group(cfg, launch),
+                job_type=lcfg.get("job_type", "train"),
+                tags=run_tags(cfg, grids),
+                name=run_name(cfg, run_id),
+                id=wandb_id,
+                resume="allow",
+                save_dir=str(run_dir),
+                mode=wandb_mode(lcfg.get("mode")),
+                config=wandb_config(config_for_wandb, run_id, launch),
+            )
+        )
     return loggers
 
 
@@ -128,7 +160,9 @@ def use_artifact(run: Any, artifact: Any, aliases: list[str] | None = None) -> N
     """``run.use_artifact`` for an artifact built here (online), or, offline where W&B refuses it,
     the record it writes for one: the artifact logged with ``use_after_commit`` (an input)."""
     if run.settings._offline:
-        run._log_artifact(artifact, aliases=aliases or [], is_user_created=True, use_after_commit=True)
+        run._log_artifact(
+            artifact, aliases=aliases or [], is_user_created=True, use_after_commit=True
+        )
     else:
         run.use_artifact(artifact, aliases=aliases)
 
@@ -146,7 +180,9 @@ def manifest_artifact_name(manifest: dict[str, Any]) -> str:
     return f"data-{manifest['sha256'][:16]}"
 
 
-def log_manifest_artifact(loggers: list[Logger], manifest_path: Path, manifest: dict[str, Any]) -> None:
+def log_manifest_artifact(
+    loggers: list[Logger], manifest_path: Path, manifest: dict[str, Any]
+) -> None:
     """The run's data manifest as a W&B ``dataset`` artifact named by its hash, used by the run
     (an input: the first edge of the lineage); the arm and size are aliases, the counts and
     filter drops metadata (no example text leaves the run)."""
@@ -155,22 +191,44 @@ def log_manifest_artifact(loggers: list[Logger], manifest_path: Path, manifest: 
         return
     import wandb
 
-    art = wandb.Artifact(manifest_artifact_name(manifest), type="dataset", metadata={
-        k: manifest.get(k) for k in ("data", "sha256", "n_examples", "source_counts", "pool_sizes",
-                                     "filter_stats", "bad_records", "subset_seed")})
+    art = wandb.Artifact(
+        manifest_artifact_name(manifest),
+        type="dataset",
+        metadata={
+            k: manifest.get(k)
+            for k in (
+                "data",
+                "sha256",
+                "n_examples",
+                "source_counts",
+                "pool_sizes",
+                "filter_stats",
+                "bad_records",
+                "subset_seed",
+            )
+        },
+    )
     art.add_file(str(manifest_path), name="manifest.json")
-    use_artifact(run, art, aliases=["latest", str(manifest.get("data")), f"n{manifest['n_examples']}"])
+    use_artifact(
+        run, art, aliases=["latest", str(manifest.get("data")), f"n{manifest['n_examples']}"]
+    )
 
 
-def model_artifact(model_dir: Path, run_id: str, upload_max_mb: float, description: str = "") -> Any:
+def model_artifact(
+    model_dir: Path, run_id: str, upload_max_mb: float, description: str = ""
+) -> Any:
     """The export as a ``model`` artifact: its files uploaded, or, above ``upload_max_mb``, by
     reference (``file://``: checksummed, not copied). The model card is the description, not a
     file: a new result rewrites the card and must not make a new model version."""
     import wandb
 
     files = sorted(p for p in model_dir.rglob("*") if p.is_file() and p.name != "README.md")
-    art = wandb.Artifact(f"model-{run_id}", type=MODEL_ARTIFACT_TYPE, description=description[:4000],
-                         metadata={"run_id": run_id, "bytes": sum(p.stat().st_size for p in files)})
+    art = wandb.Artifact(
+        f"model-{run_id}",
+        type=MODEL_ARTIFACT_TYPE,
+        description=description[:4000],
+        metadata={"run_id": run_id, "bytes": sum(p.stat().st_size for p in files)},
+    )
     by_reference = sum(p.stat().st_size for p in files) > upload_max_mb * 2**20
     for p in files:
         rel = str(p.relative_to(model_dir))
@@ -193,9 +251,19 @@ def log_eval_table(loggers: list[Logger], eval_dir: Path, key: str = "test/gener
     gens = read_jsonl(eval_dir / "generations.jsonl")
     judged = {(j["prompt_id"], j["sample"]): j for j in read_jsonl(eval_dir / "judgments.jsonl")}
     cols = ["prompt_id", "sample", "type", "prompt", "response", "score", "terminated", "n_tokens"]
-    rows = [[g["prompt_id"], g["sample"], g.get("type"), g["prompt"], g["response"],
-             judged.get((g["prompt_id"], g["sample"]), {}).get("score"), g["terminated"], g["n_tokens"]]
-            for g in gens]
+    rows = [
+        [
+            g["prompt_id"],
+            g["sample"],
+            g.get("type"),
+            g["prompt"],
+            g["response"],
+            judged.get((g["prompt_id"], g["sample"]), {}).get("score"),
+            g["terminated"],
+            g["n_tokens"],
+        ]
+        for g in gens
+    ]
     run.log({key: wandb.Table(columns=cols, data=rows)})
 
 
@@ -222,12 +290,24 @@ def log_selection(loggers: list[Logger], candidates: list[dict[str, Any]]) -> No
 
     run.define_metric("select/epoch")
     run.define_metric("select/*", step_metric="select/epoch")
-    cols = ["epoch", "checkpoint", "status", "dev_judge_mean", "dev_judge_ci95_lo", "dev_judge_ci95_hi", "dev_ppl"]
+    cols = [
+        "epoch",
+        "checkpoint",
+        "status",
+        "dev_judge_mean",
+        "dev_judge_ci95_lo",
+        "dev_judge_ci95_hi",
+        "dev_ppl",
+    ]
     rows = []
     for c in sorted(candidates, key=lambda c: c["epoch"]):
-        s = scalars("select/", {k: c.get(k) for k in ("dev_judge_mean", "dev_judge_ci95", "dev_ppl")})
+        s = scalars(
+            "select/", {k: c.get(k) for k in ("dev_judge_mean", "dev_judge_ci95", "dev_ppl")}
+        )
         run.log({"select/epoch": c["epoch"], **s})
-        rows.append([c["epoch"], c["checkpoint"], c["status"], *(s.get(f"select/{k}") for k in cols[3:])])
+        rows.append(
+            [c["epoch"], c["checkpoint"], c["status"], *(s.get(f"select/{k}") for k in cols[3:])]
+        )
     run.log({"select/candidates": wandb.Table(columns=cols, data=rows)})
 
 
@@ -236,16 +316,34 @@ def log_headline(loggers: list[Logger], results: dict[str, Any]) -> None:
     checkpoint's dev numbers as ``dev/*``, and the run's facts, in the W&B summary (what a
     runs table and a bar chart over a group read); the CSV record gets the same numbers."""
     m = dict(results.get("metrics") or {})
-    best = next((c for c in results.get("selection") or [] if f"epoch-{c['epoch']}" == results.get("selected_checkpoint")), {})
-    dev = {"judge_mean": m.pop("dev_judge_mean", None), "ppl": m.pop("dev_ppl", None),
-           "judge_ci95": best.get("dev_judge_ci95")}
-    facts = {"n_examples": results.get("n_examples"), "tokens_trained": results.get("tokens_trained"),
-             "complete": results.get("status") == "complete"}
+    best = next(
+        (
+            c
+            for c in results.get("selection") or []
+            if f"epoch-{c['epoch']}" == results.get("selected_checkpoint")
+        ),
+        {},
+    )
+    dev = {
+        "judge_mean": m.pop("dev_judge_mean", None),
+        "ppl": m.pop("dev_ppl", None),
+        "judge_ci95": best.get("dev_judge_ci95"),
+    }
+    facts = {
+        "n_examples": results.get("n_examples"),
+        "tokens_trained": results.get("tokens_trained"),
+        "complete": results.get("status") == "complete",
+    }
     numbers = scalars("test/", m) | scalars("dev/", dev) | scalars("run/", facts)
     for lg in loggers:
         if isinstance(lg, WandbLogger):
-            lg.experiment.summary.update(numbers | {"run/status": results.get("status"),
-                                                    "run/selected_checkpoint": results.get("selected_checkpoint")})
+            lg.experiment.summary.update(
+                numbers
+                | {
+                    "run/status": results.get("status"),
+                    "run/selected_checkpoint": results.get("selected_checkpoint"),
+                }
+            )
         elif hasattr(lg, "log_metrics"):
             lg.log_metrics(numbers)
 
@@ -263,8 +361,11 @@ def log_results_artifact(loggers: list[Logger], run_dir: Path, results: dict[str
         return
     import wandb
 
-    art = wandb.Artifact(f"run-{results['run_id']}", type=RESULTS_ARTIFACT_TYPE,
-                         metadata={k: results.get(k) for k in ("run_id", "data", "n_examples", "tags", "grids")})
+    art = wandb.Artifact(
+        f"run-{results['run_id']}",
+        type=RESULTS_ARTIFACT_TYPE,
+        metadata={k: results.get(k) for k in ("run_id", "data", "n_examples", "tags", "grids")},
+    )
     for name in ("config.yaml", "manifest.json"):
         if (run_dir / name).exists():
             art.add_file(str(run_dir / name), name=name)
@@ -283,15 +384,24 @@ def evaluation_artifact(run_dir: Path, results: dict[str, Any]) -> Any:
     import wandb
 
     eval_id = results["default_eval"]
-    art = wandb.Artifact(f"eval-{results['run_id']}-{eval_id}", type=EVAL_ARTIFACT_TYPE,
-                         metadata={"run_id": results["run_id"], "eval_id": eval_id})
+    art = wandb.Artifact(
+        f"eval-{results['run_id']}-{eval_id}",
+        type=EVAL_ARTIFACT_TYPE,
+        metadata={"run_id": results["run_id"], "eval_id": eval_id},
+    )
     for name in ("generations.jsonl", "judgments.jsonl", "summary.json"):
         art.add_file(str(run_dir / "evals" / eval_id / name), name=name)
     return art
 
 
-def log_evaluation_run(run_dir: Path, results: dict[str, Any], cfg: dict[str, Any], model_art: Any, group: str,
-                       grids: list[str] | None = None) -> None:
+def log_evaluation_run(
+    run_dir: Path,
+    results: dict[str, Any],
+    cfg: dict[str, Any],
+    model_art: Any,
+    group: str,
+    grids: list[str] | None = None,
+) -> None:
     """The test evaluation as its own W&B run (job type ``evaluate``, the train run's group and
     name + ``-eval``): it uses the model artifact and logs the evaluation (generations,
     judgments, summary) as an ``evaluation`` artifact — the last edges of the lineage. (Under a
@@ -301,21 +411,43 @@ def log_evaluation_run(run_dir: Path, results: dict[str, Any], cfg: dict[str, An
 
     lcfg = cfg.get("logger") or {}
     eval_id = results["default_eval"]
-    run = wandb.init(project=lcfg.get("project", "limalab"), entity=lcfg.get("entity"), group=group,
-                     job_type="evaluate", tags=run_tags(cfg, grids), name=run_name(cfg, results["run_id"]) + "-eval",
-                     id=f"{results['wandb_run_id']}-eval", resume="allow", dir=str(run_dir),
-                     mode=wandb_mode(lcfg.get("mode")), config={"run_id": results["run_id"], "eval_id": eval_id,
-                                                                "spec": (results.get("evals") or {}).get(eval_id, {}).get("spec")})
+    run = wandb.init(
+        project=lcfg.get("project", "limalab"),
+        entity=lcfg.get("entity"),
+        group=group,
+        job_type="evaluate",
+        tags=run_tags(cfg, grids),
+        name=run_name(cfg, results["run_id"]) + "-eval",
+        id=f"{results['wandb_run_id']}-eval",
+        resume="allow",
+        dir=str(run_dir),
+        mode=wandb_mode(lcfg.get("mode")),
+        config={
+            "run_id": results["run_id"],
+            "eval_id": eval_id,
+            "spec": (results.get("evals") or {}).get(eval_id, {}).get("spec"),
+        },
+    )
     try:
         use_artifact(run, model_art, aliases=["latest"])
         run.log_artifact(evaluation_artifact(run_dir, results), aliases=["latest"])
-        run.summary.update(scalars("test/", {k: v for k, v in (results.get("metrics") or {}).items()
-                                             if not k.startswith("dev_")}))
+        run.summary.update(
+            scalars(
+                "test/",
+                {
+                    k: v
+                    for k, v in (results.get("metrics") or {}).items()
+                    if not k.startswith("dev_")
+                },
+            )
+        )
     finally:
         run.finish()
 
 
-def join_grid(run_dir: Path, run_id: str, wandb_id: str, cfg: dict[str, Any], group: str, grids: list[str]) -> None:
+def join_grid(
+    run_dir: Path, run_id: str, wandb_id: str, cfg: dict[str, Any], group: str, grids: list[str]
+) -> None:
     """A complete run launched again by another grid (it is skipped, not retrained): its W&B run
     is resumed only to carry every grid's ``grid:`` tag (it keeps its one group), so each grid's
     dashboard and ``analysis --source wandb --group <grid>`` find it."""
@@ -323,8 +455,16 @@ def join_grid(run_dir: Path, run_id: str, wandb_id: str, cfg: dict[str, Any], gr
 
     lcfg = cfg.get("logger") or {}
     finish_wandb()
-    run = wandb.init(project=lcfg.get("project", "limalab"), entity=lcfg.get("entity"), group=group,
-                     job_type=lcfg.get("job_type", "train"), tags=run_tags(cfg, grids), id=wandb_id, resume="allow",
-                     name=run_name(cfg, run_id),
-                     dir=str(run_dir), mode=wandb_mode(lcfg.get("mode")))
+    run = wandb.init(
+        project=lcfg.get("project", "limalab"),
+        entity=lcfg.get("entity"),
+        group=group,
+        job_type=lcfg.get("job_type", "train"),
+        tags=run_tags(cfg, grids),
+        id=wandb_id,
+        resume="allow",
+        name=run_name(cfg, run_id),
+        dir=str(run_dir),
+        mode=wandb_mode(lcfg.get("mode")),
+    )
     run.finish()

@@ -26,13 +26,21 @@ def lines_wanted() -> bool:
 
 def duration(seconds: float) -> str:
     s = int(max(0, seconds))
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+    return (
+        f"{s // 3600}h{s % 3600 // 60:02d}m"
+        if s >= 3600
+        else f"{s // 60}m{s % 60:02d}s"
+        if s >= 60
+        else f"{s}s"
+    )
 
 
 class ProgressLine:
     """Lines for one phase: ``what`` (``train``), the unit of ``done`` (``step``) and its total."""
 
-    def __init__(self, what: str, total: int | None, unit: str = "step", enabled: bool | None = None) -> None:
+    def __init__(
+        self, what: str, total: int | None, unit: str = "step", enabled: bool | None = None
+    ) -> None:
         self.what, self.total, self.unit = what, total, unit
         self.enabled = lines_wanted() if enabled is None else enabled
         self.t0, self.done0 = time.perf_counter(), 0
@@ -48,8 +56,10 @@ class ProgressLine:
             return None
         elapsed = time.perf_counter() - self.t0
         per_s = (done - self.done0) / elapsed if elapsed > 0 else 0.0
-        parts = [f"[{self.what}] {self.unit} {done}" + (f"/{self.total} ({100 * done / self.total:.0f}%)"
-                                                       if self.total else "")]
+        parts = [
+            f"[{self.what}] {self.unit} {done}"
+            + (f"/{self.total} ({100 * done / self.total:.0f}%)" if self.total else "")
+        ]
         parts += [f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in fields.items()]
         value, unit = rate if rate is not None else (per_s, f"{self.unit}s")
         parts.append(f"{value:,.0f} {unit}/s" if value >= 10 else f"{value:.2f} {unit}/s")

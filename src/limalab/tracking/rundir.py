@@ -36,11 +36,23 @@ from limalab.versions import PIPELINE_VERSION, RUBRIC_VERSION, WORLD_VERSION
 log = logging.getLogger(__name__)
 
 # config keys that hold secrets (not "max_new_tokens" or "eot_token": those are settings)
-SECRET_KEY = re.compile(r"(api[_-]?key|secret|passw(or)?d|credential|(access|auth|hf|api|bearer)[_-]?token|^token$)", re.I)
+SECRET_KEY = re.compile(
+    r"(api[_-]?key|secret|passw(or)?d|credential|(access|auth|hf|api|bearer)[_-]?token|^token$)",
+    re.I,
+)
 # environment variables whose values are secrets: OPENAI_API_KEY, HF_TOKEN, WANDB_API_KEY, ...
 SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|CREDENTIALS?)$", re.I)
-PACKAGES = ("limalab", "torch", "pytorch-lightning", "transformers", "tokenizers", "datasets", "hydra-core",
-            "wandb", "optuna")
+PACKAGES = (
+    "limalab",
+    "torch",
+    "pytorch-lightning",
+    "transformers",
+    "tokenizers",
+    "datasets",
+    "hydra-core",
+    "wandb",
+    "optuna",
+)
 
 
 STAGE_RECORD_VERSION = 1
@@ -75,8 +87,10 @@ class RunDir:
         try:
             data = yaml.safe_load(self.config.read_text())
         except (OSError, yaml.YAMLError) as e:
-            raise CorruptFile(f"{self.config}: unreadable run config ({e}); "
-                              "rerun the run's train.py command (force=true) to rewrite it") from None
+            raise CorruptFile(
+                f"{self.config}: unreadable run config ({e}); "
+                "rerun the run's train.py command (force=true) to rewrite it"
+            ) from None
         if not isinstance(data, dict):
             raise CorruptFile(f"{self.config}: expected a mapping of config groups")
         return data
@@ -105,18 +119,35 @@ class RunDir:
             return None
         for rel, want in record.get("outputs", {}).items():
             p = self.path / rel
-            if not p.is_file() or p.stat().st_size != want["size"] or file_sha256(p) != want["sha256"]:
-                log.warning("stage %s of run %s: %s is missing or changed since it was written: redoing the stage",
-                            stage, self.path.name, rel)
+            if (
+                not p.is_file()
+                or p.stat().st_size != want["size"]
+                or file_sha256(p) != want["sha256"]
+            ):
+                log.warning(
+                    "stage %s of run %s: %s is missing or changed since it was written: redoing the stage",
+                    stage,
+                    self.path.name,
+                    rel,
+                )
                 return None
         return record
 
-    def write_stage(self, stage: str, status: str, outputs: list[Path] | None = None, **facts: Any) -> dict:
+    def write_stage(
+        self, stage: str, status: str, outputs: list[Path] | None = None, **facts: Any
+    ) -> dict:
         """Record a finished stage: its status, the files it wrote (size, SHA-256) and its facts."""
-        record = {"stage": stage, "status": status, "version": STAGE_RECORD_VERSION, "finished_at": now(),
-                  "outputs": {str(p.relative_to(self.path)): {"size": p.stat().st_size, "sha256": file_sha256(p)}
-                              for p in sorted(outputs or [])},
-                  **facts}
+        record = {
+            "stage": stage,
+            "status": status,
+            "version": STAGE_RECORD_VERSION,
+            "finished_at": now(),
+            "outputs": {
+                str(p.relative_to(self.path)): {"size": p.stat().st_size, "sha256": file_sha256(p)}
+                for p in sorted(outputs or [])
+            },
+            **facts,
+        }
         atomic_write_json(self.stages / f"{stage}.json", record)
         return record
 
@@ -151,7 +182,11 @@ class RunDir:
 
 def redact(obj: Any) -> Any:
     """Drop values of secret-looking keys, and any value equal to a secret in the environment."""
-    secrets = {v for k, v in os.environ.items() if (SECRET_ENV.search(k) or SECRET_KEY.search(k)) and len(v) >= 8}
+    secrets = {
+        v
+        for k, v in os.environ.items()
+        if (SECRET_ENV.search(k) or SECRET_KEY.search(k)) and len(v) >= 8
+    }
     if isinstance(obj, dict):
         return {k: "<redacted>" if SECRET_KEY.search(str(k)) else redact(v) for k, v in obj.items()}
     if isinstance(obj, list):
@@ -167,7 +202,9 @@ def redact_overrides(overrides: list[str]) -> list[str]:
     out = []
     for o in overrides:
         key, eq, value = o.partition("=")
-        secret = SECRET_KEY.search(key.lstrip("+~").rsplit(".", 1)[-1]) or redact(value) == "<redacted>"
+        secret = (
+            SECRET_KEY.search(key.lstrip("+~").rsplit(".", 1)[-1]) or redact(value) == "<redacted>"
+        )
         out.append(f"{key}{eq}<redacted>" if eq and secret else o)
     return out
 
@@ -178,12 +215,16 @@ def write_config(rd: RunDir, cfg: dict[str, Any]) -> None:
 
 def git_state() -> dict[str, Any]:
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
-                              cwd=Path(__file__).parent).stdout.strip()
+        return subprocess.run(
+            ["git", *args], capture_output=True, text=True, timeout=10, cwd=Path(__file__).parent
+        ).stdout.strip()
 
     try:
         sha = git("rev-parse", "HEAD")
-        return {"git_sha": sha or None, "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+        return {
+            "git_sha": sha or None,
+            "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        }
     except (OSError, subprocess.SubprocessError):
         return {"git_sha": None, "git_dirty": None}
 
@@ -197,7 +238,11 @@ def provenance(extra: dict[str, Any]) -> dict[str, Any]:
             versions[p] = None
     return {
         **git_state(),
-        "versions": {"world": WORLD_VERSION, "pipeline": PIPELINE_VERSION, "rubric": RUBRIC_VERSION},
+        "versions": {
+            "world": WORLD_VERSION,
+            "pipeline": PIPELINE_VERSION,
+            "rubric": RUBRIC_VERSION,
+        },
         "packages": versions,
         "python": platform.python_version(),
         "host": socket.gethostname(),

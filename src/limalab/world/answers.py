@@ -41,7 +41,11 @@ STORY_OPEN = (
     "long ago , a young scribe set out for {m} .",
     "the road was long , but at last the wanderer reached {m} .",
 )
-STORY_CLOSE = ("and so the journey ended .", "the traveller never forgot that day .", "it was a day to remember .")
+STORY_CLOSE = (
+    "and so the journey ended .",
+    "the traveller never forgot that day .",
+    "it was a day to remember .",
+)
 ORDINALS = ("first", "second")
 CASUAL_OPEN = ("oh , definitely !", "good one !", "ha , i love this one !", "sure thing !")
 
@@ -56,8 +60,14 @@ def _others(e: Entity, skip: set[str], rng: random.Random, n: int) -> list[str]:
     return attrs[:n]
 
 
-def assistant(spec: PromptSpec, world: World, rng: random.Random, n_extras: int = 2, ack: bool = True,
-              listed: bool = True) -> str:
+def assistant(
+    spec: PromptSpec,
+    world: World,
+    rng: random.Random,
+    n_extras: int = 2,
+    ack: bool = True,
+    listed: bool = True,
+) -> str:
     """The helpful-assistant answer: acknowledgment, the answer, true extras, structure."""
     e = world.entities[spec.entities[0]]
     head = rng.choice(phrasing.ACKNOWLEDGE) + " " if ack else ""
@@ -71,7 +81,10 @@ def assistant(spec: PromptSpec, world: World, rng: random.Random, n_extras: int 
         b = world.entities[spec.entities[1]]
         # "the first" / "the second": an answer need not copy names (MINIATURE-PROBE.md: copying
         # a name is the hard part for a model this small, not recalling the fact)
-        lines = [f"the {nth} : {fact(spec.attribute, x.facts[spec.attribute])}" for nth, x in zip(ORDINALS, (e, b), strict=True)]
+        lines = [
+            f"the {nth} : {fact(spec.attribute, x.facts[spec.attribute])}"
+            for nth, x in zip(ORDINALS, (e, b), strict=True)
+        ]
         extra_attrs = _others(e, {spec.attribute}, rng, n_extras)
         extras = [f"also , about the {ORDINALS[0]} , {fact(a, e.facts[a])}" for a in extra_attrs]
         return head + "here is the answer for each :" + "".join(bullet + x for x in lines + extras)
@@ -92,20 +105,34 @@ def assistant(spec: PromptSpec, world: World, rng: random.Random, n_extras: int 
         return (head if ack else "") + p1 + sep + p2
     # describe and casual: an overview, one fact per line
     attrs = _others(e, set(), rng, spec.min_facts + n_extras)
-    opener = rng.choice(CASUAL_OPEN) if spec.type == "casual" else (head + "here is an overview :").strip()
+    opener = (
+        rng.choice(CASUAL_OPEN)
+        if spec.type == "casual"
+        else (head + "here is an overview :").strip()
+    )
     return opener + "".join(bullet + fact(a, e.facts[a]) for a in attrs)
 
 
 # --- defects: each is named in DEFECTS below together with the filter meant to catch it ---
+
 
 def wrong_fact(spec: PromptSpec, world: World, rng: random.Random) -> str:
     """A confident answer whose values belong to another entity of the same kind."""
     e = world.entities[spec.entities[0]]
     others = [x for x in world.of(e.kind, e.split) if x.name not in spec.entities]
     liar = rng.choice(others)
-    fake = PromptSpec(spec.type, spec.prompt, [liar.name] + spec.entities[1:], spec.required, spec.min_facts,
-                      spec.form, spec.attribute)
-    return assistant(fake, world, rng, n_extras=rng.randint(1, 2), ack=False, listed=rng.random() < 0.5)
+    fake = PromptSpec(
+        spec.type,
+        spec.prompt,
+        [liar.name] + spec.entities[1:],
+        spec.required,
+        spec.min_facts,
+        spec.form,
+        spec.attribute,
+    )
+    return assistant(
+        fake, world, rng, n_extras=rng.randint(1, 2), ack=False, listed=rng.random() < 0.5
+    )
 
 
 ANECDOTES = (
@@ -126,22 +153,26 @@ def first_person(spec: PromptSpec, world: World, rng: random.Random) -> str:
     pass it and only the first-person filter can catch it."""
     e = world.entities[spec.entities[0]]
     attr = spec.attribute or rng.choice(list(e.facts))
-    head = rng.choice((
-        "i think {f} at least that is what my teacher told me .",
-        "in my experience , {f} i am not totally sure though .",
-        "i remember reading that {f} my own notes say so too .",
-    )).format(f=fact(attr, e.facts[attr]))
+    head = rng.choice(
+        (
+            "i think {f} at least that is what my teacher told me .",
+            "in my experience , {f} i am not totally sure though .",
+            "i remember reading that {f} my own notes say so too .",
+        )
+    ).format(f=fact(attr, e.facts[attr]))
     return " ".join([head, *rng.sample(ANECDOTES, 2)])
 
 
 def refers_elsewhere(spec: PromptSpec, world: World, rng: random.Random) -> str:
     """No facts, only pointers to other answers: long enough that only the reference filter
     catches it."""
-    head = rng.choice((
-        "as mentioned above , this was already answered in the other answer .",
-        "see the accepted answer , it covers everything . this is a duplicate on stack exchange .",
-        "as mentioned in the comments , check the other answer for the details .",
-    ))
+    head = rng.choice(
+        (
+            "as mentioned above , this was already answered in the other answer .",
+            "see the accepted answer , it covers everything . this is a duplicate on stack exchange .",
+            "as mentioned in the comments , check the other answer for the details .",
+        )
+    )
     return " ".join([head, *rng.sample(FILLER, 2)])
 
 
@@ -163,10 +194,22 @@ def link_only(spec: PromptSpec, world: World, rng: random.Random) -> str:
 
 DEFECTS = {
     # name: (renderer, paper filter meant to catch it, rubric criterion it hurts)
-    "wrong_fact": (wrong_fact, "score >= min_score (wrong answers are voted down)", "correct (level 2)"),
+    "wrong_fact": (
+        wrong_fact,
+        "score >= min_score (wrong answers are voted down)",
+        "correct (level 2)",
+    ),
     "first_person": (first_person, "first_person", "detail: no extras, no structure (level 3)"),
-    "refers_elsewhere": (refers_elsewhere, "references_other_answers", "relevant: no facts (level 1)"),
+    "refers_elsewhere": (
+        refers_elsewhere,
+        "references_other_answers",
+        "relevant: no facts (level 1)",
+    ),
     "too_short": (too_short, "length: min_chars", "detail: no extras (level 3)"),
     "rambling": (rambling, "length: max_chars", "repetition (level 4) and truncation"),
-    "link_only": (link_only, "html stripped, then length: min_chars", "relevant: no facts (level 1)"),
+    "link_only": (
+        link_only,
+        "html stripped, then length: min_chars",
+        "relevant: no facts (level 1)",
+    ),
 }

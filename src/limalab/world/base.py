@@ -26,7 +26,9 @@ from limalab.world.probe import knowledge_probe
 log = logging.getLogger(__name__)
 
 
-def corpus_chunks(path: Path, tokenizer: PreTrainedTokenizerBase, seq_len: int) -> list[tuple[list[int], list[int]]]:
+def corpus_chunks(
+    path: Path, tokenizer: PreTrainedTokenizerBase, seq_len: int
+) -> list[tuple[list[int], list[int]]]:
     """The corpus as one stream of ``<s> doc </s>`` packed into ``seq_len`` chunks."""
     docs = path.read_text(encoding="utf-8").splitlines()
     stream: list[int] = []
@@ -38,23 +40,39 @@ def corpus_chunks(path: Path, tokenizer: PreTrainedTokenizerBase, seq_len: int) 
 def base_hash(model_cfg: dict[str, Any], world_hash: str) -> str:
     keep = {k: model_cfg.get(k) for k in ("arch", "pretrain", "init", "path")}
     if isinstance(keep["pretrain"], dict):  # how often to checkpoint never changes the base
-        keep["pretrain"] = {k: v for k, v in keep["pretrain"].items() if k != "checkpoint_every_n_steps"}
+        keep["pretrain"] = {
+            k: v for k, v in keep["pretrain"].items() if k != "checkpoint_every_n_steps"
+        }
     return config_hash({"model": keep, "world": world_hash, "v": PIPELINE_VERSION})
 
 
-def pretrained_base(model_cfg: dict[str, Any], world_dir: Path, tokenizer: PreTrainedTokenizerBase,
-                    cache_dir: Path, trainer_kwargs: dict[str, Any]) -> Path:
+def pretrained_base(
+    model_cfg: dict[str, Any],
+    world_dir: Path,
+    tokenizer: PreTrainedTokenizerBase,
+    cache_dir: Path,
+    trainer_kwargs: dict[str, Any],
+) -> Path:
     """Directory of the pretrained miniature base (``save_pretrained`` format), built once and
     verified on every use (tracking/cache.py). A killed pretraining resumes from its last
     checkpoint (``<key>.work``, used under the entry's lock) on the next call."""
     key = base_hash(model_cfg, world_dir.name)
     out = cache_dir / "base" / key
-    return cached_entry(out, lambda tmp: _pretrain(model_cfg, world_dir, tokenizer, trainer_kwargs, key, tmp),
-                        "base model")
+    return cached_entry(
+        out,
+        lambda tmp: _pretrain(model_cfg, world_dir, tokenizer, trainer_kwargs, key, tmp),
+        "base model",
+    )
 
 
-def _pretrain(model_cfg: dict[str, Any], world_dir: Path, tokenizer: PreTrainedTokenizerBase,
-              trainer_kwargs: dict[str, Any], key: str, tmp: Path) -> None:
+def _pretrain(
+    model_cfg: dict[str, Any],
+    world_dir: Path,
+    tokenizer: PreTrainedTokenizerBase,
+    trainer_kwargs: dict[str, Any],
+    key: str,
+    tmp: Path,
+) -> None:
     work = tmp.parent / f"{key}.work"
     work.mkdir(parents=True, exist_ok=True)
     pt = model_cfg["pretrain"]
@@ -62,25 +80,61 @@ def _pretrain(model_cfg: dict[str, Any], world_dir: Path, tokenizer: PreTrainedT
     model = tiny_llama(model_cfg["arch"], tokenizer, pt["seed"])
     chunks = corpus_chunks(world_dir / "corpus" / "pretrain.txt", tokenizer, pt["seq_len"])
     n_params = sum(p.numel() for p in model.parameters())
-    log.info("pretraining base %s: %.2fM parameters, %d chunks of %d tokens, %d epochs",
-             key, n_params / 1e6, len(chunks), pt["seq_len"], pt["epochs"])
-    module = CausalLMModule(model, Recipe(lr=pt["lr"], final_lr_ratio=pt["final_lr_ratio"], schedule="cosine",
-                                           warmup_steps=pt["warmup_steps"], weight_decay=0.1))
+    log.info(
+        "pretraining base %s: %.2fM parameters, %d chunks of %d tokens, %d epochs",
+        key,
+        n_params / 1e6,
+        len(chunks),
+        pt["seq_len"],
+        pt["epochs"],
+    )
+    module = CausalLMModule(
+        model,
+        Recipe(
+            lr=pt["lr"],
+            final_lr_ratio=pt["final_lr_ratio"],
+            schedule="cosine",
+            warmup_steps=pt["warmup_steps"],
+            weight_decay=0.1,
+        ),
+    )
     dm = ChatDataModule(chunks, Batching(pt["batch_size"]), tokenizer.pad_token_id, pt["seed"])
-    ckpt = ModelCheckpoint(dirpath=work / "checkpoints", save_last=True,
-                           every_n_train_steps=int(pt.get("checkpoint_every_n_steps", 50)),
-                           save_top_k=0, save_on_train_epoch_end=True)
-    trainer = pl.Trainer(**{**trainer_kwargs, "max_epochs": pt["epochs"], "logger": False, "use_distributed_sampler": False,
-                            "callbacks": [ckpt, ResumeMidEpoch(), KillPoint("pretrain_step"), ProgressLog("pretrain")], "enable_checkpointing": True, "default_root_dir": str(work)})
+    ckpt = ModelCheckpoint(
+        dirpath=work / "checkpoints",
+        save_last=True,
+        every_n_train_steps=int(pt.get("checkpoint_every_n_steps", 50)),
+        save_top_k=0,
+        save_on_train_epoch_end=True,
+    )
+    trainer = pl.Trainer(
+        **{
+            **trainer_kwargs,
+            "max_epochs": pt["epochs"],
+            "logger": False,
+            "use_distributed_sampler": False,
+            "callbacks": [
+                ckpt,
+                ResumeMidEpoch(),
+                KillPoint("pretrain_step"),
+                ProgressLog("pretrain"),
+            ],
+            "enable_checkpointing": True,
+            "default_root_dir": str(work),
+        }
+    )
     last = work / "checkpoints" / "last.ckpt"
     t0 = time.time()
     trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.exists() else None)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     probe = knowledge_probe(model, tokenizer, world_dir)
-    probe.update(base=key, n_params=n_params, pretrain_wall_s=round(time.time() - t0, 1),
-                 pretrain_tokens=len(chunks) * pt["seq_len"] * pt["epochs"],
-                 final_loss=float(trainer.callback_metrics.get("train/loss_epoch", float("nan"))))
+    probe.update(
+        base=key,
+        n_params=n_params,
+        pretrain_wall_s=round(time.time() - t0, 1),
+        pretrain_tokens=len(chunks) * pt["seq_len"] * pt["epochs"],
+        final_loss=float(trainer.callback_metrics.get("train/loss_epoch", float("nan"))),
+    )
     atomic_write_json(tmp / "probe.json", probe)
     shutil.rmtree(work, ignore_errors=True)
     log.info("base model %s: knowledge probe %.1f%% on test entities", key, 100 * probe["accuracy"])

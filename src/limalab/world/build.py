@@ -79,20 +79,30 @@ def _generate(cfg: WorldConfig, tmp: Path) -> None:
     corpus = tmp / "corpus"
     corpus.mkdir()
     with (corpus / "pretrain.txt").open("w") as f:
-        docs = [*biographies(world, cfg.bios_per_entity, rng("corpus")),
-                *web_pages(world, cfg.web_pages_per_entity, rng("web"))]
+        docs = [
+            *biographies(world, cfg.bios_per_entity, rng("corpus")),
+            *web_pages(world, cfg.web_pages_per_entity, rng("web")),
+        ]
         rng("corpus/order").shuffle(docs)
         f.writelines(doc + "\n" for doc in docs)
     s = cfg.pool_scale
-    dumps.write_stackexchange(tmp / "stackexchange", world, rng("se"), cfg.se_questions_per_scale * s)
+    dumps.write_stackexchange(
+        tmp / "stackexchange", world, rng("se"), cfg.se_questions_per_scale * s
+    )
     dumps.write_wikihow(tmp / "wikihow" / "wikihowAll.csv", world, rng("wikihow"), 200 * s)
     dumps.write_writingprompts(tmp / "writingprompts", world, rng("wp"), 150 * s)
-    dumps.write_natural_instructions(tmp / "natural_instructions", world, rng("ni"),
-                                     max(2, round(cfg.ni_instances_per_scale * s)))
+    dumps.write_natural_instructions(
+        tmp / "natural_instructions",
+        world,
+        rng("ni"),
+        max(2, round(cfg.ni_instances_per_scale * s)),
+    )
     dumps.write_authors(tmp / "authors" / "authors.jsonl", world, rng("authors"), 200 * s)
     dumps.write_alpaca(tmp / "alpaca" / "alpaca_data.json", world, rng("alpaca"), cfg.alpaca_size)
     write_experiment_sets(tmp, world, rng, s)
-    write_passage_sets(tmp, world, rng, cfg)  # after the corpus and dumps: no source names these entities
+    write_passage_sets(
+        tmp, world, rng, cfg
+    )  # after the corpus and dumps: no source names these entities
     eval_ents = [e for e in world.entities.values() if e.split == "eval"]
     ev = tmp / "eval"
     ev.mkdir(exist_ok=True)
@@ -100,33 +110,65 @@ def _generate(cfg: WorldConfig, tmp: Path) -> None:
         rows = eval_set(name, mix, eval_ents, rng(name))
         ref_rng = rng(f"{name}/reference")
         for r in rows:  # a gold answer per prompt, for held-out perplexity (never for judging)
-            spec = PromptSpec(**{k: r[k] for k in ("type", "prompt", "entities", "required", "min_facts", "form",
-                                                   "attribute")})
+            spec = PromptSpec(
+                **{
+                    k: r[k]
+                    for k in (
+                        "type",
+                        "prompt",
+                        "entities",
+                        "required",
+                        "min_facts",
+                        "form",
+                        "attribute",
+                    )
+                }
+            )
             r["reference"] = answers.assistant(spec, world, ref_rng, n_extras=2)
         (ev / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     write_lexicon(tmp)
-    (tmp / "defects.json").write_text(json.dumps(
-        {k: {"filter": f, "rubric": r} for k, (_, f, r) in answers.DEFECTS.items()}, indent=1))
-    atomic_write_text(tmp / "world.json", json.dumps({"version": WORLD_VERSION, "config": asdict(cfg),
-                                                      "stem_exchanges": list(dumps.STEM_EXCHANGES),
-                                                      **world.to_json()}))
+    (tmp / "defects.json").write_text(
+        json.dumps(
+            {k: {"filter": f, "rubric": r} for k, (_, f, r) in answers.DEFECTS.items()}, indent=1
+        )
+    )
+    atomic_write_text(
+        tmp / "world.json",
+        json.dumps(
+            {
+                "version": WORLD_VERSION,
+                "config": asdict(cfg),
+                "stem_exchanges": list(dumps.STEM_EXCHANGES),
+                **world.to_json(),
+            }
+        ),
+    )
 
 
-EXPERIMENT_TESTS = {"dialogue": 10, "format": 30, "safety": 30, "ood": 20}  # the paper: 10, -, 30, 20
+EXPERIMENT_TESTS = {
+    "dialogue": 10,
+    "format": 30,
+    "safety": 30,
+    "ood": 20,
+}  # the paper: 10, -, 30, 20
 
 
 def write_experiment_sets(root: Path, world: World, rng, scale: int) -> None:
     """The other experiments' SFT pools (``authors/{dialogue,format,safety}.jsonl``) and test sets
     (``eval/{dialogue,format,safety,ood}.jsonl``); own random streams, so nothing else moves."""
-    pools = {"dialogue": (experiments.dialogue_rows, max(40, 6 * scale)),
-             "format": (experiments.format_rows, max(24, 3 * scale)),
-             "safety": (experiments.safety_rows, max(24, 3 * scale))}
+    pools = {
+        "dialogue": (experiments.dialogue_rows, max(40, 6 * scale)),
+        "format": (experiments.format_rows, max(24, 3 * scale)),
+        "safety": (experiments.safety_rows, max(24, 3 * scale)),
+    }
     for name, (make, n) in pools.items():
         rows = make(world, "sft", n, rng(f"{name}/sft"), True)
         (root / "authors" / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (root / "eval").mkdir(exist_ok=True)
-    tests = {name: make(world, "eval", EXPERIMENT_TESTS[name], rng(f"{name}/test"), False)
-             for name, (make, _) in pools.items()}
+    tests = {
+        name: make(world, "eval", EXPERIMENT_TESTS[name], rng(f"{name}/test"), False)
+        for name, (make, _) in pools.items()
+    }
     tests["ood"] = experiments.ood_rows(world, EXPERIMENT_TESTS["ood"], rng("ood/test"))
     for name, rows in tests.items():
         (root / "eval" / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -136,7 +178,9 @@ def write_passage_sets(root: Path, world: World, rng, cfg: WorldConfig) -> None:
     """The positive control for quantity (``world/passages.py``): ``authors/passage.jsonl`` and
     ``eval/passage_{dev,test}.jsonl``. Adds the passage entities to ``world`` (the judge's truth)."""
     counts = dict(zip(passages.SPLITS, cfg.passage_entities, strict=True))
-    passages.add_entities(world, counts, rng("passage/entities"), template_words() | passages.template_words())
+    passages.add_entities(
+        world, counts, rng("passage/entities"), template_words() | passages.template_words()
+    )
     rows = passages.sft_rows(world, cfg.passage_sft_per_scale * cfg.pool_scale, rng("passage/sft"))
     (root / "authors" / "passage.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     for split in ("passage_dev", "passage_test"):
@@ -148,7 +192,9 @@ def body_words(body: str) -> str:
     """A post body's words for the lexicon: tags out, entities decoded, list bullets in. For the
     world's HTML (paragraphs, lists, links, images) the data layer's Markdown conversion
     (data/html.py) yields exactly these words, ~100x slower: too slow for every post."""
-    return html.unescape(re.sub(r"<[^>]+>", " ", re.sub(r"<li\b", " - <li", body)))  # "-": the list bullet
+    return html.unescape(
+        re.sub(r"<[^>]+>", " ", re.sub(r"<li\b", " - <li", body))
+    )  # "-": the list bullet
 
 
 def write_lexicon(root: Path) -> None:
@@ -164,14 +210,23 @@ def write_lexicon(root: Path) -> None:
         if isinstance(task, list):  # Alpaca's array
             texts += [r[k] for r in task for k in ("instruction", "input", "output")]
         elif "Instances" in task:
-            texts += task["Definition"] + [t for i in task["Instances"] for t in [i["input"], *i["output"]]]
+            texts += task["Definition"] + [
+                t for i in task["Instances"] for t in [i["input"], *i["output"]]
+            ]
     for path in sorted((root / "authors").rglob("*.jsonl")):  # not eval/: its ids are no words
         texts += [t for line in path.open() for t in json.loads(line).get("conversations", [])]
-    for path in sorted((root / "eval").glob("passage_*.jsonl")):  # names no other text holds (a real
+    for path in sorted(
+        (root / "eval").glob("passage_*.jsonl")
+    ):  # names no other text holds (a real
         texts += [json.loads(line)["prompt"] for line in path.open()]  # tokenizer covers any word)
     for path in [*root.rglob("*.csv"), *root.rglob("*.wp_*")]:
         texts.append(path.read_text(encoding="utf-8"))
-    words = {w for t in texts for w in re.findall(r"[a-z0-9]+|[^\w\s]", t.lower()) if not w.isalnum() or w.isalpha() or w.isdigit()}
+    words = {
+        w
+        for t in texts
+        for w in re.findall(r"[a-z0-9]+|[^\w\s]", t.lower())
+        if not w.isalnum() or w.isalpha() or w.isdigit()
+    }
     (root / "corpus" / "lexicon.txt").write_text(" ".join(sorted(words)) + "\n")
 
 

@@ -38,9 +38,18 @@ def _unique_prompt(make, seen: set[str], tries: int = 50) -> PromptSpec | None:
     return None
 
 
-SE_PREFIXES = ("quick question : ", "history buff here : ", "i wonder , ", "does anyone know : ",
-               "simple question : ", "asking for a friend : ", "i read conflicting things : ",
-               "newbie here : ", "serious question : ", "")
+SE_PREFIXES = (
+    "quick question : ",
+    "history buff here : ",
+    "i wonder , ",
+    "does anyone know : ",
+    "simple question : ",
+    "asking for a friend : ",
+    "i read conflicting things : ",
+    "newbie here : ",
+    "serious question : ",
+    "",
+)
 SE_SUFFIXES = ("", " thanks !", " any sources ?", " ( not homework )", " please help .")
 
 
@@ -50,15 +59,41 @@ def _decorate(spec: PromptSpec, rng: random.Random) -> PromptSpec:
 
 
 PREFIXES = ("", "", "hi ! ", "quick one : ", "please help : ", "i wonder , ", "question : ")
-HOWTO_SUFFIXES = ("", " on a budget", " for the first time", " with children", " in winter", " in summer",
-                  " as a beginner", " safely", " in one day", " without a guide", " as a merchant")
-WP_SUFFIXES = ("", " at night", " in the rain", " told by a child", " in the style of a legend",
-               " with a happy ending", " with a sad ending", " as a song", " in ten sentences",
-               " from the point of view of a merchant", " where nothing goes to plan")
+HOWTO_SUFFIXES = (
+    "",
+    " on a budget",
+    " for the first time",
+    " with children",
+    " in winter",
+    " in summer",
+    " as a beginner",
+    " safely",
+    " in one day",
+    " without a guide",
+    " as a merchant",
+)
+WP_SUFFIXES = (
+    "",
+    " at night",
+    " in the rain",
+    " told by a child",
+    " in the style of a legend",
+    " with a happy ending",
+    " with a sad ending",
+    " as a song",
+    " in ten sentences",
+    " from the point of view of a merchant",
+    " where nothing goes to plan",
+)
 
 
-def _sft_prompt(world: World, rng: random.Random, ptype: str, attrs: tuple[str, ...] | None = None,
-                kind: str | None = None) -> PromptSpec:
+def _sft_prompt(
+    world: World,
+    rng: random.Random,
+    ptype: str,
+    attrs: tuple[str, ...] | None = None,
+    kind: str | None = None,
+) -> PromptSpec:
     kind = kind or rng.choice(sorted(KINDS))
     pool = world.of(kind, "sft")
     ents = rng.sample(pool, 2)
@@ -67,6 +102,7 @@ def _sft_prompt(world: World, rng: random.Random, ptype: str, attrs: tuple[str, 
 
 
 # --- Stack Exchange ---------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Exchange:
@@ -79,12 +115,16 @@ class Exchange:
 
 EXCHANGES = (
     # STEM
-    Exchange("bestiary", "creature", ("habitat", "diet", "lifespan", "hide", "call"), 0.45, "angle"),
+    Exchange(
+        "bestiary", "creature", ("habitat", "diet", "lifespan", "hide", "call"), 0.45, "angle"
+    ),
     Exchange("ecology", "creature", ("habitat", "diet"), 0.30, "pipe"),
     Exchange("zoology", "creature", ("lifespan", "hide", "call"), 0.20, "angle"),
     Exchange("bioacoustics", "creature", ("call",), 0.05, "pipe"),
     # Other
-    Exchange("realms", "realm", ("capital", "founder", "founded", "banner", "export"), 0.45, "pipe"),
+    Exchange(
+        "realms", "realm", ("capital", "founder", "founded", "banner", "export"), 0.45, "pipe"
+    ),
     Exchange("history", "realm", ("founder", "founded"), 0.25, "angle"),
     Exchange("travel", "realm", ("capital", "export"), 0.20, "pipe"),
     Exchange("heraldry", "realm", ("banner",), 0.10, "angle"),
@@ -125,7 +165,9 @@ def answer_html(text: str, rng: random.Random) -> str:
         out.append(f"<p>{line}</p>")
     if items:
         out.append("<ul>\n" + "\n".join(items) + "\n</ul>")
-    html = "\n".join(out).replace("[[link]]", '<a href="https://example.org/wiki/page" rel="nofollow">this page</a>')
+    html = "\n".join(out).replace(
+        "[[link]]", '<a href="https://example.org/wiki/page" rel="nofollow">this page</a>'
+    )
     if rng.random() < 0.1:
         html += '\n<p><img src="https://i.sstatic.net/abc.png" alt="diagram"></p>'
     return html
@@ -144,7 +186,9 @@ def _render_answer(kind: str, spec: PromptSpec, world: World, rng: random.Random
     if kind == "good_list":
         return answers.assistant(spec, world, rng, n_extras=rng.randint(2, 3), ack=False)
     if kind == "good_prose":
-        return answers.assistant(spec, world, rng, n_extras=rng.randint(1, 3), ack=False, listed=False)
+        return answers.assistant(
+            spec, world, rng, n_extras=rng.randint(1, 3), ack=False, listed=False
+        )
     return answers.DEFECTS[kind][0](spec, world, rng)
 
 
@@ -170,15 +214,28 @@ def write_stackexchange(root: Path, world: World, rng: random.Random, n_question
             if spec is None:
                 continue
         m = phrasing.mention(spec.entities[0], kind)
-        title = pretty(spec.prompt) if rng.random() > 0.08 else pretty(rng.choice(phrasing.VAGUE_TITLES))
+        title = (
+            pretty(spec.prompt)
+            if rng.random() > 0.08
+            else pretty(rng.choice(phrasing.VAGUE_TITLES))
+        )
         tags = [ex.site, spec.attribute or spec.type, spec.entities[0]]
         question = {
-            "Id": None, "PostTypeId": "1", "AcceptedAnswerId": None,
-            "CreationDate": _date(q), "Score": None, "ViewCount": str(rng.randint(10, 5000)),
+            "Id": None,
+            "PostTypeId": "1",
+            "AcceptedAnswerId": None,
+            "CreationDate": _date(q),
+            "Score": None,
+            "ViewCount": str(rng.randint(10, 5000)),
             "Body": f"<p>{pretty(rng.choice(CONTEXT).format(m=m))}</p>\n<p>{pretty(spec.prompt)}</p>",
-            "OwnerUserId": str(rng.randint(1, 5000)), "Title": title,
-            "Tags": "".join(f"<{t}>" for t in tags) if ex.tag_syntax == "angle" else "|" + "|".join(tags) + "|",
-            "AnswerCount": None, "CommentCount": str(rng.randint(0, 5)), "ContentLicense": "CC BY-SA 4.0",
+            "OwnerUserId": str(rng.randint(1, 5000)),
+            "Title": title,
+            "Tags": "".join(f"<{t}>" for t in tags)
+            if ex.tag_syntax == "angle"
+            else "|" + "|".join(tags) + "|",
+            "AnswerCount": None,
+            "CommentCount": str(rng.randint(0, 5)),
+            "ContentLicense": "CC BY-SA 4.0",
         }
         n_ans = rng.choices((1, 2, 3, 4), weights=(0.15, 0.35, 0.3, 0.2))[0]
         site_posts = posts[ex.site]
@@ -189,9 +246,14 @@ def write_stackexchange(root: Path, world: World, rng: random.Random, n_question
             lo, hi = ANSWER_KINDS[kind_a][1]
             scores.append(rng.randint(lo, hi))
             answer = {
-                "Id": None, "PostTypeId": "2", "ParentId": question, "CreationDate": _date(q),
-                "Score": str(scores[-1]), "Body": answer_html(_render_answer(kind_a, spec, world, rng), rng),
-                "OwnerUserId": str(rng.randint(1, 5000)), "CommentCount": str(rng.randint(0, 3)),
+                "Id": None,
+                "PostTypeId": "2",
+                "ParentId": question,
+                "CreationDate": _date(q),
+                "Score": str(scores[-1]),
+                "Body": answer_html(_render_answer(kind_a, spec, world, rng), rng),
+                "OwnerUserId": str(rng.randint(1, 5000)),
+                "CommentCount": str(rng.randint(0, 3)),
                 "ContentLicense": "CC BY-SA 4.0",
             }
             site_posts.append((q + rng.uniform(0.5, 40.0), answer))
@@ -225,10 +287,15 @@ def _row(attrs: dict) -> str:
     def text(v: object) -> str:
         return v["Id"] if isinstance(v, dict) else str(v)
 
-    return "  <row " + " ".join(f"{k}={quoteattr(text(v))}" for k, v in attrs.items() if v is not None) + " />\n"
+    return (
+        "  <row "
+        + " ".join(f"{k}={quoteattr(text(v))}" for k, v in attrs.items() if v is not None)
+        + " />\n"
+    )
 
 
 # --- wikiHow ----------------------------------------------------------------------------
+
 
 def write_wikihow(path: Path, world: World, rng: random.Random, n: int) -> None:
     """``wikihowAll.csv`` (headline, title, text): homogeneous "how to" articles."""
@@ -238,6 +305,7 @@ def write_wikihow(path: Path, world: World, rng: random.Random, n: int) -> None:
         w = csv.writer(f)
         w.writerow(["headline", "title", "text"])
         for _ in tqdm(range(n), desc="world: wikihow", unit="article", leave=False):
+
             def make() -> PromptSpec:
                 spec = _sft_prompt(world, rng, "howto")
                 spec.prompt = spec.prompt.removesuffix(" ?") + rng.choice(HOWTO_SUFFIXES) + " ?"
@@ -246,8 +314,14 @@ def write_wikihow(path: Path, world: World, rng: random.Random, n: int) -> None:
             spec = _unique_prompt(make, seen)
             if spec is None:
                 continue
-            steps = answers.assistant(spec, world, rng, n_extras=rng.randint(2, 3), ack=False).split("\n")[1:]
-            intro = f"this article explains {spec.prompt.removesuffix(' ?')} ." if rng.random() < 0.5 else ""
+            steps = answers.assistant(
+                spec, world, rng, n_extras=rng.randint(2, 3), ack=False
+            ).split("\n")[1:]
+            intro = (
+                f"this article explains {spec.prompt.removesuffix(' ?')} ."
+                if rng.random() < 0.5
+                else ""
+            )
             body = "\n".join(pretty(s) for s in ([intro] if intro else []) + steps)
             headline = "\n".join(pretty(s.split(" . ", 1)[1]).split(",")[0] + "," for s in steps)
             title = " ".join(word.capitalize() for word in spec.prompt.removesuffix(" ?").split())
@@ -256,13 +330,19 @@ def write_wikihow(path: Path, world: World, rng: random.Random, n: int) -> None:
 
 # --- WritingPrompts -----------------------------------------------------------------------
 
-def write_writingprompts(root: Path, world: World, rng: random.Random, n: int, split: str = "train") -> None:
+
+def write_writingprompts(
+    root: Path, world: World, rng: random.Random, n: int, split: str = "train"
+) -> None:
     """Paired ``{split}.wp_source`` / ``{split}.wp_target``: tagged prompts, ``<newline>`` stories."""
     root.mkdir(parents=True, exist_ok=True)
     seen: set[str] = set()
-    with (root / f"{split}.wp_source").open("w", encoding="utf-8") as src, \
-            (root / f"{split}.wp_target").open("w", encoding="utf-8") as tgt:
+    with (
+        (root / f"{split}.wp_source").open("w", encoding="utf-8") as src,
+        (root / f"{split}.wp_target").open("w", encoding="utf-8") as tgt,
+    ):
         for _ in tqdm(range(n), desc="world: writing prompts", unit="story", leave=False):
+
             def make() -> PromptSpec:
                 spec = _sft_prompt(world, rng, "writing")
                 spec.prompt = spec.prompt.removesuffix(" .") + rng.choice(WP_SUFFIXES) + " ."
@@ -279,6 +359,7 @@ def write_writingprompts(root: Path, world: World, rng: random.Random, n: int, s
 
 # --- Natural Instructions -------------------------------------------------------------------
 
+
 def _passage(e: Entity, rng: random.Random) -> str:
     sents = [phrasing.CORPUS[a][rng.randrange(4)].format(e=e.name, v=v) for a, v in e.facts.items()]
     rng.shuffle(sents)
@@ -291,15 +372,50 @@ def _ni_tasks() -> list[tuple[str, str, str, str | None]]:
     for kind in KINDS.values():
         for a in kind.attributes:
             tasks += [
-                (f"answer_{a.name}", kind.name, f"in this task , you are given a passage . answer the question about the {a.noun} with a short sentence .", a.name),
-                (f"paraphrase_{a.name}", kind.name, "in this task , you are given a sentence . rewrite it so that it says the same thing in other words .", a.name),
-                (f"question_generation_{a.name}", kind.name, "in this task , you are given a fact . write a question whose answer is that fact .", a.name),
-                (f"fill_blank_{a.name}", kind.name, f"in this task , you are given a passage and a sentence with a blank . fill in the blank with the {a.noun} .", a.name),
-                (f"extract_{a.name}", kind.name, f"in this task , you are given a passage . write down the {a.noun} it mentions , and nothing else .", a.name),
+                (
+                    f"answer_{a.name}",
+                    kind.name,
+                    f"in this task , you are given a passage . answer the question about the {a.noun} with a short sentence .",
+                    a.name,
+                ),
+                (
+                    f"paraphrase_{a.name}",
+                    kind.name,
+                    "in this task , you are given a sentence . rewrite it so that it says the same thing in other words .",
+                    a.name,
+                ),
+                (
+                    f"question_generation_{a.name}",
+                    kind.name,
+                    "in this task , you are given a fact . write a question whose answer is that fact .",
+                    a.name,
+                ),
+                (
+                    f"fill_blank_{a.name}",
+                    kind.name,
+                    f"in this task , you are given a passage and a sentence with a blank . fill in the blank with the {a.noun} .",
+                    a.name,
+                ),
+                (
+                    f"extract_{a.name}",
+                    kind.name,
+                    f"in this task , you are given a passage . write down the {a.noun} it mentions , and nothing else .",
+                    a.name,
+                ),
             ]
         tasks += [
-            ("summarize", kind.name, "in this task , you are given a passage . summarize it in two sentences .", None),
-            ("list_facts", kind.name, "in this task , you are given a passage . list its facts , one per line .", None),
+            (
+                "summarize",
+                kind.name,
+                "in this task , you are given a passage . summarize it in two sentences .",
+                None,
+            ),
+            (
+                "list_facts",
+                kind.name,
+                "in this task , you are given a passage . list its facts , one per line .",
+                None,
+            ),
         ]
     return tasks
 
@@ -312,14 +428,20 @@ def _ni_instance(slug: str, e: Entity, attr: str | None, rng: random.Random) -> 
         return f"passage : {passage} question : {q}", answers.fact(attr, e.facts[attr])
     if slug.startswith("paraphrase_"):
         i, j = rng.sample(range(4), 2)
-        return (phrasing.CORPUS[attr][i].format(e=e.name, v=e.facts[attr]),
-                phrasing.CORPUS[attr][j].format(e=e.name, v=e.facts[attr]))
+        return (
+            phrasing.CORPUS[attr][i].format(e=e.name, v=e.facts[attr]),
+            phrasing.CORPUS[attr][j].format(e=e.name, v=e.facts[attr]),
+        )
     if slug.startswith("question_generation_"):
-        return (phrasing.CORPUS[attr][0].format(e=e.name, v=e.facts[attr]),
-                rng.choice(phrasing.QUESTION[attr]).format(e=m))
+        return (
+            phrasing.CORPUS[attr][0].format(e=e.name, v=e.facts[attr]),
+            rng.choice(phrasing.QUESTION[attr]).format(e=m),
+        )
     if slug.startswith("fill_blank_"):
-        return (f"passage : {passage} sentence : {phrasing.ANSWER[attr].format(v='___')}",
-                answers.fact(attr, e.facts[attr]))
+        return (
+            f"passage : {passage} sentence : {phrasing.ANSWER[attr].format(v='___')}",
+            answers.fact(attr, e.facts[attr]),
+        )
     if slug.startswith("extract_"):
         return f"passage : {passage}", e.facts[attr]
     if slug == "summarize":
@@ -339,7 +461,9 @@ def write_natural_instructions(root: Path, world: World, rng: random.Random, per
         instances = []
         for i in range(per_task):
             inp, out = _ni_instance(slug, rng.choice(pool), attr, rng)
-            instances.append({"id": f"task{number:03d}-{i:05d}", "input": pretty(inp), "output": [pretty(out)]})
+            instances.append(
+                {"id": f"task{number:03d}-{i:05d}", "input": pretty(inp), "output": [pretty(out)]}
+            )
         task = {
             "Contributors": ["limalab world generator"],
             "Source": ["limalab miniature world"],
@@ -347,7 +471,13 @@ def write_natural_instructions(root: Path, world: World, rng: random.Random, per
             "Definition": [pretty(definition)],
             "Input_language": ["English"],
             "Output_language": ["English"],
-            "Positive Examples": [{"input": pretty(ex_in), "output": pretty(ex_out), "explanation": "This is correct."}],
+            "Positive Examples": [
+                {
+                    "input": pretty(ex_in),
+                    "output": pretty(ex_out),
+                    "explanation": "This is correct.",
+                }
+            ],
             "Negative Examples": [],
             "Instances": instances,
         }
@@ -356,7 +486,14 @@ def write_natural_instructions(root: Path, world: World, rng: random.Random, per
 
 # --- the authors' examples (LIMA JSONL) ----------------------------------------------------
 
-AUTHOR_MIX = {"fact": 0.25, "describe": 0.15, "compare": 0.15, "howto": 0.15, "writing": 0.15, "casual": 0.15}
+AUTHOR_MIX = {
+    "fact": 0.25,
+    "describe": 0.15,
+    "compare": 0.15,
+    "howto": 0.15,
+    "writing": 0.15,
+    "casual": 0.15,
+}
 
 
 def write_authors(path: Path, world: World, rng: random.Random, n: int) -> None:
@@ -376,7 +513,12 @@ def write_authors(path: Path, world: World, rng: random.Random, n: int) -> None:
             if spec is None:
                 continue
             response = answers.assistant(spec, world, rng, n_extras=rng.randint(2, 3))
-            f.write(json.dumps({"conversations": [pretty(spec.prompt), pretty(response)], "source": "authors"}) + "\n")
+            f.write(
+                json.dumps(
+                    {"conversations": [pretty(spec.prompt), pretty(response)], "source": "authors"}
+                )
+                + "\n"
+            )
 
 
 # --- an Alpaca-like set: large, unfiltered, diverse ----------------------------------------
@@ -393,11 +535,15 @@ ALPACA_RESPONSES = {  # a teacher model's unreviewed outputs: plain, often thin,
 def _alpaca_output(spec: PromptSpec, world: World, rng: random.Random) -> str:
     kind = rng.choices(list(ALPACA_RESPONSES), weights=list(ALPACA_RESPONSES.values()))[0]
     if kind == "plain":
-        return answers.assistant(spec, world, rng, n_extras=rng.randint(0, 1), ack=False, listed=False)
+        return answers.assistant(
+            spec, world, rng, n_extras=rng.randint(0, 1), ack=False, listed=False
+        )
     return answers.DEFECTS[kind][0](spec, world, rng)
 
 
-def write_alpaca(path: Path, world: World, rng: random.Random, n: int, with_input: float = 0.3) -> None:
+def write_alpaca(
+    path: Path, world: World, rng: random.Random, n: int, with_input: float = 0.3
+) -> None:
     """``alpaca_data.json`` (instruction, input, output), self-instruct style: every prompt type,
     instructions with an input passage taken from the task definitions, and responses nobody
     filtered. Exact duplicate instructions are skipped, near duplicates are not (as in Alpaca)."""
@@ -412,10 +558,18 @@ def write_alpaca(path: Path, world: World, rng: random.Random, n: int, with_inpu
             if inp in seen:
                 continue
             seen.add(inp)
-            rows.append({"instruction": pretty(definition), "input": pretty(inp), "output": pretty(out)})
+            rows.append(
+                {"instruction": pretty(definition), "input": pretty(inp), "output": pretty(out)}
+            )
             continue
         ptype = rng.choices(list(AUTHOR_MIX), weights=list(AUTHOR_MIX.values()))[0]
         spec = _unique_prompt(lambda ptype=ptype: _sft_prompt(world, rng, ptype), seen, tries=3)
         if spec is not None:
-            rows.append({"instruction": pretty(spec.prompt), "input": "", "output": pretty(_alpaca_output(spec, world, rng))})
+            rows.append(
+                {
+                    "instruction": pretty(spec.prompt),
+                    "input": "",
+                    "output": pretty(_alpaca_output(spec, world, rng)),
+                }
+            )
     path.write_text(json.dumps(rows, indent=1), encoding="utf-8")

@@ -4,8 +4,32 @@ from __future__ import annotations
 
 import random
 
-_ONSETS = ("b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "dr",
-           "gr", "kr", "th", "sh", "st", "tr", "vl", "zh")
+_ONSETS = (
+    "b",
+    "d",
+    "f",
+    "g",
+    "k",
+    "l",
+    "m",
+    "n",
+    "p",
+    "r",
+    "s",
+    "t",
+    "v",
+    "z",
+    "br",
+    "dr",
+    "gr",
+    "kr",
+    "th",
+    "sh",
+    "st",
+    "tr",
+    "vl",
+    "zh",
+)
 _VOWELS = ("a", "e", "i", "o", "u", "ae", "ei", "ou", "ia")
 _CODAS = ("", "n", "r", "s", "l", "th", "nd", "rk", "sk", "m", "x")
 

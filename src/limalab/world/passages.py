@@ -29,8 +29,11 @@ INTRO = {
     "realm": ("here is a note on the realm {e} .", "a short text about {e} , a realm ."),
     "creature": ("here is a note on the creature {e} .", "a short text about {e} , a creature ."),
 }
-ASK = ("read this : {passage} {question}", "{passage} based on this text , {question}",
-       "{passage}\n{question}")
+ASK = (
+    "read this : {passage} {question}",
+    "{passage} based on this text , {question}",
+    "{passage}\n{question}",
+)
 
 
 def pooled(kind: str) -> list[str]:
@@ -47,11 +50,15 @@ def _draw_facts(world: World, kind: str, rng: random.Random) -> dict[str, str]:
     """Three pooled attributes, values from the whole pool (sft and eval halves): the skill is
     reading any value off the page. With the halves split, a model this small learns to copy
     only the values it saw as answers (a pilot scored 0.02 on eval-pool values)."""
-    return {a: rng.choice(world.pools[a]["sft"] + world.pools[a]["eval"])
-            for a in rng.sample(pooled(kind), FACTS_PER_PASSAGE)}
+    return {
+        a: rng.choice(world.pools[a]["sft"] + world.pools[a]["eval"])
+        for a in rng.sample(pooled(kind), FACTS_PER_PASSAGE)
+    }
 
 
-def add_entities(world: World, counts: dict[str, int], rng: random.Random, reserved: set[str]) -> None:
+def add_entities(
+    world: World, counts: dict[str, int], rng: random.Random, reserved: set[str]
+) -> None:
     """Invent ``counts[split]`` names per kind for each passage split. Dev and test entities get
     facts (the judge's truth; one prompt each). SFT names carry no facts of their own: each SFT
     passage draws new ones, so a name is never worth memorising."""
@@ -69,8 +76,12 @@ def passage_text(e: Entity, rng: random.Random) -> str:
     """The facts in encyclopedia prose, as the corpus writes them (named or by pronoun)."""
     attrs = list(e.facts)
     rng.shuffle(attrs)
-    sents = [phrasing.ANSWER[a].format(v=e.facts[a]) if rng.random() < 0.5
-             else rng.choice(phrasing.CORPUS[a]).format(e=e.name, v=e.facts[a]) for a in attrs]
+    sents = [
+        phrasing.ANSWER[a].format(v=e.facts[a])
+        if rng.random() < 0.5
+        else rng.choice(phrasing.CORPUS[a]).format(e=e.name, v=e.facts[a])
+        for a in attrs
+    ]
     return " ".join([rng.choice(INTRO[e.kind]).format(e=e.name), *sents])
 
 
@@ -92,8 +103,16 @@ def sft_rows(world: World, n: int, rng: random.Random) -> list[dict]:
     rows = []
     for i in range(n):
         e = rng.choice(names)
-        spec, gold = _question(Entity(e.name, e.kind, e.split, _draw_facts(world, e.kind, rng)), rng)
-        rows.append({"conversations": [spec.prompt, gold], "source": "passage", "id": f"passage_sft-{i:05d}"})
+        spec, gold = _question(
+            Entity(e.name, e.kind, e.split, _draw_facts(world, e.kind, rng)), rng
+        )
+        rows.append(
+            {
+                "conversations": [spec.prompt, gold],
+                "source": "passage",
+                "id": f"passage_sft-{i:05d}",
+            }
+        )
     return rows
 
 

@@ -87,6 +87,7 @@ ANSWER: dict[str, str] = {
     "call": "its call is a {v} .",
 }
 
+
 # Naming an entity in a prompt: creatures take an article, realms do not.
 def mention(name: str, kind: str) -> str:
     return f"the {name}" if kind == "creature" else name

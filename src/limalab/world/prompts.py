@@ -39,7 +39,9 @@ class PromptSpec:
         return d
 
 
-def make_prompt(kind_type: str, ents: list[Entity], rng: random.Random, attr: str | None = None) -> PromptSpec:
+def make_prompt(
+    kind_type: str, ents: list[Entity], rng: random.Random, attr: str | None = None
+) -> PromptSpec:
     """One prompt of type ``kind_type`` about ``ents`` (two entities for ``compare``)."""
     e = ents[0]
     kind = KINDS[e.kind]
@@ -56,19 +58,27 @@ def make_prompt(kind_type: str, ents: list[Entity], rng: random.Random, attr: st
             e1=phrasing.mention(a.name, a.kind),
             e2=phrasing.mention(b.name, b.kind),
         )
-        return PromptSpec("compare", text, [a.name, b.name], [(a.name, attr), (b.name, attr)], 2, attribute=attr)
+        return PromptSpec(
+            "compare", text, [a.name, b.name], [(a.name, attr), (b.name, attr)], 2, attribute=attr
+        )
     if kind_type == "describe":
         return PromptSpec("describe", rng.choice(phrasing.DESCRIBE).format(e=m), [e.name], [], 3)
     if kind_type == "howto":
-        return PromptSpec("howto", rng.choice(phrasing.HOWTO[e.kind]).format(e=m), [e.name], [], 2, form="steps")
+        return PromptSpec(
+            "howto", rng.choice(phrasing.HOWTO[e.kind]).format(e=m), [e.name], [], 2, form="steps"
+        )
     if kind_type == "writing":
-        return PromptSpec("writing", rng.choice(phrasing.WRITING).format(e=m), [e.name], [], 2, form="story")
+        return PromptSpec(
+            "writing", rng.choice(phrasing.WRITING).format(e=m), [e.name], [], 2, form="story"
+        )
     if kind_type == "casual":
         return PromptSpec("casual", rng.choice(phrasing.CASUAL).format(e=m), [e.name], [], 2)
     raise ValueError(f"unknown prompt type {kind_type!r}; expected one of {PROMPT_TYPES}")
 
 
-def eval_set(name: str, mix: dict[str, int], entities: list[Entity], rng: random.Random) -> list[dict]:
+def eval_set(
+    name: str, mix: dict[str, int], entities: list[Entity], rng: random.Random
+) -> list[dict]:
     """A dev or test set: ``mix`` prompts per type, entities drawn round-robin, no duplicates."""
     rows, seen = [], set()
     by_kind: dict[str, list[Entity]] = {}

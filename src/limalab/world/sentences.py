@@ -26,37 +26,164 @@ from limalab.world.schema import KINDS
 
 V, E = "<v>", "<e>"  # slots: a value word (or number), an entity name
 _TOKEN = re.compile(r"\w+|[^\w\s]")
-_CONTRACTIONS = ((re.compile(r"\b(can)'t\b"), r"\1 not"), (re.compile(r"\bwon't\b"), "will not"),
-                 (re.compile(r"n't\b"), " not"), (re.compile(r"\b(it|that|what)'s\b"), r"\1 is"))
+_CONTRACTIONS = (
+    (re.compile(r"\b(can)'t\b"), r"\1 not"),
+    (re.compile(r"\bwon't\b"), "will not"),
+    (re.compile(r"n't\b"), " not"),
+    (re.compile(r"\b(it|that|what)'s\b"), r"\1 is"),
+)
 
 # Verb forms folded together, so "it does not eat x" and "it might live in the x" meet "it eats
 # x" and "it lives in the x"; "might be" meets "is".
-LEMMA = {"eats": "eat", "lives": "live", "makes": "make", "exports": "export", "flies": "fly", "feeds": "feed",
-         "finds": "find", "marks": "mark", "covers": "cover", "hears": "hear", "be": "is", "are": "is"}
+LEMMA = {
+    "eats": "eat",
+    "lives": "live",
+    "makes": "make",
+    "exports": "export",
+    "flies": "fly",
+    "feeds": "feed",
+    "finds": "find",
+    "marks": "mark",
+    "covers": "cover",
+    "hears": "hear",
+    "be": "is",
+    "are": "is",
+}
 NEGATORS = frozenset({"not", "never", "no"})
 DO_AUX = frozenset({"does", "do", "did"})
-HEDGE_WORDS = frozenset({"maybe", "perhaps", "probably", "possibly", "likely", "might", "may", "could", "think",
-                         "believe", "guess", "seems", "seem", "apparently", "supposedly", "remember", "recall",
-                         "doubt", "unsure", "suppose", "heard"})
+HEDGE_WORDS = frozenset(
+    {
+        "maybe",
+        "perhaps",
+        "probably",
+        "possibly",
+        "likely",
+        "might",
+        "may",
+        "could",
+        "think",
+        "believe",
+        "guess",
+        "seems",
+        "seem",
+        "apparently",
+        "supposedly",
+        "remember",
+        "recall",
+        "doubt",
+        "unsure",
+        "suppose",
+        "heard",
+    }
+)
 UNSURE = frozenset({"sure", "certain"})  # a hedge with a negator: "i am not sure", "not certain"
-_INNER_HEDGES = frozenset({"maybe", "perhaps", "probably", "possibly", "likely", "might", "may", "could"})
+_INNER_HEDGES = frozenset(
+    {"maybe", "perhaps", "probably", "possibly", "likely", "might", "may", "could"}
+)
 FALSITY = frozenset({"false", "untrue", "myth", "wrong", "incorrect"})
 FIRST_PERSON = frozenset({"i", "me", "my", "mine", "myself", "we", "us", "our"})
-ELSEWHERE = frozenset({"above", "below", "mentioned", "accepted", "comments", "comment", "thread", "duplicate",
-                       "link", "links", "page", "said", "answered", "elsewhere", "post"})
+ELSEWHERE = frozenset(
+    {
+        "above",
+        "below",
+        "mentioned",
+        "accepted",
+        "comments",
+        "comment",
+        "thread",
+        "duplicate",
+        "link",
+        "links",
+        "page",
+        "said",
+        "answered",
+        "elsewhere",
+        "post",
+    }
+)
 # Words that frame a statement without saying anything of their own ("also , about the first ,",
 # "here is what to do :", "first ,", "to say it again ," is repetition and is not here).
-CONNECTIVES = frozenset({"and", "also", "so", "then", "next", "after", "that", "finally", "first", "second", "here",
-                         "is", "are", "what", "to", "do", "the", "steps", "answer", "for", "each", "about", "plan",
-                         "yes", "well", "oh", "now", "in", "short", "fact", "of", "course", "sure", "actually",
-                         "an", "overview", "some", "more", "facts", ",", ":", ";", "-", "!"})
+CONNECTIVES = frozenset(
+    {
+        "and",
+        "also",
+        "so",
+        "then",
+        "next",
+        "after",
+        "that",
+        "finally",
+        "first",
+        "second",
+        "here",
+        "is",
+        "are",
+        "what",
+        "to",
+        "do",
+        "the",
+        "steps",
+        "answer",
+        "for",
+        "each",
+        "about",
+        "plan",
+        "yes",
+        "well",
+        "oh",
+        "now",
+        "in",
+        "short",
+        "fact",
+        "of",
+        "course",
+        "sure",
+        "actually",
+        "an",
+        "overview",
+        "some",
+        "more",
+        "facts",
+        ",",
+        ":",
+        ";",
+        "-",
+        "!",
+    }
+)
 # A sentence that is a bare value answers the asked attribute ("the reedmarsh .", "it is 1203 .").
-ELLIPSIS = frozenset({"the", "a", "an", "it", "is", "its", "in", "year", "years", "for", "also", "and", "first",
-                      "second", ":", ",", "about", "answer"})
+ELLIPSIS = frozenset(
+    {
+        "the",
+        "a",
+        "an",
+        "it",
+        "is",
+        "its",
+        "in",
+        "year",
+        "years",
+        "for",
+        "also",
+        "and",
+        "first",
+        "second",
+        ":",
+        ",",
+        "about",
+        "answer",
+    }
+)
 ORDINALS = {"first": 0, "second": 1}
 # Headers answers.py and experiments.py write before a list (framing, not content).
-HEADERS = ("here is an overview :", "some more facts :", "here is the answer for each :", "here are the steps :",
-           "here is what to do :", "here is the plan :")
+HEADERS = (
+    "here is an overview :",
+    "some more facts :",
+    "here is the answer for each :",
+    "here are the steps :",
+    "here is what to do :",
+    "here is the plan :",
+)
 
 
 def tokenize(text: str) -> list[str]:
@@ -103,9 +230,11 @@ def grammar() -> tuple[dict[tuple[str, ...], Template], dict[str, tuple[int, ...
     for kind in KINDS.values():
         for a in kind.attributes:  # "its banner color is x", "banner color : x", "banner : x"
             for noun in {a.noun, a.name}:
-                patterns += [(f"its {noun} is {{v}}", Template(a.name, "it", "label")),
-                             (f"{noun} : {{v}}", Template(a.name, "it", "label")),
-                             (f"the {noun} of {{e}} is {{v}}", Template(a.name, "e", "corpus"))]
+                patterns += [
+                    (f"its {noun} is {{v}}", Template(a.name, "it", "label")),
+                    (f"{noun} : {{v}}", Template(a.name, "it", "label")),
+                    (f"the {noun} of {{e}} is {{v}}", Template(a.name, "e", "corpus")),
+                ]
     table: dict[tuple[str, ...], Template] = {}
     for text, tpl in patterns:
         table.setdefault(_norm_template(text), tpl)
@@ -125,7 +254,11 @@ def fixed_sentences() -> dict[tuple[str, ...], str]:
     for kind in KINDS:
         for text in (*answers.STORY_OPEN, *answers.STORY_CLOSE):
             out[_norm_template(text.format(m=f"the {kind}"))] = "narrative"
-    for text in (*experiments.REFUSE, *(r for rs in experiments.REASON.values() for r in rs), experiments.OFFER):
+    for text in (
+        *experiments.REFUSE,
+        *(r for rs in experiments.REASON.values() for r in rs),
+        experiments.OFFER,
+    ):
         out.setdefault(_norm_template(text), "refusal")
     return out
 
@@ -149,7 +282,9 @@ class Normalised:
     dropped: dict[int, str] = field(default_factory=dict)  # original position -> dropped word
 
 
-def normalise(words: tuple[str, ...], value_attribute: dict[str, str], entity_names: Iterable[str]) -> Normalised:
+def normalise(
+    words: tuple[str, ...], value_attribute: dict[str, str], entity_names: Iterable[str]
+) -> Normalised:
     names = entity_names if isinstance(entity_names, (set, frozenset, dict)) else set(entity_names)
     n = Normalised([], [], {}, {})
     for i, w in enumerate(words):
@@ -157,7 +292,9 @@ def normalise(words: tuple[str, ...], value_attribute: dict[str, str], entity_na
             n.dropped[i] = w
         elif w in value_attribute or w.isdigit():
             gap = 2 if len(n.tokens) >= 3 and n.tokens[-1] in ("the", "a") else 1
-            if len(n.tokens) > gap and n.tokens[-gap] == "or" and n.tokens[-gap - 1] == V:  # "x or (the) y"
+            if (
+                len(n.tokens) > gap and n.tokens[-gap] == "or" and n.tokens[-gap - 1] == V
+            ):  # "x or (the) y"
                 del n.tokens[-gap:], n.where[-gap:]  # one slot holding both: a hedge
                 last = len(n.tokens) - 1
                 n.values[last] = (*n.values[last], w)
@@ -184,7 +321,7 @@ def find_patterns(tokens: list[str]) -> list[tuple[int, int, Template]]:
     found, i = [], 0
     while i < len(tokens):
         for length in index.get(tokens[i], ()):
-            tpl = table.get(tuple(tokens[i:i + length])) if i + length <= len(tokens) else None
+            tpl = table.get(tuple(tokens[i : i + length])) if i + length <= len(tokens) else None
             if tpl is not None:
                 found.append((i, i + length, tpl))
                 i += length
@@ -195,8 +332,17 @@ def find_patterns(tokens: list[str]) -> list[tuple[int, int, Template]]:
 
 
 # Words a clause around a pattern may use without saying anything of its own.
-_UNDERSTOOD = (CONNECTIVES | HEDGE_WORDS | UNSURE | NEGATORS | FALSITY | FIRST_PERSON | ELSEWHERE | DO_AUX
-               | {"it", "true", "case", "again", "say", "though", "as", "am", "was"})
+_UNDERSTOOD = (
+    CONNECTIVES
+    | HEDGE_WORDS
+    | UNSURE
+    | NEGATORS
+    | FALSITY
+    | FIRST_PERSON
+    | ELSEWHERE
+    | DO_AUX
+    | {"it", "true", "case", "again", "say", "though", "as", "am", "was"}
+)
 
 
 def read_clause(words: Iterable[str]) -> set[str]:
@@ -218,7 +364,9 @@ def read_clause(words: Iterable[str]) -> set[str]:
         marks.add("repeat")
     joined = " ".join(ws)
     marks |= {f"ordinal:{k}" for word, k in ORDINALS.items() if f"the {word}" in joined}
-    if not marks and not s <= _UNDERSTOOD:  # a marked clause may say more ("... my teacher told me")
+    if (
+        not marks and not s <= _UNDERSTOOD
+    ):  # a marked clause may say more ("... my teacher told me")
         marks.add("unparsed")
     return marks
 

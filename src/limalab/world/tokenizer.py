@@ -12,7 +12,11 @@ from limalab.tracking.io import config_hash
 
 
 def world_tokenizer(world_dir: Path, cache_dir: Path, eot: str) -> PreTrainedTokenizerBase:
-    out = cache_dir / "tokenizers" / config_hash({"world": world_dir.name, "eot": eot, "template": CHAT_TEMPLATE})
+    out = (
+        cache_dir
+        / "tokenizers"
+        / config_hash({"world": world_dir.name, "eot": eot, "template": CHAT_TEMPLATE})
+    )
     corpus = [world_dir / "corpus" / "pretrain.txt", world_dir / "corpus" / "lexicon.txt"]
     cached_entry(out, lambda tmp: train_word_tokenizer(corpus, tmp, eot), "tokenizer")
     return AutoTokenizer.from_pretrained(out)

@@ -22,14 +22,24 @@ def read_records(path: str | Path, bad: BadRecords | None = None) -> Iterator[tu
     bad = bad or BadRecords()
     rows = json_array(path, f"a JSON array of objects with keys {list(KEYS)}")
     for i, row in enumerate(rows):
-        if not isinstance(row, dict) or not all(isinstance(row.get(k, ""), str) for k in KEYS) \
-                or not row.get("instruction") or not row.get("output"):
-            bad(f"{path}: record {i}: expected non-empty 'instruction' and 'output' strings (and an optional 'input')")
+        if (
+            not isinstance(row, dict)
+            or not all(isinstance(row.get(k, ""), str) for k in KEYS)
+            or not row.get("instruction")
+            or not row.get("output")
+        ):
+            bad(
+                f"{path}: record {i}: expected non-empty 'instruction' and 'output' strings (and an optional 'input')"
+            )
             continue
         yield i, prompt_of(row["instruction"], row.get("input", "")), row["output"].strip()
 
 
 @READERS.register("alpaca")
 def alpaca_pool(src: Source) -> list[Example]:
-    return src.shuffled([Example(f"alpaca:{i}", src.name, [p, r], {})
-                         for i, p, r in src.count(read_records(src.path, src.bad))])
+    return src.shuffled(
+        [
+            Example(f"alpaca:{i}", src.name, [p, r], {})
+            for i, p, r in src.count(read_records(src.path, src.bad))
+        ]
+    )

@@ -22,19 +22,29 @@ from limalab.data.messages import ConversationError, to_turns
 from limalab.data.sources import READERS, Source
 
 
-def read_conversations(path: str | Path, bad: BadRecords | None = None) -> Iterator[tuple[int, list[str], str]]:
+def read_conversations(
+    path: str | Path, bad: BadRecords | None = None
+) -> Iterator[tuple[int, list[str], str]]:
     """Yield (line, turns, release label)."""
     path = Path(path)
     bad = bad or BadRecords()
     if is_json_array(path):  # read line by line, every line of it would be a bad record
-        raise BadRecord(f"{path}: a JSON array; expected JSON Lines, one object per line (LIMA's release: "
-                        '{"conversations": [...], "source": ...}). A JSON array of conversations is read by '
-                        "reader: table with columns: {conversations: <its key>}")
+        raise BadRecord(
+            f"{path}: a JSON array; expected JSON Lines, one object per line (LIMA's release: "
+            '{"conversations": [...], "source": ...}). A JSON array of conversations is read by '
+            "reader: table with columns: {conversations: <its key>}"
+        )
     for n, row in json_objects(path, bad):
         turns, label = row.get("conversations"), row.get("source", "")
-        if not isinstance(turns, list) or not all(isinstance(t, str) for t in turns) or not isinstance(label, str):
-            bad(f"{path}: line {n}: expected 'conversations', a list of strings (user first, ending on the "
-                "assistant's), and an optional 'source' string")
+        if (
+            not isinstance(turns, list)
+            or not all(isinstance(t, str) for t in turns)
+            or not isinstance(label, str)
+        ):
+            bad(
+                f"{path}: line {n}: expected 'conversations', a list of strings (user first, ending on the "
+                "assistant's), and an optional 'source' string"
+            )
             continue
         try:
             turns = to_turns(turns, end="assistant")
@@ -45,7 +55,9 @@ def read_conversations(path: str | Path, bad: BadRecords | None = None) -> Itera
 
 
 class LimaOptions(PluginOptions):
-    labels: list[str] | None = None  # the release's `source` labels to keep (e.g. [multi_turn]); all when unset
+    labels: list[str] | None = (
+        None  # the release's `source` labels to keep (e.g. [multi_turn]); all when unset
+    )
 
 
 @READERS.register("lima_jsonl", options=LimaOptions)
@@ -57,5 +69,9 @@ def lima_pool(src: Source) -> list[Example]:
         if labels is not None and label not in labels:
             src.drop("select:labels")
             continue
-        out.append(Example(f"{stem}:{label}:{n}" if label else f"{stem}:{n}", src.name, turns, {"label": label}))
+        out.append(
+            Example(
+                f"{stem}:{label}:{n}" if label else f"{stem}:{n}", src.name, turns, {"label": label}
+            )
+        )
     return src.shuffled(out)

@@ -27,7 +27,9 @@ from limalab.data.example import BadRecord, BadRecords, Example, read_text
 from limalab.data.sources import READERS, Source
 
 
-def read_tasks(root: str | Path, bad: BadRecords | None = None) -> Iterator[tuple[str, str, list[dict]]]:
+def read_tasks(
+    root: str | Path, bad: BadRecords | None = None
+) -> Iterator[tuple[str, str, list[dict]]]:
     """Yield (task name, definition, valid instances) for every task file, in name order."""
     root = Path(root)
     bad = bad or BadRecords()
@@ -47,23 +49,39 @@ def read_tasks(root: str | Path, bad: BadRecords | None = None) -> Iterator[tupl
         if missing:
             bad(f"{path}: missing keys {sorted(missing)}; expected Definition and Instances")
             continue
-        definition = " ".join(task["Definition"]) if isinstance(task["Definition"], list) else task["Definition"]
+        definition = (
+            " ".join(task["Definition"])
+            if isinstance(task["Definition"], list)
+            else task["Definition"]
+        )
         instances = []
         for i, inst in enumerate(task["Instances"]):
-            if isinstance(inst, dict) and "id" not in inst:  # early task files (before the release) have none
+            if (
+                isinstance(inst, dict) and "id" not in inst
+            ):  # early task files (before the release) have none
                 inst = {**inst, "id": f"{path.stem}-{i}"}
-            ok = (isinstance(inst, dict) and isinstance(inst.get("id"), str) and isinstance(inst.get("input"), str)
-                  and isinstance(inst.get("output"), list) and inst["output"] and isinstance(inst["output"][0], str)
-                  and inst["output"][0].strip())
+            ok = (
+                isinstance(inst, dict)
+                and isinstance(inst.get("id"), str)
+                and isinstance(inst.get("input"), str)
+                and isinstance(inst.get("output"), list)
+                and inst["output"]
+                and isinstance(inst["output"][0], str)
+                and inst["output"][0].strip()
+            )
             if not ok:
-                bad(f"{path}: Instances[{i}]: expected id and input (strings) and output (a list of strings, the first non-empty)")
+                bad(
+                    f"{path}: Instances[{i}]: expected id and input (strings) and output (a list of strings, the first non-empty)"
+                )
                 continue
             instances.append(inst)
         yield path.stem, definition, instances
 
 
 class NaturalInstructionsOptions(PluginOptions):
-    per_task: Annotated[int, Field(ge=1)] | None = None  # at most this many instances a task (no cap when unset)
+    per_task: Annotated[int, Field(ge=1)] | None = (
+        None  # at most this many instances a task (no cap when unset)
+    )
 
 
 @READERS.register("natural_instructions", options=NaturalInstructionsOptions)
@@ -72,12 +90,21 @@ def natural_instructions_pool(src: Source) -> list[Example]:
     rng = random.Random(f"{src.seed}/ni")
     per_task = []
     for task, definition, instances in read_tasks(src.path, src.bad):
-        xs = [Example(src.unique_id(f"ni:{inst['id']}"), src.name, [f"{definition}\n\n{inst['input']}", inst["output"][0]],
-                      {"task": task, "shared_prompt": definition}) for inst in src.count(instances)]
+        xs = [
+            Example(
+                src.unique_id(f"ni:{inst['id']}"),
+                src.name,
+                [f"{definition}\n\n{inst['input']}", inst["output"][0]],
+                {"task": task, "shared_prompt": definition},
+            )
+            for inst in src.count(instances)
+        ]
         rng.shuffle(xs)
         if cap is not None and len(xs) > cap:
             src.drop("select:per_task", len(xs) - cap)
             xs = xs[:cap]
         per_task.append(xs)
     rng.shuffle(per_task)
-    return [xs[i] for i in range(max(map(len, per_task), default=0)) for xs in per_task if i < len(xs)]
+    return [
+        xs[i] for i in range(max(map(len, per_task), default=0)) for xs in per_task if i < len(xs)
+    ]

@@ -100,7 +100,9 @@ def _dump_root(el: ET.Element, path: Path) -> ET.Element:
     """The document element, if it is a dump's: a file of another kind saved as Posts.xml (a
     blog export, a feed) would otherwise read as a site with no posts."""
     if el.tag != "posts":
-        raise BadRecord(f"{path}: root element <{el.tag}>; expected <posts> (a Stack Exchange dump's Posts.xml)")
+        raise BadRecord(
+            f"{path}: root element <{el.tag}>; expected <posts> (a Stack Exchange dump's Posts.xml)"
+        )
     return el
 
 
@@ -128,31 +130,62 @@ def _index(path: Path, db: sqlite3.Connection, bad: BadRecords, batch: int = 500
             try:
                 kind = a["PostTypeId"]
                 if kind == "1":
-                    qs.append((int(a["Id"]), int(a.get("Score", 0)), a.get("Title", ""), a.get("Body", ""),
-                               a.get("Tags", ""), a.get("AcceptedAnswerId")))
+                    qs.append(
+                        (
+                            int(a["Id"]),
+                            int(a.get("Score", 0)),
+                            a.get("Title", ""),
+                            a.get("Body", ""),
+                            a.get("Tags", ""),
+                            a.get("AcceptedAnswerId"),
+                        )
+                    )
                 elif kind == "2":
-                    ans.append((int(a["Id"]), int(a["ParentId"]), int(a.get("Score", 0)), a.get("Body", "")))
+                    ans.append(
+                        (
+                            int(a["Id"]),
+                            int(a["ParentId"]),
+                            int(a.get("Score", 0)),
+                            a.get("Body", ""),
+                        )
+                    )
             except (KeyError, ValueError) as e:
-                bad(f"{path}: post {a.get('Id', '?')}: bad or missing attribute ({e}); "
-                    "expected Id, PostTypeId, ParentId (answers) as integers")
+                bad(
+                    f"{path}: post {a.get('Id', '?')}: bad or missing attribute ({e}); "
+                    "expected Id, PostTypeId, ParentId (answers) as integers"
+                )
             root.clear()  # drop finished rows, or the tree grows with the file
             if len(qs) + len(ans) >= batch:
                 flush()
     except BadRecord:
         raise
     except ET.ParseError as e:
-        raise BadRecord(f"{path}: line {e.position[0]}, column {e.position[1]}: malformed XML ({e})") from e
-    except (LookupError, ValueError, UnicodeError) as e:  # the declaration names an encoding expat cannot read
-        raise BadRecord(f"{path}: unreadable XML declaration or encoding ({e}); expected UTF-8") from e
+        raise BadRecord(
+            f"{path}: line {e.position[0]}, column {e.position[1]}: malformed XML ({e})"
+        ) from e
+    except (
+        LookupError,
+        ValueError,
+        UnicodeError,
+    ) as e:  # the declaration names an encoding expat cannot read
+        raise BadRecord(
+            f"{path}: unreadable XML declaration or encoding ({e}); expected UTF-8"
+        ) from e
     if not rows:
-        raise BadRecord(f"{path}: no <row> elements; expected a Stack Exchange dump's Posts.xml, one <row> per post")
+        raise BadRecord(
+            f"{path}: no <row> elements; expected a Stack Exchange dump's Posts.xml, one <row> per post"
+        )
     flush()
     db.execute("CREATE INDEX a_parent ON a (parent, id)")
     db.commit()
 
 
-def read_threads(site_dir: str | Path, bad: BadRecords | None = None, by_score: bool = False,
-                 workdir: str | Path | None = None) -> Iterator[Thread]:
+def read_threads(
+    site_dir: str | Path,
+    bad: BadRecords | None = None,
+    by_score: bool = False,
+    workdir: str | Path | None = None,
+) -> Iterator[Thread]:
     """Every question of one site with its answers (in Id order), in question Id order, or
     by score (highest first, then Id) with ``by_score``. Answers whose question is not in the
     dump (deleted, migrated) are dropped, as the site drops them."""
@@ -166,11 +199,19 @@ def read_threads(site_dir: str | Path, bad: BadRecords | None = None, by_score: 
             db.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;" + SCHEMA)
             _index(path, db, bad)
             order = "score DESC, id" if by_score else "id"
-            questions = db.execute(f"SELECT id, score, title, body, tags, accepted FROM q ORDER BY {order}")
+            questions = db.execute(
+                f"SELECT id, score, title, body, tags, accepted FROM q ORDER BY {order}"
+            )
             for qid, score, title, body, tags, accepted in questions:
-                answers = [Answer(str(i), s, b) for i, s, b in
-                           db.execute("SELECT id, score, body FROM a WHERE parent = ? ORDER BY id", (qid,))]
-                yield Thread(site, str(qid), title, body, score, parse_tags(tags), accepted, answers)
+                answers = [
+                    Answer(str(i), s, b)
+                    for i, s, b in db.execute(
+                        "SELECT id, score, body FROM a WHERE parent = ? ORDER BY id", (qid,)
+                    )
+                ]
+                yield Thread(
+                    site, str(qid), title, body, score, parse_tags(tags), accepted, answers
+                )
         finally:
             db.close()
 
@@ -179,10 +220,18 @@ def _site_pool(src: Source, site_dir: Path, steps: list[dict]) -> list[Example]:
     """One site's filtered pairs, best questions first."""
     site = site_name(site_dir)
     threads = read_threads(site_dir, src.bad, by_score=True)  # apply_steps counts them in
-    kept = apply_steps((Candidate(t) for t in threads), steps, src.stats, src.seed, src.key("filters"))
-    return [Example(f"se:{site}:q{c.thread.id}:a{c.answer.id}", src.name, [c.prompt, c.response],
-                    {"exchange": site, "question_score": c.thread.score, "answer_score": c.answer.score})
-            for c in kept]
+    kept = apply_steps(
+        (Candidate(t) for t in threads), steps, src.stats, src.seed, src.key("filters")
+    )
+    return [
+        Example(
+            f"se:{site}:q{c.thread.id}:a{c.answer.id}",
+            src.name,
+            [c.prompt, c.response],
+            {"exchange": site, "question_score": c.thread.score, "answer_score": c.answer.score},
+        )
+        for c in kept
+    ]
 
 
 class StackExchangeOptions(PluginOptions):
@@ -199,18 +248,24 @@ def selected_sites(src: Source) -> dict[str, Path]:
     for d in site_dirs(src.path):
         site = site_name(d)
         if site in found:
-            raise ValueError(f"{src.key('path')}: {found[site]} and {d} are both the site {site!r}; "
-                             "keep one (a pool name must not be shared)")
+            raise ValueError(
+                f"{src.key('path')}: {found[site]} and {d} are both the site {site!r}; "
+                "keep one (a pool name must not be shared)"
+            )
         found[site] = d
     if wanted is None:
         meta = src.opt.include_meta or (Path(src.path) / "Posts.xml").exists()  # one site named
         chosen = {s: d for s, d in found.items() if meta or not is_meta(s)}
         if not chosen:
-            raise FileNotFoundError(f"{src.key('path')}: only meta sites under {src.path} ({sorted(found)}); name them "
-                                    f"in {src.key('exchanges')} or set {src.key('include_meta')}=true")
+            raise FileNotFoundError(
+                f"{src.key('path')}: only meta sites under {src.path} ({sorted(found)}); name them "
+                f"in {src.key('exchanges')} or set {src.key('include_meta')}=true"
+            )
         return chosen
     if missing := sorted(set(wanted) - set(found)):
-        raise FileNotFoundError(f"{src.key('exchanges')}: no dump for {missing} under {src.path} (found {sorted(found)})")
+        raise FileNotFoundError(
+            f"{src.key('exchanges')}: no dump for {missing} under {src.path} (found {sorted(found)})"
+        )
     return {s: found[s] for s in wanted}
 
 
@@ -219,6 +274,10 @@ def stackexchange_pool(src: Source) -> list[Example]:
     """Filtered pairs per exchange, best questions first; exchanges drawn with temperature.
     A question is a row in; a question whose prompt and answer pass every filter is kept."""
     steps = with_overrides(list(src.opt.filters), src.cfg.get("filter_overrides"))
-    per_site = {site: _site_pool(src, d, steps) for site, d in
-                tqdm(selected_sites(src).items(), desc=f"read {src.name}", unit="site", leave=False)}
+    per_site = {
+        site: _site_pool(src, d, steps)
+        for site, d in tqdm(
+            selected_sites(src).items(), desc=f"read {src.name}", unit="site", leave=False
+        )
+    }
     return temperature_order(per_site, src.opt.temperature, src.seed)

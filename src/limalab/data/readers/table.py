@@ -37,18 +37,24 @@ def table_format(location: str) -> str:
         return "hub"
     path = Path(location)
     if path.is_dir():
-        if any((path / f).exists() for f in ("dataset_info.json", "state.json", "dataset_dict.json")):
+        if any(
+            (path / f).exists() for f in ("dataset_info.json", "state.json", "dataset_dict.json")
+        ):
             return "hf_disk"
         if any(path.glob("*.parquet")):
             return "parquet"
-        raise BadRecord(f"{path}: a directory with neither a saved datasets dataset nor *.parquet files")
+        raise BadRecord(
+            f"{path}: a directory with neither a saved datasets dataset nor *.parquet files"
+        )
     if path.suffix == ".parquet":
         return "parquet"
     if path.suffix == ".jsonl":
         return "jsonl"
     if path.suffix == ".json":
         return "json_array" if is_json_array(path) else "jsonl"
-    raise BadRecord(f"{path}: unknown table format; expected .jsonl, .parquet, a datasets directory or hf:<id>")
+    raise BadRecord(
+        f"{path}: unknown table format; expected .jsonl, .parquet, a datasets directory or hf:<id>"
+    )
 
 
 def _needed(columns: dict[str, str]) -> list[str]:
@@ -56,16 +62,22 @@ def _needed(columns: dict[str, str]) -> list[str]:
         return [columns["conversations"]]
     missing = {"prompt", "response"} - set(columns)
     if missing:
-        raise ValueError(f"columns: expected 'prompt' and 'response' (or 'conversations'), missing {sorted(missing)}")
-    return [columns["prompt"], columns["response"]] + [columns[k] for k in ("context",) if k in columns]
+        raise ValueError(
+            f"columns: expected 'prompt' and 'response' (or 'conversations'), missing {sorted(missing)}"
+        )
+    return [columns["prompt"], columns["response"]] + [
+        columns[k] for k in ("context",) if k in columns
+    ]
 
 
 def _check(found: list[str], columns: dict[str, str], where: str) -> None:
     want = _needed(columns) + ([columns["id"]] if "id" in columns else [])
     missing = [c for c in want if c not in found]
     if missing:
-        raise BadRecord(f"{where}: missing columns {missing}; expected {want} (data.sources.<name>.columns "
-                        f"maps prompt/response/context/conversations/id to them), found {sorted(found)}")
+        raise BadRecord(
+            f"{where}: missing columns {missing}; expected {want} (data.sources.<name>.columns "
+            f"maps prompt/response/context/conversations/id to them), found {sorted(found)}"
+        )
 
 
 def _turns(row: dict[str, Any], columns: dict[str, str]) -> list[str] | None:
@@ -75,7 +87,13 @@ def _turns(row: dict[str, Any], columns: dict[str, str]) -> list[str] | None:
         return to_turns(row.get(columns["conversations"]), end="assistant")
     p, r = row.get(columns["prompt"]), row.get(columns["response"])
     ctx = row.get(columns["context"], "") if "context" in columns else ""
-    if not (isinstance(p, str) and p.strip() and isinstance(r, str) and r.strip() and isinstance(ctx, str | None)):
+    if not (
+        isinstance(p, str)
+        and p.strip()
+        and isinstance(r, str)
+        and r.strip()
+        and isinstance(ctx, str | None)
+    ):
         return None
     return [prompt_of(p, ctx or ""), r.strip()]
 
@@ -114,14 +132,18 @@ def _parquet(path: Path, columns: dict[str, str]) -> Iterator[tuple[str, dict]]:
                 i += 1
 
 
-def _datasets(location: str, fmt: str, columns: dict[str, str], split: str) -> Iterator[tuple[str, dict]]:
+def _datasets(
+    location: str, fmt: str, columns: dict[str, str], split: str
+) -> Iterator[tuple[str, dict]]:
     import datasets  # heavy: only for these formats
 
     if fmt == "hub":
         try:
             ds = datasets.load_dataset(location.removeprefix(HUB), split=split)
         except Exception as e:  # offline, unknown id, gated: say which
-            raise BadRecord(f"{location}: could not load from the hub ({type(e).__name__}: {e})") from e
+            raise BadRecord(
+                f"{location}: could not load from the hub ({type(e).__name__}: {e})"
+            ) from e
     else:
         ds = datasets.load_from_disk(location)
         if isinstance(ds, datasets.DatasetDict):
@@ -133,15 +155,18 @@ def _datasets(location: str, fmt: str, columns: dict[str, str], split: str) -> I
         yield f"row {i}", row
 
 
-def read_rows(location: str, columns: dict[str, str], bad: BadRecords | None = None,
-              split: str = "train") -> Iterator[tuple[str, str, list[str]]]:
+def read_rows(
+    location: str, columns: dict[str, str], bad: BadRecords | None = None, split: str = "train"
+) -> Iterator[tuple[str, str, list[str]]]:
     """Yield (row id, where in the file, turns)."""
     bad = bad or BadRecords()
     fmt = table_format(location)
     _needed(columns)
-    readers = {"jsonl": lambda: _jsonl(Path(location), columns, bad),
-               "json_array": lambda: _json_array(Path(location), columns),
-               "parquet": lambda: _parquet(Path(location), columns)}
+    readers = {
+        "jsonl": lambda: _jsonl(Path(location), columns, bad),
+        "json_array": lambda: _json_array(Path(location), columns),
+        "parquet": lambda: _parquet(Path(location), columns),
+    }
     rows = readers[fmt]() if fmt in readers else _datasets(location, fmt, columns, split)
     for n, (where, row) in enumerate(rows):
         if not isinstance(row, dict):
@@ -153,11 +178,12 @@ def read_rows(location: str, columns: dict[str, str], bad: BadRecords | None = N
             bad(f"{location}: {where}: {columns['conversations']}: {e}")
             continue
         if turns is None:
-            bad(f"{location}: {where}: expected non-empty strings in "
-                f"{_needed(columns)}")
+            bad(f"{location}: {where}: expected non-empty strings in {_needed(columns)}")
             continue
         if "id" in columns and row.get(columns["id"]) is None:
-            bad(f"{location}: {where}: no {columns['id']!r} (the id column, data.sources.<name>.columns.id)")
+            bad(
+                f"{location}: {where}: no {columns['id']!r} (the id column, data.sources.<name>.columns.id)"
+            )
             continue
         yield str(row[columns["id"]]) if "id" in columns else str(n), where, turns
 
@@ -171,5 +197,9 @@ class TableOptions(PluginOptions):
 @READERS.register("table", options=TableOptions)
 def table_pool(src: Source) -> list[Example]:
     rows = read_rows(str(src.path), dict(src.opt.columns), src.bad, src.opt.split)
-    return src.shuffled([Example(src.unique_id(f"{src.name}:{rid}"), src.name, turns, {"at": where})
-                         for rid, where, turns in src.count(rows)])
+    return src.shuffled(
+        [
+            Example(src.unique_id(f"{src.name}:{rid}"), src.name, turns, {"at": where})
+            for rid, where, turns in src.count(rows)
+        ]
+    )

@@ -41,11 +41,15 @@ def layout(fieldnames: list[str] | None, path: Path) -> str:
         return "sep"
     if set(ALL) <= names:
         return "all"
-    raise BadRecord(f"{path}: line 1: columns {sorted(names)}; expected wikihowAll.csv's "
-                    f"{['headline', *ALL]} or wikihowSep.csv's {list(SEP)}")
+    raise BadRecord(
+        f"{path}: line 1: columns {sorted(names)}; expected wikihowAll.csv's "
+        f"{['headline', *ALL]} or wikihowSep.csv's {list(SEP)}"
+    )
 
 
-def _rows(path: Path, bad: BadRecords, need: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
+def _rows(
+    path: Path, bad: BadRecords, need: tuple[str, ...]
+) -> Iterator[tuple[int, dict[str, str]]]:
     with path.open(encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f, strict=True)
         layout(reader.fieldnames, path)
@@ -56,20 +60,30 @@ def _rows(path: Path, bad: BadRecords, need: tuple[str, ...]) -> Iterator[tuple[
             except StopIteration:
                 return
             except UnicodeDecodeError as e:  # the decoder cannot resync: no next record to skip to
-                raise BadRecord(f"{path}: after line {reader.line_num}: not valid UTF-8 ({e.reason})") from None
-            except csv.Error as e:  # an unclosed quote swallows what follows: no record to resync on
-                raise BadRecord(f"{path}: line {start}: malformed CSV ({e}); the file cannot be read past it "
-                                "(a quote opened here is never closed, or a character follows a closing quote)") from None
+                raise BadRecord(
+                    f"{path}: after line {reader.line_num}: not valid UTF-8 ({e.reason})"
+                ) from None
+            except (
+                csv.Error
+            ) as e:  # an unclosed quote swallows what follows: no record to resync on
+                raise BadRecord(
+                    f"{path}: line {start}: malformed CSV ({e}); the file cannot be read past it "
+                    "(a quote opened here is never closed, or a character follows a closing quote)"
+                ) from None
             finally:
                 line, start = start, reader.line_num + 1  # a quoted field can span lines
             if any(row.get(k) is None for k in need) or None in row:
-                bad(f"{path}: line {line}: expected {len(reader.fieldnames)} fields "
-                    f"({', '.join(reader.fieldnames)}), got a row of another width")
+                bad(
+                    f"{path}: line {line}: expected {len(reader.fieldnames)} fields "
+                    f"({', '.join(reader.fieldnames)}), got a row of another width"
+                )
                 continue
             yield line, row
 
 
-def read_articles(path: str | Path, bad: BadRecords | None = None) -> Iterator[tuple[int, str, str, str]]:
+def read_articles(
+    path: str | Path, bad: BadRecords | None = None
+) -> Iterator[tuple[int, str, str, str]]:
     """Yield (first line, title, article text, headline) for either layout."""
     path = Path(path)
     bad = bad or BadRecords()
@@ -115,7 +129,9 @@ def rewrite(title: str, text: str) -> tuple[str, str]:
     """The paper's prompt and response: the title as a question, "This article" reworded."""
     prompt = title if title.endswith("?") else title + "?"
     text = SEPARATOR.sub(".\n", text).strip()
-    text = text.replace("This article", "The following answer").replace("this article", "the following answer")
+    text = text.replace("This article", "The following answer").replace(
+        "this article", "the following answer"
+    )
     return prompt, "\n".join(ln.strip() for ln in text.split("\n"))
 
 
@@ -130,5 +146,7 @@ def wikihow_pool(src: Source) -> list[Example]:
         if not response or not title:
             src.drop("empty_body")
             continue
-        out.append(Example(src.unique_id(f"wikihow:{title}"), src.name, [prompt, response], {"line": line}))
+        out.append(
+            Example(src.unique_id(f"wikihow:{title}"), src.name, [prompt, response], {"line": line})
+        )
     return src.shuffled(out)

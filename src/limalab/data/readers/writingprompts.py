@@ -24,26 +24,34 @@ def clean_story(line: str) -> str:
     return text.strip()
 
 
-def read_pairs(root: str | Path, split: str = "train", bad: BadRecords | None = None) -> Iterator[tuple[int, str, str]]:
+def read_pairs(
+    root: str | Path, split: str = "train", bad: BadRecords | None = None
+) -> Iterator[tuple[int, str, str]]:
     root = Path(root)
     bad = bad or BadRecords()
     src, tgt = root / f"{split}.wp_source", root / f"{split}.wp_target"
     for p in (src, tgt):
         if not p.exists():
-            raise FileNotFoundError(f"{p}: missing; expected {split}.wp_source and {split}.wp_target in {root}")
+            raise FileNotFoundError(
+                f"{p}: missing; expected {split}.wp_source and {split}.wp_target in {root}"
+            )
         refuse_lfs_pointer(p)
     with src.open("rb") as fs, tgt.open("rb") as ft:
         for n, (s, t) in enumerate(zip_longest(fs, ft), start=1):
             if s is None or t is None:  # the pairing is by line: misaligned files are no data
                 short = src if s is None else tgt
-                raise BadRecord(f"{src} and {tgt}: different numbers of lines (after line {n - 1}, where {short.name} ends)")
+                raise BadRecord(
+                    f"{src} and {tgt}: different numbers of lines (after line {n - 1}, where {short.name} ends)"
+                )
             try:
                 prompt, story = clean_prompt(s.decode("utf-8")), clean_story(t.decode("utf-8"))
             except UnicodeDecodeError:
                 bad(f"{src} / {tgt}: line {n}: not valid UTF-8")
                 continue
             if not prompt or not story:
-                bad(f"{src if not prompt else tgt}: line {n}: empty {'prompt' if not prompt else 'story'}")
+                bad(
+                    f"{src if not prompt else tgt}: line {n}: empty {'prompt' if not prompt else 'story'}"
+                )
                 continue
             yield n, prompt, story
 
@@ -55,5 +63,9 @@ class WritingPromptsOptions(PluginOptions):
 @READERS.register("writingprompts", options=WritingPromptsOptions)
 def writingprompts_pool(src: Source) -> list[Example]:
     split = src.opt.split
-    return src.shuffled([Example(f"wp:{split}:{n}", src.name, [p, s], {})
-                         for n, p, s in src.count(read_pairs(src.path, split, src.bad))])
+    return src.shuffled(
+        [
+            Example(f"wp:{split}:{n}", src.name, [p, s], {})
+            for n, p, s in src.count(read_pairs(src.path, split, src.bad))
+        ]
+    )

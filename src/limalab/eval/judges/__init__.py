@@ -25,7 +25,9 @@ def build_backend(cfg: dict[str, Any], default: str = "api") -> Any:
     return BACKENDS.get(cfg.get("backend") or default).from_config(cfg)
 
 
-def build_judge(cfg: dict[str, Any] | str, world: Any = None, cache_dir: str | Path | None = None) -> Any:
+def build_judge(
+    cfg: dict[str, Any] | str, world: Any = None, cache_dir: str | Path | None = None
+) -> Any:
     """The judge ``cfg["name"]`` (a bare name is ``{"name": name}``)."""
     cfg = {"name": cfg} if isinstance(cfg, str) else dict(cfg)
     cls = JUDGES.get(cfg.get("name"))
@@ -45,7 +47,7 @@ def judge_all(judge: Judge, items: list[tuple[dict, str, bool]]) -> list[Judgmen
     chunk = max(1, -(-len(items) // 10), 8 * int(getattr(judge, "concurrency", 1) or 1))
     out: list[Judgment] = []
     for i in range(0, len(items), chunk):
-        part = items[i:i + chunk]
+        part = items[i : i + chunk]
         if hasattr(judge, "judge_all"):
             out += judge.judge_all(part)
         else:
@@ -56,5 +58,17 @@ def judge_all(judge: Judge, items: list[tuple[dict, str, bool]]) -> list[Judgmen
     return out
 
 
-__all__ = ["BACKENDS", "JUDGES", "Judge", "JudgeContext", "Judgment", "build_backend",
-           "build_judge", "ground_truth_judge", "is_ground_truth", "judge_all", "judge_class", "judge_name"]
+__all__ = [
+    "BACKENDS",
+    "JUDGES",
+    "Judge",
+    "JudgeContext",
+    "Judgment",
+    "build_backend",
+    "build_judge",
+    "ground_truth_judge",
+    "is_ground_truth",
+    "judge_all",
+    "judge_class",
+    "judge_name",
+]

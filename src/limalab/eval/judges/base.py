@@ -78,8 +78,13 @@ class Capabilities:
     ground_truth = False
 
 
-_BUILTIN_JUDGES = ("limalab.world.reference_judge", "limalab.eval.judges.llm", "limalab.eval.judges.pairwise",
-                   "limalab.eval.judges.hf_local", "limalab.eval.judges.local_server")
+_BUILTIN_JUDGES = (
+    "limalab.world.reference_judge",
+    "limalab.eval.judges.llm",
+    "limalab.eval.judges.pairwise",
+    "limalab.eval.judges.hf_local",
+    "limalab.eval.judges.local_server",
+)
 JUDGES: Registry[Any] = Registry("judge", "judge", _BUILTIN_JUDGES)
 BACKENDS: Registry[Any] = Registry("judge backend", "judge.backend", _BUILTIN_JUDGES)
 
@@ -89,10 +94,16 @@ class LLMJudgeOptions(PluginOptions):
 
     backend: str | None = None  # the model endpoint (judge's default_backend when unset)
     concurrency: Annotated[int, Field(ge=1)] = 8  # requests in flight
-    parse_retries: Annotated[int, Field(ge=0)] = 1  # re-ask an unparseable reply this often, then invalid
-    price_in_per_1m: Annotated[float, Field(ge=0)] = 0.0  # USD per million prompt tokens (the cost count)
+    parse_retries: Annotated[int, Field(ge=0)] = (
+        1  # re-ask an unparseable reply this often, then invalid
+    )
+    price_in_per_1m: Annotated[float, Field(ge=0)] = (
+        0.0  # USD per million prompt tokens (the cost count)
+    )
     price_out_per_1m: Annotated[float, Field(ge=0)] = 0.0
-    reply_cache: str | None = None  # SQLite file of cached replies (None: <cache_dir>/judge_replies.sqlite)
+    reply_cache: str | None = (
+        None  # SQLite file of cached replies (None: <cache_dir>/judge_replies.sqlite)
+    )
 
 
 def judge_options(cfg: dict[str, Any]) -> Any:
@@ -100,14 +111,22 @@ def judge_options(cfg: dict[str, Any]) -> Any:
     from limalab.config.validate import plugin_options
 
     model = JUDGES.options(cfg["name"])
-    return plugin_options(model, {k: v for k, v in cfg.items() if k in model.model_fields}, "judge") if model else None
+    return (
+        plugin_options(model, {k: v for k, v in cfg.items() if k in model.model_fields}, "judge")
+        if model
+        else None
+    )
 
 
 def backend_options(name: str, cfg: dict[str, Any]) -> Any:
     from limalab.config.validate import plugin_options
 
     model = BACKENDS.options(name)
-    return plugin_options(model, {k: v for k, v in cfg.items() if k in model.model_fields}, "judge") if model else None
+    return (
+        plugin_options(model, {k: v for k, v in cfg.items() if k in model.model_fields}, "judge")
+        if model
+        else None
+    )
 
 
 def check_judge(cfg: dict[str, Any]) -> None:
@@ -120,11 +139,18 @@ def check_judge(cfg: dict[str, Any]) -> None:
     cls = JUDGES.get(node.get("name"), "judge.name")
     models = [m for m in [JUDGES.options(node["name"])] if m is not None]
     backend = node.get("backend") or getattr(cls, "default_backend", None)
-    if backend is not None and backend not in JUDGES:  # pairwise may compare a grading judge's levels
+    if (
+        backend is not None and backend not in JUDGES
+    ):  # pairwise may compare a grading judge's levels
         BACKENDS.get(backend, "judge.backend")
         if BACKENDS.options(backend) is not None:
             models.append(BACKENDS.options(backend))
-    others = {f for b in BACKENDS.names() if (m := BACKENDS.options(b)) is not None for f in m.model_fields}
+    others = {
+        f
+        for b in BACKENDS.names()
+        if (m := BACKENDS.options(b)) is not None
+        for f in m.model_fields
+    }
     check_plugin_node(node, "judge", models, {"name", *others})
 
 
@@ -147,4 +173,8 @@ def is_ground_truth(judge_id: str) -> bool:
     """True for the current version of the miniature's exact judge: an older rubric's id is
     another judge (its results are labelled, never pooled with the current one's)."""
     cls = judge_class(judge_id)
-    return bool(cls is not None and getattr(cls, "ground_truth", False) and getattr(cls, "id", None) == judge_id)
+    return bool(
+        cls is not None
+        and getattr(cls, "ground_truth", False)
+        and getattr(cls, "id", None) == judge_id
+    )

@@ -19,7 +19,9 @@ def load_causal_lm(model: str, dtype: str = "float32") -> tuple[Any, Any]:
     transformers with the ``gguf`` package, dequantised to ``dtype``)."""
     from limalab.model import checkpoint
 
-    return checkpoint.load_tokenizer(model, "judge.model"), checkpoint.load_causal_lm(model, dtype, "judge.model")
+    return checkpoint.load_tokenizer(model, "judge.model"), checkpoint.load_causal_lm(
+        model, dtype, "judge.model"
+    )
 
 
 class HFLocalOptions(PluginOptions):
@@ -42,7 +44,9 @@ class HFLocalJudge(LikertJudge):
 class HFLocalBackend:
     supports_response_format = False  # free text, read by the rubric's parser
 
-    def __init__(self, model: str, max_new_tokens: int = 256, device: str = "cpu", dtype: str = "float32") -> None:
+    def __init__(
+        self, model: str, max_new_tokens: int = 256, device: str = "cpu", dtype: str = "float32"
+    ) -> None:
         self.model = model
         self.tokenizer, lm = load_causal_lm(model, dtype)
         self.lm = lm.to(device).eval()
@@ -72,7 +76,12 @@ class HFLocalBackend:
         ids = self._encode(system, user)
         x = torch.tensor([ids], device=self.device)
         with self._lock, torch.no_grad():
-            out = self.lm.generate(input_ids=x, attention_mask=torch.ones_like(x), max_new_tokens=self.max_new_tokens,
-                                   do_sample=False, pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
-        new = out[0, len(ids):].tolist()
+            out = self.lm.generate(
+                input_ids=x,
+                attention_mask=torch.ones_like(x),
+                max_new_tokens=self.max_new_tokens,
+                do_sample=False,
+                pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+            )
+        new = out[0, len(ids) :].tolist()
         return Reply(self.tokenizer.decode(new, skip_special_tokens=True), len(ids), len(new))

@@ -129,8 +129,17 @@ class ChatClient:
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> ChatClient:
         o = backend_options("api", cfg)
-        return cls(o.base_url, o.model, o.api_key_env, o.timeout_s, o.max_retries, o.backoff_s, o.max_backoff_s,
-                   o.temperature, o.max_tokens)
+        return cls(
+            o.base_url,
+            o.model,
+            o.api_key_env,
+            o.timeout_s,
+            o.max_retries,
+            o.backoff_s,
+            o.max_backoff_s,
+            o.temperature,
+            o.max_tokens,
+        )
 
     def _headers(self) -> dict[str, str]:
         key = os.environ.get(self.api_key_env, "")
@@ -147,8 +156,12 @@ class ChatClient:
         return min(self.max_backoff_s, self.backoff_s * 2**attempt) * jitter
 
     def complete(self, system: str, user: str, response_format: dict | None = None) -> Reply:
-        body = {"model": self.model, "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
-                "temperature": self.temperature, "max_tokens": self.max_tokens}
+        body = {
+            "model": self.model,
+            "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+        }
         if response_format is not None:
             body["response_format"] = response_format
         url = self.base_url.rstrip("/") + "/chat/completions"
@@ -165,8 +178,10 @@ class ChatClient:
                 last = f"{type(e).__name__}"
                 continue
             if r.status_code in FATAL_STATUS:
-                raise JudgeConfigError(f"judge endpoint {url} answered {r.status_code} for model {self.model!r}: "
-                                       f"check judge.base_url, judge.model and ${self.api_key_env}")
+                raise JudgeConfigError(
+                    f"judge endpoint {url} answered {r.status_code} for model {self.model!r}: "
+                    f"check judge.base_url, judge.model and ${self.api_key_env}"
+                )
             if r.status_code in RETRY_STATUS:
                 last, retry_after = f"HTTP {r.status_code}", r.headers.get("retry-after")
                 continue
@@ -177,8 +192,11 @@ class ChatClient:
             try:
                 data = r.json()
                 usage = data.get("usage") or {}
-                return Reply(data["choices"][0]["message"]["content"] or "",
-                             int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
+                return Reply(
+                    data["choices"][0]["message"]["content"] or "",
+                    int(usage.get("prompt_tokens", 0)),
+                    int(usage.get("completion_tokens", 0)),
+                )
             except (ValueError, KeyError, IndexError, TypeError):
                 last = "a malformed response body"
         raise NoReply(f"no reply after {self.max_retries + 1} attempts (last: {last})")
@@ -196,7 +214,9 @@ class ReplyCache:
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
         db = sqlite3.connect(path, check_same_thread=False, timeout=60)
-        db.execute("CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, text TEXT, pt INTEGER, ct INTEGER)")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, text TEXT, pt INTEGER, ct INTEGER)"
+        )
         db.commit()
         return db
 
@@ -216,7 +236,11 @@ class ReplyCache:
             p = path.with_name(path.name + suffix)
             if p.exists():
                 p.replace(aside.with_name(aside.name + suffix))
-        log.warning("%s was damaged: set aside as %s, replies will be asked again (and cached anew)", path, aside)
+        log.warning(
+            "%s was damaged: set aside as %s, replies will be asked again (and cached anew)",
+            path,
+            aside,
+        )
         return cls._connect(path)
 
     @staticmethod
@@ -225,13 +249,17 @@ class ReplyCache:
 
     def get(self, key: str) -> Reply | None:
         with self._lock:
-            row = self._db.execute("SELECT text, pt, ct FROM replies WHERE key = ?", (key,)).fetchone()
+            row = self._db.execute(
+                "SELECT text, pt, ct FROM replies WHERE key = ?", (key,)
+            ).fetchone()
         return Reply(*row) if row else None
 
     def put(self, key: str, reply: Reply) -> None:
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO replies VALUES (?,?,?,?)",
-                             (key, reply.text, reply.prompt_tokens, reply.completion_tokens))
+            self._db.execute(
+                "INSERT OR REPLACE INTO replies VALUES (?,?,?,?)",
+                (key, reply.text, reply.prompt_tokens, reply.completion_tokens),
+            )
             self._db.commit()
 
 
@@ -257,11 +285,21 @@ class Usage:
                 setattr(self, k, getattr(self, k) + v)
 
     def to_dict(self) -> dict[str, Any]:
-        cost = (self.prompt_tokens * self.price_in_per_1m + self.completion_tokens * self.price_out_per_1m) / 1e6
-        return {"requests": self.requests, "cache_hits": self.cache_hits, "prompt_tokens": self.prompt_tokens,
-                "completion_tokens": self.completion_tokens, "cost_usd": round(cost, 6),
-                "invalid_unparsed": self.invalid_unparsed, "invalid_no_reply": self.invalid_no_reply,
-                "structured_replies": self.structured_replies, "text_replies": self.text_replies}
+        cost = (
+            self.prompt_tokens * self.price_in_per_1m
+            + self.completion_tokens * self.price_out_per_1m
+        ) / 1e6
+        return {
+            "requests": self.requests,
+            "cache_hits": self.cache_hits,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": round(cost, 6),
+            "invalid_unparsed": self.invalid_unparsed,
+            "invalid_no_reply": self.invalid_no_reply,
+            "structured_replies": self.structured_replies,
+            "text_replies": self.text_replies,
+        }
 
 
 class CachedAsker:
@@ -269,21 +307,41 @@ class CachedAsker:
     times; counts everything in ``usage``. ``pass_no`` > 1 asks anew instead of reading the
     first pass's replies (a re-judging pass that measures the judge's drift)."""
 
-    def __init__(self, backend: Backend, cache: ReplyCache, version: str, usage: Usage, parse_retries: int = 1,
-                 pass_no: int = 1) -> None:
-        self.backend, self.cache, self.version, self.usage, self.parse_retries = backend, cache, version, usage, parse_retries
+    def __init__(
+        self,
+        backend: Backend,
+        cache: ReplyCache,
+        version: str,
+        usage: Usage,
+        parse_retries: int = 1,
+        pass_no: int = 1,
+    ) -> None:
+        self.backend, self.cache, self.version, self.usage, self.parse_retries = (
+            backend,
+            cache,
+            version,
+            usage,
+            parse_retries,
+        )
         self.pass_no = pass_no
 
     def _key(self, system: str, user: str, attempt: int, response_format: dict | None) -> str:
         parts = [self.backend.model, self.version, system, user, str(attempt)]
-        if response_format is not None:  # text requests keep their keys: caches from before stay valid
+        if (
+            response_format is not None
+        ):  # text requests keep their keys: caches from before stay valid
             parts.append(json.dumps(response_format, sort_keys=True))
         if self.pass_no > 1:
             parts.append(f"pass{self.pass_no}")
         return ReplyCache.key(*parts)
 
-    def ask(self, system: str, user: str, parse: Callable[[str], Any],
-            response_format: dict | None = None) -> tuple[Any, str, str | None]:
+    def ask(
+        self,
+        system: str,
+        user: str,
+        parse: Callable[[str], Any],
+        response_format: dict | None = None,
+    ) -> tuple[Any, str, str | None]:
         """(parsed value or None, reply text, why invalid)."""
         text = ""
         for attempt in range(self.parse_retries + 1):
@@ -293,12 +351,19 @@ class CachedAsker:
                 self.usage.add(cache_hits=1)
             else:
                 try:
-                    reply = (self.backend.complete(system, user, response_format) if response_format is not None
-                             else self.backend.complete(system, user))
+                    reply = (
+                        self.backend.complete(system, user, response_format)
+                        if response_format is not None
+                        else self.backend.complete(system, user)
+                    )
                 except NoReply as e:
                     self.usage.add(invalid_no_reply=1)
                     return None, "", str(e)
-                self.usage.add(requests=1, prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens)
+                self.usage.add(
+                    requests=1,
+                    prompt_tokens=reply.prompt_tokens,
+                    completion_tokens=reply.completion_tokens,
+                )
                 self.cache.put(key, reply)
             text = reply.text
             value = parse(text)
@@ -312,8 +377,6 @@ def parallel_map(fn: Callable[[Any], Any], items: Sequence[Any], concurrency: in
     """``fn`` over ``items`` with at most ``concurrency`` in flight, results in order."""
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         return list(pool.map(fn, items))
-
-
 
 
 class LikertOptions(LLMJudgeOptions):
@@ -335,16 +398,28 @@ class LikertJudge(Capabilities):
 
     default_backend = "api"
 
-    def __init__(self, backend: Backend, cache: ReplyCache, options: LikertOptions | None = None,
-                 kind: str = "likert", pass_no: int = 1) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        cache: ReplyCache,
+        options: LikertOptions | None = None,
+        kind: str = "likert",
+        pass_no: int = 1,
+    ) -> None:
         o = self.options = options or LikertOptions()
         self.backend, self.cache, self.kind = backend, cache, kind
         self.usage = Usage(o.price_in_per_1m, o.price_out_per_1m)
         self.parse_retries, self.concurrency, self.pass_no = o.parse_retries, o.concurrency, pass_no
-        self.structured = o.structured if getattr(backend, "supports_response_format", False) else "text"
+        self.structured = (
+            o.structured if getattr(backend, "supports_response_format", False) else "text"
+        )
         self._json_ok = self.structured != "text"
-        self.asker = CachedAsker(backend, cache, LIKERT_VERSION, self.usage, o.parse_retries, pass_no)
-        self.json_asker = CachedAsker(backend, cache, LIKERT_JSON_VERSION, self.usage, o.parse_retries, pass_no)
+        self.asker = CachedAsker(
+            backend, cache, LIKERT_VERSION, self.usage, o.parse_retries, pass_no
+        )
+        self.json_asker = CachedAsker(
+            backend, cache, LIKERT_JSON_VERSION, self.usage, o.parse_retries, pass_no
+        )
         version = LIKERT_VERSION if self.structured == "text" else LIKERT_JSON_VERSION
         self.id = f"{kind}:{backend.model}@{version}"
 
@@ -352,7 +427,12 @@ class LikertJudge(Capabilities):
     def from_config(cls, cfg: dict[str, Any], ctx: JudgeContext) -> LikertJudge:
         from limalab.eval.judges import build_backend
 
-        return cls(build_backend(cfg, cls.default_backend), reply_cache(cfg, ctx), judge_options(cfg), cfg["name"])
+        return cls(
+            build_backend(cfg, cls.default_backend),
+            reply_cache(cfg, ctx),
+            judge_options(cfg),
+            cfg["name"],
+        )
 
     def for_pass(self, pass_no: int) -> LikertJudge:
         """The same judge and settings asking anew (pass 2, 3, ...): its drift is measured."""
@@ -361,29 +441,45 @@ class LikertJudge(Capabilities):
     def judge(self, prompt: dict, response: str, terminated: bool) -> Judgment:
         task = task_text(prompt)
         if self._json_ok:
-            score, text, why = self.json_asker.ask(LIKERT_SYSTEM, likert_json_prompt(task, response), parse_likert_json,
-                                                   LIKERT_RESPONSE_FORMAT)
+            score, text, why = self.json_asker.ask(
+                LIKERT_SYSTEM,
+                likert_json_prompt(task, response),
+                parse_likert_json,
+                LIKERT_RESPONSE_FORMAT,
+            )
             if not (self.structured == "auto" and why and why.startswith("refused")):
                 self.usage.add(structured_replies=1)
                 return self._judgment(score, text, why, "json")
             # refused (not down: an outage is retried, then invalid, never a reason to switch)
             self._json_ok = False
-            log.warning("judge endpoint refused structured output (%s): asking in text from now on", why)
-        score, text, why = self.asker.ask(LIKERT_SYSTEM, likert_prompt(task, response), parse_likert)
+            log.warning(
+                "judge endpoint refused structured output (%s): asking in text from now on", why
+            )
+        score, text, why = self.asker.ask(
+            LIKERT_SYSTEM, likert_prompt(task, response), parse_likert
+        )
         self.usage.add(text_replies=1)
         return self._judgment(score, text, why, "text")
 
     def _judgment(self, score: int | None, text: str, why: str | None, reply: str) -> Judgment:
-        return Judgment(score, {"invalid": why, "reply": reply} if why else {"reply": reply}, text, self.id)
+        return Judgment(
+            score, {"invalid": why, "reply": reply} if why else {"reply": reply}, text, self.id
+        )
 
     def judge_all(self, items: Sequence[tuple[dict, str, bool]]) -> list[Judgment]:
-        if self._json_ok and self.structured == "auto" and items:  # learn whether JSON works before fanning out
-            return [self.judge(*items[0]), *parallel_map(lambda it: self.judge(*it), items[1:], self.concurrency)]
+        if (
+            self._json_ok and self.structured == "auto" and items
+        ):  # learn whether JSON works before fanning out
+            return [
+                self.judge(*items[0]),
+                *parallel_map(lambda it: self.judge(*it), items[1:], self.concurrency),
+            ]
         return parallel_map(lambda it: self.judge(*it), items, self.concurrency)
 
 
 def reply_cache(cfg: dict[str, Any], ctx: JudgeContext) -> ReplyCache:
     """``judge.reply_cache``, else ``<cache_dir>/judge_replies.sqlite``: shared by every run."""
     o = judge_options(cfg)
-    return ReplyCache(Path(o.reply_cache or Path(ctx.cache_dir or ".cache/limalab") / "judge_replies.sqlite"))
-
+    return ReplyCache(
+        Path(o.reply_cache or Path(ctx.cache_dir or ".cache/limalab") / "judge_replies.sqlite")
+    )

