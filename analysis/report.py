@@ -590,31 +590,82 @@ def verdict_table(tables: dict[str, Any], d: dict) -> list[str]:
     ]
 
 
-def markdown(args: argparse.Namespace, rows: list[dict], tables: dict[str, Any]) -> str:
-    f5, f6, pc, ctl, tests = (
-        tables["fig5"],
-        tables["fig6"],
-        tables["positive_control"],
-        tables["controls"],
-        tables["tests"],
-    )
-    d = tables["design"]
+def budget_policies(runs_dir: Path, rows: list[dict]) -> list[str]:
+    """The training budget policies the runs used (``results.json``'s ``budget.policy``)."""
     budgets = sorted(
         {
             json.dumps(
-                json.loads((args.runs_dir / r["run_id"] / "results.json").read_text())
+                json.loads((runs_dir / r["run_id"] / "results.json").read_text())
                 .get("budget", {})
                 .get("policy", "epochs")
             )
             for r in rows
         }
     )
+    return [json.loads(b) for b in budgets]
+
+
+def fig5_section(tables: dict[str, Any], d: dict) -> list[str]:
+    """Figure 5: each diversity and quality arm's score, length-controlled score and lengths."""
+    return [
+        f"## Figure 5: diversity and quality ({tables['size5']} examples; the paper's at "
+        f"{d['paper_results']['fig5_size']:,})",
+        "",
+        "![](fig5_diversity_quality.png)",
+        "",
+        "| arm | runs | ours | 95% CI | length-controlled | 95% CI | generated tokens | "
+        "training response tokens | trimmed (lost EOT) | paper (LLaMA 7B) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        *[
+            f"| {t['label']} | {t['n_seeds']} | {_f(t['mean'])} | {_ci(t)} | {_f(t['lc_mean'])} | "
+            f"{_ci(t, 'lc_ci95')} | {t['gen_tokens']:.1f} | {t['train_resp_tokens']:.1f} | "
+            f"{t['n_trimmed']:.0f} of {t['size']} | {_f(t['paper'])} |"
+            for t in tables["fig5"]
+        ],
+        "",
+        _lc_line(tables["fig5"]),
+        "",
+    ]
+
+
+def fig6_section(tables: dict[str, Any]) -> list[str]:
+    """Figure 6: score against the number of examples, at the epoch budget and at fixed steps."""
+    return [
+        "## Figure 6: quantity (filtered Stack Exchange)",
+        "",
+        "![](fig6_quantity.png)",
+        "",
+        "| examples | budget | runs | ours | 95% CI | length-controlled | 95% CI | "
+        "generated tokens | trimmed |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *[
+            f"| {t['size']} | epochs | {t['n_seeds']} | {_f(t['mean'])} | {_ci(t)} | "
+            f"{_f(t['lc_mean'])} | {_ci(t, 'lc_ci95')} | {t['gen_tokens']:.1f} | "
+            f"{t['n_trimmed']:.0f} |"
+            for t in tables["fig6"]
+        ],
+        *[
+            f"| {t['size']} | fixed steps | {t['n_seeds']} | {_f(t['mean'])} | {_ci(t)} | | | "
+            f"{t['gen_tokens']:.1f} | {t['n_trimmed']:.0f} |"
+            for t in tables["matched"]
+        ],
+        "",
+        _lc_line(tables["fig6"]),
+        "",
+        f"Paper: {PAPER_FIG6}.",
+        "",
+    ]
+
+
+def markdown(args: argparse.Namespace, rows: list[dict], tables: dict[str, Any]) -> str:
+    d = tables["design"]
     md = [
         f"# LIMA ablations on limalab ({args.runs_dir})",
         "",
-        f"From: {provenance(args.runs_dir, rows)}. Regime {d.get('name', '?')} at scale {tables['scale']} of the "
-        f"paper's sizes (`docs/ablations.md`, *The derived regime*); training budget policy: "
-        f"{', '.join(json.loads(b) for b in budgets)}. CIs are over runs when an arm has several, else over prompts.",
+        f"From: {provenance(args.runs_dir, rows)}. Regime {d.get('name', '?')} at scale "
+        f"{tables['scale']} of the paper's sizes (`docs/ablations.md`, *The derived regime*); "
+        f"training budget policy: {', '.join(budget_policies(args.runs_dir, rows))}. "
+        "CIs are over runs when an arm has several, else over prompts.",
         "",
         "## Verdicts",
         "",
@@ -622,48 +673,12 @@ def markdown(args: argparse.Namespace, rows: list[dict], tables: dict[str, Any])
         "",
         "## Findings",
         "",
-        *verdicts(f5, tests, tables["positive_control_slope"]),
+        *verdicts(tables["fig5"], tables["tests"], tables["positive_control_slope"]),
         "",
-        f"## Figure 5: diversity and quality ({tables['size5']} examples; the paper's at "
-        f"{d['paper_results']['fig5_size']:,})",
-        "",
-        "![](fig5_diversity_quality.png)",
-        "",
-        "| arm | runs | ours | 95% CI | length-controlled | 95% CI | generated tokens | training response tokens | "
-        "trimmed (lost EOT) | paper (LLaMA 7B) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-        *[
-            f"| {t['label']} | {t['n_seeds']} | {_f(t['mean'])} | {_ci(t)} | {_f(t['lc_mean'])} | {_ci(t, 'lc_ci95')} | "
-            f"{t['gen_tokens']:.1f} | {t['train_resp_tokens']:.1f} | {t['n_trimmed']:.0f} of {t['size']} | "
-            f"{_f(t['paper'])} |"
-            for t in f5
-        ],
-        "",
-        _lc_line(f5),
-        "",
-        "## Figure 6: quantity (filtered Stack Exchange)",
-        "",
-        "![](fig6_quantity.png)",
-        "",
-        "| examples | budget | runs | ours | 95% CI | length-controlled | 95% CI | generated tokens | trimmed |",
-        "|---|---|---|---|---|---|---|---|---|",
-        *[
-            f"| {t['size']} | epochs | {t['n_seeds']} | {_f(t['mean'])} | {_ci(t)} | {_f(t['lc_mean'])} | "
-            f"{_ci(t, 'lc_ci95')} | {t['gen_tokens']:.1f} | {t['n_trimmed']:.0f} |"
-            for t in f6
-        ],
-        *[
-            f"| {t['size']} | fixed steps | {t['n_seeds']} | {_f(t['mean'])} | {_ci(t)} | | | {t['gen_tokens']:.1f} | "
-            f"{t['n_trimmed']:.0f} |"
-            for t in tables["matched"]
-        ],
-        "",
-        _lc_line(f6),
-        "",
-        f"Paper: {PAPER_FIG6}.",
-        "",
+        *fig5_section(tables, d),
+        *fig6_section(tables),
     ]
-    return "\n".join(md + rest(tables, pc, ctl)) + "\n"
+    return "\n".join(md + rest(tables, tables["positive_control"], tables["controls"])) + "\n"
 
 
 def rest(tables: dict[str, Any], pc: list[dict], ctl: list[dict]) -> list[str]:

@@ -80,21 +80,8 @@ def call(cmd: list[str], what: str) -> None:
         raise SystemExit(f"{what} failed ({proc.returncode}); rerun the same command to resume")
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--seeds", default=os.environ.get("SEEDS", "0"))
-    ap.add_argument("--runs-dir", type=Path, default=Path("runs/paper"))
-    ap.add_argument("--report", type=Path, default=Path("reports/paper"))
-    ap.add_argument("--smoke", action="store_true", help="the same pipeline on the smoke world")
-    ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
-    args = ap.parse_args(argv)
-    extra = (SMOKE if args.smoke else []) + list(args.overrides)
-    seeds = ints(args.seeds)
-    t0 = time.time()
-    for arm, (_, expected) in ARMS.items():
-        print(f"paper: {arm}: expected {expected}", flush=True)
+def train_arms(seeds: list[int], extra: list[str], runs_dir: Path) -> None:
+    """Every arm at every seed, one Hydra multirun of ``src/train.py``."""
     arms = ",".join(data for data, _ in ARMS.values())
     call(
         [
@@ -105,12 +92,16 @@ def main(argv: list[str] | None = None) -> None:
             f"seed={','.join(map(str, seeds))}",
             *REGIME,
             *extra,
-            f"runs_dir={args.runs_dir}",
+            f"runs_dir={runs_dir}",
             "trainer.enable_progress_bar=false",
         ],
         f"training {len(ARMS) * len(seeds)} runs",
     )
-    dirs = run_dirs(args.runs_dir, seeds, extra)
+
+
+def evaluate_arms(dirs: dict[tuple[str, int], Path]) -> None:
+    """Each arm's extra prompt sets (``EXTRA_EVALS``) and, per seed, lima against alpaca with
+    the pairwise judge (Fig. 1), all through ``src/evaluate.py``."""
     evaluate = [sys.executable, str(ROOT / "src" / "evaluate.py")]
     for (arm, seed), rd in dirs.items():
         for prompt_set in EXTRA_EVALS.get(arm, ()):
@@ -129,6 +120,25 @@ def main(argv: list[str] | None = None) -> None:
                 ],
                 f"seed {seed}: lima against alpaca, pairwise",
             )
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--seeds", default=os.environ.get("SEEDS", "0"))
+    ap.add_argument("--runs-dir", type=Path, default=Path("runs/paper"))
+    ap.add_argument("--report", type=Path, default=Path("reports/paper"))
+    ap.add_argument("--smoke", action="store_true", help="the same pipeline on the smoke world")
+    ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
+    args = ap.parse_args(argv)
+    extra = (SMOKE if args.smoke else []) + list(args.overrides)
+    seeds = ints(args.seeds)
+    t0 = time.time()
+    for arm, (_, expected) in ARMS.items():
+        print(f"paper: {arm}: expected {expected}", flush=True)
+    train_arms(seeds, extra, args.runs_dir)
+    evaluate_arms(run_dirs(args.runs_dir, seeds, extra))
     print(
         f"paper: runs and evaluations done in {time.time() - t0:.0f} s; writing the report",
         flush=True,

@@ -71,7 +71,7 @@ def plan(
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -96,7 +96,61 @@ def main(argv: list[str] | None = None) -> None:
         "unless WANDB_MODE=online, its files under the report directory)",
     )
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def run_grids(
+    grids: list[tuple[str, list[str], int]], extra: list[str], runs_dir: Path
+) -> list[tuple[str, int]]:
+    """Each grid as one Hydra multirun of ``src/train.py``, in order; the grids whose multirun
+    failed (its failed jobs are listed in its output) with their exit codes."""
+    failed = []
+    for i, (name, overrides, n) in enumerate(grids, start=1):
+        print(f"[{i}/{len(grids)}] {name}: {n} runs: {' '.join(overrides)}", flush=True)
+        cmd = [
+            sys.executable,
+            str(ROOT / "src" / "train.py"),
+            "-m",
+            *overrides,
+            *extra,
+            f"runs_dir={runs_dir}",
+            "trainer.enable_progress_bar=false",
+        ]
+        if (code := subprocess.run(cmd).returncode) != 0:  # go on with the other grids
+            failed.append((name, code))
+    return failed
+
+
+def write_report(runs_dir: Path, report: Path, scale: str, wandb: bool) -> None:
+    """``analysis.report`` over the complete runs; W&B (when asked) keeps its files in the
+    report directory, offline unless WANDB_MODE says otherwise."""
+    report_env = {
+        **os.environ,
+        "WANDB_DIR": str(report.resolve()),
+        "WANDB_SILENT": "true",
+        "WANDB_MODE": os.environ.get("WANDB_MODE") or "offline",
+    }
+    report.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "analysis.report",
+            str(runs_dir),
+            "--out",
+            str(report),
+            "--scale",
+            str(scale),
+            *(["--wandb"] if wandb else []),
+        ],
+        check=True,
+        cwd=ROOT,
+        env=report_env,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
     extra = list(args.overrides)
     if args.smoke:
         args.scale, args.seeds = SMOKE["scale"], SMOKE["seeds"]
@@ -109,50 +163,14 @@ def main(argv: list[str] | None = None) -> None:
         grids = [g for g in grids if g[0] in keep]
     total = sum(n for _, _, n in grids)
     print(
-        f"ablations: {len(grids)} grids, {total} runs (scale {args.scale}, seeds {args.seeds}, subsets {args.subsets}, "
-        f"worlds {args.worlds}) "
-        f"into {args.runs_dir}",
+        f"ablations: {len(grids)} grids, {total} runs (scale {args.scale}, seeds {args.seeds}, "
+        f"subsets {args.subsets}, worlds {args.worlds}) into {args.runs_dir}",
         flush=True,
     )
     t0 = time.time()
-    failed = []
-    for i, (name, overrides, n) in enumerate(grids, start=1):
-        print(f"[{i}/{len(grids)}] {name}: {n} runs: {' '.join(overrides)}", flush=True)
-        cmd = [
-            sys.executable,
-            str(ROOT / "src" / "train.py"),
-            "-m",
-            *overrides,
-            *extra,
-            f"runs_dir={args.runs_dir}",
-            "trainer.enable_progress_bar=false",
-        ]
-        if (code := subprocess.run(cmd).returncode) != 0:  # its failed jobs are listed above; go on
-            failed.append((name, code))
+    failed = run_grids(grids, extra, args.runs_dir)
     print(f"ablations: grids done in {time.time() - t0:.0f} s; writing the report", flush=True)
-    report_env = {
-        **os.environ,
-        "WANDB_DIR": str(args.report.resolve()),
-        "WANDB_SILENT": "true",
-        "WANDB_MODE": os.environ.get("WANDB_MODE") or "offline",
-    }
-    args.report.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "analysis.report",
-            str(args.runs_dir),
-            "--out",
-            str(args.report),
-            "--scale",
-            str(args.scale),
-            *(["--wandb"] if args.wandb else []),
-        ],
-        check=True,
-        cwd=ROOT,
-        env=report_env,
-    )
+    write_report(args.runs_dir, args.report, args.scale, args.wandb)
     if failed:
         raise SystemExit(
             f"ablations: {len(failed)} of {len(grids)} grids had runs that did not complete "

@@ -137,12 +137,11 @@ def register_resolver() -> None:
     OmegaConf.register_new_resolver(RESOLVER, resolve, replace=True)
 
 
-def table(
-    regime: dict[str, Any], model: dict[str, Any], sizes: tuple[int, ...] = (2000, 32000)
-) -> list[dict[str, Any]]:
-    """The derivation table: paper value, invariant, miniature value (docs/ablations.md)."""
-    p, d = regime["paper"], derive(regime, model)
-    b = d["batch_size"]
+def _step_budget_rows(
+    regime: dict[str, Any], sizes: tuple[int, ...], d: dict[str, Any]
+) -> list[tuple[Any, ...]]:
+    """Batch, steps and epochs: the optimizer-step budget the miniature keeps equal."""
+    p, b = regime["paper"], d["batch_size"]
     rows = [
         (
             "batch size",
@@ -161,7 +160,7 @@ def table(
         for n in sizes
     ]
     n5 = scaled_size(2000, p["batch_size"], regime["scale"])
-    rows += [
+    return rows + [
         ("epochs", p["epochs"], "the paper's", d["epochs"]),
         (
             "optimizer steps at 2,000",
@@ -169,11 +168,20 @@ def table(
             "equal at every scale",
             d["epochs"] * steps_per_epoch(n5, b),
         ),
+    ]
+
+
+def _optimization_rows(
+    p: dict[str, Any], d: dict[str, Any], model: dict[str, Any]
+) -> list[tuple[Any, ...]]:
+    """Selection window, learning rate, schedule, length, dropout and dev sampling."""
+    window = f"epochs {p['select_epochs'][0]}-{p['select_epochs'][1]}"
+    return [
         (
             "selection window",
-            f"epochs {p['select_epochs'][0]}-{p['select_epochs'][1]}",
+            window,
             "the paper's epochs",
-            f"epochs {p['select_epochs'][0]}-{p['select_epochs'][1]} ({d['window'][0]:.4f}-{d['window'][1]:.4f})",
+            f"{window} ({d['window'][0]:.4f}-{d['window'][1]:.4f})",
         ),
         (
             "peak lr",
@@ -213,6 +221,14 @@ def table(
             d["select_k"],
         ),
     ]
+
+
+def table(
+    regime: dict[str, Any], model: dict[str, Any], sizes: tuple[int, ...] = (2000, 32000)
+) -> list[dict[str, Any]]:
+    """The derivation table: paper value, invariant, miniature value (docs/ablations.md)."""
+    d = derive(regime, model)
+    rows = _step_budget_rows(regime, sizes, d) + _optimization_rows(regime["paper"], d, model)
     return [{"value": v, "paper": pv, "invariant": inv, "miniature": mv} for v, pv, inv, mv in rows]
 
 

@@ -241,6 +241,93 @@ def longest(
     return {name: [pools[name][j] for j in sorted(js)] for name, js in keep.items() if js}
 
 
+def _filtered_pools(
+    data_cfg: dict[str, Any],
+    wanted: dict[str, tuple[int | None, float | None]],
+    world_dir: Path | None,
+    cache_dir: Path,
+) -> tuple[dict[str, list[Example]], dict[str, dict]]:
+    """Each source's cleaned, filtered, seeded pool (cached) and its filter counts; a source
+    asked for zero examples is not read."""
+    pools, filter_stats = {}, {}
+    for name, src in data_cfg["sources"].items():
+        if wanted[name][0] == 0:
+            continue
+        pools[name], filter_stats[name] = cached_pool(
+            name,
+            src,
+            world_dir,
+            cache_dir,
+            int(data_cfg.get("subset_seed", 0)),
+            data_cfg.get("clean"),
+            data_cfg.get("on_bad_record", "error"),
+            data_cfg.get("world_filters"),
+        )
+    return pools, filter_stats
+
+
+def _target_counts(
+    data_cfg: dict[str, Any],
+    wanted: dict[str, tuple[int | None, float | None]],
+    pools: dict[str, list[Example]],
+) -> dict[str, int]:
+    """Examples per source: counts as given, fractions of the pool, scaled together to
+    ``data.size`` except the sources with ``scaled: false``."""
+    base = {
+        name: c if c is not None else round(f * len(pools[name])) for name, (c, f) in wanted.items()
+    }
+    # scaled: false keeps a source's count whatever data.size is (e.g. "1,000 + 30 dialogue chains")
+    fixed = {name for name, src in data_cfg["sources"].items() if src.get("scaled", True) is False}
+    return {
+        **scale_counts({k: v for k, v in base.items() if k not in fixed}, data_cfg.get("size")),
+        **{k: base[k] for k in fixed},
+    }
+
+
+def _choose_examples(
+    data_cfg: dict[str, Any],
+    pools: dict[str, list[Example]],
+    counts: dict[str, int],
+    response_tokens: Callable[[list[str]], int] | None,
+) -> tuple[dict[str, list[Example]], dict[str, int]]:
+    """Each source's examples and how many: the first ``count`` of each pool, or with
+    ``data.select`` the same total chosen across the pools by that rule."""
+    if data_cfg.get("select") is None:
+        return draw(data_cfg["sources"], pools, counts), counts
+    if data_cfg["select"] not in SELECTIONS:
+        raise ValueError(
+            f"data.select: expected one of {SELECTIONS} or null, got {data_cfg['select']!r}"
+        )
+    chosen = longest(pools, sum(counts.values()), response_tokens)
+    return chosen, {name: len(chosen.get(name, [])) for name in data_cfg["sources"]}
+
+
+def _manifest(
+    data_cfg: dict[str, Any],
+    examples: list[Example],
+    counts: dict[str, int],
+    pools: dict[str, list[Example]],
+    filter_stats: dict[str, dict],
+    warnings: list[str],
+) -> dict[str, Any]:
+    """What the mix holds and how it was drawn: its hash, counts, filter drops, example ids."""
+    digest = hashlib.sha256(json.dumps([[e.id, e.turns] for e in examples]).encode()).hexdigest()
+    return {
+        "data": data_cfg.get("name"),
+        "sha256": digest,
+        "n_examples": len(examples),
+        "source_counts": {k: v for k, v in counts.items() if v},
+        "pool_sizes": {k: len(v) for k, v in pools.items()},
+        "bad_records": {k: v.get("bad_records", 0) for k, v in filter_stats.items()},
+        "filter_stats": filter_stats,
+        "accounting": {k: accounting(v) for k, v in filter_stats.items()},
+        "warnings": warnings,
+        "subset_seed": int(data_cfg.get("subset_seed", 0)),
+        "select": data_cfg.get("select"),
+        "example_ids": [e.id for e in examples],
+    }
+
+
 def build_mix(
     data_cfg: dict[str, Any],
     world_dir: Path | None,
@@ -252,42 +339,10 @@ def build_mix(
     ``plugins``: the config's user modules (readers, filters, clean steps) to import first;
     ``response_tokens``: a dialogue's assistant tokens (``data.select=longest`` ranks by them)."""
     import_plugins(plugins)
-    sources = data_cfg["sources"]
-    seed = int(data_cfg.get("subset_seed", 0))
-    policy = data_cfg.get("on_bad_record", "error")
-    wanted = {name: _count_or_fraction(name, src) for name, src in sources.items()}
-    pools, filter_stats = {}, {}
-    for name, src in sources.items():
-        if wanted[name][0] == 0:
-            continue
-        pools[name], filter_stats[name] = cached_pool(
-            name,
-            src,
-            world_dir,
-            cache_dir,
-            seed,
-            data_cfg.get("clean"),
-            policy,
-            data_cfg.get("world_filters"),
-        )
-    base = {
-        name: c if c is not None else round(f * len(pools[name])) for name, (c, f) in wanted.items()
-    }
-    # scaled: false keeps a source's count whatever data.size is (e.g. "1,000 + 30 dialogue chains")
-    fixed = {name for name, src in sources.items() if src.get("scaled", True) is False}
-    counts = {
-        **scale_counts({k: v for k, v in base.items() if k not in fixed}, data_cfg.get("size")),
-        **{k: base[k] for k in fixed},
-    }
-    if data_cfg.get("select") is not None:
-        if data_cfg["select"] not in SELECTIONS:
-            raise ValueError(
-                f"data.select: expected one of {SELECTIONS} or null, got {data_cfg['select']!r}"
-            )
-        chosen = longest(pools, sum(counts.values()), response_tokens)
-        counts = {name: len(chosen.get(name, [])) for name in sources}
-    else:
-        chosen = draw(sources, pools, counts)
+    wanted = {name: _count_or_fraction(name, src) for name, src in data_cfg["sources"].items()}
+    pools, filter_stats = _filtered_pools(data_cfg, wanted, world_dir, cache_dir)
+    counts = _target_counts(data_cfg, wanted, pools)
+    chosen, counts = _choose_examples(data_cfg, pools, counts, response_tokens)
     _check_no_shared_ids({k: list({e.id: e for e in v}.values()) for k, v in chosen.items()})
     examples = [ex for exs in chosen.values() for ex in exs]
     warnings = [w for name, stats in filter_stats.items() for w in drop_warnings(name, stats)]
@@ -295,20 +350,4 @@ def build_mix(
         log.warning(w)
     if not examples:
         raise ValueError(f"data: no examples left; per-source filter drops: {filter_stats}")
-    ids = [e.id for e in examples]
-    digest = hashlib.sha256(json.dumps([[e.id, e.turns] for e in examples]).encode()).hexdigest()
-    manifest = {
-        "data": data_cfg.get("name"),
-        "sha256": digest,
-        "n_examples": len(examples),
-        "source_counts": {k: v for k, v in counts.items() if v},
-        "pool_sizes": {k: len(v) for k, v in pools.items()},
-        "bad_records": {k: v.get("bad_records", 0) for k, v in filter_stats.items()},
-        "filter_stats": filter_stats,
-        "accounting": {k: accounting(v) for k, v in filter_stats.items()},
-        "warnings": warnings,
-        "subset_seed": seed,
-        "select": data_cfg.get("select"),
-        "example_ids": ids,
-    }
-    return examples, manifest
+    return examples, _manifest(data_cfg, examples, counts, pools, filter_stats, warnings)

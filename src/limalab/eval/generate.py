@@ -19,6 +19,64 @@ def prompt_turns(row: dict, few_shot: list[list[str]]) -> list[str]:
     return [t for ex in few_shot for t in ex[:2]] + list(row.get("history", [])) + [row["prompt"]]
 
 
+def _left_padded(ids: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids padded on the left (generation continues from the right edge) and their mask."""
+    n = max(len(x) for x in ids)
+    x = torch.full((len(ids), n), pad_id)
+    mask = torch.zeros_like(x)
+    for i, row in enumerate(ids):
+        x[i, n - len(row) :] = torch.tensor(row)
+        mask[i, n - len(row) :] = 1
+    return x, mask
+
+
+def _sample(
+    model: torch.nn.Module, chat: ChatFormat, x: torch.Tensor, mask: torch.Tensor, spec: EvalSpec
+) -> torch.Tensor:
+    """``spec.k`` continuations per row (new tokens only), stopping at the end-of-turn token."""
+    decoding = spec.decoding
+    return model.generate(
+        input_ids=x.to(model.device),
+        attention_mask=mask.to(model.device),
+        max_new_tokens=spec.max_new_tokens,
+        num_return_sequences=spec.k,
+        do_sample=bool(decoding["do_sample"]),
+        top_p=decoding["top_p"],
+        temperature=decoding["temperature"],
+        repetition_penalty=decoding["repetition_penalty"],
+        eos_token_id=chat.eot_id,
+        pad_token_id=chat.tokenizer.pad_token_id,
+        use_cache=True,
+    )[:, x.shape[1] :]
+
+
+def _output_rows(
+    sequences: list[list[int]], prompts: list[dict], chat: ChatFormat, spec: EvalSpec
+) -> list[dict]:
+    """One output row per sampled sequence (``spec.k`` per prompt, in order): the response up
+    to the end-of-turn token, and whether it got there."""
+    tok, k = chat.tokenizer, spec.k
+    out = []
+    for j, seq in enumerate(sequences):
+        row = prompts[j // k]
+        terminated = chat.eot_id in seq
+        body = seq[: seq.index(chat.eot_id)] if terminated else seq
+        body = [t for t in body if t != tok.pad_token_id]
+        out.append(
+            {
+                "prompt_id": row["prompt_id"],
+                "sample": j % k,
+                "type": row.get("type"),
+                "prompt": row["prompt"],
+                "response": tok.decode(body, skip_special_tokens=True).strip(),
+                "n_tokens": len(body),
+                "terminated": terminated,
+                "decoding": {**spec.decoding, "max_new_tokens": spec.max_new_tokens},
+            }
+        )
+    return out
+
+
 @torch.no_grad()
 def generate(
     model: torch.nn.Module,
@@ -29,11 +87,9 @@ def generate(
     few_shot: list[list[str]] | None = None,
     desc: str = "generate",
 ) -> list[dict]:
-    """``spec.k`` output rows per prompt, sampled with ``spec.decoding`` up to ``spec.max_new_tokens``.
-    Prompts are sorted by length so a batch wastes little padding; each batch is seeded from
-    ``spec.seed``, so a rerun gives the same samples."""
-    tok = chat.tokenizer
-    k, decoding, max_new_tokens, seed = spec.k, spec.decoding, spec.max_new_tokens, spec.seed
+    """``spec.k`` output rows per prompt, sampled with ``spec.decoding`` up to
+    ``spec.max_new_tokens``. Prompts are sorted by length so a batch wastes little padding;
+    each batch is seeded from ``spec.seed``, so a rerun gives the same samples."""
     model.eval()
     encoded = [(row, chat.encode_prompt(prompt_turns(row, few_shot or []))) for row in rows]
     encoded.sort(key=lambda x: len(x[1]))
@@ -44,47 +100,14 @@ def generate(
         tqdm(batches, desc=desc, unit="batch", leave=False, disable=progress.enabled)
     ):
         kill_point("generate_batch")
-        n = max(len(ids) for _, ids in batch)
-        x = torch.full((len(batch), n), tok.pad_token_id)
-        mask = torch.zeros_like(x)
-        for i, (_, ids) in enumerate(batch):
-            x[i, n - len(ids) :] = torch.tensor(ids)
-            mask[i, n - len(ids) :] = 1
-        torch.manual_seed(seed * 100003 + b)
-        gen = model.generate(
-            input_ids=x.to(model.device),
-            attention_mask=mask.to(model.device),
-            max_new_tokens=max_new_tokens,
-            num_return_sequences=k,
-            do_sample=bool(decoding["do_sample"]),
-            top_p=decoding["top_p"],
-            temperature=decoding["temperature"],
-            repetition_penalty=decoding["repetition_penalty"],
-            eos_token_id=chat.eot_id,
-            pad_token_id=tok.pad_token_id,
-            use_cache=True,
-        )[:, n:]
-        for j, seq in enumerate(gen.tolist()):
-            row = batch[j // k][0]
-            terminated = chat.eot_id in seq
-            body = seq[: seq.index(chat.eot_id)] if terminated else seq
-            body = [t for t in body if t != tok.pad_token_id]
-            out.append(
-                {
-                    "prompt_id": row["prompt_id"],
-                    "sample": j % k,
-                    "type": row.get("type"),
-                    "prompt": row["prompt"],
-                    "response": tok.decode(body, skip_special_tokens=True).strip(),
-                    "n_tokens": len(body),
-                    "terminated": terminated,
-                    "decoding": {**decoding, "max_new_tokens": max_new_tokens},
-                }
-            )
-            new_tokens += len(body)
-        elapsed = (
-            time.perf_counter() - progress.t0
-        )  # the batch is on the host already: no extra sync
+        x, mask = _left_padded([ids for _, ids in batch], chat.tokenizer.pad_token_id)
+        torch.manual_seed(spec.seed * 100003 + b)
+        gen = _sample(model, chat, x, mask, spec)
+        rows_out = _output_rows(gen.tolist(), [row for row, _ in batch], chat, spec)
+        out += rows_out
+        new_tokens += sum(r["n_tokens"] for r in rows_out)
+        # the batch is on the host already: no extra sync
+        elapsed = time.perf_counter() - progress.t0
         progress.line(b + 1, rate=(new_tokens / max(elapsed, 1e-9), "new tokens"), samples=len(out))
     out.sort(key=lambda r: (r["prompt_id"], r["sample"]))
     return out

@@ -174,26 +174,11 @@ def compare(
         "status"
     ) == "complete":
         return done
-    by_id = {p["prompt_id"]: p for p in prompts.rows}
-    gb = {(g["prompt_id"], g["sample"]): g for g in gens[b]}
-    pairs = [
-        (ga, gb[(ga["prompt_id"], ga["sample"])])
-        for ga in gens[a]
-        if (ga["prompt_id"], ga["sample"]) in gb
-    ]
-    verdicts = judge.compare_all(
-        [(by_id[x["prompt_id"]], x["response"], y["response"]) for x, y in pairs]
-    )
-    rows = [
-        {"prompt_id": x["prompt_id"], "sample": x["sample"], **v}
-        for (x, _), v in zip(pairs, verdicts, strict=True)
-    ]
+    rows = _judge_pairs(gens[a], gens[b], prompts, judge)
     d.mkdir(parents=True, exist_ok=True)
     write_jsonl(d / "pairs.jsonl", rows)
-    valid = [r for r in rows if r["outcome"] is not None]
-    both = [r for r in valid if r["ab"] is not None and r["ba"] is not None]
-    n = len(valid) or float("nan")  # no verdict: no rates (written as null), never 0%
-    state = completion(len(rows), len(rows) - len(valid), e["max_invalid_fraction"])
+    n_invalid = sum(r["outcome"] is None for r in rows)
+    state = completion(len(rows), n_invalid, e["max_invalid_fraction"])
     summary = {
         "eval_id": d.name,
         "judge": judge.id,
@@ -203,7 +188,42 @@ def compare(
         "status": state.status,
         "status_reason": state.reason,
         "n_pairs": len(rows),
-        "n_invalid": len(rows) - len(valid),
+        "n_invalid": n_invalid,
+        **_preference_rates(rows),
+    }
+    if getattr(judge, "usage", None) is not None:
+        summary["judge_usage"] = judge.usage.to_dict()
+    atomic_write_json(d / "summary.json", summary)
+    return finite(summary)
+
+
+def _judge_pairs(
+    gens_a: list[dict], gens_b: list[dict], prompts: PromptSet, judge: Any
+) -> list[dict]:
+    """One verdict per (prompt, sample) both runs answered, in run a's order."""
+    by_id = {p["prompt_id"]: p for p in prompts.rows}
+    gb = {(g["prompt_id"], g["sample"]): g for g in gens_b}
+    pairs = [
+        (ga, gb[(ga["prompt_id"], ga["sample"])])
+        for ga in gens_a
+        if (ga["prompt_id"], ga["sample"]) in gb
+    ]
+    verdicts = judge.compare_all(
+        [(by_id[x["prompt_id"]], x["response"], y["response"]) for x, y in pairs]
+    )
+    return [
+        {"prompt_id": x["prompt_id"], "sample": x["sample"], **v}
+        for (x, _), v in zip(pairs, verdicts, strict=True)
+    ]
+
+
+def _preference_rates(rows: list[dict]) -> dict[str, float | None]:
+    """Win/tie/loss over the pairs with a verdict, and the judge's position bias over those
+    judged in both orders."""
+    valid = [r for r in rows if r["outcome"] is not None]
+    both = [r for r in valid if r["ab"] is not None and r["ba"] is not None]
+    n = len(valid) or float("nan")  # no verdict: no rates (written as null), never 0%
+    return {
         "win": sum(r["outcome"] == "win" for r in valid) / n,
         "tie": sum(r["outcome"] == "tie" for r in valid) / n,
         "loss": sum(r["outcome"] == "loss" for r in valid) / n,
@@ -214,7 +234,3 @@ def compare(
         if both
         else None,
     }
-    if getattr(judge, "usage", None) is not None:
-        summary["judge_usage"] = judge.usage.to_dict()
-    atomic_write_json(d / "summary.json", summary)
-    return finite(summary)

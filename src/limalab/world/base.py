@@ -99,29 +99,7 @@ def _pretrain(
         ),
     )
     dm = ChatDataModule(chunks, Batching(pt["batch_size"]), tokenizer.pad_token_id, pt["seed"])
-    ckpt = ModelCheckpoint(
-        dirpath=work / "checkpoints",
-        save_last=True,
-        every_n_train_steps=int(pt.get("checkpoint_every_n_steps", 50)),
-        save_top_k=0,
-        save_on_train_epoch_end=True,
-    )
-    trainer = pl.Trainer(
-        **{
-            **trainer_kwargs,
-            "max_epochs": pt["epochs"],
-            "logger": False,
-            "use_distributed_sampler": False,
-            "callbacks": [
-                ckpt,
-                ResumeMidEpoch(),
-                KillPoint("pretrain_step"),
-                ProgressLog("pretrain"),
-            ],
-            "enable_checkpointing": True,
-            "default_root_dir": str(work),
-        }
-    )
+    trainer = _pretraining_trainer(pt, trainer_kwargs, work)
     last = work / "checkpoints" / "last.ckpt"
     t0 = time.time()
     trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.exists() else None)
@@ -138,6 +116,36 @@ def _pretrain(
     atomic_write_json(tmp / "probe.json", probe)
     shutil.rmtree(work, ignore_errors=True)
     log.info("base model %s: knowledge probe %.1f%% on test entities", key, 100 * probe["accuracy"])
+
+
+def _pretraining_trainer(
+    pt: dict[str, Any], trainer_kwargs: dict[str, Any], work: Path
+) -> pl.Trainer:
+    """A Trainer that checkpoints into ``work`` every few steps, so a killed pretraining resumes
+    mid-epoch; no logger (the base is a cache entry, not a run)."""
+    ckpt = ModelCheckpoint(
+        dirpath=work / "checkpoints",
+        save_last=True,
+        every_n_train_steps=int(pt.get("checkpoint_every_n_steps", 50)),
+        save_top_k=0,
+        save_on_train_epoch_end=True,
+    )
+    return pl.Trainer(
+        **{
+            **trainer_kwargs,
+            "max_epochs": pt["epochs"],
+            "logger": False,
+            "use_distributed_sampler": False,
+            "callbacks": [
+                ckpt,
+                ResumeMidEpoch(),
+                KillPoint("pretrain_step"),
+                ProgressLog("pretrain"),
+            ],
+            "enable_checkpointing": True,
+            "default_root_dir": str(work),
+        }
+    )
 
 
 def read_probe(base_dir: Path | None) -> dict:

@@ -8,6 +8,7 @@ import logging
 import random
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -67,6 +68,11 @@ def build_world(cfg: WorldConfig, cache_dir: str | Path) -> Path:
     return cached_entry(root, lambda tmp: _generate(cfg, tmp), "world")
 
 
+Streams = Callable[[str], random.Random]  # one random stream per stage, seeded by its name
+
+SPEC_FIELDS = ("type", "prompt", "entities", "required", "min_facts", "form", "attribute")
+
+
 def _generate(cfg: WorldConfig, tmp: Path) -> None:
     log.info("building world %s (seed %d)", cfg.hash(), cfg.seed)
     world = generate_world(
@@ -75,57 +81,13 @@ def _generate(cfg: WorldConfig, tmp: Path) -> None:
         cfg.eval_value_fraction,
         template_words(),
     )
-    rng = lambda stage: random.Random(f"{cfg.seed}/{stage}")  # noqa: E731  one stream per stage
-    corpus = tmp / "corpus"
-    corpus.mkdir()
-    with (corpus / "pretrain.txt").open("w") as f:
-        docs = [
-            *biographies(world, cfg.bios_per_entity, rng("corpus")),
-            *web_pages(world, cfg.web_pages_per_entity, rng("web")),
-        ]
-        rng("corpus/order").shuffle(docs)
-        f.writelines(doc + "\n" for doc in docs)
-    s = cfg.pool_scale
-    dumps.write_stackexchange(
-        tmp / "stackexchange", world, rng("se"), cfg.se_questions_per_scale * s
-    )
-    dumps.write_wikihow(tmp / "wikihow" / "wikihowAll.csv", world, rng("wikihow"), 200 * s)
-    dumps.write_writingprompts(tmp / "writingprompts", world, rng("wp"), 150 * s)
-    dumps.write_natural_instructions(
-        tmp / "natural_instructions",
-        world,
-        rng("ni"),
-        max(2, round(cfg.ni_instances_per_scale * s)),
-    )
-    dumps.write_authors(tmp / "authors" / "authors.jsonl", world, rng("authors"), 200 * s)
-    dumps.write_alpaca(tmp / "alpaca" / "alpaca_data.json", world, rng("alpaca"), cfg.alpaca_size)
-    write_experiment_sets(tmp, world, rng, s)
-    write_passage_sets(
-        tmp, world, rng, cfg
-    )  # after the corpus and dumps: no source names these entities
-    eval_ents = [e for e in world.entities.values() if e.split == "eval"]
-    ev = tmp / "eval"
-    ev.mkdir(exist_ok=True)
-    for name, mix in (("dev", DEV_MIX), ("test", TEST_MIX)):
-        rows = eval_set(name, mix, eval_ents, rng(name))
-        ref_rng = rng(f"{name}/reference")
-        for r in rows:  # a gold answer per prompt, for held-out perplexity (never for judging)
-            spec = PromptSpec(
-                **{
-                    k: r[k]
-                    for k in (
-                        "type",
-                        "prompt",
-                        "entities",
-                        "required",
-                        "min_facts",
-                        "form",
-                        "attribute",
-                    )
-                }
-            )
-            r["reference"] = answers.assistant(spec, world, ref_rng, n_extras=2)
-        (ev / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    rng: Streams = lambda stage: random.Random(f"{cfg.seed}/{stage}")  # noqa: E731
+    write_pretraining_corpus(tmp / "corpus", world, rng, cfg)
+    write_source_dumps(tmp, world, rng, cfg)
+    write_experiment_sets(tmp, world, rng, cfg.pool_scale)
+    # after the corpus and dumps: no source names these entities
+    write_passage_sets(tmp, world, rng, cfg)
+    write_eval_sets(tmp / "eval", world, rng)
     write_lexicon(tmp)
     (tmp / "defects.json").write_text(
         json.dumps(
@@ -143,6 +105,50 @@ def _generate(cfg: WorldConfig, tmp: Path) -> None:
             }
         ),
     )
+
+
+def write_pretraining_corpus(corpus: Path, world: World, rng: Streams, cfg: WorldConfig) -> None:
+    """``corpus/pretrain.txt``: biographies and web pages, shuffled, one document a line."""
+    corpus.mkdir()
+    with (corpus / "pretrain.txt").open("w") as f:
+        docs = [
+            *biographies(world, cfg.bios_per_entity, rng("corpus")),
+            *web_pages(world, cfg.web_pages_per_entity, rng("web")),
+        ]
+        rng("corpus/order").shuffle(docs)
+        f.writelines(doc + "\n" for doc in docs)
+
+
+def write_source_dumps(root: Path, world: World, rng: Streams, cfg: WorldConfig) -> None:
+    """The SFT sources in their real formats, the pool scale times each one's base size."""
+    s = cfg.pool_scale
+    dumps.write_stackexchange(
+        root / "stackexchange", world, rng("se"), cfg.se_questions_per_scale * s
+    )
+    dumps.write_wikihow(root / "wikihow" / "wikihowAll.csv", world, rng("wikihow"), 200 * s)
+    dumps.write_writingprompts(root / "writingprompts", world, rng("wp"), 150 * s)
+    dumps.write_natural_instructions(
+        root / "natural_instructions",
+        world,
+        rng("ni"),
+        max(2, round(cfg.ni_instances_per_scale * s)),
+    )
+    dumps.write_authors(root / "authors" / "authors.jsonl", world, rng("authors"), 200 * s)
+    dumps.write_alpaca(root / "alpaca" / "alpaca_data.json", world, rng("alpaca"), cfg.alpaca_size)
+
+
+def write_eval_sets(ev: Path, world: World, rng: Streams) -> None:
+    """``eval/{dev,test}.jsonl`` on the held-out entities, each prompt with a gold answer for
+    held-out perplexity (never for judging)."""
+    eval_ents = [e for e in world.entities.values() if e.split == "eval"]
+    ev.mkdir(exist_ok=True)
+    for name, mix in (("dev", DEV_MIX), ("test", TEST_MIX)):
+        rows = eval_set(name, mix, eval_ents, rng(name))
+        ref_rng = rng(f"{name}/reference")
+        for r in rows:
+            spec = PromptSpec(**{k: r[k] for k in SPEC_FIELDS})
+            r["reference"] = answers.assistant(spec, world, ref_rng, n_extras=2)
+        (ev / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
 EXPERIMENT_TESTS = {

@@ -13,6 +13,7 @@ import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from tqdm import tqdm
@@ -192,6 +193,91 @@ def _render_answer(kind: str, spec: PromptSpec, world: World, rng: random.Random
     return answers.DEFECTS[kind][0](spec, world, rng)
 
 
+def _question_spec(
+    q: int, world: World, rng: random.Random, seen: set[str], by_kind: dict[str, list[Exchange]]
+) -> tuple[Exchange, str, PromptSpec] | None:
+    """The site, entity kind and prompt of question ``q``; None when every wording is taken."""
+    kind = sorted(KINDS)[q % len(KINDS)]
+    ex = rng.choices(by_kind[kind], weights=[e.weight for e in by_kind[kind]])[0]
+    ptype = rng.choices(("fact", "compare", "describe"), weights=(0.7, 0.15, 0.15))[0]
+    if ptype == "describe" and len(ex.attributes) < 5:
+        ptype = "fact"
+
+    def make(ex: Exchange = ex, ptype: str = ptype, kind: str = kind) -> PromptSpec:
+        return _sft_prompt(world, rng, ptype, ex.attributes, kind)
+
+    spec = _unique_prompt(make, seen, tries=5)
+    if spec is None:  # every plain wording of this corner is taken: people add a preamble
+        spec = _unique_prompt(lambda make=make: _decorate(make(), rng), seen)
+        if spec is None:
+            return None
+    return ex, kind, spec
+
+
+def _question_post(
+    q: int, ex: Exchange, kind: str, spec: PromptSpec, rng: random.Random
+) -> dict[str, Any]:
+    """The question's row; Id, score, answer count and accepted answer are filled in later."""
+    m = phrasing.mention(spec.entities[0], kind)
+    title = (
+        pretty(spec.prompt) if rng.random() > 0.08 else pretty(rng.choice(phrasing.VAGUE_TITLES))
+    )
+    tags = [ex.site, spec.attribute or spec.type, spec.entities[0]]
+    views = str(rng.randint(10, 5000))  # drawn before the context line, as the world always has
+    context = pretty(rng.choice(CONTEXT).format(m=m))
+    return {
+        "Id": None,
+        "PostTypeId": "1",
+        "AcceptedAnswerId": None,
+        "CreationDate": _date(q),
+        "Score": None,
+        "ViewCount": views,
+        "Body": f"<p>{context}</p>\n<p>{pretty(spec.prompt)}</p>",
+        "OwnerUserId": str(rng.randint(1, 5000)),
+        "Title": title,
+        "Tags": "".join(f"<{t}>" for t in tags)
+        if ex.tag_syntax == "angle"
+        else "|" + "|".join(tags) + "|",
+        "AnswerCount": None,
+        "CommentCount": str(rng.randint(0, 5)),
+        "ContentLicense": "CC BY-SA 4.0",
+    }
+
+
+def _post_answers(
+    q: int,
+    question: dict[str, Any],
+    spec: PromptSpec,
+    world: World,
+    rng: random.Random,
+    site_posts: list[tuple[float, dict]],
+) -> None:
+    """One to four answers, each posted later than ``q``; the question's score, answer count
+    and (sometimes) accepted answer follow from them."""
+    n_ans = rng.choices((1, 2, 3, 4), weights=(0.15, 0.35, 0.3, 0.2))[0]
+    scores = []
+    for _ in range(n_ans):
+        kind_a = _answer_kind(rng)
+        lo, hi = ANSWER_KINDS[kind_a][1]
+        scores.append(rng.randint(lo, hi))
+        answer = {
+            "Id": None,
+            "PostTypeId": "2",
+            "ParentId": question,
+            "CreationDate": _date(q),
+            "Score": str(scores[-1]),
+            "Body": answer_html(_render_answer(kind_a, spec, world, rng), rng),
+            "OwnerUserId": str(rng.randint(1, 5000)),
+            "CommentCount": str(rng.randint(0, 3)),
+            "ContentLicense": "CC BY-SA 4.0",
+        }
+        site_posts.append((q + rng.uniform(0.5, 40.0), answer))
+    question["Score"] = str(max(scores) // 2 + rng.randint(-2, 6))
+    question["AnswerCount"] = str(n_ans)
+    if rng.random() < 0.6:  # accepted by the asker: any answer, not always the top-voted one
+        question["AcceptedAnswerId"] = site_posts[-1 - rng.randrange(n_ans)][1]
+
+
 def write_stackexchange(root: Path, world: World, rng: random.Random, n_questions: int) -> None:
     """One ``Posts.xml`` per site. Answers are posted later than their question, so in the
     file (ordered by Id, as real dumps are) they sit far from it and interleave with others."""
@@ -199,68 +285,13 @@ def write_stackexchange(root: Path, world: World, rng: random.Random, n_question
     seen: set[str] = set()
     by_kind = {k: [ex for ex in EXCHANGES if ex.kind == k] for k in KINDS}
     for q in tqdm(range(n_questions), desc="world: stack exchange", unit="q", leave=False):
-        kind = sorted(KINDS)[q % len(KINDS)]
-        ex = rng.choices(by_kind[kind], weights=[e.weight for e in by_kind[kind]])[0]
-        ptype = rng.choices(("fact", "compare", "describe"), weights=(0.7, 0.15, 0.15))[0]
-        if ptype == "describe" and len(ex.attributes) < 5:
-            ptype = "fact"
-
-        def make(ex: Exchange = ex, ptype: str = ptype, kind: str = kind) -> PromptSpec:
-            return _sft_prompt(world, rng, ptype, ex.attributes, kind)
-
-        spec = _unique_prompt(make, seen, tries=5)
-        if spec is None:  # every plain wording of this corner is taken: people add a preamble
-            spec = _unique_prompt(lambda make=make: _decorate(make(), rng), seen)
-            if spec is None:
-                continue
-        m = phrasing.mention(spec.entities[0], kind)
-        title = (
-            pretty(spec.prompt)
-            if rng.random() > 0.08
-            else pretty(rng.choice(phrasing.VAGUE_TITLES))
-        )
-        tags = [ex.site, spec.attribute or spec.type, spec.entities[0]]
-        question = {
-            "Id": None,
-            "PostTypeId": "1",
-            "AcceptedAnswerId": None,
-            "CreationDate": _date(q),
-            "Score": None,
-            "ViewCount": str(rng.randint(10, 5000)),
-            "Body": f"<p>{pretty(rng.choice(CONTEXT).format(m=m))}</p>\n<p>{pretty(spec.prompt)}</p>",
-            "OwnerUserId": str(rng.randint(1, 5000)),
-            "Title": title,
-            "Tags": "".join(f"<{t}>" for t in tags)
-            if ex.tag_syntax == "angle"
-            else "|" + "|".join(tags) + "|",
-            "AnswerCount": None,
-            "CommentCount": str(rng.randint(0, 5)),
-            "ContentLicense": "CC BY-SA 4.0",
-        }
-        n_ans = rng.choices((1, 2, 3, 4), weights=(0.15, 0.35, 0.3, 0.2))[0]
-        site_posts = posts[ex.site]
-        site_posts.append((q, question))
-        scores = []
-        for _ in range(n_ans):
-            kind_a = _answer_kind(rng)
-            lo, hi = ANSWER_KINDS[kind_a][1]
-            scores.append(rng.randint(lo, hi))
-            answer = {
-                "Id": None,
-                "PostTypeId": "2",
-                "ParentId": question,
-                "CreationDate": _date(q),
-                "Score": str(scores[-1]),
-                "Body": answer_html(_render_answer(kind_a, spec, world, rng), rng),
-                "OwnerUserId": str(rng.randint(1, 5000)),
-                "CommentCount": str(rng.randint(0, 3)),
-                "ContentLicense": "CC BY-SA 4.0",
-            }
-            site_posts.append((q + rng.uniform(0.5, 40.0), answer))
-        question["Score"] = str(max(scores) // 2 + rng.randint(-2, 6))
-        question["AnswerCount"] = str(n_ans)
-        if rng.random() < 0.6:  # accepted by the asker: any answer, not always the top-voted one
-            question["AcceptedAnswerId"] = site_posts[-1 - rng.randrange(n_ans)][1]
+        chosen = _question_spec(q, world, rng, seen, by_kind)
+        if chosen is None:
+            continue
+        ex, kind, spec = chosen
+        question = _question_post(q, ex, kind, spec, rng)
+        posts[ex.site].append((q, question))
+        _post_answers(q, question, spec, world, rng, posts[ex.site])
     _write_sites(root, posts)
 
 

@@ -106,8 +106,47 @@ def _dump_root(el: ET.Element, path: Path) -> ET.Element:
     return el
 
 
+def _question_row(a: dict[str, str]) -> tuple:
+    return (
+        int(a["Id"]),
+        int(a.get("Score", 0)),
+        a.get("Title", ""),
+        a.get("Body", ""),
+        a.get("Tags", ""),
+        a.get("AcceptedAnswerId"),
+    )
+
+
+def _answer_row(a: dict[str, str]) -> tuple:
+    return (int(a["Id"]), int(a["ParentId"]), int(a.get("Score", 0)), a.get("Body", ""))
+
+
+def _post_attributes(path: Path) -> Iterator[dict[str, str]]:
+    """Each ``<row>``'s attributes, streamed: the parsed tree is cleared as it goes. A file that
+    is not a readable dump is a BadRecord naming it."""
+    root = None
+    try:
+        for event, el in ET.iterparse(path, events=("start", "end")):
+            if root is None:
+                root = _dump_root(el, path)
+            if event != "end" or el.tag != "row":
+                continue
+            yield el.attrib
+            root.clear()  # drop finished rows, or the tree grows with the file
+    except BadRecord:
+        raise
+    except ET.ParseError as e:
+        raise BadRecord(
+            f"{path}: line {e.position[0]}, column {e.position[1]}: malformed XML ({e})"
+        ) from e
+    except (LookupError, ValueError, UnicodeError) as e:  # an encoding expat cannot read
+        raise BadRecord(
+            f"{path}: unreadable XML declaration or encoding ({e}); expected UTF-8"
+        ) from e
+
+
 def _index(path: Path, db: sqlite3.Connection, bad: BadRecords, batch: int = 5000) -> None:
-    """Stream the rows into the index; the parsed tree is cleared as it goes."""
+    """Stream the posts into the index, ``batch`` rows at a time."""
     qs: list[tuple] = []
     ans: list[tuple] = []
 
@@ -118,62 +157,25 @@ def _index(path: Path, db: sqlite3.Connection, bad: BadRecords, batch: int = 500
         ans.clear()
 
     refuse_lfs_pointer(path)
-    root, rows = None, 0
-    try:
-        for event, el in ET.iterparse(path, events=("start", "end")):
-            if root is None:
-                root = _dump_root(el, path)
-            if event != "end" or el.tag != "row":
-                continue
-            rows += 1
-            a = el.attrib
-            try:
-                kind = a["PostTypeId"]
-                if kind == "1":
-                    qs.append(
-                        (
-                            int(a["Id"]),
-                            int(a.get("Score", 0)),
-                            a.get("Title", ""),
-                            a.get("Body", ""),
-                            a.get("Tags", ""),
-                            a.get("AcceptedAnswerId"),
-                        )
-                    )
-                elif kind == "2":
-                    ans.append(
-                        (
-                            int(a["Id"]),
-                            int(a["ParentId"]),
-                            int(a.get("Score", 0)),
-                            a.get("Body", ""),
-                        )
-                    )
-            except (KeyError, ValueError) as e:
-                bad(
-                    f"{path}: post {a.get('Id', '?')}: bad or missing attribute ({e}); "
-                    "expected Id, PostTypeId, ParentId (answers) as integers"
-                )
-            root.clear()  # drop finished rows, or the tree grows with the file
-            if len(qs) + len(ans) >= batch:
-                flush()
-    except BadRecord:
-        raise
-    except ET.ParseError as e:
-        raise BadRecord(
-            f"{path}: line {e.position[0]}, column {e.position[1]}: malformed XML ({e})"
-        ) from e
-    except (
-        LookupError,
-        ValueError,
-        UnicodeError,
-    ) as e:  # the declaration names an encoding expat cannot read
-        raise BadRecord(
-            f"{path}: unreadable XML declaration or encoding ({e}); expected UTF-8"
-        ) from e
+    rows = 0
+    for a in _post_attributes(path):
+        rows += 1
+        try:
+            if a["PostTypeId"] == "1":
+                qs.append(_question_row(a))
+            elif a["PostTypeId"] == "2":
+                ans.append(_answer_row(a))
+        except (KeyError, ValueError) as e:
+            bad(
+                f"{path}: post {a.get('Id', '?')}: bad or missing attribute ({e}); "
+                "expected Id, PostTypeId, ParentId (answers) as integers"
+            )
+        if len(qs) + len(ans) >= batch:
+            flush()
     if not rows:
         raise BadRecord(
-            f"{path}: no <row> elements; expected a Stack Exchange dump's Posts.xml, one <row> per post"
+            f"{path}: no <row> elements; expected a Stack Exchange dump's Posts.xml, "
+            "one <row> per post"
         )
     flush()
     db.execute("CREATE INDEX a_parent ON a (parent, id)")
