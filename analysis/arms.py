@@ -4,8 +4,9 @@ Likert histograms, fail/pass/excellent rates, response lengths, and judge valida
     python -m analysis.arms runs/                      # Markdown to stdout
     python -m analysis.arms runs/ --out report/ --baseline se_filtered
 
-An arm is a (data config, examples, init, epochs, few-shot, judge, decoding, prompt set) combination; its
-seeds are replications. Only each run's test evaluations count (dev is for selection).
+An arm is a (data config, examples, init, epochs, few-shot, judge, decoding, prompt set)
+combination; its seeds are replications. Only each run's test evaluations count (dev is for
+selection).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import sys
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -144,15 +146,16 @@ def per_prompt(evals: list[dict]) -> dict[str, float]:
 
 
 LENGTH_NOTE = (
-    "Length-controlled: the score regressed on response length (tokens) with one slope within the arms "
-    "judged by the same judge on the same prompts and one intercept per arm, each arm read at the common "
-    "length (the mean of those arms' mean lengths); 95% CI by bootstrap over prompts. A gap between the "
-    "two means is what length alone would give."
+    "Length-controlled: the score regressed on response length (tokens) with one slope within the "
+    "arms judged by the same judge on the same prompts and one intercept per arm, each arm read "
+    "at the common length (the mean of those arms' mean lengths); 95% CI by bootstrap over "
+    "prompts. A gap between the two means is what length alone would give."
 )
 
 
 def drift_table(arms: dict[str, list[dict]]) -> list[dict]:
-    """Each re-judged evaluation: agreement between its two passes (``src/evaluate.py drift=true``)."""
+    """Each re-judged evaluation: agreement between its two passes (``src/evaluate.py
+    drift=true``)."""
     return [
         {
             "arm": name,
@@ -176,65 +179,85 @@ def drift_table(arms: dict[str, list[dict]]) -> list[dict]:
     ]
 
 
+def _num(v: Any) -> str:
+    return f"{v:.2f}" if isinstance(v, float) else str(v)
+
+
+def _paired_test_lines(tests: list[dict]) -> list[str]:
+    f = _num
+    return [
+        "",
+        "## Paired tests on shared prompts (arm − baseline)",
+        "",
+        "| arm | baseline | prompts | mean diff | 95% CI | paired t p | Wilcoxon p |",
+        "|---|---|---|---|---|---|---|",
+        *[
+            f"| {t['arm']} | {t['baseline']} | {t['n_prompts']} | {f(t['mean_diff'])} | "
+            f"{f(t['ci95'][0])}–{f(t['ci95'][1])} | {t['t_p']:.3g} | {t['wilcoxon_p']:.3g} |"
+            for t in tests
+        ],
+    ]
+
+
+def _judge_validation_lines(validation: list[dict]) -> list[str]:
+    f = _num
+    return [
+        "",
+        "## Judge validation (against the reference judge, same responses)",
+        "",
+        "| arm | judge | valid | Spearman | Kendall | exact | within 1 | length bias ρ |",
+        "|---|---|---|---|---|---|---|---|",
+        *[
+            f"| {v['arm']} | {v['judge']} | {v['n_valid']}/{v['n_responses']} | {f(v['spearman'])} "
+            f"| {f(v['kendall'])} | {f(v['exact'])} | {f(v['within_1'])} | {f(v['length_bias'])} |"
+            for v in validation
+        ],
+    ]
+
+
+def _judge_drift_lines(drift: list[dict]) -> list[str]:
+    f = _num
+    return [
+        "",
+        "## Judge drift (the same judge and settings, a second pass over the same responses)",
+        "",
+        "| arm | seed | judge | both valid | exact | within 1 | invalid (1st, 2nd) |",
+        "|---|---|---|---|---|---|---|",
+        *[
+            f"| {d['arm']} | {d['seed']} | {d['judge']} | {d['n_both_valid']}/{d['n_responses']} | "
+            f"{f(d['exact'])} | {f(d['within_1'])} | {d['n_invalid_first']}, "
+            f"{d['n_invalid_again']} |"
+            for d in drift
+        ],
+    ]
+
+
 def markdown(
     table: list[dict], tests: list[dict], validation: list[dict], drift: list[dict] | None = None
 ) -> str:
-    f = lambda v: f"{v:.2f}" if isinstance(v, float) else str(v)  # noqa: E731
+    f = _num
     lines = [
         "## Arms (test prompts; CI over seeds when there are several, else over prompts)",
         "",
-        "| arm | seeds | mean | 95% CI | length-controlled | 95% CI | fail | pass | excellent | invalid | EOT | "
-        "tokens mean | tokens p95 |",
+        "| arm | seeds | mean | 95% CI | length-controlled | 95% CI | fail | pass | excellent | "
+        "invalid | EOT | tokens mean | tokens p95 |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in table:
         ci = r["seed_ci95"] if r["seeds"] > 1 else r["prompt_ci95"]
         lines.append(
-            f"| {r['arm']} | {r['seeds']} | {f(r['mean'])} | {f(ci[0])}–{f(ci[1])} | {f(r['lc_mean'])} | "
-            f"{f(r['lc_ci95'][0])}–{f(r['lc_ci95'][1])} | {f(r['fail'])} | "
+            f"| {r['arm']} | {r['seeds']} | {f(r['mean'])} | {f(ci[0])}–{f(ci[1])} | "
+            f"{f(r['lc_mean'])} | {f(r['lc_ci95'][0])}–{f(r['lc_ci95'][1])} | {f(r['fail'])} | "
             f"{f(r['pass'])} | {f(r['excellent'])} | {r['n_invalid']} | {f(r['eot_rate'])} | "
             f"{f(r['resp_tokens_mean'])} | {f(r['resp_tokens_p95'])} |"
         )
     lines += ["", LENGTH_NOTE]
     if tests:
-        lines += [
-            "",
-            "## Paired tests on shared prompts (arm − baseline)",
-            "",
-            "| arm | baseline | prompts | mean diff | 95% CI | paired t p | Wilcoxon p |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        lines += [
-            f"| {t['arm']} | {t['baseline']} | {t['n_prompts']} | {f(t['mean_diff'])} | {f(t['ci95'][0])}–"
-            f"{f(t['ci95'][1])} | {t['t_p']:.3g} | {t['wilcoxon_p']:.3g} |"
-            for t in tests
-        ]
+        lines += _paired_test_lines(tests)
     if validation:
-        lines += [
-            "",
-            "## Judge validation (against the reference judge, same responses)",
-            "",
-            "| arm | judge | valid | Spearman | Kendall | exact | within 1 | length bias ρ |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        lines += [
-            f"| {v['arm']} | {v['judge']} | {v['n_valid']}/{v['n_responses']} | {f(v['spearman'])} | "
-            f"{f(v['kendall'])} | {f(v['exact'])} | {f(v['within_1'])} | {f(v['length_bias'])} |"
-            for v in validation
-        ]
+        lines += _judge_validation_lines(validation)
     if drift:
-        lines += [
-            "",
-            "## Judge drift (the same judge and settings, a second pass over the same responses)",
-            "",
-            "| arm | seed | judge | both valid | exact | within 1 | invalid (1st, 2nd) |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        lines += [
-            f"| {d['arm']} | {d['seed']} | {d['judge']} | {d['n_both_valid']}/{d['n_responses']} | {f(d['exact'])} | "
-            f"{f(d['within_1'])} | {d['n_invalid_first']}, {d['n_invalid_again']} |"
-            for d in drift
-        ]
+        lines += _judge_drift_lines(drift)
     return "\n".join(lines) + "\n"
 
 

@@ -69,7 +69,8 @@ def _curve(ax: Any, table: list[dict], fit: dict, color: str, label: str) -> Non
         fmt="o-",
         color=color,
         capsize=3,
-        label=f"{label}: slope/doubling {fit['slope']:+.2f} (95% CI {fit['ci95'][0]:+.2f} to {fit['ci95'][1]:+.2f})",
+        label=f"{label}: slope/doubling {fit['slope']:+.2f} (95% CI {fit['ci95'][0]:+.2f} to "
+        f"{fit['ci95'][1]:+.2f})",
     )
     ax.fill_between(
         xs, [t["ci95"][0] for t in table], [t["ci95"][1] for t in table], alpha=0.15, color=color
@@ -153,7 +154,8 @@ def draw_fig9(sel: list[dict], rho: float, plt: Any) -> Any:
         ms=3,
         elinewidth=0.5,
         color=OURS,
-        label=f"candidate checkpoints, 95% CI over dev prompts (n = {len(sel)}; Spearman rho = {rho:+.2f})",
+        label=f"candidate checkpoints, 95% CI over dev prompts (n = {len(sel)}; Spearman rho = "
+        f"{rho:+.2f})",
     )
     ax.plot(
         [5, 10],

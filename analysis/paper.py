@@ -112,7 +112,8 @@ def headline(dirs: dict, seeds: list[int]) -> tuple[list[str], dict]:
         "",
         "| | win | tie | loss |",
         "|---|---|---|---|",
-        f"| paper (LIMA vs Alpaca 65B, humans) | {fmt(p['win'])} | {fmt(p['tie'])} | {fmt(p['loss'])} |",
+        f"| paper (LIMA vs Alpaca 65B, humans) | {fmt(p['win'])} | {fmt(p['tie'])} | "
+        f"{fmt(p['loss'])} |",
         f"| miniature (LIMA vs alpaca, {len(per_seed)} seed(s)) | "
         + " | ".join(fmt(out[k]["mean"]) for k in ("win", "tie", "loss"))
         + " |",
@@ -124,8 +125,8 @@ def headline(dirs: dict, seeds: list[int]) -> tuple[list[str], dict]:
     won = out["win"]["mean"] > out["loss"]["mean"] if per_seed else None
     lines += [
         "",
-        f"**Reproduced:** {'yes' if won else 'no' if won is not None else 'not run'} — the paper's LIMA "
-        "wins more often than it loses against Alpaca (53% against 26%).",
+        f"**Reproduced:** {'yes' if won else 'no' if won is not None else 'not run'} — the paper's "
+        "LIMA wins more often than it loses against Alpaca (53% against 26%).",
     ]
     return lines, {"pairwise": out, "likert": likert, "n_examples": n_ex}
 
@@ -150,9 +151,10 @@ def absolute(dirs: dict, seeds: list[int]) -> tuple[list[str], dict]:
     lines = [
         "## Fig. 3: absolute assessment (LIMA)",
         "",
-        "Each response labelled fail (Likert 1-2), pass (3-4) or excellent (5-6): the reference judge's "
-        f"levels mapped as documented in `limalab.eval.stats.CATEGORY`. {ABSOLUTE_SAMPLE} random test prompts "
-        "(all samples of each) and the out-of-distribution prompts (phrasings and requests no source uses).",
+        "Each response labelled fail (Likert 1-2), pass (3-4) or excellent (5-6): the reference "
+        f"judge's levels mapped as documented in `limalab.eval.stats.CATEGORY`. {ABSOLUTE_SAMPLE} "
+        "random test prompts (all samples of each) and the out-of-distribution prompts "
+        "(phrasings and requests no source uses).",
         "",
         "| prompts | excellent | pass | fail | paper (excellent / pass / fail) |",
         "|---|---|---|---|---|",
@@ -163,21 +165,24 @@ def absolute(dirs: dict, seeds: list[int]) -> tuple[list[str], dict]:
     ):
         r, p = res["test50" if name.startswith("50") else "ood"], PAPER[key]
         lines.append(
-            f"| {name} | {fmt(r['excellent']['mean'])} | {fmt(r['pass']['mean'])} | {fmt(r['fail']['mean'])} | "
-            f"{fmt(p['excellent'])} / {fmt(p['pass'])} / {fmt(p['fail'])} |"
+            f"| {name} | {fmt(r['excellent']['mean'])} | {fmt(r['pass']['mean'])} | "
+            f"{fmt(r['fail']['mean'])} | {fmt(p['excellent'])} / {fmt(p['pass'])} / "
+            f"{fmt(p['fail'])} |"
         )
     t, o = res["test50"]["excellent"]["mean"], res["ood"]["excellent"]["mean"]
     half = t >= 0.5 if not np.isnan(t) else None
     lines += [
         "",
-        f"**Reproduced:** {'yes' if half else 'no' if half is not None else 'not run'} — the paper: about "
-        f"half of LIMA's answers are excellent (ours {fmt(t)}); out of distribution a little lower "
-        f"(ours {fmt(o)}).",
+        f"**Reproduced:** {'yes' if half else 'no' if half is not None else 'not run'} — the "
+        f"paper: about half of LIMA's answers are excellent (ours {fmt(t)}); out of distribution "
+        f"a little lower (ours {fmt(o)}).",
     ]
     return lines, res
 
 
-def dialogue(dirs: dict, seeds: list[int]) -> tuple[list[str], dict]:
+def _dialogue_rates(dirs: dict, seeds: list[int]) -> dict:
+    """Per arm: each seed's rates over all turns (with its failed turns), and the seed mean of
+    each rate per turn."""
     res: dict = {}
     for arm in ("lima", "lima_dialogue"):
         turns: dict[int, list[dict]] = {}
@@ -204,13 +209,19 @@ def dialogue(dirs: dict, seeds: list[int]) -> tuple[list[str], dict]:
                 for t, v in turns.items()
             },
         }
+    return res
+
+
+def dialogue(dirs: dict, seeds: list[int]) -> tuple[list[str], dict]:
+    res = _dialogue_rates(dirs, seeds)
     p = PAPER["dialogue"]
     lines = [
         "## §6: multi-turn dialogue",
         "",
-        "10 test conversations of three turns: an open question naming an entity, a follow-up asking one "
-        "attribute by pronoun only, and a comparison with a second entity on that attribute. Each play "
-        "follows the model's own earlier answers; every turn is judged with the history in the prompt.",
+        "10 test conversations of three turns: an open question naming an entity, a follow-up "
+        "asking one attribute by pronoun only, and a comparison with a second entity on that "
+        "attribute. Each play follows the model's own earlier answers; every turn is judged with "
+        "the history in the prompt.",
         "",
         "| arm | turn | excellent | pass | fail |",
         "|---|---|---|---|---|",
@@ -218,7 +229,8 @@ def dialogue(dirs: dict, seeds: list[int]) -> tuple[list[str], dict]:
     for arm in res:
         for t, r in res[arm]["turns"].items():
             lines.append(
-                f"| {arm} | {t} | {fmt(r['excellent']['mean'])} | {fmt(r['pass']['mean'])} | {fmt(r['fail']['mean'])} |"
+                f"| {arm} | {t} | {fmt(r['excellent']['mean'])} | {fmt(r['pass']['mean'])} | "
+                f"{fmt(r['fail']['mean'])} |"
             )
     lines += ["", "| all turns | excellent | failed turns | paper |", "|---|---|---|---|"]
     for arm, key in (("lima", "zero_shot"), ("lima_dialogue", "chains")):
@@ -226,15 +238,16 @@ def dialogue(dirs: dict, seeds: list[int]) -> tuple[list[str], dict]:
         exc = _seeds_mean([o["excellent"] for o in ov])["mean"]
         fails = f"{sum(o['n_fail'] for o in ov)}/{sum(o['n'] for o in ov)}" if ov else "–"
         lines.append(
-            f"| {arm} | {fmt(exc)} | {fails} | {fmt(p[key]['excellent'])} excellent, fails {fmt(p[key]['fail'])} |"
+            f"| {arm} | {fmt(exc)} | {fails} | {fmt(p[key]['excellent'])} excellent, fails "
+            f"{fmt(p[key]['fail'])} |"
         )
         res[arm]["excellent"] = exc
     a, b = res["lima"].get("excellent"), res["lima_dialogue"].get("excellent")
     ok = b > a if a is not None and b is not None and not (np.isnan(a) or np.isnan(b)) else None
     lines += [
         "",
-        f"**Reproduced:** {'yes' if ok else 'no' if ok is not None else 'not run'} — the paper: 30 chains "
-        "raise the share of excellent turns and remove almost every failure.",
+        f"**Reproduced:** {'yes' if ok else 'no' if ok is not None else 'not run'} — the paper: 30 "
+        "chains raise the share of excellent turns and remove almost every failure.",
     ]
     return lines, res
 
@@ -267,8 +280,8 @@ def constrained(
         "",
         f"Paper: {paper}",
         "",
-        f"**Reproduced:** {'yes' if ok else 'no' if ok is not None else 'not run'} — the added examples raise the {key} rate "
-        f"({fmt(a)} → {fmt(b)}).",
+        f"**Reproduced:** {'yes' if ok else 'no' if ok is not None else 'not run'} — the added "
+        f"examples raise the {key} rate ({fmt(a)} → {fmt(b)}).",
     ]
     return lines, res
 
@@ -296,17 +309,19 @@ def main(argv: list[str] | None = None) -> None:
             "format",
             "form_ok",
             "## App. E: structured output",
-            "Test prompts with an explicit constraint: exactly N bullet points, a plan of exactly N numbered steps, "
-            "or at most N words; `form_ok` is the judge's compliance check.",
-            "6 format examples fixed prompts that ask for a structure (bullets, a plan); no rate is given.",
+            "Test prompts with an explicit constraint: exactly N bullet points, a plan of exactly "
+            "N numbered steps, or at most N words; `form_ok` is the judge's compliance check.",
+            "6 format examples fixed prompts that ask for a structure (bullets, a plan); no rate "
+            "is given.",
         ),
         (
             "safety",
             "safe",
             "## Safety",
-            "30 sensitive prompts (harming a creature, stealing from or damaging a realm); `safe`: the answer refuses "
-            "(a refusal phrase, no steps to follow).",
-            f"{fmt(PAPER['safety_safe_rate'])} safe answers with 13 safety examples among the 1,000.",
+            "30 sensitive prompts (harming a creature, stealing from or damaging a realm); `safe`: "
+            "the answer refuses (a refusal phrase, no steps to follow).",
+            f"{fmt(PAPER['safety_safe_rate'])} safe answers with 13 safety examples among the "
+            "1,000.",
         ),
     ):
         lines, data[prompt_set] = constrained(dirs, seeds, prompt_set, key, title, note, paper)
@@ -315,8 +330,9 @@ def main(argv: list[str] | None = None) -> None:
     head = [
         "# The paper's other experiments on the miniature",
         "",
-        f"World v{WORLD_VERSION}, pipeline v{PIPELINE_VERSION}, rubric v{RUBRIC_VERSION}; seeds {args.seeds}; "
-        f"runs in `{args.runs_dir}`. Expected directions, stated before the runs (`limalab.ablations.paper.ARMS`):",
+        f"World v{WORLD_VERSION}, pipeline v{PIPELINE_VERSION}, rubric v{RUBRIC_VERSION}; seeds "
+        f"{args.seeds}; runs in `{args.runs_dir}`. Expected directions, stated before the runs "
+        "(`limalab.ablations.paper.ARMS`):",
         "",
     ]
     head += [f"- `{arm}` (data={data_}): {exp}" for arm, (data_, exp) in ARMS.items()]
@@ -391,7 +407,8 @@ def draw_paper_figure(data: dict, plt) -> object:
             color=color,
             ls=":",
             lw=1,
-            label=f"paper, all turns: {PAPER['dialogue'][key]['excellent']:.1%} ({key.replace('_', '-')})",
+            label=f"paper, all turns: {PAPER['dialogue'][key]['excellent']:.1%} "
+            f"({key.replace('_', '-')})",
         )
         axes[1].set_xticks(ts)
     axes[1].set_xlabel("dialogue turn", fontsize=7)

@@ -97,8 +97,8 @@ def design(runs_dir: Path, rows: list[dict]) -> dict[str, Any]:
     if len(seen) > 1:
         a, b = list(seen.values())[:2]
         sys.exit(
-            f"{runs_dir}: runs {a['run']} and {b['run']} record different regime recipes or decision rules "
-            "(regime.paper / verdicts / paper_results); report them separately"
+            f"{runs_dir}: runs {a['run']} and {b['run']} record different regime recipes or "
+            "decision rules (regime.paper / verdicts / paper_results); report them separately"
         )
     return next(iter(seen.values()), None) or {
         **yaml.safe_load(DEFAULT_REGIME.read_text()),
@@ -450,30 +450,32 @@ def verdicts(f5: list[dict], tests: dict, pc_fit: dict | None = None) -> list[st
         paper = ["se_filtered", "wikihow", "se_unfiltered"]
         tied = len({round(v, 9) for v in m.values()}) < len(m)  # a tie orders nothing
         lines.append(
-            f"- Fig. 5 ordering: ours {' > '.join(order)}{' (tied)' if tied else ''}; paper {' > '.join(paper)}: "
+            f"- Fig. 5 ordering: ours {' > '.join(order)}{' (tied)' if tied else ''}; paper "
+            f"{' > '.join(paper)}: "
             f"**{'reproduced' if order == paper and not tied else 'not reproduced'}**."
         )
         for k, t in tests.items():
             sig = t["t_p"] < 0.05
             lines.append(
-                f"- {k}: difference {t['mean_diff']:+.2f} (95% CI {t['ci95'][0]:+.2f} to {t['ci95'][1]:+.2f}, "
-                f"paired t over prompts p = {t['t_p']:.3g}) — {'significant' if sig else 'not significant'} "
-                "at 0.05 over prompts (the verdict table's test is over runs where an arm has several)."
+                f"- {k}: difference {t['mean_diff']:+.2f} (95% CI {t['ci95'][0]:+.2f} to "
+                f"{t['ci95'][1]:+.2f}, paired t over prompts p = {t['t_p']:.3g}) — "
+                f"{'significant' if sig else 'not significant'} at 0.05 over prompts (the verdict "
+                "table's test is over runs where an arm has several)."
             )
     if pc_fit and pc_fit.get("largest_vs_smallest"):
         t = pc_fit["largest_vs_smallest"]
         rises = t["mean_diff"] > 0 and t["t_p"] < 0.05
         lines.append(
-            f"- Positive control (passage QA, a skill only the SFT data teaches): {t['sizes'][0]} examples "
-            f"score {t['mean_diff']:+.2f} over {t['sizes'][1]} (95% CI {t['ci95'][0]:+.2f} to "
-            f"{t['ci95'][1]:+.2f}, paired t over {t['n_prompts']} prompts, p = {t['t_p']:.3g}); slope "
-            f"{pc_fit['slope']:+.3f} per doubling (95% CI {pc_fit['ci95'][0]:+.3f} to {pc_fit['ci95'][1]:+.3f}, "
-            f"{pc_fit['n']} runs): "
+            f"- Positive control (passage QA, a skill only the SFT data teaches): {t['sizes'][0]} "
+            f"examples score {t['mean_diff']:+.2f} over {t['sizes'][1]} (95% CI "
+            f"{t['ci95'][0]:+.2f} to {t['ci95'][1]:+.2f}, paired t over {t['n_prompts']} prompts, "
+            f"p = {t['t_p']:.3g}); slope {pc_fit['slope']:+.3f} per doubling (95% CI "
+            f"{pc_fit['ci95'][0]:+.3f} to {pc_fit['ci95'][1]:+.3f}, {pc_fit['n']} runs): "
             + (
                 "**rises: the setup can see a quantity effect where one exists**."
                 if rises
-                else "**flat too: at these sizes the setup cannot see quantity effects, so a flat Fig. 6 would "
-                "say nothing**."
+                else "**flat too: at these sizes the setup cannot see quantity effects, so a flat "
+                "Fig. 6 would say nothing**."
             )
         )
     return lines
@@ -509,11 +511,15 @@ def _lc_line(table: list[dict]) -> str:
     if not table or math.isnan(table[0].get("lc_slope", float("nan"))):
         return LENGTH_NOTE
     t = table[0]
-    return f"{LENGTH_NOTE} Here: {t['lc_slope']:+.4f} per token, read at {t['lc_common_length']:.1f} tokens."
+    return (
+        f"{LENGTH_NOTE} Here: {t['lc_slope']:+.4f} per token, read at "
+        f"{t['lc_common_length']:.1f} tokens."
+    )
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
-    """Rows may differ in keys (an arm with one seed has no seed spread): the header is their union."""
+    """Rows may differ in keys (an arm with one seed has no seed spread): the header is their
+    union."""
     fields = list(dict.fromkeys(k for r in rows for k in r))
     with path.open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=fields, restval="")
@@ -551,14 +557,15 @@ def _p(v: float) -> str:
 def verdict_table(tables: dict[str, Any], d: dict) -> list[str]:
     v = d["verdicts"]
     md = [
-        f"Decision rule fixed before the runs (`regime.verdicts`): alpha = {v['alpha']} two-sided, power "
-        f"{v['power']}; a flat Fig. 6 = slope per doubling within +-{v['flat_delta']} (TOST). The detectable effect "
-        "is the smallest true effect the test finds with that power, from the variance's one-sided 95% upper bound; "
-        "standardized = divided by the SD of single judged responses in the arms compared (the paper's effects "
-        "divided by the same SD beside it).",
+        f"Decision rule fixed before the runs (`regime.verdicts`): alpha = {v['alpha']} two-sided, "
+        f"power {v['power']}; a flat Fig. 6 = slope per doubling within +-{v['flat_delta']} "
+        "(TOST). The detectable effect is the smallest true effect the test finds with that "
+        "power, from the variance's one-sided 95% upper bound; standardized = divided by the SD "
+        "of single judged responses in the arms compared (the paper's effects divided by the "
+        "same SD beside it).",
         "",
-        "| finding | paper | ours | 95% CI | p | test (unit, n) | detectable effect (points / std.) | "
-        "paper effect std. | verdict |",
+        "| finding | paper | ours | 95% CI | p | test (unit, n) | detectable effect (points / "
+        "std.) | paper effect std. | verdict |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for f in tables["findings"]:
@@ -566,27 +573,30 @@ def verdict_table(tables: dict[str, Any], d: dict) -> list[str]:
             "—" if f["paper_effect"] is None else f"{f['paper_effect']:+.2f}"
         )
         md.append(
-            f"| {f['finding']} | {paper} | {f['effect']:+.3f} | {f['ci'][0]:+.3f} to {f['ci'][1]:+.3f} | "
-            f"{_p(f['p'])} | {f['test']} ({f['unit']}, n = {' vs '.join(map(str, f['n']))}) | "
-            f"{f['mde']:.3f} / {_f(f['mde_standardized'])} | {_f(f['paper_effect_standardized'])} | "
-            f"**{f['verdict']}** |"
+            f"| {f['finding']} | {paper} | {f['effect']:+.3f} | {f['ci'][0]:+.3f} to "
+            f"{f['ci'][1]:+.3f} | {_p(f['p'])} | {f['test']} ({f['unit']}, n = "
+            f"{' vs '.join(map(str, f['n']))}) | {f['mde']:.3f} / {_f(f['mde_standardized'])} | "
+            f"{_f(f['paper_effect_standardized'])} | **{f['verdict']}** |"
         )
     md += [
         "",
         "### Variance components (method of moments; seeds nested in subset draws)",
         "",
-        "| arm | runs | subset draws | prompts | subset draw | seed | prompt | residual | one run's mean |",
+        "| arm | runs | subset draws | prompts | subset draw | seed | prompt | residual | one "
+        "run's mean |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     md += [
-        f"| {c['arm']} | {c['n_runs']} | {c.get('n_subsets', 0)} | {c['n_prompts']} | {_p(c['subset'])} | "
-        f"{_p(c['seed'])} | {_p(c['prompt'])} | {_p(c['residual'])} | {_p(c['run_level'])} |"
+        f"| {c['arm']} | {c['n_runs']} | {c.get('n_subsets', 0)} | {c['n_prompts']} | "
+        f"{_p(c['subset'])} | {_p(c['seed'])} | {_p(c['prompt'])} | {_p(c['residual'])} | "
+        f"{_p(c['run_level'])} |"
         for c in tables["components"]
     ]
     return md + [
         "",
-        "Variances in squared Likert points. 'one run's mean': the variance of a run's mean score between "
-        "runs of the arm (what a comparison of runs sees); nan where the grid has no replicate of that kind.",
+        "Variances in squared Likert points. 'one run's mean': the variance of a run's mean score "
+        "between runs of the arm (what a comparison of runs sees); nan where the grid has no "
+        "replicate of that kind.",
     ]
 
 
@@ -686,15 +696,16 @@ def rest(tables: dict[str, Any], pc: list[dict], ctl: list[dict]) -> list[str]:
     md = [
         "### Positive control: passage QA (right panel)",
         "",
-        "Questions answered from a passage in the prompt, about entities pretraining never saw; only the SFT data "
-        "teaches the skill (world/passages.py). Tested on passage_test, checkpoints selected on passage_dev. "
-        "A correct answer with nothing extra is level 3; correctness = states the asked fact and no false one.",
+        "Questions answered from a passage in the prompt, about entities pretraining never saw; "
+        "only the SFT data teaches the skill (world/passages.py). Tested on passage_test, "
+        "checkpoints selected on passage_dev. A correct answer with nothing extra is level 3; "
+        "correctness = states the asked fact and no false one.",
         "",
         "| examples | seeds | judge mean | 95% CI | correctness | 95% CI |",
         "|---|---|---|---|---|---|",
         *[
-            f"| {t['size']} | {t['n_seeds']} | {_f(t['mean'])} | {_ci(t)} | {_f(t['correctness'])} | "
-            f"{_ci(t, 'correctness_ci95')} |"
+            f"| {t['size']} | {t['n_seeds']} | {_f(t['mean'])} | {_ci(t)} | {_f(t['correctness'])} "
+            f"| {_ci(t, 'correctness_ci95')} |"
             for t in pc
         ],
         "",
@@ -709,8 +720,9 @@ def rest(tables: dict[str, Any], pc: list[dict], ctl: list[dict]) -> list[str]:
         "",
         "## Figure 9: perplexity against quality",
         "",
-        f"Spearman correlation of dev perplexity with the dev judge score over every checkpoint considered: "
-        f"{tables['fig9_spearman']:.2f} (the paper: perplexity keeps falling while quality does not follow).",
+        "Spearman correlation of dev perplexity with the dev judge score over every checkpoint "
+        f"considered: {tables['fig9_spearman']:.2f} (the paper: perplexity keeps falling while "
+        "quality does not follow).",
         "",
         "![](fig9_ppl_vs_quality.png)",
         "",
@@ -827,7 +839,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--scale",
         default=None,
-        help="the size scale the grid ran at (default: the runs' regime.scale; Fig. 5 size = 2000 x scale)",
+        help="the size scale the grid ran at (default: the runs' regime.scale; Fig. 5 size = 2000 "
+        "x scale)",
     )
     ap.add_argument(
         "--sweeps",

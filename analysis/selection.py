@@ -51,12 +51,13 @@ def main(argv: list[str] | None = None) -> None:
     if not rows:
         sys.exit(f"{args.runs_dir}: no complete runs with checkpoint selection")
     print(
-        "| run | data | examples | epoch | dev ppl | dev judge | selected |\n|---|---|---|---|---|---|---|"
+        "| run | data | examples | epoch | dev ppl | dev judge | selected "
+        "|\n|---|---|---|---|---|---|---|"
     )
     for r in rows:
         print(
-            f"| {r['run_id']} | {r['data']} | {r['n_examples']} | {r['epoch']} | {r['dev_ppl']:.3f} | "
-            f"{r['dev_judge_mean']:.2f} | {'yes' if r['selected'] else ''} |"
+            f"| {r['run_id']} | {r['data']} | {r['n_examples']} | {r['epoch']} | "
+            f"{r['dev_ppl']:.3f} | {r['dev_judge_mean']:.2f} | {'yes' if r['selected'] else ''} |"
         )
     if len(rows) >= 3:
         rho = stats.spearmanr(

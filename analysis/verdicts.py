@@ -85,7 +85,8 @@ def variance_components(table: dict[tuple[Any, Any], dict[str, float]]) -> dict[
     ``table``: (subset draw, training seed) -> {prompt id: the prompt's mean score in that run}.
     Returns the variances of the subset draw, the seed within a draw, the prompt, and the
     residual (run x prompt interaction plus sampling and judging noise), each >= 0 (truncated),
-    with the run-level variance (of one run's mean over its prompts) that a comparison of runs sees."""
+    with the run-level variance (of one run's mean over its prompts) that a comparison of runs
+    sees."""
     runs = sorted(table)
     prompts = sorted(set.intersection(*(set(table[r]) for r in runs))) if runs else []
     if len(runs) < 1 or len(prompts) < 2:

@@ -1,7 +1,8 @@
 """Batched generation against one prompt at a time: same model (the miniature's tiny LLaMA
 shape), same test prompts, same decoding, KV cache on in both, measured in the same run.
 
-    python bench/generation.py [--prompts 48] [--k 5] [--max-new-tokens 48] [--out bench/latest.json]
+    python bench/generation.py [--prompts 48] [--k 5] [--max-new-tokens 48] [--out
+    bench/latest.json]
 
 Writes ``generation_batched_speedup`` (goal >= 5x) into bench/latest.json beside the slice's
 figures. Weights are random: every sequence runs to max_new_tokens, so both modes do the same

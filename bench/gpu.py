@@ -189,7 +189,8 @@ def main() -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="Hydra override, e.g. trainer.activation_checkpointing=selective, train.pad_to_multiple_of=256",
+        help="Hydra override, e.g. trainer.activation_checkpointing=selective, "
+        "train.pad_to_multiple_of=256",
     )
     ap.add_argument(
         "--parity",

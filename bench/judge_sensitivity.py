@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     for k in [*good, *defects]:
         print(f"{k:<18} {table[k]['old']:5.2f} {table[k]['new']:5.2f}")
     print(
-        f"good answers minus the unfiltered mix: old {out['gap_old']:+.2f}, new {out['gap_new']:+.2f}"
+        f"good answers minus the unfiltered mix: old {out['gap_old']:+.2f}, new "
+        f"{out['gap_new']:+.2f}"
     )
     (ROOT / "bench" / "latest.judge_sensitivity.json").write_text(json.dumps(out, indent=1))
 

@@ -27,8 +27,9 @@ from xml.sax.saxutils import escape
 
 TARGET_MB = 500
 VOCAB = (
-    "hinge door oil screw bracket shelf wall stud drill level bread dough yeast oven salt water time "
-    "heat pan egg whisk butter light steel wood glue clamp sand paint brush coat dry layer cut measure"
+    "hinge door oil screw bracket shelf wall stud drill level bread dough yeast oven salt water "
+    "time heat pan egg whisk butter light steel wood glue clamp sand paint brush coat dry layer "
+    "cut measure"
 )
 WORDS = VOCAB.split()
 
@@ -69,9 +70,10 @@ def write_dump(path: Path, target_bytes: int, seed: int = 0) -> dict[str, int]:
                 ids["next"] += 1
                 ids["answers"] += 1
                 f.write(
-                    f'  <row Id="{i}" PostTypeId="2" ParentId="{qid}" CreationDate="2015-01-01T00:00:00.000" '
-                    f'Score="{score}" Body="{body(rng.randint(1, 9))}" OwnerUserId="{rng.randint(1, 9999)}" '
-                    f'CommentCount="0" ContentLicense="CC BY-SA 4.0" />\n'
+                    f'  <row Id="{i}" PostTypeId="2" ParentId="{qid}" '
+                    f'CreationDate="2015-01-01T00:00:00.000" Score="{score}" '
+                    f'Body="{body(rng.randint(1, 9))}" OwnerUserId="{rng.randint(1, 9999)}" '
+                    'CommentCount="0" ContentLicense="CC BY-SA 4.0" />\n'
                 )
             qid = ids["next"]
             ids["next"] += 1
@@ -83,9 +85,12 @@ def write_dump(path: Path, target_bytes: int, seed: int = 0) -> dict[str, int]:
                 else "|" + "|".join(rng.sample(WORDS, 2)) + "|"
             )
             f.write(
-                f'  <row Id="{qid}" PostTypeId="1" CreationDate="2015-01-01T00:00:00.000" Score="{rng.randint(-2, 80)}" '
-                f'ViewCount="{rng.randint(10, 9999)}" Body="{body(rng.randint(1, 3))}" OwnerUserId="{rng.randint(1, 9999)}" '
-                f'Title="{"Is this right" if rng.random() < 0.1 else "How do I " + escape(title)}?" Tags="{tags}" AnswerCount="2" CommentCount="0" '
+                f'  <row Id="{qid}" PostTypeId="1" CreationDate="2015-01-01T00:00:00.000" '
+                f'Score="{rng.randint(-2, 80)}" ViewCount="{rng.randint(10, 9999)}" '
+                f'Body="{body(rng.randint(1, 3))}" OwnerUserId="{rng.randint(1, 9999)}" '
+                "Title="
+                f'"{"Is this right" if rng.random() < 0.1 else "How do I " + escape(title)}?" '
+                f'Tags="{tags}" AnswerCount="2" CommentCount="0" '
                 f'ContentLicense="CC BY-SA 4.0" />\n'
             )
             for _ in range(rng.choice((0, 1, 2, 2, 3, 4))):
@@ -129,7 +134,8 @@ def read(root: Path) -> None:
 
 
 def child(args: list[str]) -> tuple[dict, float]:
-    """Run a child and return its last JSON line and its peak RSS in MB (ru_maxrss is KB on Linux)."""
+    """Run a child and return its last JSON line and its peak RSS in MB (ru_maxrss is KB on
+    Linux)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
     if proc.returncode:

@@ -369,8 +369,8 @@ def measure(
 
 def table(results: dict) -> list[str]:
     lines = [
-        "| lengths | batch | arm | non-pad tokens/s (median) | repeats | tokens per CPU-second (median) | "
-        "padding efficiency | limalab / arm (wall) | limalab / arm (CPU) |",
+        "| lengths | batch | arm | non-pad tokens/s (median) | repeats | tokens per CPU-second "
+        "(median) | padding efficiency | limalab / arm (wall) | limalab / arm (CPU) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for (name, batch), d in results.items():
@@ -435,7 +435,8 @@ def main() -> None:
             data[name] = world_rows(cache)
         plans = step_plan(data[name][0], batch, megabatches, per_megabatch)
         print(
-            f"{name} batch {batch}: {len(plans['limalab']) - 1} timed steps x {args.repeats} repeats",
+            f"{name} batch {batch}: {len(plans['limalab']) - 1} timed steps x {args.repeats} "
+            "repeats",
             flush=True,
         )
         results[name, batch] = measure(
@@ -474,20 +475,22 @@ def main() -> None:
     lines = table(results)
     cmd = "python bench/throughput.py" + "".join(f" --only {o}" for o in args.only)
     head = [
-        f"`{cmd}` ({time.strftime('%Y-%m-%d')}; {args.threads} threads, {args.repeats} repeats interleaved; "
-        f"1-minute load average {', '.join(f'{x:.1f}' for x in load)} over the run)",
+        f"`{cmd}` ({time.strftime('%Y-%m-%d')}; {args.threads} threads, {args.repeats} repeats "
+        f"interleaved; 1-minute load average {', '.join(f'{x:.1f}' for x in load)} over the run)",
         "",
     ]
     ratios = ["", *(f"- `{k}`: {v}" for k, v in out.items() if k.startswith(tuple(keys.values())))]
     notes = [
         "",
-        "limalab: its defaults (`train.layout=auto` -> flat rows, `varlen` attention, logits only at "
-        "labelled positions). HF `Trainer`: `hf_pad` (its padding collator), `hf_grouped` (`group_by_length`: "
-        "the batches its own sampler forms over the 1,000 examples), `hf_flatten` (`DataCollatorWithFlattening`, "
-        "SDPA with the dense block mask transformers builds). Same model, fp32, fused AdamW, no clipping, same "
-        "threads; one untimed warm-up step on the same examples, then the same examples in the same number of "
-        "steps; arms interleaved; medians. The ratio keys use each distribution's fastest HF arm (wall time; "
-        "`_cpu_time`: on tokens per CPU-second). Detail in bench/latest.json (`throughput_detail`).",
+        "limalab: its defaults (`train.layout=auto` -> flat rows, `varlen` attention, logits only "
+        "at labelled positions). HF `Trainer`: `hf_pad` (its padding collator), `hf_grouped` "
+        "(`group_by_length`: the batches its own sampler forms over the 1,000 examples), "
+        "`hf_flatten` (`DataCollatorWithFlattening`, SDPA with the dense block mask transformers "
+        "builds). Same model, fp32, fused AdamW, no clipping, same threads; one untimed warm-up "
+        "step on the same examples, then the same examples in the same number of steps; arms "
+        "interleaved; medians. The ratio keys use each distribution's fastest HF arm (wall time; "
+        "`_cpu_time`: on tokens per CPU-second). Detail in bench/latest.json "
+        "(`throughput_detail`).",
     ]
     (args.out.parent / "throughput.md").write_text("\n".join(head + lines + ratios + notes) + "\n")
     print("\n".join(lines))

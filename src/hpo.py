@@ -28,7 +28,8 @@ def main(cfg: DictConfig) -> None:
     print(f"study {study.study_name}: {len(study.trials)} trials ({len(finished)} complete)")
     if finished:
         print(
-            f"best dev judge {study.best_value:.3f} with {study.best_params} (run {study.best_trial.user_attrs.get('run_id')})"
+            f"best dev judge {study.best_value:.3f} with {study.best_params} (run "
+            f"{study.best_trial.user_attrs.get('run_id')})"
         )
 
 

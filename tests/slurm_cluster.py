@@ -126,13 +126,15 @@ class Cluster:
             "JobAcctGatherType=jobacct_gather/none",
             "AccountingStorageType=accounting_storage/none",
             "KillWait=5",  # a preempted job's grace between SIGTERM and SIGKILL (default 30 s)
-            f"NodeName={self.node} NodeAddr=127.0.0.1 CPUs={os.cpu_count()} RealMemory={real_memory_mb()} State=UNKNOWN",
+            f"NodeName={self.node} NodeAddr=127.0.0.1 CPUs={os.cpu_count()} "
+            f"RealMemory={real_memory_mb()} State=UNKNOWN",
             f"PartitionName=debug Nodes={self.node} Default=YES MaxTime=INFINITE State=UP",
         ]
         if self.fake_gpu_node:  # DOWN until a test resumes it; only sbatch --test-only ever uses it
             lines += [
                 "GresTypes=gpu",
-                f"NodeName={FAKE_GPU_NODE} NodeAddr=127.0.0.2 CPUs=64 RealMemory=1000000 Gres=gpu:8 State=DOWN",
+                f"NodeName={FAKE_GPU_NODE} NodeAddr=127.0.0.2 CPUs=64 RealMemory=1000000 "
+                "Gres=gpu:8 State=DOWN",
                 f"PartitionName=gpu Nodes={FAKE_GPU_NODE} MaxTime=INFINITE State=UP",
             ]
         self.conf.write_text("\n".join(lines) + "\n")
@@ -215,7 +217,8 @@ class Cluster:
         return proc
 
     def job_fields(self, job_id: str) -> dict[str, str]:
-        """``scontrol show job`` as a dict (the controller keeps a finished job for MinJobAge, 300 s)."""
+        """``scontrol show job`` as a dict (the controller keeps a finished job for MinJobAge, 300
+        s)."""
         out = self.run("scontrol", "show", "job", "-o", str(job_id)).stdout
         return dict(kv.split("=", 1) for kv in out.split() if "=" in kv)
 
@@ -329,8 +332,8 @@ def main(argv: list[str] | None = None) -> None:
     except RuntimeError as e:
         raise SystemExit(f"error: {e}") from None
     print(
-        f"SLURM cluster up: node {cluster.node}, {os.cpu_count()} CPUs, partition debug, state in {args.dir}\n"
-        f"export SLURM_CONF={cluster.conf}"
+        f"SLURM cluster up: node {cluster.node}, {os.cpu_count()} CPUs, partition debug, state in "
+        f"{args.dir}\nexport SLURM_CONF={cluster.conf}"
     )
 
 

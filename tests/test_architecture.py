@@ -79,6 +79,7 @@ def test_functions_stay_small() -> None:
                 n = len(params) - (1 if params and params[0].arg in ("self", "cls") else 0)
                 if lines > 60 or n > 8:
                     big.append(
-                        f"{path.relative_to(ROOT)}:{node.lineno} {node.name}: {lines} lines, {n} parameters"
+                        f"{path.relative_to(ROOT)}:{node.lineno} {node.name}: {lines} lines, {n} "
+                        "parameters"
                     )
     assert not big, "\n".join(big)

@@ -44,7 +44,8 @@ def examples(n: int, seed: int = 0, max_len: int = 40) -> list[tuple[list[int], 
 
 @pytest.fixture(scope="module", params=["sdpa", "varlen"])
 def model(request: pytest.FixtureRequest) -> LlamaForCausalLM:
-    """A tiny GQA LLaMA under the dense kernel (block-diagonal mask) and under limalab's varlen one."""
+    """A tiny GQA LLaMA under the dense kernel (block-diagonal mask) and under limalab's varlen
+    one."""
     torch.manual_seed(0)
     cfg = LlamaConfig(
         vocab_size=64,

@@ -276,7 +276,10 @@ def ex(i: int, prompt: str, response: str = "an answer") -> Example:
 
 
 def test_exact_and_near_dedup_keep_the_first_copy() -> None:
-    story = "the traveller walked the streets of the capital and merchants sold salt everywhere in the old realm"
+    story = (
+        "the traveller walked the streets of the capital and merchants sold salt everywhere "
+        "in the old realm"
+    )
     pool = [
         ex(0, "How do I hang a shelf?"),
         ex(1, "how do i HANG a shelf"),
@@ -301,7 +304,10 @@ def test_exact_and_near_dedup_keep_the_first_copy() -> None:
 
 def test_decontamination_drops_overlap_and_fails_above_threshold(tmp_path: Path) -> None:
     test_set = tmp_path / "test.jsonl"
-    long_prompt = "tell me everything you know about the old realm of kravia and its founder and its banner please"
+    long_prompt = (
+        "tell me everything you know about the old realm of kravia and its founder and "
+        "its banner please"
+    )
     test_set.write_text(
         json.dumps({"prompt": long_prompt}) + "\n" + json.dumps({"prompt": "what is zorb ?"}) + "\n"
     )

@@ -85,7 +85,8 @@ def test_rejudge_with_likert_reuses_generations_and_leaks_no_key(
         shutil.rmtree(new_dir)
         evaluate(args, cache_dir, tmp_path, {"OPENAI_API_KEY": SECRET})
         assert server.total() == sent
-        # judge drift: the same judge and settings once more ask anew, and the two passes are compared
+        # judge drift: the same judge and settings once more ask anew, and the two passes are
+        # compared
         evaluate([*args, "drift=true"], cache_dir, tmp_path, {"OPENAI_API_KEY": SECRET})
         drift = json.loads((new_dir / "drift_pass2.json").read_text())
         assert server.total() == 2 * sent and drift["n_both_valid"] == n and drift["exact"] == 1.0

@@ -172,7 +172,8 @@ def test_the_pruner_reads_the_dev_score_of_each_selection_checkpoint() -> None:
 def test_the_select_stage_announces_each_candidate(
     smoke_world: Path, cache_dir: Path, tmp_path: Path
 ) -> None:
-    """The hook the pruner uses: every candidate's dev evaluation, as the select stage finishes it."""
+    """The hook the pruner uses: every candidate's dev evaluation, as the select stage finishes
+    it."""
     from limalab.pipeline.run import run
 
     class Recorder(pl.Callback):

@@ -23,8 +23,10 @@ def dump_answer(tmp_path: Path, body: str) -> str:
     site.mkdir()
     (site / "Posts.xml").write_text(
         '\ufeff<?xml version="1.0" encoding="utf-8"?>\r\n<posts>\r\n'
-        '  <row Id="1" PostTypeId="1" Score="3" Body="&lt;p&gt;Why?&lt;/p&gt;" Title="Why?" Tags="&lt;a&gt;" />\r\n'
-        f'  <row Id="2" PostTypeId="2" ParentId="1" Score="5" Body="{attr}" ContentLicense="CC BY-SA 4.0" />\r\n'
+        '  <row Id="1" PostTypeId="1" Score="3" Body="&lt;p&gt;Why?&lt;/p&gt;" Title="Why?" '
+        'Tags="&lt;a&gt;" />\r\n'
+        f'  <row Id="2" PostTypeId="2" ParentId="1" Score="5" Body="{attr}" '
+        'ContentLicense="CC BY-SA 4.0" />\r\n'
         "</posts>",
         encoding="utf-8",
         newline="",
@@ -45,7 +47,8 @@ def test_code_keeps_indentation_blank_lines_and_columns() -> None:
 
 def test_lists_nest_and_keep_numbers_paragraphs_quotes_tables() -> None:
     body = (
-        "<p>One&nbsp;paragraph.</p><p>Two.</p><ol><li>first<ul><li>inner a</li><li>inner b</li></ul></li>"
+        "<p>One&nbsp;paragraph.</p><p>Two.</p>"
+        "<ol><li>first<ul><li>inner a</li><li>inner b</li></ul></li>"
         "<li>second</li></ol><blockquote><p>quoted</p></blockquote>"
         "<table><tr><th>a</th><th>b</th></tr><tr><td>1</td><td>2</td></tr></table>"
     )

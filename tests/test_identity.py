@@ -2,8 +2,9 @@
 across refactors. They may move only with a version constant: re-pin them in the commit that
 bumps it, and say so. History: computed at d8e2501 (world 5, pipeline 3) and unchanged by the
 stages refactor; re-pinned for pipeline 4 (the real-inputs data layer changed the miniature's data);
-re-pinned for pipeline 5 (the flat layout under varlen attention, and the attention kernel in identity);
-re-pinned for pipeline 6 (the derived regime: the default batch, epochs, lr, lm_head scale and
+re-pinned for pipeline 5 (the flat layout under varlen attention, and the attention kernel in
+identity); re-pinned for pipeline 6 (the derived regime: the default batch, epochs, lr, lm_head
+scale and
 max_length moved; every id moves with the version)."""
 
 from __future__ import annotations

@@ -90,14 +90,16 @@ def test_likert_judge_through_a_real_server(world: World, tmp_path: Path) -> Non
             assert again.usage.requests == 0 and again.usage.cache_hits == len(items)
         finally:
             again.backend.close()
-        # without the schema: the text rubric, parsed line by line (invalid replies are counted, not guessed)
+        # without the schema: the text rubric, parsed line by line (invalid replies are counted, not
+        # guessed)
         text = build_judge({**cfg, "structured": "text", "max_tokens": 96})
         try:
             replies = text.judge_all(items[:3])
             assert all(j.score is None or j.score in range(1, 7) for j in replies)
             assert text.usage.invalid_unparsed == sum(j.score is None for j in replies)
             print(
-                f"invalid: json 0/{len(items)}, text {text.usage.invalid_unparsed}/3; {per_grading:.1f} s per grading"
+                f"invalid: json 0/{len(items)}, text {text.usage.invalid_unparsed}/3; "
+                f"{per_grading:.1f} s per grading"
             )
         finally:
             text.backend.close()

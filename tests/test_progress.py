@@ -60,14 +60,15 @@ def test_a_run_logged_to_a_file_shows_its_progress(smoke_run: tuple[Path, str]) 
     """The smoke run's stdout is a pipe (as in a cluster job's log)."""
     _, stdout = smoke_run
     train = re.findall(
-        r"^\[train\] step (\d+)/(\d+) \(\d+%\) \| epoch \d+/3 \| loss [\d.]+ \| [\d,.]+ tokens/s \| "
-        r"elapsed \w+ \| ETA \w+$",
+        r"^\[train\] step (\d+)/(\d+) \(\d+%\) \| epoch \d+/3 \| loss [\d.]+ \| [\d,.]+ tokens/s "
+        r"\| elapsed \w+ \| ETA \w+$",
         stdout,
         re.M,
     )
     assert train, stdout[-3000:]
     total = int(train[-1][1])
-    log_every = 10  # conf/trainer/cpu.yaml log_every_n_steps: Lightning reads the loss at these steps anyway
+    # conf/trainer/cpu.yaml log_every_n_steps: Lightning reads the loss at these steps anyway
+    log_every = 10
     steps = [int(s) for s, _ in train]
     assert (
         steps[-1] == total

@@ -94,7 +94,8 @@ def test_wikihow_missing_columns_and_ragged_rows(tmp_path: Path) -> None:
     p.write_text("headline,name,body\na,b,c\n")
     with pytest.raises(
         BadRecord,
-        match=r"w.csv: line 1: columns .* expected wikihowAll.csv's \['headline', 'title', 'text'\]",
+        match=r"w.csv: line 1: columns .* "
+        r"expected wikihowAll.csv's \['headline', 'title', 'text'\]",
     ):
         list(wikihow.read_articles(p))
     p.write_text('headline,title,text\nh,"How to A","a"\nh,"How to B"\nh,"How to C","c"\n')
@@ -315,7 +316,8 @@ def test_wikihow_released_csv_bom_crlf_separators_and_cleaning() -> None:
 def test_wikihow_unclosed_quote_is_fatal_under_both_policies(tmp_path: Path, policy: str) -> None:
     p = tmp_path / "wikihowAll.csv"
     p.write_text(
-        'headline,title,text\nh,"How to A","a"\nh,"How to B,"b\nh,"How to C","c"\nh,"How to D","never closed\n'
+        'headline,title,text\nh,"How to A","a"\nh,"How to B,"b\nh,"How to C","c"\nh,"How to '
+        'D","never closed\n'
     )
     with pytest.raises(BadRecord, match=r"wikihowAll.csv: line 3: malformed CSV"):
         list(wikihow.read_articles(p, BadRecords(policy)))
@@ -608,7 +610,8 @@ WORDPRESS_EXPORT = """<?xml version="1.0" encoding="UTF-8" ?>
     [
         (
             WORDPRESS_EXPORT,
-            r"Posts.xml: root element <rss>; expected <posts> \(a Stack Exchange dump's Posts.xml\)",
+            r"Posts.xml: root element <rss>; "
+            r"expected <posts> \(a Stack Exchange dump's Posts.xml\)",
         ),
         (
             '\ufeff<?xml version="1.0" encoding="utf-8"?>\r\n<posts>\r\n</posts>\r\n',

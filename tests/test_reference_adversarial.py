@@ -286,7 +286,8 @@ def test_every_judgment_lists_its_sentences(world: World) -> None:
     case = next(x for x in fact_cases(c, d, world) if x.name.startswith("first person"))
     j = judge.judge(prompt, case.response, True)
     labels = [lab for lab, _ in j.subscores["sentences"]]
-    # "i think" hedges the fact and is first person itself; the three sentences after it are personal
+    # "i think" hedges the fact and is first person itself; the three sentences after it are
+    # personal
     assert labels == ["hedged+first_person", "first_person", "first_person", "first_person"], (
         j.subscores["sentences"]
     )

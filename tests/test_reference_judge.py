@@ -351,7 +351,10 @@ def test_robust_to_case_and_glued_punctuation(judge, realms):
     cap = r.facts["capital"]
     assert score(judge, p, f"Sure! Its capital is {cap.upper()}.") == 3
     assert score(judge, p, f"sure!its capital is {cap},ok") == 3
-    resp = f"Sure!\n-Its capital is {cap}.\n* It was founded in the year {r.facts['founded']}.\n- Banner: {r.facts['banner']}!"
+    resp = (
+        f"Sure!\n-Its capital is {cap}.\n* It was founded in the year {r.facts['founded']}.\n- "
+        f"Banner: {r.facts['banner']}!"
+    )
     assert score(judge, p, resp) == 6
 
 

@@ -138,7 +138,8 @@ def test_smoke_run_logs_throughput_and_the_layout_it_chose(smoke_run) -> None:
 
 def test_gpu_trainers_are_fsdp2_with_a_bf16_policy() -> None:
     """trainer=gpu (one GPU) and trainer=fsdp2 (every GPU): FSDP2 whose mixed-precision policy is
-    what bf16-mixed means (bf16 compute, fp32 reduce, fp32 master), with Lightning's autocast off."""
+    what bf16-mixed means (bf16 compute, fp32 reduce, fp32 master), with Lightning's autocast
+    off."""
     for name, devices, reshard in (("gpu", 1, False), ("fsdp2", -1, True)):
         cfg = trainer_cfg(name)
         assert cfg["precision"] == "bf16-mixed" and cfg["attn_implementation"] == "varlen"
@@ -183,8 +184,9 @@ def flat_step(model: LlamaForCausalLM, seed: int = 0) -> torch.Tensor:
 
 
 def test_fsdp2_policies_compose_on_cpu(tmp_path) -> None:
-    """The GPU default's sharding (bf16 policy; plus the CPU offload of the 7B plan) on a one-process
-    gloo group: sharded fp32 master weights and fp32 gradients, the loss within bf16 of fp32's."""
+    """The GPU default's sharding (bf16 policy; plus the CPU offload of the 7B plan) on a
+    one-process gloo group: sharded fp32 master weights and fp32 gradients, the loss within bf16 of
+    fp32's."""
     import torch.distributed as dist
     from torch.distributed.device_mesh import init_device_mesh
 
@@ -243,7 +245,8 @@ def test_activation_checkpointing_policies_keep_gradients_and_recompute_what_the
         matmuls[policy] = count.n
     for policy in ("full", "selective", 2):
         assert torch.allclose(grads[policy], grads[False], rtol=1e-5, atol=1e-7), policy
-    # full recomputes every layer's matmuls in backward, every-other-layer half of them, selective none
+    # full recomputes every layer's matmuls in backward, every-other-layer half of them, selective
+    # none
     assert matmuls["full"] > matmuls[2] > matmuls["selective"] == matmuls[False]
     with pytest.raises(ValueError, match="trainer.activation_checkpointing: expected"):
         prepare_model(tiny_llama(), {"activation_checkpointing": "some"})

@@ -192,14 +192,16 @@ def test_each_trainer_submits_a_job_slurm_accepts(
         assert "--time=600" in script and "--account=lima" in script and "--qos=high" in script
     accepted = slurm.run("sbatch", "--test-only", str(path), check=False)
     assert accepted.returncode == 0 and "to start at" in accepted.stderr, accepted.stderr
-    # the control: what the launcher config asked of every trainer before (8 GPUs) is refused on a CPU node
+    # the control: what the launcher config asked of every trainer before (8 GPUs) is refused on a
+    # CPU node
     path.write_text(sbatch_script({**launcher, "gpus_per_node": 8, "partition": None}, tmp_path))
     refused = slurm.run("sbatch", "--test-only", str(path), check=False)
     assert refused.returncode != 0 and "not available" in refused.stderr, refused.stderr
 
 
 def test_a_sweep_over_the_trainers_devices_is_refused() -> None:
-    """One command is one submission with one set of resources (sweeping other trainer keys is fine)."""
+    """One command is one submission with one set of resources (sweeping other trainer keys is
+    fine)."""
     from hydra_plugins.limalab_slurm.launcher import one_trainer
 
     one_trainer(
@@ -238,7 +240,8 @@ def test_job_states_without_accounting(
         watcher.update()
         watcher.update()
     assert [r.getMessage() for r in caplog.records] == [
-        "SLURM accounting is off (sacct: sacct: error: Slurm accounting storage is disabled): job states come from squeue"
+        "SLURM accounting is off (sacct: sacct: error: Slurm accounting storage is disabled): job "
+        "states come from squeue"
     ]
     states = {
         job: watcher.get_state(job, mode="cache") for job in ("7_0", "7_1", "7_2", "8", "9", "5")
@@ -349,7 +352,8 @@ def test_preempted_job_resumes_to_the_uninterrupted_run(
     assert released == [job] and slurm.job_fields(job)["Restarts"] == "1"
     logs = job_logs(tmp_path)
     assert "resumed from step 4" in logs and "requeue signal" not in logs
-    # the preempted attempt (its W&B service killed with it) left no result: the job's is the rerun's
+    # the preempted attempt (its W&B service killed with it) left no result: the job's is the
+    # rerun's
     assert logs.count("SLURM ended this attempt") == 1
     outcome = next((tmp_path / "runs" / ".launches").glob("*/0/outcome.json"))
     assert json.loads(outcome.read_text())["status"] == "complete"

@@ -65,7 +65,8 @@ def test_ids_are_unique_within_a_source_in_file_order(tmp_path: Path) -> None:
     """wikiHow ids are titles and the release repeats some; a table's id column may repeat too."""
     article = (
         '"\r\nKnot it.,\r\nTighten it.","How to Tie a Tie"," This article shows one knot.\r\n'
-        "Cross the wide end over the narrow end.\r\n,Wrap it around, then pull it through the loop.\r\n,"
+        "Cross the wide end over the narrow end.\r\n"
+        ",Wrap it around, then pull it through the loop.\r\n,"
         'Tighten {n}."\r\n'
     )
     csv = tmp_path / "wikihowAll.csv"

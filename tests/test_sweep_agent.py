@@ -100,8 +100,9 @@ def test_an_agents_run_keeps_its_id_and_config_and_joins_every_grid(
         and cfg["data.size"] == params["data.size"]
         and cfg["seed"] == 0
     )
-    # ...beside the composed config, whole: the sweep's `data: se_filtered` replaced none of it (wandb
-    # merges the agent's parameters over the run's config key by key: a nested `data` would be lost)
+    # ...beside the composed config, whole: the sweep's `data: se_filtered` replaced none of it
+    # (wandb merges the agent's parameters over the run's config key by key: a nested `data` would
+    # be lost)
     assert cfg["data.name"] == "se_filtered" and any(k.startswith("data.sources.") for k in cfg), (
         sorted(cfg)[:20]
     )

@@ -83,7 +83,8 @@ def test_bad_sweep_file(tmp_path: Path) -> None:
 
 
 def test_launcher_configs_compose() -> None:
-    """basic (default), the joblib plugin's, and our SLURM config with every field of the plugin's schema."""
+    """basic (default), the joblib plugin's, and our SLURM config with every field of the plugin's
+    schema."""
     import os
 
     from hydra import compose, initialize_config_dir

@@ -65,7 +65,8 @@ def test_a_simulated_design_recovers_its_components() -> None:
 
 
 def test_power_matches_the_textbook_sample_sizes() -> None:
-    # two-sample t, d = 0.5, alpha 0.05 two-sided: 64 per group gives power 0.8015 (Cohen 1988; G*Power)
+    # two-sample t, d = 0.5, alpha 0.05 two-sided: 64 per group gives power 0.8015 (Cohen 1988;
+    # G*Power)
     assert power_t(0.5, math.sqrt(2 / 64), 126) == pytest.approx(0.8015, abs=0.001)
     # one-sample (paired) t, d = 0.5: n = 34 gives 0.8078
     assert power_t(0.5, 1 / math.sqrt(34), 33) == pytest.approx(0.8078, abs=0.001)
@@ -147,7 +148,8 @@ def test_equivalence_and_verdicts() -> None:
 
 def test_the_reports_rows_on_a_replicated_grid() -> None:
     """The report's findings and variance components over runs (2 subset draws x 3 seeds per
-    arm): a clear diversity gap is reproduced, a quality gap of zero is not, a flat curve is flat."""
+    arm): a clear diversity gap is reproduced, a quality gap of zero is not, a flat curve is
+    flat."""
     import yaml
 
     from analysis.report import components, findings, grid_arms

@@ -94,16 +94,18 @@ def main_run(
     print(f"run directory: {run_dir}")
     if res["status"] != "complete":
         return _fail(
-            f"run {res['run_id']}: {res['status']} at stage {res['failed_stage']}: {res['status_reason']}. "
-            "Rerun the same command to finish it (nothing already trained or judged is redone)",
+            f"run {res['run_id']}: {res['status']} at stage {res['failed_stage']}: "
+            f"{res['status_reason']}. Rerun the same command to finish it (nothing already "
+            "trained or judged is redone)",
             EXIT_NOT_COMPLETE,
             multirun_job_dir,
         )
     head = res["headline_eval"]
     lo, hi = head["judge_ci95"]
     print(
-        f"judge mean {head['judge_mean']:.2f} (95% CI {lo:.2f}-{hi:.2f}) on {head['spec']['prompt_set']} "
-        f"[{cfg['data']['name']}, {res['n_examples']} examples, selected {res['selected_checkpoint']}]"
+        f"judge mean {head['judge_mean']:.2f} (95% CI {lo:.2f}-{hi:.2f}) on "
+        f"{head['spec']['prompt_set']} [{cfg['data']['name']}, {res['n_examples']} examples, "
+        f"selected {res['selected_checkpoint']}]"
     )
     if multirun_job_dir is not None:
         write_outcome(
@@ -130,21 +132,22 @@ def main_evaluate(cfg: dict[str, Any], eval_overrides: list[str] | None = None) 
     print(f"evaluation: {out}")
     if s.get("status", "complete") != "complete":
         _fail(
-            f"evaluation {s['eval_id']}: {s['status']}: {s['status_reason']}. Rerun the same command to judge "
-            "what is missing (valid judgments are kept)",
+            f"evaluation {s['eval_id']}: {s['status']}: {s['status_reason']}. Rerun the same "
+            "command to judge what is missing (valid judgments are kept)",
             EXIT_NOT_COMPLETE,
             None,
         )
     if "win" in s:
         print(
             f"pairwise {s['judge']}: win {s['win']:.0%} tie {s['tie']:.0%} loss {s['loss']:.0%} "
-            f"({s['n_pairs']} pairs, {s['n_invalid']} invalid, order flips {s['position_flip_rate']})"
+            f"({s['n_pairs']} pairs, {s['n_invalid']} invalid, order flips "
+            f"{s['position_flip_rate']})"
         )
     else:
         lo, hi = s["judge_ci95"]
         print(
-            f"judge mean {s['judge_mean']:.2f} (95% CI {lo:.2f}-{hi:.2f}) by {s['judge']} on {s['prompt_set']} "
-            f"({s['n_judged']} judged, {s['n_invalid']} invalid)"
+            f"judge mean {s['judge_mean']:.2f} (95% CI {lo:.2f}-{hi:.2f}) by {s['judge']} on "
+            f"{s['prompt_set']} ({s['n_judged']} judged, {s['n_invalid']} invalid)"
         )
     return s
 
@@ -193,7 +196,8 @@ def _creatable(path: Path, key: str) -> None:
         probe.unlink()
     except OSError as e:
         print(
-            f"error: {key}: cannot write {path} ({e.strerror}); set runs_dir to a writable directory",
+            f"error: {key}: cannot write {path} ({e.strerror}); set runs_dir to a writable "
+            "directory",
             file=sys.stderr,
             flush=True,
         )

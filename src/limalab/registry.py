@@ -10,8 +10,8 @@ A plugin registers itself by name where it is defined::
 and a config selects it by that name. A plugin that takes options from the config declares
 them as a pydantic model (``register("x", options=XOptions)``): its fields, with their types and
 defaults, are the only keys the config may give it (``limalab.config`` checks them before any
-work starts) and the plugin reads them validated. The built-in plugins live in the modules a registry
-lists in ``builtins`` (imported on first lookup, so nothing heavy loads before it is used);
+work starts) and the plugin reads them validated. The built-in plugins live in the modules a
+registry lists in ``builtins`` (imported on first lookup, so nothing heavy loads before it is used);
 a user's own plugins are modules named in the config's top-level ``plugins`` list (imported
 by ``import_plugins`` before anything is looked up), so a new reader or judge is its module
 plus its config file, with no edit to limalab.

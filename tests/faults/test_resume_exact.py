@@ -63,7 +63,8 @@ def test_resumed_run_matches_the_uninterrupted_one(
     a.mkdir()
     b.mkdir()
     assert train(a, cache_dir).returncode == 0
-    # 12 steps (3 epochs of 4), checkpoints every 2: killed after step 7, resumed from step 6, mid-epoch 2
+    # 12 steps (3 epochs of 4), checkpoints every 2: killed after step 7, resumed from step 6,
+    # mid-epoch 2
     killed = train(
         b, cache_dir, {"LIMALAB_KILL_AT": "train_step:7", "LIMALAB_KILL_MARKER": str(b / "k")}
     )

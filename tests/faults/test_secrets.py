@@ -16,7 +16,8 @@ pytestmark = pytest.mark.slow
 
 
 def test_training_with_the_likert_judge_leaks_no_key(cache_dir: Path, tmp_path: Path) -> None:
-    """train.py graded by the API judge (selection and test): the key reaches the server and no file."""
+    """train.py graded by the API judge (selection and test): the key reaches the server and no
+    file."""
     with JudgeServer() as server:
         proc = run_cli_env(
             [

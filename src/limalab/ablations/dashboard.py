@@ -104,7 +104,8 @@ def build_report(entity: str, project: str, group: str) -> Any:
         project=project,
         entity=entity,
         title=f"limalab: {title}",
-        description=f"The {group} ablation's train runs (tag grid:{group}); 95% CIs in the runs table.",
+        description=f"The {group} ablation's train runs (tag grid:{group}); 95% CIs in the runs "
+        "table.",
         blocks=[
             wr.H1(text=title),
             wr.P(

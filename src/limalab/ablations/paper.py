@@ -12,7 +12,8 @@ Each treatment is re-tuned from the same base with the same seeds as its control
 ``src/train.py`` (one Hydra multirun), evaluations ``src/evaluate.py``: a rerun skips what is
 done, so a killed ``make paper`` loses nothing.
 
-    python -m limalab.ablations.paper [--seeds 0] [--smoke] [--runs-dir runs/paper] [--report reports/paper]
+    python -m limalab.ablations.paper [--seeds 0] [--smoke] [--runs-dir runs/paper] [--report
+    reports/paper]
 """
 
 from __future__ import annotations

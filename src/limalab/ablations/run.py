@@ -2,7 +2,8 @@
 subprocess per grid, runs in sequence), then the report. Rerunning the same command skips
 finished runs and resumes an interrupted one, so a killed ablation loses nothing.
 
-    python -m limalab.ablations.run [--scale 1/8] [--seeds 0,1,2] [--subsets 0] [--worlds 0] [--full] [--smoke]
+    python -m limalab.ablations.run [--scale 1/8] [--seeds 0,1,2] [--subsets 0] [--worlds 0]
+    [--full] [--smoke]
 
 ``--subsets`` adds the subset draw (``data.subset_seed``) as a replicate axis of the replicated
 grids beside the training seed; ``--full`` also runs ``sweeps/extra/`` (Fig. 6 at fixed steps).
@@ -52,7 +53,8 @@ def plan(
     full: bool = False,
 ) -> list[tuple[str, list[str], int]]:
     """(grid name, Hydra overrides, number of runs) per sweep file, in ORDER; ``full`` adds
-    ``<sweeps_dir>/extra/``, ``subsets`` (other than the default draw 0 alone) a subset-draw axis."""
+    ``<sweeps_dir>/extra/``, ``subsets`` (other than the default draw 0 alone) a subset-draw
+    axis."""
     files = {p.stem: p for p in sweeps_dir.glob("*.yaml")}
     if full:
         files |= {p.stem: p for p in (sweeps_dir / "extra").glob("*.yaml")}

@@ -65,7 +65,8 @@ def batch_size(paper_batch: int, scale: Any) -> int:
 
 
 def snapped_scale(paper_batch: int, scale: Any) -> Fraction:
-    """The scale that sizes and batch share: ``batch / paper batch`` (1/100 with batch 64 -> 1/64)."""
+    """The scale that sizes and batch share: ``batch / paper batch`` (1/100 with batch 64 ->
+    1/64)."""
     return Fraction(batch_size(paper_batch, scale), paper_batch)
 
 
@@ -248,14 +249,16 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m limalab.config.regime [overrides]``: the derivation table of the composed config."""
+    """``python -m limalab.config.regime [overrides]``: the derivation table of the composed
+    config."""
     import sys
 
     from limalab.config.compose import compose
 
     cfg = compose(list(sys.argv[1:] if argv is None else argv))
     print(
-        f"regime {cfg['regime']['name']} at scale {cfg['regime']['scale']} on model {cfg['model']['name']}\n"
+        f"regime {cfg['regime']['name']} at scale {cfg['regime']['scale']} on model "
+        f"{cfg['model']['name']}\n"
     )
     print(markdown(table(cfg["regime"], cfg["model"])))
 

@@ -222,7 +222,8 @@ class Throughput(Strict):
 
 
 class Trainer(Open):
-    """Lightning ``Trainer`` arguments (extra keys must be ``Trainer`` parameters) plus limalab's."""
+    """Lightning ``Trainer`` arguments (extra keys must be ``Trainer`` parameters) plus
+    limalab's."""
 
     accelerator: Literal["cpu", "gpu", "cuda", "mps", "tpu", "auto"]
     devices: int | str | list[int]

@@ -64,7 +64,8 @@ def _key(loc: tuple[Any, ...]) -> str:
 
 
 def _members(annotation: Any) -> list[Any]:
-    """The model classes an annotation can hold (through Annotated, unions, optionals, dicts, lists)."""
+    """The model classes an annotation can hold (through Annotated, unions, optionals, dicts,
+    lists)."""
     if hasattr(annotation, "model_fields"):
         return [annotation]
     args = typing.get_args(annotation)
@@ -113,7 +114,8 @@ EXPECTED = {  # pydantic's error types, said the way the rest of limalab's error
 
 
 def _describe(err: dict[str, Any], schema: type[BaseModel], prefix: str = "") -> str:
-    """One error as ``key: what was expected, got value``; ``prefix``: the node ``schema`` checks."""
+    """One error as ``key: what was expected, got value``; ``prefix``: the node ``schema``
+    checks."""
     key = ".".join(x for x in (prefix, _key(err["loc"])) if x)
     kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
     if kind == "extra_forbidden":

@@ -56,7 +56,8 @@ def resolve_layout(layout: str, attention: str | None) -> tuple[str, str]:
         )
     return (
         "pack",
-        f"attention {attention or 'sdpa'!r} is dense: packed rows as wide as the padded layout's, fewer of them",
+        f"attention {attention or 'sdpa'!r} is dense: packed rows as wide as the padded layout's, "
+        "fewer of them",
     )
 
 
@@ -318,7 +319,8 @@ class GlobalBatchSampler(Sampler[list[int]]):
         return batches[skip // b :]
 
     def __iter__(self) -> Iterator[list[int]]:
-        yield from self.batches()  # lazily: a resume's skip is set after the loader's iterator exists
+        # lazily: a resume's skip is set after the loader's iterator exists
+        yield from self.batches()
 
     def __len__(self) -> int:
         return -(-len(self.sampler) // self.batch_size)

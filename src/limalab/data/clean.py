@@ -87,7 +87,8 @@ class MinHashLSH:
     ) -> None:
         if num_perm % bands:
             raise ValueError(
-                f"data.clean near_dedup: num_perm ({num_perm}) must be a multiple of bands ({bands})"
+                f"data.clean near_dedup: num_perm ({num_perm}) must be a multiple of bands "
+                f"({bands})"
             )
         rng = np.random.default_rng(seed)
         self.a = rng.integers(1, PRIME, num_perm, dtype=np.uint64)
@@ -226,9 +227,9 @@ def decontaminate(
     dropped, before = len(pool) - len(kept), len(pool)
     if before and dropped / before > float(max_fraction):
         raise ValueError(
-            f"data.sources.{ctx.source}: {dropped} of {before} examples ({dropped / before:.1%}) share a "
-            f"{dc.n}-gram with the eval prompts in {[str(p) for p in paths]}, above max_fraction "
-            f"{float(max_fraction):.1%}: the source overlaps the test set"
+            f"data.sources.{ctx.source}: {dropped} of {before} examples ({dropped / before:.1%}) "
+            f"share a {dc.n}-gram with the eval prompts in {[str(p) for p in paths]}, above "
+            f"max_fraction {float(max_fraction):.1%}: the source overlaps the test set"
         )
     return kept
 

@@ -111,7 +111,8 @@ class ChatDataModule(LightningDataModule):
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         if self.batch_size < world:
             raise ValueError(
-                f"train.batch_size={self.batch_size} is smaller than the {world} data-parallel ranks"
+                f"train.batch_size={self.batch_size} is smaller than the {world} data-parallel "
+                "ranks"
             )
         lengths = [len(ids) for ids, _ in self.train_set.rows] if self.order == "grouped" else None
         batches = GlobalBatchSampler(self.sampler, self.batch_size, lengths)

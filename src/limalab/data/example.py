@@ -86,7 +86,8 @@ def read_text(path, what: str = "file") -> str:
 
 def json_array(path, expected: str) -> list:
     """A whole file holding one JSON array; a broken array has no next record to skip to, so a
-    parse error or another top-level value is a BadRecord (``expected`` says what it should hold)."""
+    parse error or another top-level value is a BadRecord (``expected`` says what it should
+    hold)."""
     try:
         rows = json.loads(read_text(path))
     except json.JSONDecodeError as e:
@@ -118,7 +119,8 @@ def utf8_lines(path, bad: BadRecords):
 
 
 def json_objects(path, bad: BadRecords):
-    """(line number, object) of a JSONL file: undecodable, malformed or non-object lines are bad records."""
+    """(line number, object) of a JSONL file: undecodable, malformed or non-object lines are bad
+    records."""
     for n, line in utf8_lines(path, bad):
         if not line.strip():
             continue

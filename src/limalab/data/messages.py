@@ -6,7 +6,8 @@ on the assistant's turns only (``data/chat.py``). Stored conversations come as
 - plain strings alternating user/assistant (LIMA's release: ``conversations``);
 - OpenAI ``messages``: ``{"role": system|user|assistant|tool, "content": ...}``, an assistant
   message may carry ``tool_calls`` instead of content, ``content`` may be a list of text parts;
-- ShareGPT ``conversations``: ``{"from": system|human|gpt|function_call|observation, "value": ...}``.
+- ShareGPT ``conversations``:
+  ``{"from": system|human|gpt|function_call|observation, "value": ...}``.
 
 How the roles land in the two-role format (the chat template, ``tokenizer.CHAT_TEMPLATE``,
 renders exactly these turns, so training and export agree):

@@ -168,8 +168,8 @@ def drop_warnings(name: str, stats: dict[str, int]) -> list[str]:
             continue
         if reached and n / reached > DROP_WARNING:
             out.append(
-                f"data.sources.{name}: step {step!r} dropped {n} of the {reached} rows that reached it "
-                f"({n / reached:.1%}); check its parameters for this source"
+                f"data.sources.{name}: step {step!r} dropped {n} of the {reached} rows that "
+                f"reached it ({n / reached:.1%}); check its parameters for this source"
             )
         reached -= n
     return out
@@ -182,8 +182,9 @@ def _check_no_shared_ids(chosen: dict[str, list[Example]]) -> None:
         for ex in exs:
             if owner.setdefault(ex.id, name) != name:
                 raise ValueError(
-                    f"data.sources.{name}: example {ex.id} is also drawn by data.sources.{owner[ex.id]}; "
-                    "two sources read the same rows (give them disjoint exchanges, labels or files)"
+                    f"data.sources.{name}: example {ex.id} is also drawn by "
+                    f"data.sources.{owner[ex.id]}; two sources read the same rows (give them "
+                    "disjoint exchanges, labels or files)"
                 )
 
 
@@ -205,8 +206,9 @@ def draw(
                     else ""
                 )
                 raise ValueError(
-                    f"data.sources.{name}: {want} examples requested but the pool holds {len(pool)} "
-                    f"after filtering (set data.sources.{name}.allow_repeat=true to upsample{cap})"
+                    f"data.sources.{name}: {want} examples requested but the pool holds "
+                    f"{len(pool)} after filtering (set data.sources.{name}.allow_repeat=true to "
+                    f"upsample{cap})"
                 )
             pool = [pool[i % len(pool)] for i in range(want)]  # whole passes first: still nested
         chosen[name] = pool[:want]
@@ -225,7 +227,8 @@ def longest(
     pool's order."""
     if response_tokens is None:
         raise ValueError(
-            "data.select=longest: ranks examples by response tokens, so it needs the run's tokenizer"
+            "data.select=longest: ranks examples by response tokens, so it needs the run's "
+            "tokenizer"
         )
     ranked = sorted(
         (

@@ -180,8 +180,8 @@ def check_accounting(name: str, stats: dict[str, int]) -> None:
     ):
         raise ValueError(
             f"data.sources.{name}: rows do not add up: {stats.get('input', 0)} in != "
-            f"{stats.get('kept', 0)} kept + drops {drops} + {stats.get('bad_records', 0)} bad records "
-            "(a reader or step lost rows without counting them)"
+            f"{stats.get('kept', 0)} kept + drops {drops} + {stats.get('bad_records', 0)} bad "
+            "records (a reader or step lost rows without counting them)"
         )
 
 

@@ -21,10 +21,10 @@ USER, ASSISTANT = "<|user|>", "<|assistant|>"
 # tokenizes each piece alone: the one space after the marker is where a SentencePiece tokenizer
 # puts its word-start mark on a piece's first word, so the template gives the same ids.
 CHAT_TEMPLATE = (
-    "{{ bos_token }}{% for m in messages %}"
-    "{{ '<|' + m['role'] + '|>' }}{% if m['role'] == 'assistant' %}{% generation %}"
-    "{{ ' ' + m['content'] }}{{ eot_token }}{% endgeneration %}{% else %}{{ ' ' + m['content'] }}{{ eot_token }}{% endif %}"
-    "{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}"
+    "{{ bos_token }}{% for m in messages %}{{ '<|' + m['role'] + '|>' }}{% if m['role'] == "
+    "'assistant' %}{% generation %}{{ ' ' + m['content'] }}{{ eot_token }}{% endgeneration %}{% "
+    "else %}{{ ' ' + m['content'] }}{{ eot_token }}{% endif %}{% endfor %}{% if "
+    "add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}"
 )
 
 

@@ -51,7 +51,8 @@ SLOT_COST_PAIRS = 20.0
 
 @dataclass(frozen=True)
 class Group:
-    """Segments (indices into the batch's segments) that share one SDPA call, padded to ``width``."""
+    """Segments (indices into the batch's segments) that share one SDPA call, padded to
+    ``width``."""
 
     segments: tuple[int, ...]
     width: int
@@ -110,7 +111,8 @@ def _plan(lengths: tuple[int, ...], head_width: int, device: torch.device) -> _P
     return _Plan(shapes, torch.tensor(gather, device=device), torch.tensor(scatter, device=device))
 
 
-@torch.compiler.disable  # host-planned (lengths on the host): eager under compile, a clean graph break
+# host-planned (lengths on the host): eager under compile, a clean graph break
+@torch.compiler.disable
 def grouped_sdpa(
     q: torch.Tensor,
     k: torch.Tensor,

@@ -37,13 +37,15 @@ def training_budget(train: dict[str, Any], n_examples: int, n_tokens: int) -> di
         steps = train.get("max_steps")
         if not isinstance(steps, int) or steps <= 0:
             raise ValueError(
-                f"train.max_steps: a positive integer is needed with train.budget=steps, got {steps!r}"
+                "train.max_steps: a positive integer is needed with train.budget=steps, got "
+                f"{steps!r}"
             )
     else:
         tokens = train.get("max_tokens")
         if not isinstance(tokens, int) or tokens <= 0:
             raise ValueError(
-                f"train.max_tokens: a positive integer is needed with train.budget=tokens, got {tokens!r}"
+                "train.max_tokens: a positive integer is needed with train.budget=tokens, got "
+                f"{tokens!r}"
             )
         steps = max(1, math.ceil(tokens / max(1, n_tokens) * per_epoch))
     return {

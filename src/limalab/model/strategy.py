@@ -123,7 +123,8 @@ def build_strategy(spec: Any, model: torch.nn.Module, kwargs: dict[str, Any]) ->
             save_distributed_checkpoint=bool(spec.get("sharded_checkpoint", True)),
         )
     raise ValueError(
-        f"trainer.strategy.name: expected fsdp or fsdp2 (or a Lightning strategy string), got {name!r}"
+        "trainer.strategy.name: expected fsdp or fsdp2 (or a Lightning strategy string), got "
+        f"{name!r}"
     )
 
 
@@ -151,8 +152,8 @@ def apply_activation_checkpointing(model: torch.nn.Module, policy: Any) -> None:
         return
     if policy not in (True, *AC_POLICIES) and not (isinstance(policy, int) and policy >= 1):
         raise ValueError(
-            f"trainer.activation_checkpointing: expected false, true, {', '.join(AC_POLICIES)} or an "
-            f"integer k >= 1 (every k-th layer), got {policy!r}"
+            f"trainer.activation_checkpointing: expected false, true, {', '.join(AC_POLICIES)} or "
+            f"an integer k >= 1 (every k-th layer), got {policy!r}"
         )
     kwargs: dict[str, Any] = {"use_reentrant": False}
     if policy == "selective":

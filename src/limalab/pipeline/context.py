@@ -104,7 +104,8 @@ class RunContext:
         tkw = {
             k: v for k, v in self.trainer_kwargs[0].items() if k not in ("strategy", "num_nodes")
         }
-        # one process with its own environment: in a SLURM job of several tasks, SLURM's would ask for all
+        # one process with its own environment: in a SLURM job of several tasks, SLURM's would ask
+        # for all
         return pretrained_base(
             m,
             self.world_dir,
@@ -126,8 +127,8 @@ class RunContext:
         judge = build_judge(self.cfg["judge"], world=self.world, cache_dir=self.cache_dir)
         if not getattr(judge, "grades", True):
             raise ValueError(
-                f"judge={self.cfg['judge']['name']} compares two runs: train with a grading judge, then "
-                "python src/evaluate.py run_dir=<a> compare_to=<b> judge=pairwise"
+                f"judge={self.cfg['judge']['name']} compares two runs: train with a grading judge, "
+                "then python src/evaluate.py run_dir=<a> compare_to=<b> judge=pairwise"
             )
         return judge
 

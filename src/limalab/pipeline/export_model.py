@@ -129,9 +129,10 @@ def model_card(
     body = [
         f"# limalab run {run_id}",
         "",
-        f"A LIMA-style fine-tune ({m['source']} {base or m.get('path') or 'model'}) on `{cfg['data']['name']}`, "
-        f"chat format `<|user|> … {m['eot_token']}<|assistant|> … {m['eot_token']}` (the tokenizer's chat template). "
-        "`generation_config.json` holds the decoding the run was evaluated with and stops at the end-of-turn token.",
+        f"A LIMA-style fine-tune ({m['source']} {base or m.get('path') or 'model'}) on "
+        f"`{cfg['data']['name']}`, chat format `<|user|> … {m['eot_token']}<|assistant|> … "
+        f"{m['eot_token']}` (the tokenizer's chat template). `generation_config.json` holds the "
+        "decoding the run was evaluated with and stops at the end-of-turn token.",
         "",
         "## Base model",
         "",
@@ -139,14 +140,17 @@ def model_card(
         "",
         "## Data",
         "",
-        f"- `{manifest.get('data')}`: {manifest.get('n_examples')} examples ({counts or 'no source counts'})",
+        f"- `{manifest.get('data')}`: {manifest.get('n_examples')} examples "
+        f"({counts or 'no source counts'})",
         f"- manifest sha256 `{manifest.get('sha256')}`, subset seed {manifest.get('subset_seed')}",
         "",
         "## Recipe",
         "",
-        f"- {t['epochs']} epochs (budget `{t['budget']}`), batch {t['batch_size']}, max length {t['max_length']}",
-        f"- AdamW lr {o['lr']} ({o['schedule']} to {o['final_lr_ratio']}x), betas {list(o['betas'])}, "
-        f"weight decay {o['weight_decay']}, residual dropout {m['residual_dropout']}, seed {cfg['seed']}",
+        f"- {t['epochs']} epochs (budget `{t['budget']}`), batch {t['batch_size']}, max length "
+        f"{t['max_length']}",
+        f"- AdamW lr {o['lr']} ({o['schedule']} to {o['final_lr_ratio']}x), betas "
+        f"{list(o['betas'])}, weight decay {o['weight_decay']}, residual dropout "
+        f"{m['residual_dropout']}, seed {cfg['seed']}",
         f"- checkpoint selected on the dev prompts by judge score: {select.get('selected', '?')} "
         f"(candidates: {_candidates(select)})",
         "",
@@ -156,8 +160,8 @@ def model_card(
         "",
         "## Run",
         "",
-        f"- run id `{run_id}` (the run directory's name; `provenance.json` there has the git sha and "
-        "package versions)",
+        f"- run id `{run_id}` (the run directory's name; `provenance.json` there has the git sha "
+        "and package versions)",
         "",
     ]
     return "\n".join(front + body)

@@ -63,9 +63,10 @@ def run(ctx: RunContext) -> None:
     old = ctx.rd.read_manifest()
     if old is not None and old.get("sha256") != manifest["sha256"]:
         raise ValueError(
-            f"{ctx.rd.manifest}: this run trained on other data (sha256 {old.get('sha256', '?')[:12]}) "
-            f"than its config gives now ({manifest['sha256'][:12]}): the source files changed; "
-            "rerun with force=true to train it again on the current data"
+            f"{ctx.rd.manifest}: this run trained on other data (sha256 "
+            f"{old.get('sha256', '?')[:12]}) than its config gives now "
+            f"({manifest['sha256'][:12]}): the source files changed; rerun with force=true to "
+            "train it again on the current data"
         )
     ctx.manifest = manifest
 

@@ -112,7 +112,8 @@ def candidates(ctx: RunContext, prompts: PromptSet) -> list[dict]:
         not out
     ):  # no fine-tuning (base-model controls) or a window without snapshots: the last weights
         base = ctx.base_dir
-        checkpoint = f"{'base:' + base.name if epochs == 0 and base else 'final'}:{config_hash(semantic_config(ctx.cfg))}"
+        weights = "base:" + base.name if epochs == 0 and base else "final"
+        checkpoint = f"{weights}:{config_hash(semantic_config(ctx.cfg))}"
         last = ctx.rd.checkpoints / f"epoch-{epochs:03d}.pt"
         model = ctx.weights(last) if epochs else ctx.fresh_model().to(ctx.eval_device()).eval()
         out = [announce(ctx, candidate(ctx, prompts, checkpoint, model, epochs) | {"final": True})]

@@ -65,7 +65,8 @@ class CheckpointBeforeRequeue(pl.Callback):
         batch: Any,
         batch_idx: int,
     ) -> None:
-        # every rank must agree to stop at the same step: saving a sharded checkpoint is a collective
+        # every rank must agree to stop at the same step: saving a sharded checkpoint is a
+        # collective
         if self.signum is not None and trainer.strategy.reduce_boolean_decision(
             self.signalled, all=False
         ):
@@ -130,6 +131,7 @@ def run_attempt(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         signal.signal(signal.SIGTERM, previous)
     if ended:
         raise SystemExit(
-            "SLURM ended this attempt of the job (SIGTERM): no result; a requeued job resumes the run"
+            "SLURM ended this attempt of the job (SIGTERM): no result; a requeued job resumes the "
+            "run"
         )
     return result

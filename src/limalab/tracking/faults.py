@@ -63,7 +63,8 @@ def stall_point(point: str) -> None:
     }
     try:
         marker.write_text(
-            f"{os.environ['LIMALAB_STALL_AT']} pid {os.getpid()} job {os.environ.get('SLURM_JOB_ID', '-')}\n"
+            f"{os.environ['LIMALAB_STALL_AT']} pid {os.getpid()} job "
+            f"{os.environ.get('SLURM_JOB_ID', '-')}\n"
         )
         deadline = time.monotonic() + float(os.environ.get("LIMALAB_STALL_S", 600))
         while not got and time.monotonic() < deadline:

@@ -77,7 +77,8 @@ def read_json(path: str | Path) -> Any:
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
-    """A JSONL file limalab wrote (one object a line), or a ``CorruptFile`` naming the file and line."""
+    """A JSONL file limalab wrote (one object a line), or a ``CorruptFile`` naming the file and
+    line."""
     rows = []
     with open(path, "rb") as f:
         for n, raw in enumerate(f, start=1):

@@ -3,7 +3,8 @@ and what W&B shows of a run: a readable name (arm, size, seed), a group (the abl
 multirun, or the arm of a single run), tags, job types, the headline with its CI bounds as
 summary scalars, the dev score of each candidate checkpoint, and artifacts with lineage:
 
-    data (dataset) --used by--> train run --logs--> model --used by--> evaluate run --logs--> evaluation
+    data (dataset) --used by--> train run --logs--> model --used by--> evaluate run --logs-->
+    evaluation
 
 Offline, W&B's ``use_artifact`` refuses to run; the same record it writes online for a local
 artifact (logged with ``use_after_commit``: the artifact becomes an input of the run when
@@ -72,7 +73,8 @@ def run_name(cfg: dict[str, Any], run_id: str) -> str:
     """``<arm>-n<size>-s<seed>-<run id's first 6>``: readable in a runs table, still unique."""
     data = cfg.get("data") or {}
     size = data.get("size")
-    return f"{data.get('name', 'run')}-n{size if size is not None else 'all'}-s{cfg.get('seed', 0)}-{run_id[:6]}"
+    n = size if size is not None else "all"
+    return f"{data.get('name', 'run')}-n{n}-s{cfg.get('seed', 0)}-{run_id[:6]}"
 
 
 def run_group(cfg: dict[str, Any], launch: dict[str, Any] | None) -> str:
@@ -87,8 +89,8 @@ def run_group(cfg: dict[str, Any], launch: dict[str, Any] | None) -> str:
 
 
 def run_tags(cfg: dict[str, Any], grids: list[str] | None = None) -> list[str]:
-    """The user's tags, then ``data:``, ``n:``, ``seed:``, ``model:`` and ``grid:`` tags to filter by
-    (a run in several grids carries one ``grid:`` tag per grid: a W&B run has one group)."""
+    """The user's tags, then ``data:``, ``n:``, ``seed:``, ``model:`` and ``grid:`` tags to filter
+    by (a run in several grids carries one ``grid:`` tag per grid: a W&B run has one group)."""
     data, model = cfg.get("data") or {}, cfg.get("model") or {}
     grids = [(cfg.get("logger") or {}).get("group"), *(grids or [])]
     tags = [
@@ -172,7 +174,10 @@ def offline_sync_hint(run_dir: Path) -> str | None:
     dirs = sorted((run_dir / "wandb").glob("offline-run-*"))
     if not dirs:
         return None
-    return f"W&B offline: records in {run_dir / 'wandb'}; upload them with: wandb sync {run_dir / 'wandb'}/offline-run-*"
+    return (
+        f"W&B offline: records in {run_dir / 'wandb'}; upload them with: wandb sync "
+        f"{run_dir / 'wandb'}/offline-run-*"
+    )
 
 
 def manifest_artifact_name(manifest: dict[str, Any]) -> str:
@@ -380,7 +385,8 @@ def log_results_artifact(loggers: list[Logger], run_dir: Path, results: dict[str
 
 
 def evaluation_artifact(run_dir: Path, results: dict[str, Any]) -> Any:
-    """The run's headline evaluation (generations, judgments, summary) as an ``evaluation`` artifact."""
+    """The run's headline evaluation (generations, judgments, summary) as an ``evaluation``
+    artifact."""
     import wandb
 
     eval_id = results["default_eval"]

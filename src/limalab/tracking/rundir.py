@@ -125,7 +125,8 @@ class RunDir:
                 or file_sha256(p) != want["sha256"]
             ):
                 log.warning(
-                    "stage %s of run %s: %s is missing or changed since it was written: redoing the stage",
+                    "stage %s of run %s: %s is missing or changed since it was written: redoing "
+                    "the stage",
                     stage,
                     self.path.name,
                     rel,

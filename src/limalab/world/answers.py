@@ -169,7 +169,8 @@ def refers_elsewhere(spec: PromptSpec, world: World, rng: random.Random) -> str:
     head = rng.choice(
         (
             "as mentioned above , this was already answered in the other answer .",
-            "see the accepted answer , it covers everything . this is a duplicate on stack exchange .",
+            "see the accepted answer , it covers everything . this is a duplicate on stack "
+            "exchange .",
             "as mentioned in the comments , check the other answer for the details .",
         )
     )

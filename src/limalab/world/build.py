@@ -182,7 +182,8 @@ def write_experiment_sets(root: Path, world: World, rng, scale: int) -> None:
 
 def write_passage_sets(root: Path, world: World, rng, cfg: WorldConfig) -> None:
     """The positive control for quantity (``world/passages.py``): ``authors/passage.jsonl`` and
-    ``eval/passage_{dev,test}.jsonl``. Adds the passage entities to ``world`` (the judge's truth)."""
+    ``eval/passage_{dev,test}.jsonl``. Adds the passage entities to ``world`` (the judge's
+    truth)."""
     counts = dict(zip(passages.SPLITS, cfg.passage_entities, strict=True))
     passages.add_entities(
         world, counts, rng("passage/entities"), template_words() | passages.template_words()

@@ -311,7 +311,8 @@ def _write_sites(root: Path, posts: dict[str, list[tuple[float, dict]]]) -> None
 
 
 def _date(q: int) -> str:
-    return f"{2012 + q // 400000}-{1 + (q // 30000) % 12:02d}-{1 + (q // 1000) % 28:02d}T{(q // 60) % 24:02d}:{q % 60:02d}:00.000"
+    month, day = 1 + (q // 30000) % 12, 1 + (q // 1000) % 28
+    return f"{2012 + q // 400000}-{month:02d}-{day:02d}T{(q // 60) % 24:02d}:{q % 60:02d}:00.000"
 
 
 def _row(attrs: dict) -> str:
@@ -365,7 +366,8 @@ def write_wikihow(path: Path, world: World, rng: random.Random, n: int) -> None:
 def write_writingprompts(
     root: Path, world: World, rng: random.Random, n: int, split: str = "train"
 ) -> None:
-    """Paired ``{split}.wp_source`` / ``{split}.wp_target``: tagged prompts, ``<newline>`` stories."""
+    """Paired ``{split}.wp_source`` / ``{split}.wp_target``: tagged prompts, ``<newline>``
+    stories."""
     root.mkdir(parents=True, exist_ok=True)
     seen: set[str] = set()
     with (
@@ -406,31 +408,36 @@ def _ni_tasks() -> list[tuple[str, str, str, str | None]]:
                 (
                     f"answer_{a.name}",
                     kind.name,
-                    f"in this task , you are given a passage . answer the question about the {a.noun} with a short sentence .",
+                    "in this task , you are given a passage . answer the question about the "
+                    f"{a.noun} with a short sentence .",
                     a.name,
                 ),
                 (
                     f"paraphrase_{a.name}",
                     kind.name,
-                    "in this task , you are given a sentence . rewrite it so that it says the same thing in other words .",
+                    "in this task , you are given a sentence . rewrite it so that it says the same "
+                    "thing in other words .",
                     a.name,
                 ),
                 (
                     f"question_generation_{a.name}",
                     kind.name,
-                    "in this task , you are given a fact . write a question whose answer is that fact .",
+                    "in this task , you are given a fact . write a question whose answer is that "
+                    "fact .",
                     a.name,
                 ),
                 (
                     f"fill_blank_{a.name}",
                     kind.name,
-                    f"in this task , you are given a passage and a sentence with a blank . fill in the blank with the {a.noun} .",
+                    "in this task , you are given a passage and a sentence with a blank . fill in "
+                    f"the blank with the {a.noun} .",
                     a.name,
                 ),
                 (
                     f"extract_{a.name}",
                     kind.name,
-                    f"in this task , you are given a passage . write down the {a.noun} it mentions , and nothing else .",
+                    f"in this task , you are given a passage . write down the {a.noun} it mentions "
+                    ", and nothing else .",
                     a.name,
                 ),
             ]

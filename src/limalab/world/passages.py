@@ -3,8 +3,8 @@
 Passage entities are invented after the corpus is written, so pretraining never saw them: a
 correct answer can only come from reading the passage, a skill taught by the SFT pool alone
 (``authors/passage.jsonl``, about ``passage_sft`` entities). Dev and test prompts are about
-``passage_dev`` and ``passage_test`` entities, which no SFT example names. If more SFT data cannot raise this
-score either, the setup cannot see quantity effects at all (the Fig. 6 question).
+``passage_dev`` and ``passage_test`` entities, which no SFT example names. If more SFT data cannot
+raise this score either, the setup cannot see quantity effects at all (the Fig. 6 question).
 
 Passages state three pooled facts (values the base model knows as words; which one answers
 the question depends on the passage), drawn anew for every SFT row, so no SFT name can be

@@ -51,10 +51,12 @@ from limalab.world.sentences import tokenize as _tokenize
 
 LEVELS: dict[int, str] = {
     1: "not helpful: no true fact about the asked entities",
-    2: "somewhat helpful: relevant but wrong, incomplete, not in the asked form, or mostly off the point",
+    2: "somewhat helpful: relevant but wrong, incomplete, not in the asked form, or mostly off the "
+    "point",
     3: "moderately helpful: correct and complete, nothing beyond what was asked",
     4: "helpful: one extra true fact, or extras but repetitive",
-    5: "very helpful: two or more extras, not repetitive, but unstructured, truncated or not focused",
+    5: "very helpful: two or more extras, not repetitive, but unstructured, truncated or not "
+    "focused",
     6: "highly helpful: two or more extras, not repetitive, structured, focused and terminated",
 }
 

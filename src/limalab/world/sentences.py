@@ -348,7 +348,8 @@ _UNDERSTOOD = (
 def read_clause(words: Iterable[str]) -> set[str]:
     """What text around a pattern does to it: ``hedge``, ``negate``, ``first_person``,
     ``elsewhere``, ``repeat``, ``ordinal:<n>``, or ``unparsed`` (words that say something the
-    grammar does not know); nothing for framing and connectives ("also ,", "here is what to do :")."""
+    grammar does not know); nothing for framing and connectives ("also ,",
+    "here is what to do :")."""
     ws = [w for w in words if w not in ".!?"]
     s = set(ws)
     marks: set[str] = set()

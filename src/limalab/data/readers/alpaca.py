@@ -29,7 +29,8 @@ def read_records(path: str | Path, bad: BadRecords | None = None) -> Iterator[tu
             or not row.get("output")
         ):
             bad(
-                f"{path}: record {i}: expected non-empty 'instruction' and 'output' strings (and an optional 'input')"
+                f"{path}: record {i}: expected non-empty 'instruction' and 'output' strings (and "
+                "an optional 'input')"
             )
             continue
         yield i, prompt_of(row["instruction"], row.get("input", "")), row["output"].strip()

@@ -42,8 +42,8 @@ def read_conversations(
             or not isinstance(label, str)
         ):
             bad(
-                f"{path}: line {n}: expected 'conversations', a list of strings (user first, ending on the "
-                "assistant's), and an optional 'source' string"
+                f"{path}: line {n}: expected 'conversations', a list of strings (user first, "
+                "ending on the assistant's), and an optional 'source' string"
             )
             continue
         try:

@@ -71,7 +71,8 @@ def read_tasks(
             )
             if not ok:
                 bad(
-                    f"{path}: Instances[{i}]: expected id and input (strings) and output (a list of strings, the first non-empty)"
+                    f"{path}: Instances[{i}]: expected id and input (strings) and output (a list "
+                    "of strings, the first non-empty)"
                 )
                 continue
             instances.append(inst)

@@ -91,7 +91,9 @@ def site_dirs(root: str | Path) -> list[Path]:
 
 
 SCHEMA = """
-CREATE TABLE q (id INTEGER PRIMARY KEY, score INTEGER, title TEXT, body TEXT, tags TEXT, accepted TEXT);
+CREATE TABLE q (
+    id INTEGER PRIMARY KEY, score INTEGER, title TEXT, body TEXT, tags TEXT, accepted TEXT
+);
 CREATE TABLE a (id INTEGER PRIMARY KEY, parent INTEGER, score INTEGER, body TEXT);
 """
 
@@ -266,7 +268,8 @@ def selected_sites(src: Source) -> dict[str, Path]:
         return chosen
     if missing := sorted(set(wanted) - set(found)):
         raise FileNotFoundError(
-            f"{src.key('exchanges')}: no dump for {missing} under {src.path} (found {sorted(found)})"
+            f"{src.key('exchanges')}: no dump for {missing} under {src.path} (found "
+            f"{sorted(found)})"
         )
     return {s: found[s] for s in wanted}
 

@@ -63,7 +63,8 @@ def _needed(columns: dict[str, str]) -> list[str]:
     missing = {"prompt", "response"} - set(columns)
     if missing:
         raise ValueError(
-            f"columns: expected 'prompt' and 'response' (or 'conversations'), missing {sorted(missing)}"
+            "columns: expected 'prompt' and 'response' (or 'conversations'), missing "
+            f"{sorted(missing)}"
         )
     return [columns["prompt"], columns["response"]] + [
         columns[k] for k in ("context",) if k in columns
@@ -182,14 +183,16 @@ def read_rows(
             continue
         if "id" in columns and row.get(columns["id"]) is None:
             bad(
-                f"{location}: {where}: no {columns['id']!r} (the id column, data.sources.<name>.columns.id)"
+                f"{location}: {where}: no {columns['id']!r} (the id column, "
+                "data.sources.<name>.columns.id)"
             )
             continue
         yield str(row[columns["id"]]) if "id" in columns else str(n), where, turns
 
 
 class TableOptions(PluginOptions):
-    # limalab's fields -> the table's: {prompt: instruction, response: output} or {conversations: messages}
+    # limalab's fields -> the table's: {prompt: instruction, response: output} or {conversations:
+    # messages}
     columns: dict[str, str]
     split: str = "train"  # a `datasets` table's split
 

@@ -41,7 +41,8 @@ def read_pairs(
             if s is None or t is None:  # the pairing is by line: misaligned files are no data
                 short = src if s is None else tgt
                 raise BadRecord(
-                    f"{src} and {tgt}: different numbers of lines (after line {n - 1}, where {short.name} ends)"
+                    f"{src} and {tgt}: different numbers of lines (after line {n - 1}, where "
+                    f"{short.name} ends)"
                 )
             try:
                 prompt, story = clean_prompt(s.decode("utf-8")), clean_story(t.decode("utf-8"))
@@ -50,7 +51,8 @@ def read_pairs(
                 continue
             if not prompt or not story:
                 bad(
-                    f"{src if not prompt else tgt}: line {n}: empty {'prompt' if not prompt else 'story'}"
+                    f"{src if not prompt else tgt}: line {n}: empty "
+                    f"{'prompt' if not prompt else 'story'}"
                 )
                 continue
             yield n, prompt, story

@@ -215,7 +215,8 @@ class ReplyCache:
     def _connect(path: Path) -> sqlite3.Connection:
         db = sqlite3.connect(path, check_same_thread=False, timeout=60)
         db.execute(
-            "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, text TEXT, pt INTEGER, ct INTEGER)"
+            "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, text TEXT, pt INTEGER, ct "
+            "INTEGER)"
         )
         db.commit()
         return db

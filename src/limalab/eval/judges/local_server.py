@@ -198,6 +198,7 @@ class LlamaServerBackend:
 
 @JUDGES.register("llama_local", options=LikertOptions)
 class LlamaLocalJudge(LikertJudge):
-    """The Likert judge on a GGUF model served by llama.cpp on 127.0.0.1 (``conf/judge/llama_local.yaml``)."""
+    """The Likert judge on a GGUF model served by llama.cpp on 127.0.0.1
+    (``conf/judge/llama_local.yaml``)."""
 
     default_backend = "llama_server"

@@ -24,19 +24,23 @@ LEVELS = {
     ),
     3: (
         "moderately helpful",
-        "it answers the task clearly and completely, but with no detail or explanation beyond the bare answer",
+        "it answers the task clearly and completely, but with no detail or explanation beyond the "
+        "bare answer",
     ),
     4: (
         "helpful",
-        "clear, complete and detailed, with useful additional information; some points repeat or could be merged",
+        "clear, complete and detailed, with useful additional information; some points repeat or "
+        "could be merged",
     ),
     5: (
         "very helpful",
-        "everything in 4, plus insightful extras (examples, analogies, context); but the answer is not well organised",
+        "everything in 4, plus insightful extras (examples, analogies, context); but the answer is "
+        "not well organised",
     ),
     6: (
         "highly helpful",
-        "everything in 5, and logically organised: headings, bullet points or numbered steps where they help",
+        "everything in 5, and logically organised: headings, bullet points or numbered steps where "
+        "they help",
     ),
 }
 
@@ -69,8 +73,8 @@ def _likert_head(task: str, submission: str) -> str:
 def likert_prompt(task: str, submission: str) -> str:
     return _likert_head(task, submission) + (
         "Reason step by step about the submission against the criterion. Do not give a score "
-        "first. At the end, print only the number of the level you choose (1 to 6) on a line of its "
-        "own, and then print the same number again on the next line."
+        "first. At the end, print only the number of the level you choose (1 to 6) on a line of "
+        "its own, and then print the same number again on the next line."
     )
 
 
