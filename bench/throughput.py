@@ -15,7 +15,8 @@ Arms, all on the same model (SDPA attention for HF, limalab's ``conf/trainer/cpu
 limalab), PyTorch's fused AdamW (0.9, 0.95), weight decay 0.1, no gradient clipping, linear
 decay, fp32, the same threads (``--threads``: 1 by default, see ``main``):
 - ``limalab``: Lightning + ``CausalLMModule`` with ``train.layout`` and
-  ``trainer.attn_implementation`` as ``conf/`` sets them (today: auto -> flat, varlen).
+  ``trainer.attn_implementation`` as ``conf/`` sets them (today: auto -> flat, varlen; the top
+  layer pruned to labelled positions, ``trainer.prune_top_layer``).
 - ``hf_pad``: HF ``Trainer`` with ``DataCollatorForSeq2Seq`` (each batch padded to its longest).
 - ``hf_grouped``: the same, the timed examples ordered by HF's ``LengthGroupedSampler``
   (``group_by_length``).
@@ -482,8 +483,9 @@ def main() -> None:
     ratios = ["", *(f"- `{k}`: {v}" for k, v in out.items() if k.startswith(tuple(keys.values())))]
     notes = [
         "",
-        "limalab: its defaults (`train.layout=auto` -> flat rows, `varlen` attention, logits only "
-        "at labelled positions). HF `Trainer`: `hf_pad` (its padding collator), `hf_grouped` "
+        "limalab: its defaults (`train.layout=auto` -> flat rows, `varlen` attention, logits and "
+        "the top layer's MLP only at labelled positions). HF `Trainer`: `hf_pad` (its padding "
+        "collator), `hf_grouped` "
         "(`group_by_length`: the batches its own sampler forms over the 1,000 examples), "
         "`hf_flatten` (`DataCollatorWithFlattening`, SDPA with the dense block mask transformers "
         "builds). Same model, fp32, fused AdamW, no clipping, same threads; one untimed warm-up "

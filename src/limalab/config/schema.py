@@ -232,6 +232,7 @@ class Trainer(Open):
     attn_implementation: Literal["varlen", "sdpa", "eager", "flash_attention_2", "flex_attention"]
     activation_checkpointing: bool | Literal["none", "full", "selective"] | PosInt
     compile: bool | Literal["layers"]
+    prune_top_layer: bool
     throughput: Throughput
 
 

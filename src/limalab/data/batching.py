@@ -341,6 +341,13 @@ def forward_inputs(batch: Batch) -> dict[str, Any]:
     return {"use_cache": False, **{k: batch[k] for k in keys if k in batch}}
 
 
+# A model prepared with ``trainer.prune_top_layer`` (model/top_layer.py) carries this attribute and
+# takes the label positions as the keyword KEEP, returning logits there; any other model gets
+# transformers' ``logits_to_keep``.
+PRUNED_TOP_LAYER = "_limalab_prunes_top_layer"
+KEEP = "limalab_keep"
+
+
 class TargetNLL(torch.autograd.Function):
     """−log softmax(logits)[target] per row (0 where the target is IGNORE), as
     ``cross_entropy(reduction="none")`` computes it, in fewer passes over the (rows × vocabulary)
@@ -375,14 +382,15 @@ def label_nll(
     """(nll, positions, targets), each (rows, K): the negative log-likelihood of each label at
     the positions that carry one (0 where a row's list is padded), in fp32 whatever the model's
     precision. Logits are computed only there (``logits_to_keep``): prompt tokens never reach
-    the LM head."""
+    the LM head, nor, in a model with a pruned top layer, that layer's MLP."""
     labels = batch["labels"]
     if "loss_positions" in batch:
         positions, targets = batch["loss_positions"], batch["loss_targets"]
     else:
         positions, targets = (t.to(labels.device) for t in loss_positions(labels.cpu()))
     keep = positions[0] if len(positions) == 1 else positions  # one row: plain indexing
-    logits = model(**forward_inputs(batch), logits_to_keep=keep).logits
+    where = {KEEP: keep} if getattr(model, PRUNED_TOP_LAYER, False) else {"logits_to_keep": keep}
+    logits = model(**forward_inputs(batch), **where).logits
     nll = TargetNLL.apply(logits.float().flatten(0, 1), targets.flatten()).view_as(targets)
     return nll, positions, targets
 

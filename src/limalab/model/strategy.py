@@ -1,5 +1,6 @@
 """How the Trainer runs the model: the Lightning strategy (one device, FSDP, FSDP2) and the
-model-side switches (attention kernel, activation checkpointing, torch.compile).
+model-side switches (attention kernel, the pruned top layer, activation checkpointing,
+torch.compile).
 
 ``conf/trainer/*.yaml`` holds Lightning ``Trainer`` arguments plus the keys in ``EXTRA_KEYS``,
 which are read here instead. ``strategy`` may be a Lightning string (``auto``, ``ddp_spawn``)
@@ -20,6 +21,8 @@ from typing import Any
 import torch
 from pytorch_lightning.strategies import FSDPStrategy, ModelParallelStrategy, Strategy
 
+from limalab.model.top_layer import prune_top_layer
+
 log = logging.getLogger(__name__)
 
 EXTRA_KEYS = (
@@ -28,6 +31,7 @@ EXTRA_KEYS = (
     "activation_checkpointing",
     "compile",
     "throughput",
+    "prune_top_layer",
 )
 AC_POLICIES = ("none", "full", "selective")  # or an int k: every k-th decoder layer
 
@@ -168,7 +172,8 @@ def apply_activation_checkpointing(model: torch.nn.Module, policy: Any) -> None:
 
 
 def prepare_model(model: torch.nn.Module, extras: dict[str, Any]) -> torch.nn.Module:
-    """Attention kernel, activation checkpointing and compilation, applied in place (parameter
+    """Attention kernel, the top layer pruned to labelled positions, activation checkpointing and
+    compilation, applied in place (parameter
     names stay plain, so snapshots and exports load into a stock model). ``trainer.compile``:
     true (the whole model) or ``layers`` (each decoder layer, with dynamic shapes: identical
     layers share one compiled graph, so it compiles in the time of one layer and does not
@@ -178,6 +183,8 @@ def prepare_model(model: torch.nn.Module, extras: dict[str, Any]) -> torch.nn.Mo
         import limalab.model.attention  # noqa: F401  registers "varlen" with transformers
 
         model.set_attn_implementation(attn)
+    if extras.get("prune_top_layer"):
+        prune_top_layer(model)  # before sharding: FSDP wraps the swapped class
     apply_activation_checkpointing(model, extras.get("activation_checkpointing"))
     scope = extras.get("compile")
     if scope == "layers":

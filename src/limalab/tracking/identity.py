@@ -24,6 +24,8 @@ def semantic_config(cfg: dict[str, Any]) -> dict[str, Any]:
     out["attention"] = trainer.get(
         "attn_implementation"
     )  # with train.layout, it decides the batch layout
+    # exact, but float rounding and the top layer's dropout draws differ
+    out["prune_top_layer"] = bool(trainer.get("prune_top_layer"))
     out["versions"] = {"world": WORLD_VERSION, "pipeline": PIPELINE_VERSION}
     return out
 
