@@ -43,6 +43,7 @@ from limalab.tracking.io import atomic_write_json
 from limalab.versions import PIPELINE_VERSION, RUBRIC_VERSION, WORLD_VERSION
 
 SWEEPS = Path(__file__).resolve().parents[1] / "sweeps"
+FIG5_BASELINE = "se_filtered"  # the arm every Fig. 5 finding compares with
 PAPER_FIG5 = {
     "se_filtered": 3.83,
     "wikihow": 3.49,
@@ -61,16 +62,17 @@ POSITIVE_CONTROL, PC_TEST = (
 )  # conf/data/passage_qa.yaml, sweeps/positive_control.yaml
 
 
+def sweep_arms(name: str, sweeps_dir: Path = SWEEPS) -> list[str]:
+    """The data arms of one grid (``sweeps/<name>.yaml``'s ``data``; none if it has no file)."""
+    path = sweeps_dir / f"{name}.yaml"
+    return [str(v) for v in values(load_sweep(path)["parameters"]["data"])] if path.exists() else []
+
+
 def grid_arms(sweeps_dir: Path = SWEEPS) -> dict[str, list[str]]:
     """Each figure's data arms, read from the sweep files that define its grids."""
 
     def data_of(name: str) -> list[str]:
-        path = sweeps_dir / f"{name}.yaml"
-        return (
-            [str(v) for v in values(load_sweep(path)["parameters"]["data"])]
-            if path.exists()
-            else []
-        )
+        return sweep_arms(name, sweeps_dir)
 
     fig5 = list(dict.fromkeys(data_of("diversity") + data_of("quality") + data_of("long_is_more")))
     return {
@@ -148,14 +150,15 @@ def _group(rows: list[dict], **match) -> list[dict]:
 
 
 def _stat(rows: list[dict], metric: str = "judge") -> dict:
-    """Mean over seeds with a t-interval over seeds, or over prompts when there is one seed;
-    ``metric``: the summary's ``<metric>_mean`` (judge, correctness, ...)."""
+    """Mean over seeds with a t-interval over seeds, or over prompts when there is one seed, and
+    the runs it is over; ``metric``: the summary's ``<metric>_mean`` (judge, correctness, ...)."""
+    runs = {"run_ids": sorted({r["run_id"] for r in rows})}  # what the row summarises (W&B lineage)
     if not rows:
-        return {"mean": float("nan"), "ci95": [float("nan")] * 2, "n_seeds": 0}
+        return {"mean": float("nan"), "ci95": [float("nan")] * 2, "n_seeds": 0, **runs}
     if len(rows) > 1:
-        return over_seeds([r["eval"]["summary"][f"{metric}_mean"] for r in rows])
+        return over_seeds([r["eval"]["summary"][f"{metric}_mean"] for r in rows]) | runs
     s = rows[0]["eval"]["summary"]
-    return {"mean": s[f"{metric}_mean"], "ci95": s[f"{metric}_ci95"], "n_seeds": 1}
+    return {"mean": s[f"{metric}_mean"], "ci95": s[f"{metric}_ci95"], "n_seeds": 1, **runs}
 
 
 def _with_length_control(table: list[dict], groups: list[list[dict]]) -> list[dict]:
@@ -349,7 +352,8 @@ def fig9(runs_dir: Path, out: Path, plt) -> float:
 
 def findings(rows: list[dict], size5: int, d: dict, arms: dict) -> list[dict]:
     """One row per finding: effect, CI, p, the smallest effect the grid detects, the verdict
-    (``analysis/verdicts.py``), by the decision rule the runs recorded."""
+    (``analysis/verdicts.py``), by the decision rule the runs recorded; ``ablation``: the grid
+    (sweep file) that tests it."""
     v, effects = d["verdicts"], d["paper_results"]["effects"]
     ev = {
         data: [r["eval"] for r in fig_rows(rows, data=data, n_examples=size5)]
@@ -359,25 +363,31 @@ def findings(rows: list[dict], size5: int, d: dict, arms: dict) -> list[dict]:
     for other, what in (("wikihow", "diversity"), ("se_unfiltered", "quality")):
         if ev.get("se_filtered") and ev.get(other):
             out.append(
-                difference_row(
-                    f"Fig. 5 {what}: filtered SE - {LABELS[other]}",
-                    compare(ev["se_filtered"], ev[other], per_prompt, v),
-                    effects[what],
-                    v["alpha"],
-                )
+                {
+                    "ablation": what,
+                    **difference_row(
+                        f"Fig. 5 {what}: filtered SE - {LABELS[other]}",
+                        compare(ev["se_filtered"], ev[other], per_prompt, v),
+                        effects[what],
+                        v["alpha"],
+                    ),
+                }
             )
     if ev.get("se_longest") and ev.get("se_filtered"):
         out.append(
-            difference_row(
-                "Long Is More: N longest - filtered SE (Zhao et al.: longest wins)",
-                compare(ev["se_longest"], ev["se_filtered"], per_prompt, v),
-                None,
-                v["alpha"],
-            )
+            {
+                "ablation": "long_is_more",
+                **difference_row(
+                    "Long Is More: N longest - filtered SE (Zhao et al.: longest wins)",
+                    compare(ev["se_longest"], ev["se_filtered"], per_prompt, v),
+                    None,
+                    v["alpha"],
+                ),
+            }
         )
-    for label, budget in (
-        ("Fig. 6 flat, epochs (the paper's design)", "epochs"),
-        ("Fig. 6 flat, fixed steps (compute-matched)", "steps"),
+    for label, budget, grid in (
+        ("Fig. 6 flat, epochs (the paper's design)", "epochs", "quantity"),
+        ("Fig. 6 flat, fixed steps (compute-matched)", "steps", "quantity_matched"),
     ):
         runs = fig_rows(rows, budget, data=arms["quantity"][0])
         if len({r["n_examples"] for r in runs}) >= 2:
@@ -388,9 +398,16 @@ def findings(rows: list[dict], size5: int, d: dict, arms: dict) -> list[dict]:
                 v["alpha"],
             )
             out.append(
-                flat_row(
-                    label, eq, v["alpha"], v["power"], f"flat ~{d['paper_results']['fig6_flat']}"
-                )
+                {
+                    "ablation": grid,
+                    **flat_row(
+                        label,
+                        eq,
+                        v["alpha"],
+                        v["power"],
+                        f"flat ~{d['paper_results']['fig6_flat']}",
+                    ),
+                }
             )
     return out
 
@@ -462,9 +479,8 @@ def verdicts(f5: list[dict], tests: dict, pc_fit: dict | None = None) -> list[st
                 f"{'significant' if sig else 'not significant'} at 0.05 over prompts (the verdict "
                 "table's test is over runs where an arm has several)."
             )
-    if pc_fit and pc_fit.get("largest_vs_smallest"):
+    if (rises := control_rises(pc_fit)) is not None:
         t = pc_fit["largest_vs_smallest"]
-        rises = t["mean_diff"] > 0 and t["t_p"] < 0.05
         lines.append(
             f"- Positive control (passage QA, a skill only the SFT data teaches): {t['sizes'][0]} "
             f"examples score {t['mean_diff']:+.2f} over {t['sizes'][1]} (95% CI "
@@ -479,6 +495,15 @@ def verdicts(f5: list[dict], tests: dict, pc_fit: dict | None = None) -> list[st
             )
         )
     return lines
+
+
+def control_rises(pc_fit: dict | None) -> bool | None:
+    """The positive control's verdict: its largest size scores significantly above its smallest
+    (paired over prompts, at 0.05); ``None`` without two sizes."""
+    if not pc_fit or not pc_fit.get("largest_vs_smallest"):
+        return None
+    t = pc_fit["largest_vs_smallest"]
+    return bool(t["mean_diff"] > 0 and t["t_p"] < 0.05)
 
 
 def provenance(runs_dir: Path, rows: list[dict]) -> str:
@@ -810,25 +835,6 @@ def write_outputs(out: Path, tables: dict[str, Any], report: str) -> None:
     )
 
 
-def log_to_wandb(out: Path, tables: dict[str, Any]) -> None:
-    import wandb
-
-    run = wandb.init(project="limalab", job_type="analysis", name=f"report-{out.name}")
-    run.log({p.stem: wandb.Image(str(p)) for p in out.glob("*.png")})
-    run.log(
-        {
-            name: wandb.Table(
-                dataframe=None,
-                columns=list(tables[name][0]),
-                data=[list(r.values()) for r in tables[name]],
-            )
-            for name in ("fig5", "fig6", "positive_control", "controls")
-            if tables[name]
-        }
-    )
-    run.finish()
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -851,7 +857,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--wandb",
         action="store_true",
-        help="also log figures and tables to W&B (job_type analysis)",
+        help="also log to W&B: one run per ablation (job type report, the ablation's group) "
+        "with its figures, tables, verdicts and the runs it summarises (analysis/wandb_report.py)",
     )
     args = ap.parse_args(argv)
     args.runs_dir = resolve_runs_dir(args)
@@ -867,7 +874,9 @@ def main(argv: list[str] | None = None) -> None:
     tables = tables_of(args, rows, plt)
     write_outputs(args.out, tables, markdown(args, rows, tables))
     if args.wandb:
-        log_to_wandb(args.out, tables)
+        from analysis.wandb_report import log_report
+
+        log_report(args.runs_dir, args.out, tables, args.sweeps)
     print((args.out / "report.md").read_text())
 
 

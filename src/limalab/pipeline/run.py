@@ -203,7 +203,9 @@ def _log_to_wandb(ctx: RunContext, results: dict, record: dict, card: Path | Non
     if (
         agent_run_id()
     ):  # every wandb.init under an agent is the agent's run: no separate evaluate run
-        run.log_artifact(evaluation_artifact(ctx.rd.path, record), aliases=["latest"])
+        run.log_artifact(
+            evaluation_artifact(ctx.rd.path, ctx.run_id, record["default_eval"]), aliases=["latest"]
+        )
         return None
     return model
 
@@ -278,7 +280,7 @@ def _finish(ctx: RunContext, results: dict) -> dict:
             lg.finalize("success" if results["status"] == "complete" else "failed")
     finish_wandb()
     if model is not None:
-        log_evaluation_run(ctx.rd.path, record, ctx.cfg, model(), ctx.wandb_group, ctx.grids)
+        log_evaluation_run(ctx.rd.path, record, ctx.cfg, [model()], (ctx.wandb_group, ctx.grids))
     if (hint := offline_sync_hint(ctx.rd.path)) and ctx.loggers:
         print(hint)
     ctx.rd.update_provenance(ended_at=now())

@@ -56,8 +56,14 @@ def to_json(data: Any, indent: int | None = None) -> str:
     return json.dumps(finite(data), indent=indent, default=str, allow_nan=False)
 
 
+def json_text(data: Any) -> str:
+    """A JSON file's text as limalab writes it: the same data, the same bytes (an artifact
+    rebuilt from the file has the digest of the one logged before it was written)."""
+    return to_json(data, indent=2) + "\n"
+
+
 def atomic_write_json(path: str | Path, data: Any) -> None:
-    atomic_write_text(path, to_json(data, indent=2) + "\n")
+    atomic_write_text(path, json_text(data))
 
 
 def write_jsonl(path: str | Path, rows: Iterable[dict]) -> None:

@@ -14,6 +14,7 @@ version, not a copy."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -272,16 +273,25 @@ def log_eval_table(loggers: list[Logger], eval_dir: Path, key: str = "test/gener
     run.log({key: wandb.Table(columns=cols, data=rows)})
 
 
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def scalars(prefix: str, metrics: dict[str, Any]) -> dict[str, float]:
-    """Numbers only, with a ``*_ci95`` pair as ``*_ci95_lo`` and ``*_ci95_hi`` (a runs-table bar
-    chart's error bars); NaN and lists otherwise are left out."""
+    """Numbers only, with a ``*ci95`` pair as ``*ci95_lo`` and ``*ci95_hi`` (a runs-table bar
+    chart's error bars); NaN, infinities and lists otherwise are left out."""
     out: dict[str, float] = {}
     for k, v in metrics.items():
         if isinstance(v, bool):
             out[f"{prefix}{k}"] = float(v)
-        elif isinstance(v, int | float) and not math.isnan(v):
+        elif _finite(v):
             out[f"{prefix}{k}"] = v
-        elif k.endswith("_ci95") and isinstance(v, list | tuple) and len(v) == 2 and None not in v:
+        elif (
+            k.endswith("ci95")
+            and isinstance(v, list | tuple)
+            and len(v) == 2
+            and all(_finite(x) for x in v)
+        ):
             out[f"{prefix}{k}_lo"], out[f"{prefix}{k}_hi"] = float(v[0]), float(v[1])
     return out
 
@@ -353,19 +363,13 @@ def log_headline(loggers: list[Logger], results: dict[str, Any]) -> None:
             lg.log_metrics(numbers)
 
 
-def log_results_artifact(loggers: list[Logger], run_dir: Path, results: dict[str, Any]) -> None:
-    """The run directory's readable record as a W&B artifact (``run-<run id>``): config, manifest,
-    results and every evaluation (summaries, judgments, generations). ``analysis --source wandb``
-    downloads these into the run-directory layout, so the same analysis reads either."""
-    import tempfile
-
-    from limalab.tracking.io import to_json
-
-    run = wandb_run(loggers)
-    if run is None:
-        return
+def results_artifact(run_dir: Path, results_json: Path) -> Any:
+    """The run directory's readable record as a ``run-<run id>`` artifact: config, manifest,
+    results (``results_json``) and every evaluation (summaries, judgments, generations). Built
+    from the same files, it has the same digest: the report run uses the train run's version."""
     import wandb
 
+    results = json.loads(results_json.read_text())
     art = wandb.Artifact(
         f"run-{results['run_id']}",
         type=RESULTS_ARTIFACT_TYPE,
@@ -374,29 +378,45 @@ def log_results_artifact(loggers: list[Logger], run_dir: Path, results: dict[str
     for name in ("config.yaml", "manifest.json"):
         if (run_dir / name).exists():
             art.add_file(str(run_dir / name), name=name)
+    art.add_file(str(results_json), name="results.json")
+    for d in sorted((run_dir / "evals").glob("*")):
+        if (d / "summary.json").exists():
+            art.add_dir(str(d), name=f"evals/{d.name}")
+    return art
+
+
+def log_results_artifact(loggers: list[Logger], run_dir: Path, results: dict[str, Any]) -> None:
+    """The run's ``run-results`` artifact (``results_artifact``). ``analysis --source wandb``
+    downloads these into the run-directory layout, so the same analysis reads either."""
+    import tempfile
+
+    from limalab.tracking.io import json_text
+
+    run = wandb_run(loggers)
+    if run is None:
+        return
     with tempfile.TemporaryDirectory(dir=run_dir) as tmp:  # results.json itself is written last
         path = Path(tmp) / "results.json"
-        path.write_text(to_json(results, indent=1))
-        art.add_file(str(path), name="results.json")
-        for d in sorted((run_dir / "evals").glob("*")):
-            if (d / "summary.json").exists():
-                art.add_dir(str(d), name=f"evals/{d.name}")
-        run.log_artifact(art, aliases=["latest"])
+        path.write_text(json_text(results))  # the bytes the run directory's results.json will hold
+        run.log_artifact(results_artifact(run_dir, path), aliases=["latest"])
 
 
-def evaluation_artifact(run_dir: Path, results: dict[str, Any]) -> Any:
-    """The run's headline evaluation (generations, judgments, summary) as an ``evaluation``
-    artifact."""
+EVAL_FILES = ("generations.jsonl", "judgments.jsonl", "pairs.jsonl", "summary.json")
+
+
+def evaluation_artifact(run_dir: Path, run_id: str, eval_id: str) -> Any:
+    """An evaluation (generations, judgments or a pairwise comparison's pairs, summary) as an
+    ``evaluation`` artifact."""
     import wandb
 
-    eval_id = results["default_eval"]
     art = wandb.Artifact(
-        f"eval-{results['run_id']}-{eval_id}",
+        f"eval-{run_id}-{eval_id}",
         type=EVAL_ARTIFACT_TYPE,
-        metadata={"run_id": results["run_id"], "eval_id": eval_id},
+        metadata={"run_id": run_id, "eval_id": eval_id},
     )
-    for name in ("generations.jsonl", "judgments.jsonl", "summary.json"):
-        art.add_file(str(run_dir / "evals" / eval_id / name), name=name)
+    for name in EVAL_FILES:
+        if (run_dir / "evals" / eval_id / name).exists():
+            art.add_file(str(run_dir / "evals" / eval_id / name), name=name)
     return art
 
 
@@ -404,27 +424,35 @@ def log_evaluation_run(
     run_dir: Path,
     results: dict[str, Any],
     cfg: dict[str, Any],
-    model_art: Any,
-    group: str,
-    grids: list[str] | None = None,
-) -> None:
-    """The test evaluation as its own W&B run (job type ``evaluate``, the train run's group and
-    name + ``-eval``): it uses the model artifact and logs the evaluation (generations,
-    judgments, summary) as an ``evaluation`` artifact — the last edges of the lineage. (Under a
-    W&B agent every ``wandb.init`` of the process gets the agent's run id, so there the train run
-    logs the evaluation itself: pipeline/run.py.)"""
+    models: list[Any],
+    where: tuple[str, list[str] | None],
+    eval_id: str | None = None,
+    metrics: dict[str, Any] | None = None,
+) -> str:
+    """An evaluation as its own W&B run (job type ``evaluate``, the train run's group; named
+    after the train run + ``-eval``, + ``-eval-<eval id>`` for one added by ``src/evaluate.py``):
+    it uses the model artifact(s) and logs the evaluation (generations, judgments, summary) as
+    an ``evaluation`` artifact — the last edges of the lineage — with ``test/*`` (CI bounds as
+    scalars) in its summary. ``where``: the train run's group and grids; ``eval_id``: the run's
+    headline evaluation unless given; ``metrics``: the run's headline metrics unless given.
+    Returns the W&B run id. (Under a W&B agent every ``wandb.init`` of the process gets the
+    agent's run id, so there the train run logs the evaluation itself: pipeline/run.py.)"""
     import wandb
 
     lcfg = cfg.get("logger") or {}
-    eval_id = results["default_eval"]
+    eval_id = eval_id or results["default_eval"]
+    suffix = "-eval" if eval_id == results.get("default_eval") else f"-eval-{eval_id}"
+    metrics = (results.get("metrics") or {}) if metrics is None else metrics
+    group, grids = where
+    finish_wandb()
     run = wandb.init(
         project=lcfg.get("project", "limalab"),
         entity=lcfg.get("entity"),
         group=group,
         job_type="evaluate",
         tags=run_tags(cfg, grids),
-        name=run_name(cfg, results["run_id"]) + "-eval",
-        id=f"{results['wandb_run_id']}-eval",
+        name=run_name(cfg, results["run_id"]) + suffix,
+        id=f"{results['wandb_run_id']}{suffix}",
         resume="allow",
         dir=str(run_dir),
         mode=wandb_mode(lcfg.get("mode")),
@@ -435,18 +463,15 @@ def log_evaluation_run(
         },
     )
     try:
-        use_artifact(run, model_art, aliases=["latest"])
-        run.log_artifact(evaluation_artifact(run_dir, results), aliases=["latest"])
-        run.summary.update(
-            scalars(
-                "test/",
-                {
-                    k: v
-                    for k, v in (results.get("metrics") or {}).items()
-                    if not k.startswith("dev_")
-                },
-            )
+        for model in models:
+            use_artifact(run, model, aliases=["latest"])
+        run.log_artifact(
+            evaluation_artifact(run_dir, results["run_id"], eval_id), aliases=["latest"]
         )
+        run.summary.update(
+            scalars("test/", {k: v for k, v in metrics.items() if not k.startswith("dev_")})
+        )
+        return run.id
     finally:
         run.finish()
 
