@@ -1,6 +1,7 @@
 """`src/evaluate.py` on a copy of the trained smoke run: re-judging reuses the generations, a
 new decoding adds a new evaluation beside the old, pairwise compares two runs, and the API key
-never reaches a file."""
+never reaches a file. Each complete evaluation is an evaluate W&B run, as the pipeline's
+evaluate stage makes one (read back from the offline records)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from limalab.tracking.io import read_jsonl
 
 from .conftest import ROOT, run_cli, the_run
 from .judge_server import JudgeServer
+from .wandb_records import run_views
 
 pytestmark = pytest.mark.slow
 SECRET = "sk-test-LIMALAB-never-logged-0123456789"
@@ -118,6 +120,40 @@ def test_new_decoding_is_a_new_evaluation(run_copy: Path, cache_dir: Path, tmp_p
         s["decoding"]["repetition_penalty"] == 1.0 and s["k"] == 2
     )  # the run's own k, one key changed
     assert 0 <= s["eot_rate"] <= 1 and set(s["categories"]) == {"fail", "pass", "excellent"}
+    # an evaluate W&B run like the pipeline's: the train run's group and name + -eval-<eval id>, the
+    # train run's model version used, the evaluation logged, the headline with its CI in the summary
+    results = json.loads((run_copy / "results.json").read_text())
+    views = run_views(run_copy / "wandb")
+    [train] = [v for v in views if v["job_type"] == "train"]
+    [ev] = [
+        v for v in views if v["job_type"] == "evaluate" and v["config"]["eval_id"] == s["eval_id"]
+    ]
+    assert (ev["name"], ev["id"]) == (
+        f"{train['name']}-eval-{s['eval_id']}",
+        f"{results['wandb_run_id']}-eval-{s['eval_id']}",
+    )
+    assert ev["group"] == train["group"] and ev["tags"] == train["tags"]
+    [model] = [a for a in train["logged"] if a["type"] == "model"]
+    assert [(a["type"], a["name"], a["digest"]) for a in ev["used"]] == [
+        ("model", model["name"], model["digest"])
+    ]
+    [evaluation] = ev["logged"]
+    assert (evaluation["type"], evaluation["name"]) == (
+        "evaluation",
+        f"eval-{run_copy.name}-{s['eval_id']}",
+    )
+    assert {p for p, _ in evaluation["files"]} == {
+        "generations.jsonl",
+        "judgments.jsonl",
+        "summary.json",
+    }
+    assert (
+        ev["summary"]["test/judge_mean"],
+        ev["summary"]["test/judge_ci95_lo"],
+        ev["summary"]["test/judge_ci95_hi"],
+    ) == pytest.approx((s["judge_mean"], *s["judge_ci95"]))
+    assert ev["config"]["spec"]["decoding"]["repetition_penalty"] == 1.0
+    assert f"wandb sync {run_copy / 'wandb'}/offline-run-*" in proc.stdout
     # the analysis reads both evaluations as two arms, and the selection figure
     out = subprocess.run(
         [
@@ -171,6 +207,13 @@ def test_pairwise_compare_with_reference_backend(
     pairs = read_jsonl(d / "pairs.jsonl")
     assert s["n_pairs"] == len(pairs) > 0
     assert s["tie"] == 1.0  # the same model's same samples against themselves
+    [ev] = [v for v in run_views(run_copy / "wandb") if v["config"].get("eval_id") == d.name]
+    assert ev["job_type"] == "evaluate" and [a["type"] for a in ev["used"]] == [
+        "model",
+        "model",
+    ]  # both runs'
+    assert {p for p, _ in ev["logged"][0]["files"]} == {"pairs.jsonl", "summary.json"}
+    assert ev["summary"]["test/tie"] == 1.0 and ev["summary"]["test/n_pairs"] == s["n_pairs"]
 
 
 def test_bad_evaluate_configs(run_copy: Path, cache_dir: Path, tmp_path: Path) -> None:

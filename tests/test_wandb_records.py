@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from limalab.tracking.loggers import results_artifact
+
 from .conftest import the_run
 from .wandb_records import run_views
 
@@ -76,6 +78,9 @@ def test_a_synced_run_tells_its_story(smoke_run: tuple[Path, str]) -> None:
         "summary.json",
     }
     assert ev["summary"]["test/judge_ci95_lo"] == pytest.approx(m["judge_ci95"][0])
+    # the run-results artifact rebuilt from the finished run directory is the train run's version
+    # (what the report's W&B runs use: analysis/wandb_report.py)
+    assert results_artifact(rd, rd / "results.json").digest == logged["run-results"]["digest"]
     # offline: where the records are and how to upload them
     assert (
         f"upload them with: wandb sync {work / 'runs' / rd.name / 'wandb'}/offline-run-*" in stdout

@@ -1,6 +1,8 @@
 """``src/evaluate.py``: evaluate an existing run again — another judge, other prompts, other
 decoding, or a pairwise comparison with another run — from its exported model, writing new
-``evals/<eval_id>/`` directories beside the old ones and never touching ``results.json``."""
+``evals/<eval_id>/`` directories beside the old ones and never touching ``results.json``. A
+complete evaluation of a run that logs to W&B becomes an evaluate W&B run, the one the
+pipeline's evaluate stage makes (``tracking.loggers.log_evaluation_run``)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,13 @@ from limalab.data.chat import ChatFormat
 from limalab.data.messages import ConversationError, prompt_fields
 from limalab.eval.dialogue import evaluate_dialogue
 from limalab.eval.drift import rejudge
-from limalab.eval.evaluation import Evaluation, Responder, cached_generations, evaluate
+from limalab.eval.evaluation import (
+    Evaluation,
+    Responder,
+    cached_generations,
+    evaluate,
+    headline_metrics,
+)
 from limalab.eval.judges import build_judge, ground_truth_judge
 from limalab.eval.spec import EvalSpec, PromptSet, completion
 from limalab.tracking.io import (
@@ -24,6 +32,12 @@ from limalab.tracking.io import (
     read_json,
     read_jsonl,
     write_jsonl,
+)
+from limalab.tracking.loggers import (
+    log_evaluation_run,
+    model_artifact,
+    offline_sync_hint,
+    run_group,
 )
 from limalab.tracking.rundir import RunDir
 from limalab.world.build import WorldConfig, build_world, load_world
@@ -57,6 +71,16 @@ class RunState:
 
     def responder(self, batch_size: int) -> Responder:
         return Responder(self.load, batch_size, self.rd.model)
+
+    def model_artifact(self) -> Any:
+        """The export as the train run logged it (same files, same digest: the same version)."""
+        card = self.rd.model / "README.md"
+        max_mb = float(
+            (self.cfg.get("logger") or {}).get("model_upload_max_mb", 200)
+        )  # conf/logger/wandb.yaml
+        return model_artifact(
+            self.rd.model, self.results["run_id"], max_mb, card.read_text() if card.exists() else ""
+        )
 
 
 def load_prompts(cfg: dict[str, Any], world_dir: Path) -> PromptSet:
@@ -95,7 +119,48 @@ def run_eval_config(run_eval: dict[str, Any], overrides: list[str]) -> dict[str,
 
 def reevaluate(cfg: dict[str, Any], eval_overrides: list[str] | None = None) -> dict:
     run = RunState(cfg["run_dir"])
-    cfg = {**cfg, "eval": run_eval_config(run.cfg["eval"], eval_overrides or [])}
+    other = RunState(cfg["compare_to"]) if cfg.get("compare_to") else None
+    summary = _evaluate(
+        run, other, {**cfg, "eval": run_eval_config(run.cfg["eval"], eval_overrides or [])}
+    )
+    log_to_wandb(run, summary, [other] if other else [])
+    return summary
+
+
+def log_to_wandb(run: RunState, summary: dict[str, Any], others: list[RunState]) -> None:
+    """A complete evaluation of a run that logs to W&B as an evaluate W&B run in the train run's
+    group: it uses the model artifact (both runs' for a comparison) and logs the evaluation."""
+    lcfg, results = run.cfg.get("logger") or {}, run.results
+    if (
+        not lcfg.get("wandb", True)
+        or not results.get("wandb_run_id")
+        or summary.get("status", "complete") != "complete"
+    ):
+        return
+    prov = run.rd.read_provenance()
+    where = (
+        prov.get("wandb_group") or run_group(run.cfg, None),
+        prov.get("grids") or results.get("grids"),
+    )
+    spec = {k: summary[k] for k in EvalSpec.__dataclass_fields__ if k in summary}
+    record = {
+        **results,
+        "evals": {**(results.get("evals") or {}), summary["eval_id"]: {"spec": spec}},
+    }
+    log_evaluation_run(
+        run.rd.path,
+        record,
+        run.cfg,
+        [r.model_artifact() for r in (run, *others)],
+        where,
+        summary["eval_id"],
+        headline_metrics(summary),
+    )
+    if hint := offline_sync_hint(run.rd.path):
+        print(hint)
+
+
+def _evaluate(run: RunState, other: RunState | None, cfg: dict[str, Any]) -> dict:
     cache_dir = Path(cfg["cache_dir"])
     world_dir = build_world(WorldConfig(**run.cfg["world"]), cache_dir)
     world = load_world(world_dir)
@@ -118,8 +183,8 @@ def reevaluate(cfg: dict[str, Any], eval_overrides: list[str] | None = None) -> 
         else run.results["max_new_tokens"]
     )
     spec = EvalSpec.from_config(e, mnt, prompt_set=prompts.name, few_shot=0)
-    if cfg.get("compare_to"):
-        return compare(run, RunState(cfg["compare_to"]), prompts, spec, judge, e)
+    if other is not None:
+        return compare(run, other, prompts, spec, judge, e)
     if not getattr(judge, "grades", True):
         raise ValueError(
             f"judge={cfg['judge']['name']} compares two runs: add compare_to=<run_dir>"
