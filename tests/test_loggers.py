@@ -132,3 +132,71 @@ def test_overrides_lose_their_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
         "judge.base_url=<redacted>",
         "judge=likert",
     ]
+
+
+class FakeServerRun:
+    def __init__(self) -> None:
+        self.tags, self.updates = ["grid:quality", "data:se_filtered"], 0
+
+    def update(self) -> None:
+        self.updates += 1
+
+
+class FakeApi:
+    default_entity = "me"
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail, self.paths, self.run_ = fail, [], FakeServerRun()
+
+    def run(self, path: str) -> FakeServerRun:
+        self.paths.append(path)
+        if self.fail:
+            raise ValueError(f"Could not find run {path}")
+        return self.run_
+
+
+def test_a_run_skipped_under_an_agent_tags_its_original_run_where_online(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from limalab.tracking.loggers import tag_on_server
+
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    online = {"logger": {"mode": "online", "project": "limalab"}}
+    api = FakeApi()
+    assert tag_on_server(online, "orig1", ["grid:quality", "grid:diversity"], api) is None
+    assert api.paths == ["me/limalab/orig1"] and api.run_.updates == 1
+    assert api.run_.tags == [
+        "grid:quality",
+        "data:se_filtered",
+        "grid:diversity",
+    ]  # added, none lost
+    assert "ValueError: Could not find run" in tag_on_server(
+        online, "orig1", ["grid:x"], FakeApi(fail=True)
+    )
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    idle = FakeApi()
+    assert "offline" in tag_on_server(online, "orig1", ["grid:x"], idle) and idle.paths == []
+
+
+def test_under_an_agent_offline_a_skipped_run_records_the_grid_and_starts_no_wandb_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from types import SimpleNamespace
+
+    from limalab.pipeline.run import _join_grid
+    from limalab.tracking.rundir import RunDir
+
+    monkeypatch.setenv("WANDB_SWEEP_ID", "sweep2")
+    monkeypatch.setenv("WANDB_RUN_ID", "agentrun2")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    rd = RunDir(tmp_path / "rid")
+    rd.path.mkdir()
+    rd.update_provenance(grids=["quality"], wandb_id="orig1", wandb_group="quality")
+    ctx = SimpleNamespace(
+        rd=rd, run_id="rid", grids=["quality", "diversity"], cfg={"logger": {"wandb": True}}
+    )
+    _join_grid(ctx)
+    assert rd.read_provenance()["grids"] == ["quality", "diversity"]
+    printed = capsys.readouterr().out
+    assert "is W&B run orig1; not tagged grid:quality grid:diversity (offline" in printed
+    assert not (rd.path / "wandb").exists()  # never the agent's run dressed as the original

@@ -35,6 +35,7 @@ from limalab.tracking.loggers import (
     log_selection,
     model_artifact,
     offline_sync_hint,
+    tag_on_server,
     wandb_run,
 )
 from limalab.tracking.rundir import RunDir, now, provenance, redact_overrides, write_config
@@ -113,15 +114,25 @@ def _start(ctx: RunContext) -> None:
 
 def _join_grid(ctx: RunContext) -> None:
     """A complete run that another grid launches is skipped, and joins that grid: provenance
-    lists it in ``grids`` and the W&B run gets its ``grid:`` tag."""
+    lists it in ``grids`` and the W&B run gets its ``grid:`` tag — by resuming it, or, under a
+    W&B agent (whose process can only be the agent's own run), through the API where online."""
     prov = ctx.rd.read_provenance()
     if ctx.grids == prov.get("grids", []) or not prov.get("wandb_id"):
         return
     ctx.rd.update_provenance(grids=ctx.grids)
-    if ctx.cfg["logger"]["wandb"]:
-        join_grid(ctx.rd.path, ctx.run_id, prov["wandb_id"], ctx.cfg, ctx.wandb_group, ctx.grids)
-        if hint := offline_sync_hint(ctx.rd.path):
-            print(hint)
+    if not ctx.cfg["logger"]["wandb"]:
+        return
+    if agent_run_id():
+        tags = [f"grid:{g}" for g in ctx.grids]
+        if why := tag_on_server(ctx.cfg, prov["wandb_id"], tags):
+            print(
+                f"W&B: run {ctx.run_id} is W&B run {prov['wandb_id']}; not tagged {' '.join(tags)} ({why}): "
+                "provenance.json lists its grids; a launch of the same run outside the agent adds the tags"
+            )
+        return
+    join_grid(ctx.rd.path, ctx.run_id, prov["wandb_id"], ctx.cfg, ctx.wandb_group, ctx.grids)
+    if hint := offline_sync_hint(ctx.rd.path):
+        print(hint)
 
 
 def _link_launch(ctx: RunContext) -> None:

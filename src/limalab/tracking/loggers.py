@@ -499,3 +499,28 @@ def join_grid(
         mode=wandb_mode(lcfg.get("mode")),
     )
     run.finish()
+
+
+def tag_on_server(
+    cfg: dict[str, Any], wandb_id: str, tags: list[str], api: Any = None
+) -> str | None:
+    """Add ``tags`` to a W&B run already on the server, through the public API: how a complete run
+    skipped under a W&B agent joins the agent's grid, since there every ``wandb.init`` is the
+    agent's own run and cannot resume the original. Online only (offline nothing can reach the
+    server); returns why it was not tagged, or ``None``."""
+    lcfg = cfg.get("logger") or {}
+    if wandb_mode(lcfg.get("mode")) != "online":
+        return "offline, so the W&B server is out of reach"
+    try:
+        if api is None:
+            import wandb
+
+            api = wandb.Api()
+        run = api.run(
+            f"{lcfg.get('entity') or api.default_entity}/{lcfg.get('project', 'limalab')}/{wandb_id}"
+        )
+        run.tags = list(dict.fromkeys([*run.tags, *tags]))
+        run.update()
+    except Exception as e:  # no network, no such run (logged offline, never synced), no permission
+        return f"{type(e).__name__}: {e}"
+    return None
