@@ -11,7 +11,7 @@ SUBSETS ?= 0,1,2
 PAPER_SEEDS ?= 0
 # Hydra overrides for every run of make ablations, e.g. OVERRIDES=hydra/launcher=slurm (docs/scale.md)
 OVERRIDES ?=
-# WANDB_REPORT=1: the report's figures and tables also go to W&B (analysis.report --wandb)
+# WANDB_REPORT=1: the report also goes to W&B, one run per ablation in its group (analysis.report --wandb)
 WANDB_REPORT ?=
 SLURM_DIR ?= .slurm
 
