@@ -105,8 +105,10 @@ def sections(tables: dict[str, Any], sweeps: Path = SWEEPS) -> dict[str, dict[st
             ],
             "slope": (table, tables[fit]),
         }
-    quantity = f"{LABELS.get(FIG5_BASELINE)} @ "
-    out["quantity"]["tables"]["components"] = [c for c in comps if c["arm"].startswith(quantity)]
+    q = (sweep_arms("quantity", sweeps) or [FIG5_BASELINE])[0]  # as report.grid_arms reads it
+    out["quantity"]["tables"]["components"] = [
+        c for c in comps if c["arm"].startswith(f"{LABELS.get(q, q)} @ ")
+    ]
     for name, base in (("controls", False), ("base", True)):
         rows = [c for c in tables["controls"] if c["control"].startswith("base") == base]
         out[name] = {
@@ -296,6 +298,10 @@ def log_report(
         for name, rids in sorted(members.items())
         if name in secs
     ]
+    if ids:
+        import wandb
+
+        wandb.teardown()  # W&B's service writes the records after finish(): complete on return
     if unknown := sorted(set(members) - set(secs)):
         print(
             f"W&B: grid(s) {', '.join(unknown)} draw no part of the report: no report run for them"

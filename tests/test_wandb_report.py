@@ -245,3 +245,23 @@ def test_one_report_run_per_ablation(
     for f in (out / "wandb").rglob("*"):
         if f.is_file():
             assert SECRET.encode() not in f.read_bytes(), f
+
+
+def test_table_cells_w_and_b_accepts() -> None:
+    """A column of numbers and text becomes text, a CI pair two columns, NaN an empty cell,
+    a list its JSON: what wandb.Table takes without a TypeError."""
+    import wandb
+
+    from analysis.wandb_report import table_data
+
+    rows = [
+        {"size": 250, "mean": float("nan"), "ci95": [float("nan"), 3.5], "n": [6, 6]},
+        {"size": "base, zero-shot", "mean": np.float64(2.5), "ci95": [2.0, 3.0], "extra": None},
+    ]
+    columns, data = table_data(rows)
+    assert columns == ["size", "mean", "ci95_lo", "ci95_hi", "n", "extra"]
+    assert data == [
+        ["250", None, None, 3.5, "[6, 6]", None],
+        ["base, zero-shot", 2.5, 2.0, 3.0, None, None],
+    ]
+    assert wandb.Table(columns=columns, data=data).data == data
