@@ -216,7 +216,8 @@ def summarised_runs(sec: dict[str, Any]) -> list[str]:
 
 
 def logged_runs(runs_dir: Path, run_ids: list[str]) -> list[Path]:
-    """The run directories among ``run_ids`` whose run logged its ``run-results`` artifact to W&B."""
+    """The run directories among ``run_ids`` whose run logged its ``run-results`` artifact to
+    W&B."""
     out = []
     for rid in run_ids:
         rd, lcfg = runs_dir / rid, _config(runs_dir / rid).get("logger") or {}
@@ -312,7 +313,8 @@ def log_report(
         )
     else:
         print(
-            f"W&B: no run under {runs_dir} belongs to an ablation grid (logger.group): no report run logged"
+            f"W&B: no run under {runs_dir} belongs to an ablation grid (logger.group): "
+            "no report run logged"
         )
     if hint := offline_sync_hint(out):
         print(hint)

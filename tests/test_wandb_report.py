@@ -203,7 +203,7 @@ def test_one_report_run_per_ablation(
         == results_artifact(runs / "filt0", runs / "filt0" / "results.json").digest
     )
 
-    # diversity: no wikiHow run: its row is there with empty numbers, and no scalar pretends otherwise
+    # diversity: no wikiHow run: its row is there with empty numbers, no scalar pretends otherwise
     d, ddir = got["diversity"]
     wiki = next(r for r in table(d, ddir, "tables/fig5")["rows"] if r["arm"] == "wikihow")
     assert (

@@ -94,8 +94,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--wandb",
         action="store_true",
-        help="the report also goes to W&B, one run per ablation in its group (analysis.report --wandb; "
-        "offline unless WANDB_MODE=online, its files under the report directory)",
+        help="the report also goes to W&B, one run per ablation in its group "
+        "(analysis.report --wandb; offline unless WANDB_MODE=online, its files under the report "
+        "directory)",
     )
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
     return ap

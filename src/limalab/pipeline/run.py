@@ -126,8 +126,9 @@ def _join_grid(ctx: RunContext) -> None:
         tags = [f"grid:{g}" for g in ctx.grids]
         if why := tag_on_server(ctx.cfg, prov["wandb_id"], tags):
             print(
-                f"W&B: run {ctx.run_id} is W&B run {prov['wandb_id']}; not tagged {' '.join(tags)} ({why}): "
-                "provenance.json lists its grids; a launch of the same run outside the agent adds the tags"
+                f"W&B: run {ctx.run_id} is W&B run {prov['wandb_id']}; not tagged "
+                f"{' '.join(tags)} ({why}): provenance.json lists its grids; a launch of the same "
+                "run outside the agent adds the tags"
             )
         return
     join_grid(ctx.rd.path, ctx.run_id, prov["wandb_id"], ctx.cfg, ctx.wandb_group, ctx.grids)

@@ -516,9 +516,8 @@ def tag_on_server(
             import wandb
 
             api = wandb.Api()
-        run = api.run(
-            f"{lcfg.get('entity') or api.default_entity}/{lcfg.get('project', 'limalab')}/{wandb_id}"
-        )
+        entity = lcfg.get("entity") or api.default_entity
+        run = api.run(f"{entity}/{lcfg.get('project', 'limalab')}/{wandb_id}")
         run.tags = list(dict.fromkeys([*run.tags, *tags]))
         run.update()
     except Exception as e:  # no network, no such run (logged offline, never synced), no permission
