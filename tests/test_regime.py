@@ -136,3 +136,19 @@ def test_the_derivation_table_is_in_the_docs() -> None:
     docs = (Path(__file__).parents[1] / "docs" / "ablations.md").read_text()
     for line in markdown(table(REGIME, compose([])["model"])).splitlines():
         assert line in docs, line
+
+
+def test_the_hpo_space_is_centred_on_the_regime() -> None:
+    """Every searched key's range holds the default run's derived value (Optuna explores around
+    the regime, never a different recipe), a log-scaled range near its geometric middle."""
+    cfg = compose([], name="hpo")
+    for key, spec in cfg["hpo"]["space"].items():
+        group, name = key.split(".")
+        value = cfg[group][name]
+        if spec["type"] == "categorical":
+            assert value in spec["choices"], key
+            continue
+        assert spec["low"] <= value <= spec["high"], (key, value, spec)
+        if spec.get("log"):
+            middle = math.log(value / spec["low"]) / math.log(spec["high"] / spec["low"])
+            assert 0.3 <= middle <= 0.7, (key, value, middle)
