@@ -53,24 +53,24 @@ train:
 # The paper's ablation grids (sweeps/*.yaml) on the miniature, then reports/ablations/report.md.
 # Rerun the same command after an interruption: finished runs are skipped, the rest resume.
 ablations:
-	$(PY) -m limalab.ablations.run --scale $(SCALE) --seeds $(SEEDS) --worlds $(WORLDS) \
+	$(PY) -m limalab.ablations.run_grids --scale $(SCALE) --seeds $(SEEDS) --worlds $(WORLDS) \
 		--runs-dir runs/ablations --report reports/ablations $(if $(WANDB_REPORT),--wandb) $(OVERRIDES)
 
 # ablations plus replicates over the subset draw and sweeps/extra/ (Fig. 6 at fixed steps)
 ablations-full:
-	$(PY) -m limalab.ablations.run --full --scale $(SCALE) --seeds $(SEEDS) --subsets $(SUBSETS) --worlds $(WORLDS) \
+	$(PY) -m limalab.ablations.run_grids --full --scale $(SCALE) --seeds $(SEEDS) --subsets $(SUBSETS) --worlds $(WORLDS) \
 		--runs-dir runs/ablations --report reports/ablations-full $(OVERRIDES)
 
 ablations-smoke:
-	$(PY) -m limalab.ablations.run --smoke --runs-dir runs/ablations-smoke --report reports/ablations-smoke $(OVERRIDES)
+	$(PY) -m limalab.ablations.run_grids --smoke --runs-dir runs/ablations-smoke --report reports/ablations-smoke $(OVERRIDES)
 
 # The paper's other experiments (Fig. 1, Fig. 3, dialogue, structured output, safety), then
 # reports/paper/report.md. Resumable like ablations.
 paper:
-	$(PY) -m limalab.ablations.paper --seeds $(PAPER_SEEDS) --runs-dir runs/paper --report reports/paper
+	$(PY) -m limalab.ablations.paper_experiments --seeds $(PAPER_SEEDS) --runs-dir runs/paper --report reports/paper
 
 paper-smoke:
-	$(PY) -m limalab.ablations.paper --smoke --runs-dir runs/paper-smoke --report reports/paper-smoke
+	$(PY) -m limalab.ablations.paper_experiments --smoke --runs-dir runs/paper-smoke --report reports/paper-smoke
 
 bench: bench-slice bench-data bench-gen bench-throughput
 

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from analysis.sources import add_source_args, resolve_runs_dir
+from analysis.runs_dir import add_source_args, resolve_runs_dir
 from analysis.summarize import collect
 from limalab.eval.drift import drift_records
-from limalab.eval.judges.base import is_ground_truth
+from limalab.eval.judges.interface import is_ground_truth
 from limalab.eval.stats import (
     CATEGORY,
     length_controlled,

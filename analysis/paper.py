@@ -3,8 +3,9 @@ ours, and whether the paper's direction reproduced.
 
     python -m analysis.paper runs/paper --out reports/paper [--seeds 0] [--smoke] [-- overrides]
 
-Runs are found by their config's run id (limalab.ablations.paper.run_dirs), evaluations by
-their prompt set; nothing is recomputed here but the summaries of existing judgments.
+Runs are found by their config's run id (limalab.ablations.paper_experiments.run_dirs),
+evaluations by their prompt set; nothing is recomputed here but the summaries of existing
+judgments.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.sources import add_source_args, resolve_runs_dir
-from limalab.ablations.paper import ARMS, SMOKE, run_dirs
-from limalab.ablations.run import ints
-from limalab.eval.judges.base import is_ground_truth, judge_class
+from analysis.runs_dir import add_source_args, resolve_runs_dir
+from limalab.ablations.paper_experiments import ARMS, SMOKE, run_dirs
+from limalab.ablations.run_grids import ints
+from limalab.eval.judges.interface import is_ground_truth, judge_class
 from limalab.eval.stats import CATEGORY, over_seeds
 from limalab.tracking.io import atomic_write_json, read_jsonl
 from limalab.versions import PIPELINE_VERSION, RUBRIC_VERSION, WORLD_VERSION
@@ -332,7 +333,7 @@ def main(argv: list[str] | None = None) -> None:
         "",
         f"World v{WORLD_VERSION}, pipeline v{PIPELINE_VERSION}, rubric v{RUBRIC_VERSION}; seeds "
         f"{args.seeds}; runs in `{args.runs_dir}`. Expected directions, stated before the runs "
-        "(`limalab.ablations.paper.ARMS`):",
+        "(`limalab.ablations.paper_experiments.ARMS`):",
         "",
     ]
     head += [f"- `{arm}` (data={data_}): {exp}" for arm, (data_, exp) in ARMS.items()]

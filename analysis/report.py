@@ -27,8 +27,8 @@ from scipy import stats
 
 from analysis.arms import LENGTH_NOTE, load_arms, per_prompt, scored_lengths
 from analysis.figures import draw_fig5, draw_fig6, draw_fig9
+from analysis.runs_dir import add_source_args, resolve_runs_dir
 from analysis.selection import collect as selection_rows
-from analysis.sources import add_source_args, resolve_runs_dir
 from analysis.verdicts import (
     compare,
     difference_row,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from scipy import stats
 
-from analysis.sources import add_source_args, resolve_runs_dir
+from analysis.runs_dir import add_source_args, resolve_runs_dir
 
 
 def collect(runs_dir: Path) -> list[dict]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from analysis.sources import add_source_args, resolve_runs_dir
+from analysis.runs_dir import add_source_args, resolve_runs_dir
 
 COLUMNS = (
     "run_id",

@@ -145,7 +145,7 @@ def estimate(
     ``s_per_test``) with figures measured at a known load, e.g. its throughput log's;
     ``tokens`` also prices training per token (builds every arm's mix: slow)."""
     from limalab.ablations.grid import expand_hydra
-    from limalab.ablations.run import plan
+    from limalab.ablations.run_grids import plan
     from limalab.config.compose import compose
     from limalab.tracking.identity import run_id
 

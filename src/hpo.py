@@ -1,5 +1,5 @@
 """Optuna search over the recipe (learning rate, epochs, dropout, batch size) with the dev
-judge score as the objective; see conf/hpo.yaml and limalab/ablations/hpo.py.
+judge score as the objective; see conf/hpo.yaml and limalab/ablations/optuna_search.py.
 
     python src/hpo.py hpo.n_trials=20                   # resumable: rerun to continue the study
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from limalab.ablations.hpo import optimize
+from limalab.ablations.optuna_search import optimize
 from limalab.cli import quiet_environment
 from limalab.config import ConfigError, validate
 from limalab.config.schema import HpoConfig

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from limalab.eval.judges.base import JUDGES, Capabilities, JudgeContext, Judgment
+from limalab.eval.judges.interface import JUDGES, Capabilities, JudgeContext, Judgment
 
 
 @JUDGES.register("by_length")

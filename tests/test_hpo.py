@@ -15,7 +15,13 @@ import optuna
 import pytest
 import pytorch_lightning as pl
 
-from limalab.ablations.hpo import PruneOnDevScore, optimize, study_name, suggest, with_overrides
+from limalab.ablations.optuna_search import (
+    PruneOnDevScore,
+    optimize,
+    study_name,
+    suggest,
+    with_overrides,
+)
 from limalab.config.compose import compose
 
 from .conftest import ROOT
@@ -145,7 +151,7 @@ def test_workers_share_one_trial_cap(tmp_path: Path, monkeypatch: pytest.MonkeyP
             "metrics": {"dev_judge_mean": c["optim"]["lr"] * 1000, "judge_mean": 1.0},
         }
 
-    monkeypatch.setattr("limalab.ablations.hpo.run", fake_run)
+    monkeypatch.setattr("limalab.ablations.optuna_search.run", fake_run)
     study = optimize(cfg)
     states = [t.state for t in study.trials]
     assert states == [optuna.trial.TrialState.COMPLETE] * 4, states

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from limalab.eval.judges import build_judge
-from limalab.eval.judges.base import LLMJudgeOptions
+from limalab.eval.judges.interface import LLMJudgeOptions
 from limalab.eval.judges.llm import (
     ChatClient,
     JudgeConfigError,

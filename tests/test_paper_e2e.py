@@ -31,7 +31,7 @@ def paper(work: Path, cache_dir: Path) -> subprocess.CompletedProcess:
         [
             sys.executable,
             "-m",
-            "limalab.ablations.paper",
+            "limalab.ablations.paper_experiments",
             "--smoke",
             "--runs-dir",
             str(work / "runs"),
@@ -50,7 +50,7 @@ def test_paper_smoke_runs_every_experiment_once(
     cache_dir: Path, smoke_world: Path, tmp_path: Path
 ) -> None:
     assert (
-        "limalab.ablations.paper --smoke"
+        "limalab.ablations.paper_experiments --smoke"
         in subprocess.run(
             ["make", "-n", "paper-smoke"], cwd=ROOT, capture_output=True, text=True
         ).stdout

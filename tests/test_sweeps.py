@@ -113,7 +113,7 @@ def test_launcher_configs_compose() -> None:
 
 
 def test_full_adds_subset_draws_and_the_extra_grids() -> None:
-    from limalab.ablations.run import plan
+    from limalab.ablations.run_grids import plan
 
     sweeps = Path(SWEEPS[0]).parent
     default = {name: (o, n) for name, o, n in plan(sweeps, "1/8", [0, 1, 2], [0])}

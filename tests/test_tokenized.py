@@ -9,7 +9,7 @@ import pytest
 from limalab.data.chat import ChatFormat
 from limalab.data.example import Example
 from limalab.data.tokenized import tokenize
-from limalab.data.tokenizer import train_word_tokenizer
+from limalab.data.word_tokenizer import train_word_tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from analysis import summarize
-from analysis.sources import download_runs
+from analysis.runs_dir import download_runs
 from limalab.tracking.loggers import RESULTS_ARTIFACT_TYPE
 
 from .conftest import the_run

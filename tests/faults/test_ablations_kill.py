@@ -51,7 +51,7 @@ def ablations(
         [
             sys.executable,
             "-m",
-            "limalab.ablations.run",
+            "limalab.ablations.run_grids",
             "--smoke",
             "--runs-dir",
             str(work / "runs"),
@@ -92,7 +92,9 @@ def test_ablations_smoke_survives_a_kill_and_reruns_nothing(
         capture_output=True,
         text=True,
     ).stdout
-    command = next(line for line in make.splitlines() if "limalab.ablations.run --smoke" in line)
+    command = next(
+        line for line in make.splitlines() if "limalab.ablations.run_grids --smoke" in line
+    )
     assert command.strip().endswith(launcher)
     # seeded: the same kill point on every machine (a step of the grid's process locally; of one
     # job, the one that trains 500 examples, through SLURM)

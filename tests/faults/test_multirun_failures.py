@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from limalab.ablations import run as ablations
+from limalab.ablations import run_grids as ablations
 from tests.conftest import ROOT, SMOKE, the_run
 
 pytestmark = pytest.mark.slow

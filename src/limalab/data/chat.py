@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from transformers import PreTrainedTokenizerBase
 
-from limalab.data.tokenizer import ASSISTANT, USER
+from limalab.data.word_tokenizer import ASSISTANT, USER
 
 IGNORE = -100
 

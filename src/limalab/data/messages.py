@@ -9,7 +9,7 @@ on the assistant's turns only (``data/chat.py``). Stored conversations come as
 - ShareGPT ``conversations``:
   ``{"from": system|human|gpt|function_call|observation, "value": ...}``.
 
-How the roles land in the two-role format (the chat template, ``tokenizer.CHAT_TEMPLATE``,
+How the roles land in the two-role format (the chat template, ``word_tokenizer.CHAT_TEMPLATE``,
 renders exactly these turns, so training and export agree):
 
 - **system**: its text opens the next user turn, then a blank line, then the user's words (as

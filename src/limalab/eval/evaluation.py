@@ -28,7 +28,7 @@ import torch
 from limalab.data.chat import ChatFormat
 from limalab.eval.generate import generate, generate_vllm
 from limalab.eval.judges import judge_all
-from limalab.eval.judges.base import Judge
+from limalab.eval.judges.interface import Judge
 from limalab.eval.spec import EvalSpec, PromptSet, completion
 from limalab.eval.stats import agreement, category_rates, length_bias, length_stats, score_summary
 from limalab.tracking.cache import verify, write_record

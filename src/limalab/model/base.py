@@ -1,5 +1,5 @@
 """The model to fine-tune: a tiny LLaMA of a given shape (the miniature's base, pretrained by
-``world/base.py``), a random init of that shape, or any local HF LLaMA checkpoint."""
+``world/pretrain.py``), a random init of that shape, or any local HF LLaMA checkpoint."""
 
 from __future__ import annotations
 

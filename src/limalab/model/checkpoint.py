@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
-from limalab.data.tokenizer import ASSISTANT, CHAT_TEMPLATE, USER
+from limalab.data.word_tokenizer import ASSISTANT, CHAT_TEMPLATE, USER
 
 
 def resolve_model_path(model: str, key: str = "model.path") -> Path:

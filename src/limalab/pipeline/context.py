@@ -27,8 +27,8 @@ from limalab.model.strategy import split_trainer_config
 from limalab.ranks import worker_rank
 from limalab.tracking.loggers import agent_run_id, make_loggers, run_group
 from limalab.tracking.rundir import RunDir, redact
-from limalab.world.base import pretrained_base, read_probe
 from limalab.world.build import WorldConfig, build_world, load_world
+from limalab.world.pretrain import pretrained_base, read_probe
 from limalab.world.tokenizer import world_tokenizer
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
-from limalab.data.tokenizer import NEWLINE
+from limalab.data.word_tokenizer import NEWLINE
 from limalab.world import answers, phrasing
 from limalab.world.knowledge import World
 from limalab.world.prompts import make_prompt

@@ -19,9 +19,9 @@ from xml.sax.saxutils import quoteattr
 from tqdm import tqdm
 
 from limalab.world import answers, phrasing
+from limalab.world.kinds import KINDS
 from limalab.world.knowledge import Entity, World
 from limalab.world.prompts import PromptSpec, make_prompt
-from limalab.world.schema import KINDS
 
 
 def pretty(text: str) -> str:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import random
 
 from limalab.world import answers, phrasing
+from limalab.world.kinds import KINDS
 from limalab.world.knowledge import Entity, World
 from limalab.world.prompts import PromptSpec, make_prompt
-from limalab.world.schema import KINDS
 
 # --- dialogue: later turns refer back to the first turn's entity ("it", "that") -------------
 FOLLOW_UP = (

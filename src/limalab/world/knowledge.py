@@ -12,8 +12,8 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from limalab.world.kinds import KINDS
 from limalab.world.names import WordForge
-from limalab.world.schema import KINDS
 
 SPLITS = ("sft", "eval")
 

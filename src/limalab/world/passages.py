@@ -18,10 +18,10 @@ import random
 import re
 
 from limalab.world import answers, phrasing
+from limalab.world.kinds import KINDS
 from limalab.world.knowledge import Entity, World
 from limalab.world.names import WordForge
 from limalab.world.prompts import PromptSpec
-from limalab.world.schema import KINDS
 
 SPLITS = ("passage_sft", "passage_dev", "passage_test")
 FACTS_PER_PASSAGE = 3

@@ -10,8 +10,8 @@ import random
 from dataclasses import asdict, dataclass, field
 
 from limalab.world import phrasing
+from limalab.world.kinds import KINDS
 from limalab.world.knowledge import Entity
-from limalab.world.schema import KINDS
 
 PROMPT_TYPES = ("casual", "fact", "describe", "compare", "howto", "writing")
 

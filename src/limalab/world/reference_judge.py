@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from limalab.eval.judges.base import JUDGES, Capabilities, JudgeContext, Judgment
+from limalab.eval.judges.interface import JUDGES, Capabilities, JudgeContext, Judgment
 from limalab.versions import RUBRIC_VERSION
 from limalab.world.experiments import REFUSAL_MARKERS
 from limalab.world.knowledge import World

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from limalab.world import answers, experiments, phrasing
-from limalab.world.schema import KINDS
+from limalab.world.kinds import KINDS
 
 V, E = "<v>", "<e>"  # slots: a value word (or number), an entity name
 _TOKEN = re.compile(r"\w+|[^\w\s]")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from limalab.data.tokenizer import CHAT_TEMPLATE, train_word_tokenizer
+from limalab.data.word_tokenizer import CHAT_TEMPLATE, train_word_tokenizer
 from limalab.tracking.cache import cached_entry
 from limalab.tracking.io import config_hash
 

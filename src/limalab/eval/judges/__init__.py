@@ -1,12 +1,12 @@
 """Judges by name (``judge=reference|likert|hf_local|llama_local|pairwise``, or a plugin's),
-built from the judge config through the ``JUDGES`` registry (see ``base.py``)."""
+built from the judge config through the ``JUDGES`` registry (see ``interface.py``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from limalab.eval.judges.base import (
+from limalab.eval.judges.interface import (
     BACKENDS,
     JUDGES,
     Judge,

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from limalab.config.schema import PluginOptions
-from limalab.eval.judges.base import BACKENDS, JUDGES, backend_options
+from limalab.eval.judges.interface import BACKENDS, JUDGES, backend_options
 from limalab.eval.judges.llm import LikertJudge, LikertOptions, Reply
 
 

@@ -26,7 +26,7 @@ import httpx
 from pydantic import Field
 
 from limalab.config.schema import PluginOptions
-from limalab.eval.judges.base import (
+from limalab.eval.judges.interface import (
     BACKENDS,
     JUDGES,
     Capabilities,

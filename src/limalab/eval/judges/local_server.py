@@ -26,7 +26,7 @@ import httpx
 from pydantic import Field
 
 from limalab.config.schema import PluginOptions
-from limalab.eval.judges.base import BACKENDS, JUDGES, backend_options
+from limalab.eval.judges.interface import BACKENDS, JUDGES, backend_options
 from limalab.eval.judges.llm import ChatClient, LikertJudge, LikertOptions, Reply
 
 INSTALL = 'pip install "llama-cpp-python[server]==0.3.36"'

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from limalab.eval.judges.base import (
+from limalab.eval.judges.interface import (
     BACKENDS,
     JUDGES,
     Capabilities,

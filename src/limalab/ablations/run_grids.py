@@ -2,8 +2,8 @@
 subprocess per grid, runs in sequence), then the report. Rerunning the same command skips
 finished runs and resumes an interrupted one, so a killed ablation loses nothing.
 
-    python -m limalab.ablations.run [--scale 1/8] [--seeds 0,1,2] [--subsets 0] [--worlds 0]
-    [--full] [--smoke]
+    python -m limalab.ablations.run_grids [--scale 1/8] [--seeds 0,1,2] [--subsets 0] [--worlds 0]
+        [--full] [--smoke]
 
 ``--subsets`` adds the subset draw (``data.subset_seed``) as a replicate axis of the replicated
 grids beside the training seed; ``--full`` also runs ``sweeps/extra/`` (Fig. 6 at fixed steps).

@@ -12,8 +12,8 @@ Each treatment is re-tuned from the same base with the same seeds as its control
 ``src/train.py`` (one Hydra multirun), evaluations ``src/evaluate.py``: a rerun skips what is
 done, so a killed ``make paper`` loses nothing.
 
-    python -m limalab.ablations.paper [--seeds 0] [--smoke] [--runs-dir runs/paper] [--report
-    reports/paper]
+    python -m limalab.ablations.paper_experiments [--seeds 0] [--smoke] [--runs-dir runs/paper]
+        [--report reports/paper]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from limalab.ablations.run import ints
+from limalab.ablations.run_grids import ints
 from limalab.tracking.identity import run_id
 
 ROOT = Path(__file__).resolve().parents[3]
