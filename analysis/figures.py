@@ -1,6 +1,6 @@
 """The ablation report's figures, drawn from its tables: every panel has axis labels, n, 95%
-CIs and the paper's values where the paper has them (``tests/test_figures.py`` checks these on
-the matplotlib objects). Each function returns the figure; the report saves and closes it."""
+CIs and the paper's values where the paper has them (``tests/analysis/test_figures.py`` checks these
+on the matplotlib objects). Each function returns the figure; the report saves and closes it."""
 
 from __future__ import annotations
 

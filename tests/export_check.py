@@ -1,6 +1,6 @@
-"""Run as ``python -I tests/export_check.py <model dir> <prompt>`` by tests/test_export.py: what a
-user of plain transformers does with an export, in a process where limalab cannot be imported.
-Prints one JSON object of what it saw."""
+"""Run as ``python -I tests/export_check.py <model dir> <prompt>`` by tests/pipeline/test_export.py:
+what a user of plain transformers does with an export, in a process where limalab cannot be
+imported. Prints one JSON object of what it saw."""
 
 import json
 import sys

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.commands.test_evaluate_e2e import SECRET, run_cli_env
+
 from ..conftest import ROOT, the_run
 from ..judge_server import JudgeServer
-from ..test_evaluate_e2e import SECRET, run_cli_env
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,7 @@ the final norm run there only (``trainer.prune_top_layer``, on by default).
 
 Exact: attention still reads every position's keys and values, and everything after it in the
 top layer is position-wise, so each kept position gets the value the full layer gives it (the
-loss and gradients match the unpruned model to float rounding; tests/test_top_layer.py). It is
+loss and gradients match the unpruned model to float rounding; tests/model/test_top_layer.py). It is
 the same idea as ``logits_to_keep`` (transformers skips the LM head at unlabelled positions)
 carried one layer down: prompt tokens skip the top MLP, about a third of a layer's FLOPs for the
 miniature's widths. The gain is one layer's share: ~8 % for a 2-layer model at 72 % labelled
