@@ -124,9 +124,10 @@ def run_grids(
     return failed
 
 
-def write_report(runs_dir: Path, report: Path, scale: str, wandb: bool) -> None:
-    """``analysis.report`` over the complete runs; W&B (when asked) keeps its files in the
-    report directory, offline unless WANDB_MODE says otherwise."""
+def write_report(runs_dir: Path, report: Path, scale: str, sweeps: Path, wandb: bool) -> None:
+    """``analysis.report`` over the complete runs, its figures drawing the arms of the same sweep
+    files the grids ran; W&B (when asked) keeps its files in the report directory, offline
+    unless WANDB_MODE says otherwise."""
     report_env = {
         **os.environ,
         "WANDB_DIR": str(report.resolve()),
@@ -144,6 +145,8 @@ def write_report(runs_dir: Path, report: Path, scale: str, wandb: bool) -> None:
             str(report),
             "--scale",
             str(scale),
+            "--sweeps",
+            str(sweeps),
             *(["--wandb"] if wandb else []),
         ],
         check=True,
@@ -173,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.time()
     failed = run_grids(grids, extra, args.runs_dir)
     print(f"ablations: grids done in {time.time() - t0:.0f} s; writing the report", flush=True)
-    write_report(args.runs_dir, args.report, args.scale, args.wandb)
+    write_report(args.runs_dir, args.report, args.scale, args.sweeps, args.wandb)
     if failed:
         raise SystemExit(
             f"ablations: {len(failed)} of {len(grids)} grids had runs that did not complete "
