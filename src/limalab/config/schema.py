@@ -3,7 +3,8 @@
 The values — the defaults a user sees in ``python src/train.py --cfg job`` and overrides on the
 command line — live in ``conf/`` and nowhere else: fields here have no defaults, except the
 optional per-item flags of a data source (``scaled``, ``allow_repeat``, ...) that a YAML file
-states only where it needs them. Unknown keys are errors (a typo such as ``+data.sizee=5``
+states only where it needs them, and a miniature base's ``reference``/``derive`` (only a base
+scaled up from another has them, so today's config and run ids stay as they were). Unknown keys are errors (a typo such as ``+data.sizee=5``
 would otherwise be accepted silently and make a new run id).
 
 Plugins declare their own options: a reader's source keys and a judge's keys are checked
@@ -131,10 +132,31 @@ class ModelCommon(Strict):
     residual_dropout: Annotated[float, Field(ge=0, lt=1)]
 
 
+class BaseDerivation(Strict):
+    """How a larger base's recipe follows from its reference (config/base_recipe.py)."""
+
+    lr_width_exponent: NonNegFloat
+    tokens_ratio: PosFloat
+    gate: Annotated[list[Literal["accuracy", "named_accuracy"]], Field(min_length=1)]
+
+
 class MiniatureModel(ModelCommon):
     source: Literal["miniature"]
     arch: Arch
     pretrain: Pretrain
+    # a base scaled up from another (conf/model/tiny_large.yaml): both keys or neither. Defaults
+    # of None, so a base without them (today's tiny) composes to the same config and run ids
+    reference: MiniatureModel | None = None
+    derive: BaseDerivation | None = None
+
+    @model_validator(mode="after")
+    def derived_from_reference(self) -> MiniatureModel:
+        if (self.reference is None) != (self.derive is None):
+            raise ValueError("derive: a base scaled up from another needs both model.reference (the base it "
+                             "scales up) and model.derive (how its recipe follows), or neither")
+        if self.reference is not None and self.reference.reference is not None:
+            raise ValueError("reference: expected a base that is not itself derived (e.g. model@model.reference=tiny)")
+        return self
 
 
 class CheckpointModel(ModelCommon):

@@ -28,7 +28,7 @@ from limalab.ranks import worker_rank
 from limalab.tracking.loggers import agent_run_id, make_loggers, run_group
 from limalab.tracking.rundir import RunDir, redact
 from limalab.world.build import WorldConfig, build_world, load_world
-from limalab.world.pretrain import pretrained_base, read_probe
+from limalab.world.pretrain import base_probe, pretrained_base
 from limalab.world.tokenizer import world_tokenizer
 
 
@@ -120,7 +120,7 @@ class RunContext:
 
     @cached_property
     def probe(self) -> dict:
-        return read_probe(self.base_dir)
+        return base_probe(self.cfg["model"], self.base_dir, self.world_dir, self.cache_dir) if self.base_dir else {}
 
     @cached_property
     def judge(self) -> Any:

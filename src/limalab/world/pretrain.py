@@ -1,5 +1,10 @@
 """The miniature's base model: the tiny LLaMA pretrained once on the world's corpus, cached by a
-hash of everything that shapes it (and verified on every use), with its knowledge probe."""
+hash of everything that shapes it (and verified on every use), with its knowledge probe.
+
+A base scaled up from another (``model.reference``, e.g. ``model=tiny_large``) is usable only
+if it knows at least as many test facts as that reference (``model.derive.gate``): the
+reference is built first, the larger base is built and cached (its weights stay for
+inspection), and every use compares the two probes and refuses a base below the bar."""
 
 from __future__ import annotations
 
@@ -46,6 +51,15 @@ def base_hash(model_cfg: dict[str, Any], world_hash: str) -> str:
     return config_hash({"model": keep, "world": world_hash, "v": PIPELINE_VERSION})
 
 
+class BaseNotUsable(ValueError):
+    """A base scaled up from another knows fewer test facts than it (``model.derive.gate``)."""
+
+
+def base_dir(model_cfg: dict[str, Any], world_dir: Path, cache_dir: Path) -> Path:
+    """Where the base of this model config lives in the cache (built or not)."""
+    return cache_dir / "base" / base_hash(model_cfg, world_dir.name)
+
+
 def pretrained_base(
     model_cfg: dict[str, Any],
     world_dir: Path,
@@ -55,13 +69,64 @@ def pretrained_base(
 ) -> Path:
     """Directory of the pretrained miniature base (``save_pretrained`` format), built once and
     verified on every use (tracking/cache.py). A killed pretraining resumes from its last
-    checkpoint (``<key>.work``, used under the entry's lock) on the next call."""
-    key = base_hash(model_cfg, world_dir.name)
-    out = cache_dir / "base" / key
-    return cached_entry(
+    checkpoint (``<key>.work``, used under the entry's lock) on the next call. A base with a
+    ``reference`` is built after it and must pass the probe gate (``BaseNotUsable``)."""
+    ref = model_cfg.get("reference")
+    ref_dir = pretrained_base(ref, world_dir, tokenizer, cache_dir, trainer_kwargs) if ref else None
+    out = base_dir(model_cfg, world_dir, cache_dir)
+    path = cached_entry(
         out,
-        lambda tmp: _pretrain(model_cfg, world_dir, tokenizer, trainer_kwargs, key, tmp),
+        lambda tmp: _pretrain(model_cfg, world_dir, tokenizer, trainer_kwargs, out.name, tmp),
         "base model",
+    )
+    if ref_dir is not None:
+        gate = probe_gate(read_probe(path), read_probe(ref_dir), model_cfg["derive"]["gate"])
+        if not gate["passed"]:
+            raise BaseNotUsable(gate_failure(model_cfg, path, ref_dir, gate))
+        log.info(
+            "base model %s passes the probe gate against %s: %s",
+            path.name,
+            ref_dir.name,
+            gate["facts"],
+        )
+    return path
+
+
+def known_facts(probe: dict, measure: str) -> int:
+    """Test facts a base completes under one probe measure (``accuracy``, ``named_accuracy``)."""
+    return round(float(probe[measure]) * int(probe["n_facts"]))
+
+
+def probe_gate(probe: dict, reference: dict, measures: list[str]) -> dict:
+    """Per measure, (facts known, the reference's); passed when none falls below the reference.
+    The same facts on the same world: a probe over other facts cannot pass."""
+    if probe.get("n_facts") != reference.get("n_facts") or probe.get("prompt_set") != reference.get(
+        "prompt_set"
+    ):
+        return {
+            "passed": False,
+            "facts": {},
+            "reason": f"probes over different facts ({probe.get('n_facts')} "
+            f"{probe.get('prompt_set')} vs {reference.get('n_facts')} {reference.get('prompt_set')})",
+        }
+    facts = {m: [known_facts(probe, m), known_facts(reference, m)] for m in measures}
+    return {
+        "passed": all(a >= b for a, b in facts.values()),
+        "facts": facts,
+        "n_facts": probe["n_facts"],
+        "reference": reference.get("base"),
+    }
+
+
+def gate_failure(model_cfg: dict[str, Any], path: Path, ref_dir: Path, gate: dict) -> str:
+    short = "; ".join(
+        f"{m}: {a:,} of {gate['n_facts']:,} test facts against {b:,}"
+        for m, (a, b) in gate["facts"].items()
+        if a < b
+    ) or gate.get("reason", "")
+    return (
+        f"model.derive.gate: base {path.name} ({model_cfg['name']}) knows fewer test facts than its reference "
+        f"{ref_dir.name} ({model_cfg['reference']['name']}): {short}; not usable (its weights stay in {path})"
     )
 
 
@@ -152,3 +217,14 @@ def read_probe(base_dir: Path | None) -> dict:
     if base_dir is None or not (base_dir / "probe.json").exists():
         return {}
     return json.loads((base_dir / "probe.json").read_text())
+
+
+def base_probe(
+    model_cfg: dict[str, Any], path: Path | None, world_dir: Path, cache_dir: Path
+) -> dict:
+    """The base's knowledge probe as a run records it; a derived base's with its gate."""
+    probe = read_probe(path)
+    if probe and model_cfg.get("reference"):
+        ref = read_probe(base_dir(model_cfg["reference"], world_dir, cache_dir))
+        probe["gate"] = probe_gate(probe, ref, model_cfg["derive"]["gate"])
+    return probe

@@ -1,0 +1,96 @@
+"""A larger miniature base's pretraining recipe, derived from the base it scales up
+(``model.reference``) by stated invariants, never tuned (docs/ablations.md, *Base capacity*).
+
+- **Peak lr** follows the width: ``reference lr x (reference width / width) ** lr_width_exponent``.
+  With exponent 1 this is muP's rule for Adam on the hidden matrices (the update of a weight
+  matrix grows with its fan-in, so the lr that moves features by the same amount falls as
+  1/width); GPT-3's published peaks fall about as width^-0.8 over a 16x width range (6e-4 at 768
+  to 0.6e-4 at 12,288), LLaMA's halve from 7B to 65B. The fine-tuning lr then follows from this
+  peak through the regime (``config/regime.py``: 1/30 of the base's own peak).
+- **Tokens seen**: ``tokens_ratio`` times the reference's (1: the same corpus, passes, batch and
+  sequence length), so the two bases differ in capacity alone; epochs = reference epochs x ratio,
+  rounded half up. The corpus is the world's knowledge: more passes add no new facts.
+- Batch, sequence length, warmup and the final lr ratio are the reference's (interpolated in
+  ``conf/model/tiny_large.yaml``).
+
+``conf/model/tiny_large.yaml`` reads the derived values through the ``limalab.base`` resolver.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+RESOLVER = "limalab.base"
+DERIVED = ("lr", "epochs")
+
+
+def derive(reference: dict[str, Any], arch: dict[str, Any], rule: dict[str, Any]) -> dict[str, Any]:
+    """The derived pretraining values of a base of shape ``arch`` scaled up from ``reference``."""
+    ref = reference["pretrain"]
+    width = int(arch["hidden_size"]) / int(reference["arch"]["hidden_size"])
+    return {
+        "lr": float(ref["lr"]) * width ** -float(rule["lr_width_exponent"]),
+        "epochs": max(1, math.floor(int(ref["epochs"]) * float(rule["tokens_ratio"]) + 0.5)),
+    }
+
+
+def resolve(key: str, reference: Any, arch: Any, rule: Any) -> Any:
+    """The resolver: one derived value (None for a node the schema refuses, so validation names
+    the bad ``model.*`` key in one line instead of a resolver traceback)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    if key not in DERIVED:
+        raise ValueError(
+            f"${{{RESOLVER}:{key},...}}: unknown base value; expected one of {', '.join(DERIVED)}"
+        )
+    nodes = [
+        OmegaConf.to_container(n, resolve=True) if isinstance(n, DictConfig) else n
+        for n in (reference, arch, rule)
+    ]
+    try:
+        return derive(*nodes)[key]
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return None
+
+
+def register_resolver() -> None:
+    from omegaconf import OmegaConf
+
+    OmegaConf.register_new_resolver(RESOLVER, resolve, replace=True)
+
+
+def table(model: dict[str, Any]) -> list[dict[str, Any]]:
+    """Reference value, invariant, derived value for a base with a ``reference`` (the docs' table)."""
+    ref, rule, pre = model["reference"], model["derive"], model["pretrain"]
+    width = model["arch"]["hidden_size"] / ref["arch"]["hidden_size"]
+    rows = [
+        (
+            "shape (width x layers, ffn)",
+            _shape(ref["arch"]),
+            "the capacity axis",
+            _shape(model["arch"]),
+        ),
+        (
+            "peak lr",
+            ref["pretrain"]["lr"],
+            f"x (1/{width:g})^{rule['lr_width_exponent']:g} (muP, Adam)",
+            pre["lr"],
+        ),
+        (
+            "epochs (corpus passes)",
+            ref["pretrain"]["epochs"],
+            f"tokens seen x {rule['tokens_ratio']:g}",
+            pre["epochs"],
+        ),
+    ]
+    rows += [
+        (k, ref["pretrain"][k], "the reference's", pre[k])
+        for k in ("batch_size", "seq_len", "warmup_steps", "final_lr_ratio")
+    ]
+    rows.append(("probe gate", "-", "test facts known >= the reference's", ", ".join(rule["gate"])))
+    return [{"value": v, "reference": r, "invariant": inv, "derived": d} for v, r, inv, d in rows]
+
+
+def _shape(arch: dict[str, Any]) -> str:
+    return f"{arch['hidden_size']} x {arch['num_hidden_layers']}, {arch['intermediate_size']}"
