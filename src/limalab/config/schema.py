@@ -314,6 +314,19 @@ class Verdicts(Strict):
     flat_delta: PosFloat
 
 
+class SaturationTolerance(Strict):
+    eot_rate: Fraction
+    format: Fraction
+    judge_mean: PosFloat
+
+
+class Saturation(Strict):
+    """Where format saturates (analysis/saturation.py): the plateau and the tolerances."""
+
+    plateau_points: PosInt
+    tolerance: SaturationTolerance
+
+
 class PaperResults(Strict):
     fig5_size: PosInt
     fig5: dict[str, Annotated[float, Field(ge=1, le=6)]]
@@ -328,6 +341,7 @@ class Regime(Strict):
     lm_head_lr_scale: Annotated[float, Field(ge=0)]
     select_k: PosInt
     verdicts: Verdicts
+    saturation: Saturation
     paper_results: PaperResults
 
 

@@ -1,0 +1,211 @@
+"""Where format saturates: the number of fine-tuning examples (and optimizer steps) from which
+a base's EOT rate, format compliance and judge mean stay within a stated tolerance of their
+plateau. The definition is fixed before any run (``regime.saturation`` in ``conf/regime/``,
+docs/ablations.md, *Base capacity*) and read from the runs' own configs.
+
+- A curve is one base's points ``(n examples, steps, eot_rate, format, judge_mean)``, each the
+  mean over the runs (seeds, subset draws) at that size.
+- The **plateau** of a metric is its mean over the ``plateau_points`` largest sizes.
+- The **saturation point** is the smallest n from which every point, at every larger size too,
+  has every metric within its tolerance of the plateau.
+- **Not saturated** when the largest sizes do not agree within the tolerance (the curve still
+  moves at the top: no plateau to be within), when no size below the plateau's own is within
+  the tolerance (a slow rise whose top neighbours agree), or when a metric is missing; the
+  result then has no n, and says why, never a number. A curve within tolerance from its smallest size on is
+  saturated *at or below* that size (``left_censored``): the grid does not show where it began.
+
+    python -m analysis.saturation runs/saturation --out reports/saturation
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from analysis.summarize import collect
+from limalab.tracking.io import atomic_write_json
+
+METRICS = ("eot_rate", "format", "judge_mean")
+
+
+def saturation(
+    points: Sequence[dict[str, Any]], tolerance: dict[str, float], plateau_points: int
+) -> dict[str, Any]:
+    """The saturation point of one curve (points with ``n``, ``steps`` and every metric of
+    ``tolerance``); sizes may repeat (runs at one size are averaged first)."""
+    curve = mean_by_size(points, list(tolerance))
+    out: dict[str, Any] = {
+        "saturated": False,
+        "n": None,
+        "steps": None,
+        "left_censored": False,
+        "plateau": {},
+        "tolerance": dict(tolerance),
+        "plateau_points": plateau_points,
+        "curve": curve,
+    }
+    missing = sorted({m for p in curve for m in tolerance if not _finite(p.get(m))})
+    if missing:
+        return out | {
+            "reason": f"no value of {', '.join(missing)} at some size: nothing to decide on"
+        }
+    if len(curve) < plateau_points + 1:
+        return out | {
+            "reason": f"{len(curve)} sizes: the plateau takes the {plateau_points} largest and at least "
+            "one size below it is needed"
+        }
+    top = curve[-plateau_points:]
+    out["plateau"] = plateau = {m: sum(p[m] for p in top) / len(top) for m in tolerance}
+    within = [all(abs(p[m] - plateau[m]) <= tolerance[m] for m in tolerance) for p in curve]
+    if not all(within[-plateau_points:]):
+        moving = [m for m in tolerance if max(abs(p[m] - plateau[m]) for p in top) > tolerance[m]]
+        return out | {
+            "reason": f"not saturated: the {plateau_points} largest sizes differ by more than the "
+            f"tolerance in {', '.join(moving)} (the curve still moves at the top)"
+        }
+    first = len(within)
+    while first > 0 and within[first - 1]:
+        first -= 1
+    if first >= len(curve) - plateau_points:  # a slow rise also has neighbours that agree
+        return out | {
+            "reason": f"not saturated: within tolerance only at the {plateau_points} largest sizes "
+            "themselves; no smaller size confirms the plateau (the curve may still rise)"
+        }
+    point = curve[first]
+    out |= {
+        "saturated": True,
+        "n": point["n"],
+        "steps": point["steps"],
+        "left_censored": first == 0,
+    }
+    below = "at or below the smallest size" if first == 0 else f"from n = {point['n']:,}"
+    return out | {"reason": f"saturated {below}: every larger size within tolerance of the plateau"}
+
+
+def mean_by_size(points: Sequence[dict[str, Any]], metrics: Sequence[str]) -> list[dict[str, Any]]:
+    """One point per size, each metric the mean over the runs at it (``runs``: how many)."""
+    by_n: dict[int, list[dict]] = defaultdict(list)
+    for p in points:
+        by_n[int(p["n"])].append(p)
+    out = []
+    for n, ps in sorted(by_n.items()):
+        row = {"n": n, "runs": len(ps), "steps": max(int(p.get("steps") or 0) for p in ps) or None}
+        for m in metrics:
+            vals = [p.get(m) for p in ps]
+            row[m] = sum(vals) / len(vals) if all(_finite(v) for v in vals) else None
+        out.append(row)
+    return out
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+# ---- from run directories -------------------------------------------------------------------
+
+
+def load_curves(runs_dir: Path) -> tuple[dict[str, list[dict]], dict[str, Any]]:
+    """Per base (``<model.name> seed <model.pretrain.seed>``), the test points of every complete
+    run (its own default evaluation), and the saturation rule the runs recorded (one rule)."""
+    curves: dict[str, list[dict]] = defaultdict(list)
+    rules: dict[str, dict] = {}
+    for row in collect(runs_dir):
+        if not row["default"] or row.get("prompt_set") not in (None, "test"):
+            continue
+        rd = Path(runs_dir) / row["run_id"]
+        cfg = yaml.safe_load((rd / "config.yaml").read_text())
+        rule = (cfg.get("regime") or {}).get("saturation")
+        if rule is None:
+            raise ValueError(
+                f"{rd / 'config.yaml'}: no regime.saturation: the run predates the rule"
+            )
+        rules[json.dumps(rule, sort_keys=True)] = rule
+        stage = (
+            json.loads((rd / "stages" / "train.json").read_text())
+            if (rd / "stages" / "train.json").exists()
+            else {}
+        )
+        m = cfg["model"]
+        base = f"{m['name']} seed {(m.get('pretrain') or {}).get('seed', '-')}"
+        curves[base].append(
+            {
+                "n": row["n_examples"],
+                "steps": (stage.get("budget") or {}).get("steps"),
+                **{k: row[k] for k in METRICS},
+                "run_id": row["run_id"],
+            }
+        )
+    if len(rules) > 1:
+        raise ValueError(
+            f"{runs_dir}: runs recorded {len(rules)} different regime.saturation rules; report them apart"
+        )
+    return dict(curves), next(iter(rules.values()), {})
+
+
+def markdown(results: dict[str, dict]) -> str:
+    lines = []
+    for base, r in sorted(results.items()):
+        n = f"n = {r['n']:,} ({r['steps']} steps)" if r["saturated"] else "not saturated"
+        lines += [
+            f"### {base}: {n}",
+            "",
+            r["reason"] + ".",
+            "",
+            "| n | steps | runs | " + " | ".join(METRICS) + " |",
+            "|---|---|---|" + "---|" * len(METRICS),
+        ]
+        lines += [
+            f"| {p['n']:,} | {p['steps']} | {p['runs']} | "
+            + " | ".join(_fmt(p[m]) for m in METRICS)
+            + " |"
+            for p in r["curve"]
+        ]
+        if r["plateau"]:
+            lines.append(
+                "| plateau | | | " + " | ".join(_fmt(r["plateau"][m]) for m in METRICS) + " |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.3f}" if _finite(v) else "-"
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("runs_dir", type=Path)
+    ap.add_argument("--out", type=Path, help="write saturation.md and saturation.json here")
+    args = ap.parse_args(argv)
+    try:
+        curves, rule = load_curves(args.runs_dir)
+    except ValueError as e:
+        sys.exit(str(e))
+    if not curves:
+        sys.exit(f"{args.runs_dir}: no complete runs with a test evaluation")
+    results = {
+        b: saturation(pts, rule["tolerance"], rule["plateau_points"]) for b, pts in curves.items()
+    }
+    md = (
+        f"Rule (`regime.saturation`, fixed before the runs): plateau = mean of the {rule['plateau_points']} largest "
+        f"sizes; tolerance {rule['tolerance']}.\n\n" + markdown(results)
+    )
+    print(md)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "saturation.md").write_text(md + "\n")
+        atomic_write_json(args.out / "saturation.json", {"rule": rule, "bases": results})
+
+
+if __name__ == "__main__":
+    main()

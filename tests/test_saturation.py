@@ -1,0 +1,188 @@
+"""The saturation definition (analysis/saturation.py) on synthetic curves with known answers:
+monotone, noisy, a dip after an early plateau, never saturating, saturated from the smallest
+size, and incomplete curves; and the curves read from run directories."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from analysis.saturation import load_curves, main, saturation
+from limalab.config.compose import compose
+
+RULE = compose([])["regime"]["saturation"]
+TOL, TOP = RULE["tolerance"], RULE["plateau_points"]
+SIZES = [250 * 2**k for k in range(8)]  # 250 ... 32,000: Fig. 6's doublings and below
+
+
+def curve(
+    eot: list[float], fmt: list[float], judge: list[float], sizes: list[int] = SIZES
+) -> list[dict]:
+    return [
+        {"n": n, "steps": 15 * math.ceil(n / 64), "eot_rate": e, "format": f, "judge_mean": j}
+        for n, e, f, j in zip(sizes, eot, fmt, judge, strict=True)
+    ]
+
+
+def test_the_rule_is_in_the_config_before_any_run() -> None:
+    assert TOP == 2 and TOL == {"eot_rate": 0.05, "format": 0.05, "judge_mean": 0.1}
+    assert (
+        TOL["judge_mean"] == compose([])["regime"]["verdicts"]["flat_delta"]
+    )  # one margin for "flat"
+
+
+def test_monotone_curve() -> None:
+    eot = [0.1, 0.5, 0.9, 0.97, 0.99, 0.99, 1.0, 0.99]  # plateau 0.995: within 0.05 from 2,000
+    fmt = [0.3, 0.6, 0.8, 0.9, 0.92, 0.93, 0.93, 0.94]  # plateau 0.935: from 2,000
+    judge = [1.5, 2.5, 3.2, 3.6, 3.75, 3.8, 3.82, 3.8]  # plateau 3.81: 3.6 is 0.21 away, 3.75 0.06
+    r = saturation(curve(eot, fmt, judge), TOL, TOP)
+    assert r["saturated"] and (r["n"], r["steps"]) == (4000, 15 * 63) and not r["left_censored"]
+    assert r["plateau"] == pytest.approx({"eot_rate": 0.995, "format": 0.935, "judge_mean": 3.81})
+    # the last metric to settle decides: with judge settled earlier, format's 0.8 at 1,000 still holds it
+    early = saturation(curve(eot, fmt, [3.8] * 8), TOL, TOP)
+    assert early["n"] == 2000
+
+
+def test_noisy_curve_has_the_noise_free_answer() -> None:
+    """3 runs per size, uniform noise of +-0.01 on every metric: the gaps around the answer
+    (judge 0.065 inside, 0.145 outside the 0.1 tolerance) hold for any draw."""
+    k = np.arange(8)
+    smooth = {
+        "eot_rate": 1 - 0.6 * 0.25**k,
+        "format": 0.95 - 0.6 * 0.25**k,
+        "judge_mean": 3.8 - 1.28 * 0.5**k,
+    }
+    assert saturation(curve(*smooth.values()), TOL, TOP)["n"] == 4000
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        points = [
+            {
+                "n": n,
+                "steps": i,
+                **{m: float(v[i] + rng.uniform(-0.01, 0.01)) for m, v in smooth.items()},
+            }
+            for i, n in enumerate(SIZES)
+            for _ in range(3)
+        ]
+        r = saturation(points, TOL, TOP)
+        assert r["saturated"] and r["n"] == 4000, (seed, r["reason"])
+        assert [p["runs"] for p in r["curve"]] == [3] * 8
+
+
+def test_a_dip_after_an_early_plateau_moves_the_point_past_it() -> None:
+    judge = [2.0, 3.8, 3.8, 3.8, 3.5, 3.8, 3.8, 3.8]  # within from 500, but 4,000 falls out
+    r = saturation(curve([1.0] * 8, [0.9] * 8, judge), TOL, TOP)
+    assert r["n"] == 8000
+
+
+def test_never_saturating_is_said_not_a_number() -> None:
+    judge = [1.5 + 0.3 * k for k in range(8)]  # still rising 0.3 per doubling at the top
+    r = saturation(curve([1.0] * 8, [0.9] * 8, judge), TOL, TOP)
+    assert not r["saturated"] and r["n"] is None and r["steps"] is None
+    assert (
+        r["reason"].startswith("not saturated")
+        and "judge_mean" in r["reason"]
+        and "eot_rate" not in r["reason"]
+    )
+    slow = saturation(curve([0.5 + 0.06 * k for k in range(8)], [0.9] * 8, [3.8] * 8), TOL, TOP)
+    # a slow rise: the top two agree (0.03 each from their mean) but the size below is 0.09 away
+    assert (
+        not slow["saturated"]
+        and slow["n"] is None
+        and "only at the 2 largest sizes" in slow["reason"]
+    )
+
+
+def test_flat_from_the_smallest_size_is_left_censored() -> None:
+    r = saturation(
+        curve([1.0] * 8, [0.9] * 8, [3.8, 3.85, 3.75, 3.8, 3.8, 3.8, 3.8, 3.8]), TOL, TOP
+    )
+    assert (
+        r["saturated"]
+        and r["n"] == 250
+        and r["left_censored"]
+        and "at or below the smallest" in r["reason"]
+    )
+
+
+def test_incomplete_curves_decide_nothing() -> None:
+    missing = curve([1.0] * 8, [0.9] * 8, [3.8] * 7 + [float("nan")])
+    r = saturation(missing, TOL, TOP)
+    assert not r["saturated"] and r["n"] is None and "judge_mean" in r["reason"]
+    short = saturation(curve([1.0] * 2, [0.9] * 2, [3.8] * 2, SIZES[:2]), TOL, TOP)
+    assert not short["saturated"] and "2 sizes" in short["reason"]
+
+
+def _run(root: Path, run_id: str, model: str, pseed: int, n: int, seed: int, judge: float) -> None:
+    """A complete run directory with what analysis reads (results, config, train stage, test summary)."""
+    rd = root / run_id
+    (rd / "evals" / "e1").mkdir(parents=True)
+    (rd / "stages").mkdir()
+    (rd / "results.json").write_text(
+        json.dumps(
+            {
+                "status": "complete",
+                "run_id": run_id,
+                "n_examples": n,
+                "default_eval": "e1",
+                "metrics": {},
+                "selected_checkpoint": "epoch-010.pt",
+                "knowledge_probe": {},
+                "knowledge_retained": {},
+            }
+        )
+    )
+    (rd / "config.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "data": {"name": "se_filtered", "subset_seed": 0},
+                "seed": seed,
+                "model": {"name": model, "init": "pretrained", "pretrain": {"seed": pseed}},
+                "train": {"epochs": 15, "budget": "epochs"},
+                "regime": {"saturation": RULE},
+            }
+        )
+    )
+    (rd / "stages" / "train.json").write_text(
+        json.dumps({"status": "complete", "budget": {"steps": 15 * n // 8}})
+    )
+    (rd / "evals" / "e1" / "summary.json").write_text(
+        json.dumps(
+            {
+                "eval_id": "e1",
+                "status": "complete",
+                "prompt_set": "test",
+                "judge": "reference@likert-2",
+                "judge_mean": judge,
+                "judge_ci95": [judge - 0.1, judge + 0.1],
+                "n_invalid": 0,
+                "format_mean": 0.9,
+                "eot_rate": 1.0,
+                "categories": {},
+            }
+        )
+    )
+
+
+def test_curves_from_run_directories(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    judges = {"tiny_llama": [2.0, 3.0, 3.8, 3.8, 3.8], "tiny_large": [3.0, 3.8, 3.8, 3.8, 3.8]}
+    sizes = [32, 63, 125, 250, 500]
+    for model, js in judges.items():
+        for n, j in zip(sizes, js, strict=True):
+            for seed in (0, 1):
+                _run(tmp_path / "runs", f"{model}-{n}-{seed}", model, 0, n, seed, j + 0.01 * seed)
+    curves, rule = load_curves(tmp_path / "runs")
+    assert rule == RULE and sorted(curves) == ["tiny_large seed 0", "tiny_llama seed 0"]
+    main([str(tmp_path / "runs"), "--out", str(tmp_path / "out")])
+    res = json.loads((tmp_path / "out" / "saturation.json").read_text())["bases"]
+    assert (res["tiny_llama seed 0"]["n"], res["tiny_large seed 0"]["n"]) == (
+        125,
+        63,
+    )  # the stronger base sooner
+    assert res["tiny_large seed 0"]["steps"] == 15 * 63 // 8
+    assert "### tiny_large seed 0: n = 63" in capsys.readouterr().out
