@@ -1,7 +1,7 @@
 PY ?= .venv/bin/python
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 
-.PHONY: setup setup-slurm test fuzz train lint bench bench-slice bench-data bench-gen bench-throughput ablations ablations-full ablations-smoke paper paper-smoke clean slurm-up slurm-down
+.PHONY: setup setup-slurm test fuzz train lint bench bench-slice bench-data bench-gen bench-throughput ablations ablations-full ablations-smoke paper paper-smoke capacity saturation clean slurm-up slurm-down
 
 SCALE ?= 1/8
 SEEDS ?= 0,1,2
@@ -71,6 +71,28 @@ paper:
 
 paper-smoke:
 	$(PY) -m limalab.ablations.paper_experiments --smoke --runs-dir runs/paper-smoke --report reports/paper-smoke
+
+# Base capacity (issue 21; docs/ablations.md, *Base capacity*). The larger base, model=tiny_large,
+# is pretrained (and gated on its knowledge probe) by its first run, once per pretraining seed.
+# capacity: the reduced grid on it (sweeps/capacity/: Fig. 5's arms at 2,000, Fig. 6's 2,000 and
+# 32,000; both pretraining seeds), then the +30 dialogue chains and +13 safety arms against the
+# LIMA mix at the paper's counts (sweeps/capacity/paper/), one report per pretraining seed.
+BASE_SEEDS ?= 0,1
+comma := ,
+capacity:
+	$(PY) -m limalab.ablations.run --sweeps sweeps/capacity --scale $(SCALE) --seeds $(SEEDS) --worlds $(WORLDS) \
+		--runs-dir runs/capacity --report reports/capacity $(OVERRIDES)
+	for s in $(subst $(comma), ,$(BASE_SEEDS)); do \
+		$(PY) -m limalab.ablations.paper --arms lima,lima_dialogue,lima_safety --seeds $(PAPER_SEEDS) \
+			--runs-dir runs/capacity-paper --report reports/capacity-paper/base-seed-$$s \
+			model=tiny_large model.pretrain.seed=$$s $(OVERRIDES) || exit 1; done
+
+# saturation: se_filtered from 250 to 32,000 examples on both bases (sweeps/saturation/), then
+# where format saturates per base (analysis/saturation.py, the rule in regime.saturation)
+saturation:
+	$(PY) -m limalab.ablations.run --sweeps sweeps/saturation --scale $(SCALE) --seeds $(SEEDS) --worlds $(WORLDS) \
+		--runs-dir runs/saturation --no-report $(OVERRIDES)
+	$(PY) -m analysis.saturation runs/saturation --out reports/saturation
 
 bench: bench-slice bench-data bench-gen bench-throughput
 

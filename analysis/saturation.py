@@ -138,10 +138,16 @@ def load_curves(runs_dir: Path) -> tuple[dict[str, list[dict]], dict[str, Any]]:
         curves[base].append(
             {
                 "n": row["n_examples"],
+                "data": row["data"],
                 "steps": (stage.get("budget") or {}).get("steps"),
                 **{k: row[k] for k in METRICS},
                 "run_id": row["run_id"],
             }
+        )
+    data = {p["data"] for pts in curves.values() for p in pts}
+    if len(data) > 1:
+        raise ValueError(
+            f"{runs_dir}: runs of {len(data)} data configs ({', '.join(sorted(data))}); a curve is one's"
         )
     if len(rules) > 1:
         raise ValueError(

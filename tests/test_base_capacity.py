@@ -10,6 +10,10 @@ from pathlib import Path
 import pytest
 
 import limalab.world.base as base_module
+from limalab.ablations.grid import expand_hydra, load_sweep, wandb_runs
+from limalab.ablations.paper import chosen_arms
+from limalab.ablations.paper import run_dirs as paper_run_dirs
+from limalab.ablations.run import plan
 from limalab.config.base_recipe import derive, table
 from limalab.config.compose import compose
 from limalab.config.validate import validate
@@ -183,3 +187,52 @@ def test_the_larger_base_builds_on_the_smoke_world_through_the_probe_gate(
     print(
         f"larger smoke base: {probe['n_params']:,} parameters vs {ref['n_params']:,}; gate {gate}; {wall:.1f} s"
     )
+
+
+GRIDS = Path(__file__).parents[1] / "sweeps"
+
+
+def _overrides(run: dict) -> list[str]:
+    return [f"{k}={v}" for k, v in run.items()]
+
+
+def test_capacity_and_saturation_grids_compose_on_the_smoke_world() -> None:
+    """Every run the capacity and saturation targets launch composes and validates (on the smoke
+    world, at the smallest scale the regime holds at), on the base its grid names."""
+    # one training seed: the seed axis changes no composition (the grids' own seed lists stay 3)
+    plans = {name: plan(GRIDS / name, "1/64", [0], [0]) for name in ("capacity", "saturation")}
+    assert [g for g, _, _ in plans["capacity"]] == ["capacity_fig5", "capacity_fig6"]
+    for grids in plans.values():
+        for _, overrides, n in grids:
+            runs = expand_hydra(overrides)
+            assert len(runs) == n
+            for run in runs:
+                cfg = validate(compose(["experiment=smoke", *_overrides(run)]))
+                assert (
+                    cfg["model"]["name"]
+                    == {"tiny": "tiny_llama", "tiny_large": "tiny_large"}[run["model"]]
+                )
+                assert cfg["model"]["pretrain"]["seed"] == int(run["model.pretrain.seed"])
+    sat = load_sweep(GRIDS / "saturation" / "saturation.yaml")
+    assert {r["model"] for r in wandb_runs(sat)} == {"tiny", "tiny_large"}
+    assert sorted({r["data.size"] for r in wandb_runs(sat)}) == [250 * 2**k for k in range(8)]
+    assert all(
+        len({r["seed"] for r in wandb_runs(load_sweep(p))}) == 3
+        for p in [GRIDS / "saturation" / "saturation.yaml", *(GRIDS / "capacity").glob("*.yaml")]
+    )
+
+
+def test_the_capacity_paper_arms_are_the_sweep_files_runs() -> None:
+    """make capacity trains the dialogue and safety arms with limalab.ablations.paper --arms: the
+    same run ids as sweeps/capacity/paper/capacity_paper.yaml launches online."""
+    sweep = load_sweep(GRIDS / "capacity" / "paper" / "capacity_paper.yaml")
+    for pseed in (0, 1):
+        extra = ["model=tiny_large", f"model.pretrain.seed={pseed}"]
+        dirs = paper_run_dirs(Path("r"), [0], extra)
+        ours = {dirs[a, 0].name for a in chosen_arms("lima,lima_dialogue,lima_safety")}
+        online = {
+            run_id(compose(_overrides(r)))
+            for r in wandb_runs(sweep)
+            if r["model.pretrain.seed"] == pseed
+        }
+        assert ours == online and len(ours) == 3

@@ -118,7 +118,16 @@ def test_incomplete_curves_decide_nothing() -> None:
     assert not short["saturated"] and "2 sizes" in short["reason"]
 
 
-def _run(root: Path, run_id: str, model: str, pseed: int, n: int, seed: int, judge: float) -> None:
+def _run(
+    root: Path,
+    run_id: str,
+    model: str,
+    pseed: int,
+    n: int,
+    seed: int,
+    judge: float,
+    data: str = "se_filtered",
+) -> None:
     """A complete run directory with what analysis reads (results, config, train stage, test summary)."""
     rd = root / run_id
     (rd / "evals" / "e1").mkdir(parents=True)
@@ -140,7 +149,7 @@ def _run(root: Path, run_id: str, model: str, pseed: int, n: int, seed: int, jud
     (rd / "config.yaml").write_text(
         yaml.safe_dump(
             {
-                "data": {"name": "se_filtered", "subset_seed": 0},
+                "data": {"name": data, "subset_seed": 0},
                 "seed": seed,
                 "model": {"name": model, "init": "pretrained", "pretrain": {"seed": pseed}},
                 "train": {"epochs": 15, "budget": "epochs"},
@@ -186,3 +195,6 @@ def test_curves_from_run_directories(tmp_path: Path, capsys: pytest.CaptureFixtu
     )  # the stronger base sooner
     assert res["tiny_large seed 0"]["steps"] == 15 * 63 // 8
     assert "### tiny_large seed 0: n = 63" in capsys.readouterr().out
+    _run(tmp_path / "runs", "other", "tiny_llama", 0, 32, 0, 3.0, data="wikihow")
+    with pytest.raises(ValueError, match="runs of 2 data configs"):
+        load_curves(tmp_path / "runs")

@@ -12,8 +12,11 @@ Each treatment is re-tuned from the same base with the same seeds as its control
 ``src/train.py`` (one Hydra multirun), evaluations ``src/evaluate.py``: a rerun skips what is
 done, so a killed ``make paper`` loses nothing.
 
-    python -m limalab.ablations.paper_experiments [--seeds 0] [--smoke] [--runs-dir runs/paper]
-        [--report reports/paper]
+    python -m limalab.ablations.paper_experiments [--seeds 0] [--smoke] [--runs-dir runs/paper] [--report
+    reports/paper] [--arms lima,lima_dialogue,lima_safety] [overrides, e.g. model=tiny_large]
+
+``--arms`` trains and evaluates only those arms (``make capacity``: the dialogue and safety arms
+against their control on the larger base); the report says "not run" for the rest.
 """
 
 from __future__ import annotations
@@ -74,6 +77,16 @@ def run_dirs(runs_dir: Path, seeds: list[int], extra: list[str]) -> dict[tuple[s
     return out
 
 
+def chosen_arms(text: str) -> list[str]:
+    """The arms named (in ARMS order); an unknown name is one line naming the known ones."""
+    names = [a.strip() for a in text.split(",") if a.strip()]
+    if unknown := [a for a in names if a not in ARMS] or (not names and ["(none)"]):
+        raise SystemExit(
+            f"--arms: unknown {', '.join(unknown)}; expected some of {', '.join(ARMS)}"
+        )
+    return [a for a in ARMS if a in names]
+
+
 def call(cmd: list[str], what: str) -> None:
     print(f"paper: {what}", flush=True)
     proc = subprocess.run(cmd)
@@ -81,9 +94,9 @@ def call(cmd: list[str], what: str) -> None:
         raise SystemExit(f"{what} failed ({proc.returncode}); rerun the same command to resume")
 
 
-def train_arms(seeds: list[int], extra: list[str], runs_dir: Path) -> None:
-    """Every arm at every seed, one Hydra multirun of ``src/train.py``."""
-    arms = ",".join(data for data, _ in ARMS.values())
+def train_arms(seeds: list[int], extra: list[str], runs_dir: Path, chosen: list[str]) -> None:
+    """Every chosen arm at every seed, one Hydra multirun of ``src/train.py``."""
+    arms = ",".join(ARMS[a][0] for a in chosen)
     call(
         [
             sys.executable,
@@ -96,21 +109,25 @@ def train_arms(seeds: list[int], extra: list[str], runs_dir: Path) -> None:
             f"runs_dir={runs_dir}",
             "trainer.enable_progress_bar=false",
         ],
-        f"training {len(ARMS) * len(seeds)} runs",
+        f"training {len(chosen) * len(seeds)} runs",
     )
 
 
-def evaluate_arms(dirs: dict[tuple[str, int], Path]) -> None:
-    """Each arm's extra prompt sets (``EXTRA_EVALS``) and, per seed, lima against alpaca with
-    the pairwise judge (Fig. 1), all through ``src/evaluate.py``."""
+def evaluate_arms(dirs: dict[tuple[str, int], Path], chosen: list[str]) -> None:
+    """Each chosen arm's extra prompt sets (``EXTRA_EVALS``) and, per seed, lima against alpaca
+    with the pairwise judge (Fig. 1) when both run, all through ``src/evaluate.py``."""
     evaluate = [sys.executable, str(ROOT / "src" / "evaluate.py")]
     for (arm, seed), rd in dirs.items():
+        if arm not in chosen:
+            continue
         for prompt_set in EXTRA_EVALS.get(arm, ()):
             call(
                 [*evaluate, f"run_dir={rd}", f"eval.prompt_set={prompt_set}"],
                 f"{arm} seed {seed}: {prompt_set}",
             )
-        if arm == "lima":  # Fig. 1: both orders, on the test generations both runs already have
+        if (
+            arm == "lima" and "alpaca" in chosen
+        ):  # Fig. 1: both orders, on both runs' test generations
             call(
                 [
                     *evaluate,
@@ -131,15 +148,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--runs-dir", type=Path, default=Path("runs/paper"))
     ap.add_argument("--report", type=Path, default=Path("reports/paper"))
     ap.add_argument("--smoke", action="store_true", help="the same pipeline on the smoke world")
+    ap.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated, of {', '.join(ARMS)}")
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
     args = ap.parse_args(argv)
     extra = (SMOKE if args.smoke else []) + list(args.overrides)
-    seeds = ints(args.seeds)
+    seeds, chosen = ints(args.seeds), chosen_arms(args.arms)
     t0 = time.time()
-    for arm, (_, expected) in ARMS.items():
-        print(f"paper: {arm}: expected {expected}", flush=True)
-    train_arms(seeds, extra, args.runs_dir)
-    evaluate_arms(run_dirs(args.runs_dir, seeds, extra))
+    for arm in chosen:
+        print(f"paper: {arm}: expected {ARMS[arm][1]}", flush=True)
+    train_arms(seeds, extra, args.runs_dir, chosen)
+    evaluate_arms(run_dirs(args.runs_dir, seeds, extra), chosen)
     print(
         f"paper: runs and evaluations done in {time.time() - t0:.0f} s; writing the report",
         flush=True,

@@ -98,6 +98,11 @@ def _parser() -> argparse.ArgumentParser:
         "(analysis.report --wandb; offline unless WANDB_MODE=online, its files under the report "
         "directory)",
     )
+    ap.add_argument(
+        "--no-report",
+        action="store_true",
+        help="train only (make saturation writes its own report)",
+    )
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
     return ap
 
@@ -175,8 +180,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     t0 = time.time()
     failed = run_grids(grids, extra, args.runs_dir)
-    print(f"ablations: grids done in {time.time() - t0:.0f} s; writing the report", flush=True)
-    write_report(args.runs_dir, args.report, args.scale, args.sweeps, args.wandb)
+    print(f"ablations: grids done in {time.time() - t0:.0f} s", flush=True)
+    if not args.no_report:
+        print(f"ablations: writing the report to {args.report}", flush=True)
+        write_report(args.runs_dir, args.report, args.scale, args.sweeps, args.wandb)
     if failed:
         raise SystemExit(
             f"ablations: {len(failed)} of {len(grids)} grids had runs that did not complete "

@@ -94,3 +94,33 @@ def table(model: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _shape(arch: dict[str, Any]) -> str:
     return f"{arch['hidden_size']} x {arch['num_hidden_layers']}, {arch['intermediate_size']}"
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    lines = ["| value | reference base | invariant | larger base |", "|---|---|---|---|"]
+    return "\n".join(
+        lines
+        + [f"| {r['value']} | {r['reference']} | {r['invariant']} | {r['derived']} |" for r in rows]
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m limalab.config.base_recipe [overrides]``: the derivation table of a derived base
+    (``model=tiny_large`` unless the overrides pick another)."""
+    import sys
+
+    from limalab.config.compose import compose
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    model = compose(
+        args if any(a.startswith("model=") for a in args) else ["model=tiny_large", *args]
+    )["model"]
+    if not model.get("reference"):
+        raise SystemExit(
+            f"model {model['name']}: not derived from another base (no model.reference)"
+        )
+    print(markdown(table(model)))
+
+
+if __name__ == "__main__":
+    main()
