@@ -11,8 +11,9 @@ docs/ablations.md, *Base capacity*) and read from the runs' own configs.
 - **Not saturated** when the largest sizes do not agree within the tolerance (the curve still
   moves at the top: no plateau to be within), when no size below the plateau's own is within
   the tolerance (a slow rise whose top neighbours agree), or when a metric is missing; the
-  result then has no n, and says why, never a number. A curve within tolerance from its smallest size on is
-  saturated *at or below* that size (``left_censored``): the grid does not show where it began.
+  result then has no n, and says why, never a number. A curve within tolerance from its
+  smallest size on is saturated *at or below* that size (``left_censored``): the grid does not
+  show where it began.
 
     python -m analysis.saturation runs/saturation --out reports/saturation
 """
@@ -59,7 +60,8 @@ def saturation(
         }
     if len(curve) < plateau_points + 1:
         return out | {
-            "reason": f"{len(curve)} sizes: the plateau takes the {plateau_points} largest and at least "
+            "reason": f"{len(curve)} sizes: the plateau takes the {plateau_points} largest and "
+            "at least "
             "one size below it is needed"
         }
     top = curve[-plateau_points:]
@@ -147,11 +149,13 @@ def load_curves(runs_dir: Path) -> tuple[dict[str, list[dict]], dict[str, Any]]:
     data = {p["data"] for pts in curves.values() for p in pts}
     if len(data) > 1:
         raise ValueError(
-            f"{runs_dir}: runs of {len(data)} data configs ({', '.join(sorted(data))}); a curve is one's"
+            f"{runs_dir}: runs of {len(data)} data configs ({', '.join(sorted(data))}); "
+            "a curve is one's"
         )
     if len(rules) > 1:
         raise ValueError(
-            f"{runs_dir}: runs recorded {len(rules)} different regime.saturation rules; report them apart"
+            f"{runs_dir}: runs recorded {len(rules)} different regime.saturation rules; "
+            "report them apart"
         )
     return dict(curves), next(iter(rules.values()), {})
 
@@ -203,7 +207,8 @@ def main(argv: list[str] | None = None) -> None:
         b: saturation(pts, rule["tolerance"], rule["plateau_points"]) for b, pts in curves.items()
     }
     md = (
-        f"Rule (`regime.saturation`, fixed before the runs): plateau = mean of the {rule['plateau_points']} largest "
+        "Rule (`regime.saturation`, fixed before the runs): plateau = mean of the "
+        f"{rule['plateau_points']} largest "
         f"sizes; tolerance {rule['tolerance']}.\n\n" + markdown(results)
     )
     print(md)

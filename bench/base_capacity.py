@@ -50,7 +50,8 @@ def main() -> None:
     steps = -(-len(chunks) // pre["batch_size"]) * pre["epochs"]
     print(
         f"world: vocabulary {len(tok):,}; {len(chunks):,} chunks of {pre['seq_len']} tokens; "
-        f"{len(chunks) * pre['seq_len'] * pre['epochs']:,} tokens and {steps:,} steps in {pre['epochs']} passes"
+        f"{len(chunks) * pre['seq_len'] * pre['epochs']:,} tokens and {steps:,} steps in "
+        f"{pre['epochs']} passes"
     )
     x = torch.tensor([c[0] for c in chunks[: pre["batch_size"]]])
     models, opts, flops = {}, {}, {}
@@ -63,7 +64,8 @@ def main() -> None:
         flops[k] = flops_per_token(n_ne, m["arch"], pre["seq_len"])
         print(
             f"{k}: {n:,} parameters ({n / 1e6:.2f}M; {n_ne:,} without the input embedding), "
-            f"{flops[k] / 1e6:.1f} MFLOPs per training token; pretraining lr {m['pretrain']['lr']:g}, "
+            f"{flops[k] / 1e6:.1f} MFLOPs per training token; "
+            f"pretraining lr {m['pretrain']['lr']:g}, "
             f"{m['pretrain']['epochs']} passes"
         )
 
@@ -84,10 +86,12 @@ def main() -> None:
     for i, k in enumerate(cfgs):
         ts = [p[i] for p in pairs]
         print(
-            f"{k}: step median {statistics.median(ts):.3f} s, fastest {min(ts):.3f} s ({args.rounds} steps)"
+            f"{k}: step median {statistics.median(ts):.3f} s, fastest {min(ts):.3f} s "
+            f"({args.rounds} steps)"
         )
     print(
-        f"step time ratio (paired rounds): median {statistics.median(ratios):.2f}, quartiles {q[0]:.2f}-{q[2]:.2f}; "
+        f"step time ratio (paired rounds): median {statistics.median(ratios):.2f}, "
+        f"quartiles {q[0]:.2f}-{q[2]:.2f}; "
         f"FLOP ratio {fr:.2f}"
     )
     print(

@@ -131,7 +131,8 @@ def test_probe_gate_known_answers() -> None:
     )
 
 
-@pytest.mark.slow  # pretrains the 11.6M-parameter shape for one smoke epoch (10 steps): ~50 s on 2 busy cores
+# pretrains the 11.6M-parameter shape for one smoke epoch (10 steps): ~50 s on 2 busy cores
+@pytest.mark.slow
 def test_the_larger_base_builds_on_the_smoke_world_through_the_probe_gate(
     smoke_world: Path, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -163,7 +164,7 @@ def test_the_larger_base_builds_on_the_smoke_world_through_the_probe_gate(
     assert probe["n_facts"] == ref["n_facts"] > 0 and 0 <= probe["accuracy"] <= 1
     gate = probe["gate"]
     assert gate["reference"] == ref["base"] and set(gate["facts"]) == {"accuracy"}
-    # usable exactly when it knows as many test facts; otherwise one line naming the key, weights kept
+    # usable exactly when it knows as many test facts; else one line naming the key, weights kept
     assert (error is None) == gate["passed"], (error, gate)
     if error:
         assert (
@@ -171,7 +172,7 @@ def test_the_larger_base_builds_on_the_smoke_world_through_the_probe_gate(
             and "\n" not in error
             and (path / "model.safetensors").exists()
         )
-    # a reference that knows more: the cached base is refused on use, in one line, not pretrained again
+    # a reference that knows more: the cached base is refused on use, in one line, not retrained
     ref_dir, real = tmp_path / "base" / ref["base"], base_module.read_probe
     monkeypatch.setattr(
         base_module,
@@ -185,7 +186,8 @@ def test_the_larger_base_builds_on_the_smoke_world_through_the_probe_gate(
         pretrained_base(m, smoke_world, tok, tmp_path, tkw)
     assert (path / "model.safetensors").stat().st_mtime_ns == mtime
     print(
-        f"larger smoke base: {probe['n_params']:,} parameters vs {ref['n_params']:,}; gate {gate}; {wall:.1f} s"
+        f"larger smoke base: {probe['n_params']:,} parameters vs {ref['n_params']:,}; "
+        f"gate {gate}; {wall:.1f} s"
     )
 
 

@@ -43,7 +43,7 @@ def test_monotone_curve() -> None:
     r = saturation(curve(eot, fmt, judge), TOL, TOP)
     assert r["saturated"] and (r["n"], r["steps"]) == (4000, 15 * 63) and not r["left_censored"]
     assert r["plateau"] == pytest.approx({"eot_rate": 0.995, "format": 0.935, "judge_mean": 3.81})
-    # the last metric to settle decides: with judge settled earlier, format's 0.8 at 1,000 still holds it
+    # the last metric to settle decides: with judge settled early, format's 0.8 at 1,000 holds it
     early = saturation(curve(eot, fmt, [3.8] * 8), TOL, TOP)
     assert early["n"] == 2000
 
@@ -128,7 +128,8 @@ def _run(
     judge: float,
     data: str = "se_filtered",
 ) -> None:
-    """A complete run directory with what analysis reads (results, config, train stage, test summary)."""
+    """A complete run directory with what analysis reads (results, config, train stage, test
+    summary)."""
     rd = root / run_id
     (rd / "evals" / "e1").mkdir(parents=True)
     (rd / "stages").mkdir()

@@ -61,7 +61,7 @@ def register_resolver() -> None:
 
 
 def table(model: dict[str, Any]) -> list[dict[str, Any]]:
-    """Reference value, invariant, derived value for a base with a ``reference`` (the docs' table)."""
+    """Reference value, invariant, derived value of a base with a ``reference`` (docs' table)."""
     ref, rule, pre = model["reference"], model["derive"], model["pretrain"]
     width = model["arch"]["hidden_size"] / ref["arch"]["hidden_size"]
     rows = [

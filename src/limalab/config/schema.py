@@ -4,7 +4,8 @@ The values — the defaults a user sees in ``python src/train.py --cfg job`` and
 command line — live in ``conf/`` and nowhere else: fields here have no defaults, except the
 optional per-item flags of a data source (``scaled``, ``allow_repeat``, ...) that a YAML file
 states only where it needs them, and a miniature base's ``reference``/``derive`` (only a base
-scaled up from another has them, so today's config and run ids stay as they were). Unknown keys are errors (a typo such as ``+data.sizee=5``
+scaled up from another has them, so today's config and run ids stay as they were). Unknown
+keys are errors (a typo such as ``+data.sizee=5``
 would otherwise be accepted silently and make a new run id).
 
 Plugins declare their own options: a reader's source keys and a judge's keys are checked
@@ -152,10 +153,15 @@ class MiniatureModel(ModelCommon):
     @model_validator(mode="after")
     def derived_from_reference(self) -> MiniatureModel:
         if (self.reference is None) != (self.derive is None):
-            raise ValueError("derive: a base scaled up from another needs both model.reference (the base it "
-                             "scales up) and model.derive (how its recipe follows), or neither")
+            raise ValueError(
+                "derive: a base scaled up from another needs both model.reference (the base it "
+                "scales up) and model.derive (how its recipe follows), or neither"
+            )
         if self.reference is not None and self.reference.reference is not None:
-            raise ValueError("reference: expected a base that is not itself derived (e.g. model@model.reference=tiny)")
+            raise ValueError(
+                "reference: expected a base that is not itself derived "
+                "(e.g. model@model.reference=tiny)"
+            )
         return self
 
 

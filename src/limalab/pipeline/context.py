@@ -120,7 +120,11 @@ class RunContext:
 
     @cached_property
     def probe(self) -> dict:
-        return base_probe(self.cfg["model"], self.base_dir, self.world_dir, self.cache_dir) if self.base_dir else {}
+        return (
+            base_probe(self.cfg["model"], self.base_dir, self.world_dir, self.cache_dir)
+            if self.base_dir
+            else {}
+        )
 
     @cached_property
     def judge(self) -> Any:

@@ -107,7 +107,8 @@ def probe_gate(probe: dict, reference: dict, measures: list[str]) -> dict:
             "passed": False,
             "facts": {},
             "reason": f"probes over different facts ({probe.get('n_facts')} "
-            f"{probe.get('prompt_set')} vs {reference.get('n_facts')} {reference.get('prompt_set')})",
+            f"{probe.get('prompt_set')} vs {reference.get('n_facts')} "
+            f"{reference.get('prompt_set')})",
         }
     facts = {m: [known_facts(probe, m), known_facts(reference, m)] for m in measures}
     return {
@@ -125,8 +126,9 @@ def gate_failure(model_cfg: dict[str, Any], path: Path, ref_dir: Path, gate: dic
         if a < b
     ) or gate.get("reason", "")
     return (
-        f"model.derive.gate: base {path.name} ({model_cfg['name']}) knows fewer test facts than its reference "
-        f"{ref_dir.name} ({model_cfg['reference']['name']}): {short}; not usable (its weights stay in {path})"
+        f"model.derive.gate: base {path.name} ({model_cfg['name']}) knows fewer test facts than "
+        f"its reference {ref_dir.name} ({model_cfg['reference']['name']}): {short}; "
+        f"not usable (its weights stay in {path})"
     )
 
 
