@@ -80,17 +80,17 @@ paper-smoke:
 BASE_SEEDS ?= 0,1
 comma := ,
 capacity:
-	$(PY) -m limalab.ablations.run --sweeps sweeps/capacity --scale $(SCALE) --seeds $(SEEDS) --worlds $(WORLDS) \
+	$(PY) -m limalab.ablations.run_grids --sweeps sweeps/capacity --scale $(SCALE) --seeds $(SEEDS) --worlds $(WORLDS) \
 		--runs-dir runs/capacity --report reports/capacity $(OVERRIDES)
 	for s in $(subst $(comma), ,$(BASE_SEEDS)); do \
-		$(PY) -m limalab.ablations.paper --arms lima,lima_dialogue,lima_safety --seeds $(PAPER_SEEDS) \
+		$(PY) -m limalab.ablations.paper_experiments --arms lima,lima_dialogue,lima_safety --seeds $(PAPER_SEEDS) \
 			--runs-dir runs/capacity-paper --report reports/capacity-paper/base-seed-$$s \
 			model=tiny_large model.pretrain.seed=$$s $(OVERRIDES) || exit 1; done
 
 # saturation: se_filtered from 250 to 32,000 examples on both bases (sweeps/saturation/), then
 # where format saturates per base (analysis/saturation.py, the rule in regime.saturation)
 saturation:
-	$(PY) -m limalab.ablations.run --sweeps sweeps/saturation --scale $(SCALE) --seeds $(SEEDS) --worlds $(WORLDS) \
+	$(PY) -m limalab.ablations.run_grids --sweeps sweeps/saturation --scale $(SCALE) --seeds $(SEEDS) --worlds $(WORLDS) \
 		--runs-dir runs/saturation --no-report $(OVERRIDES)
 	$(PY) -m analysis.saturation runs/saturation --out reports/saturation
 

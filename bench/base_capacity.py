@@ -20,8 +20,8 @@ import torch
 
 from limalab.config.compose import compose
 from limalab.model.base import tiny_llama
-from limalab.world.base import corpus_chunks
 from limalab.world.build import WorldConfig, build_world
+from limalab.world.pretrain import corpus_chunks
 from limalab.world.tokenizer import world_tokenizer
 
 BASES = {"tiny": [], "tiny_large": ["model=tiny_large"]}

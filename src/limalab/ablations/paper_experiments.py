@@ -12,8 +12,9 @@ Each treatment is re-tuned from the same base with the same seeds as its control
 ``src/train.py`` (one Hydra multirun), evaluations ``src/evaluate.py``: a rerun skips what is
 done, so a killed ``make paper`` loses nothing.
 
-    python -m limalab.ablations.paper_experiments [--seeds 0] [--smoke] [--runs-dir runs/paper] [--report
-    reports/paper] [--arms lima,lima_dialogue,lima_safety] [overrides, e.g. model=tiny_large]
+    python -m limalab.ablations.paper_experiments [--seeds 0] [--smoke] [--runs-dir runs/paper]
+        [--report reports/paper] [--arms lima,lima_dialogue,lima_safety]
+        [overrides, e.g. model=tiny_large]
 
 ``--arms`` trains and evaluates only those arms (``make capacity``: the dialogue and safety arms
 against their control on the larger base); the report says "not run" for the rest.

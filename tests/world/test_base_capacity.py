@@ -9,18 +9,18 @@ from pathlib import Path
 
 import pytest
 
-import limalab.world.base as base_module
+import limalab.world.pretrain as base_module
 from limalab.ablations.grid import expand_hydra, load_sweep, wandb_runs
-from limalab.ablations.paper import chosen_arms
-from limalab.ablations.paper import run_dirs as paper_run_dirs
-from limalab.ablations.run import plan
+from limalab.ablations.paper_experiments import chosen_arms
+from limalab.ablations.paper_experiments import run_dirs as paper_run_dirs
+from limalab.ablations.run_grids import plan
 from limalab.config.base_recipe import derive, table
 from limalab.config.compose import compose
 from limalab.config.validate import validate
 from limalab.model.base import tiny_llama
 from limalab.model.strategy import split_trainer_config
 from limalab.tracking.identity import run_id
-from limalab.world.base import (
+from limalab.world.pretrain import (
     BaseNotUsable,
     base_hash,
     base_probe,
@@ -191,7 +191,7 @@ def test_the_larger_base_builds_on_the_smoke_world_through_the_probe_gate(
     )
 
 
-GRIDS = Path(__file__).parents[1] / "sweeps"
+GRIDS = Path(__file__).parents[2] / "sweeps"
 
 
 def _overrides(run: dict) -> list[str]:
@@ -225,8 +225,9 @@ def test_capacity_and_saturation_grids_compose_on_the_smoke_world() -> None:
 
 
 def test_the_capacity_paper_arms_are_the_sweep_files_runs() -> None:
-    """make capacity trains the dialogue and safety arms with limalab.ablations.paper --arms: the
-    same run ids as sweeps/capacity/paper/capacity_paper.yaml launches online."""
+    """make capacity trains the dialogue and safety arms with
+    limalab.ablations.paper_experiments --arms: the same run ids as
+    sweeps/capacity/paper/capacity_paper.yaml launches online."""
     sweep = load_sweep(GRIDS / "capacity" / "paper" / "capacity_paper.yaml")
     for pseed in (0, 1):
         extra = ["model=tiny_large", f"model.pretrain.seed={pseed}"]
