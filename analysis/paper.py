@@ -344,79 +344,95 @@ def main(argv: list[str] | None = None) -> None:
         w = csv.writer(f)
         w.writerow(["arm", "seed", "run_dir"])
         w.writerows([arm, s, str(rd)] for (arm, s), rd in dirs.items())
-    _figures(data, args.out)
+    from analysis.figures import redraw
+
+    redraw(args.out)  # from paper.json, as a recorded report redraws
     print(text)
 
 
-def _figures(data: dict, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig = draw_paper_figure(data, plt)
-    fig.savefig(out / "paper_experiments.png", dpi=130)
-    plt.close(fig)
+def _seeds(n: int, unit: str = "") -> str:
+    return f"n = {n} seed{'s' if n != 1 else ''}{unit}"
 
 
-def draw_paper_figure(data: dict, plt) -> object:
-    """Left: LIMA against Alpaca, win / tie / loss shares (ours with 95% CIs over seeds, n
-    seeds; the paper's 65B human study beside). Right: excellent turns per dialogue turn with
-    95% CIs over seeds, the paper's all-turn shares (zero-shot 45.2%, with chains 76.1%) drawn."""
-    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.4))
-    pw = data["headline"]["pairwise"]
+NO_CI = "one seed: no CI over seeds"
+
+
+def _pairwise_panel(ax, pw: dict) -> None:
+    """Win / tie / loss shares, ours (95% CIs over seeds when there are several) above the
+    paper's 65B human study; each share written in its segment."""
     n = max((pw[k].get("n_seeds", 0) for k in ("win", "tie", "loss")), default=0)
     bars = {
-        "paper (65B, humans)": ({**PAPER["fig1_vs_alpaca"]}, None),
-        f"miniature (n = {n} seeds)": ({k: pw[k]["mean"] for k in ("win", "tie", "loss")}, pw),
+        "paper\n(65B, humans)": ({**PAPER["fig1_vs_alpaca"]}, None),
+        f"miniature\n{_seeds(n)}" + ("" if n > 1 else f"\n({NO_CI})"): (
+            {k: pw[k]["mean"] for k in ("win", "tie", "loss")},
+            pw if n > 1 else None,
+        ),
     }
     for i, (r, ci) in enumerate(bars.values()):
         left = 0.0
         for k, color in (("win", "#4c72b0"), ("tie", "#bbbbbb"), ("loss", "#dd8452")):
             v = 0.0 if np.isnan(r[k]) else r[k]
-            axes[0].barh(i, v, left=left, color=color, label=k if i == 0 else None)
+            ax.barh(i, v, left=left, color=color, label=k if i == 0 else None)
+            if v >= 0.06:
+                ax.text(left + v / 2, i, f"{v:.0%}", ha="center", va="center", fontsize=7)
             if ci is not None and not np.isnan(ci[k]["ci95"][0]):
                 half = (ci[k]["ci95"][1] - ci[k]["ci95"][0]) / 2
-                axes[0].errorbar(left + v, i, xerr=half, color="black", capsize=3, lw=0.8)
+                ax.errorbar(left + v, i, xerr=half, color="black", capsize=3, lw=0.8)
             left += v
-    axes[0].set_yticks([0, 1], list(bars), fontsize=7)
-    axes[0].set_xlabel("share of pairwise judgments (both orders; 95% CI over seeds)", fontsize=7)
-    axes[0].set_title("LIMA vs Alpaca: win / tie / loss", fontsize=8)
-    axes[0].legend(loc="lower right", fontsize=6)
-    turns = data["dialogue"]
+    ax.set_yticks([0, 1], list(bars), fontsize=7)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(
+        "share of pairwise judgments (both orders" + ("; 95% CI over seeds)" if n > 1 else ")"),
+        fontsize=7,
+    )
+    ax.set_title("LIMA vs Alpaca: win / tie / loss", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3, fontsize=6, frameon=False)
+
+
+def _dialogue_panel(ax, turns: dict) -> None:
+    """Excellent turns per dialogue turn (95% CIs over seeds when there are several) and the
+    paper's all-turn shares."""
+    alone = False
     for arm, style, key, color in (
         ("lima", "o--", "zero_shot", "#4c72b0"),
         ("lima_dialogue", "s-", "chains", "#55a868"),
     ):
-        ts = sorted(turns[arm]["turns"])
-        ex = [turns[arm]["turns"][t]["excellent"] for t in ts]
+        by_turn = {int(t): v for t, v in turns[arm]["turns"].items()}  # JSON keys are strings
+        ts = sorted(by_turn)
+        ex = [by_turn[t]["excellent"] for t in ts]
         err = np.nan_to_num(
             np.abs([[e["mean"] - e["ci95"][0] for e in ex], [e["ci95"][1] - e["mean"] for e in ex]])
         )
         nseeds = max((e.get("n_seeds", 0) for e in ex), default=0)
-        axes[1].errorbar(
+        alone |= bool(ex) and nseeds < 2
+        ax.errorbar(
             ts,
             [e["mean"] for e in ex],
-            yerr=err if ex else None,
+            yerr=err if ex and nseeds > 1 else None,
             fmt=style,
             color=color,
             capsize=3,
-            label=f"{arm} (n = {nseeds} seeds x 10 conversations)",
+            label=f"{arm} ({_seeds(nseeds, ' x 10 conversations')})",
         )
-        axes[1].axhline(
-            PAPER["dialogue"][key]["excellent"],
-            color=color,
-            ls=":",
-            lw=1,
-            label=f"paper, all turns: {PAPER['dialogue'][key]['excellent']:.1%} "
-            f"({key.replace('_', '-')})",
-        )
-        axes[1].set_xticks(ts)
-    axes[1].set_xlabel("dialogue turn", fontsize=7)
-    axes[1].set_ylabel("excellent share", fontsize=7)
-    axes[1].set_ylim(0, 1)
-    axes[1].set_title("dialogue: excellent turns", fontsize=8)
-    axes[1].legend(fontsize=5)
+        paper = PAPER["dialogue"][key]["excellent"]
+        label = f"paper, all turns: {paper:.1%} ({key.replace('_', '-')})"
+        ax.axhline(paper, color=color, ls=":", lw=1, label=label)
+        ax.set_xticks(ts)
+    ax.set_xlabel("dialogue turn", fontsize=7)
+    ax.set_ylabel("share of excellent turns (Likert 5-6)", fontsize=7)
+    ax.set_ylim(0, 1)
+    ax.set_title("dialogue: excellent turns" + (f" ({NO_CI})" if alone else ""), fontsize=8)
+    ax.legend(fontsize=5, loc="upper right")
+
+
+def draw_paper_figure(data: dict, plt) -> object:
+    """Left: LIMA against Alpaca, win / tie / loss shares (ours with 95% CIs over seeds, n
+    seeds; the paper's 65B human study beside). Right: excellent turns per dialogue turn with
+    95% CIs over seeds, the paper's all-turn shares (zero-shot 45.2%, with chains 76.1%) drawn.
+    One seed has no CI over seeds: the labels say so instead of drawing a zero-width one."""
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6))
+    _pairwise_panel(axes[0], data["headline"]["pairwise"])
+    _dialogue_panel(axes[1], data["dialogue"])
     fig.tight_layout()
     return fig
 

@@ -26,7 +26,7 @@ import yaml
 from scipy import stats
 
 from analysis.arms import LENGTH_NOTE, load_arms, per_prompt, scored_lengths
-from analysis.figures import draw_fig5, draw_fig6, draw_fig9
+from analysis.figures import redraw
 from analysis.runs_dir import add_source_args, resolve_runs_dir
 from analysis.selection import collect as selection_rows
 from analysis.verdicts import (
@@ -212,9 +212,7 @@ def _n_prompts(rs: list[dict]) -> int:
     return len(prompt_means(rs[0]["eval"]["judgments"])) if rs else 0
 
 
-def fig5(
-    rows: list[dict], size: int, d: dict, arms: list[str], runs_dir: Path, out: Path, plt
-) -> list[dict]:
+def fig5(rows: list[dict], size: int, d: dict, arms: list[str], runs_dir: Path) -> list[dict]:
     table, groups = [], []
     paper = d["paper_results"]["fig5"]
     for data in arms:
@@ -232,11 +230,7 @@ def fig5(
             }
         )
         groups.append(group)
-    _with_length_control(table, groups)
-    fig = draw_fig5(table, d["paper_results"]["fig5_size"], plt)
-    fig.savefig(out / "fig5_diversity_quality.png", dpi=130)
-    plt.close(fig)
-    return table
+    return _with_length_control(table, groups)
 
 
 def slope(rows: list[dict]) -> dict:
@@ -297,7 +291,7 @@ def positive_control(rows: list[dict], data: str) -> tuple[list[dict], dict, dic
     return pc, pc_fit, base
 
 
-def fig6(rows: list[dict], d: dict, arms: dict, runs_dir: Path, out: Path, plt) -> dict[str, Any]:
+def fig6(rows: list[dict], arms: dict, runs_dir: Path) -> dict[str, Any]:
     """Fig. 6 (filtered Stack Exchange by size; the compute-matched grid beside it) and the
     positive control (passage QA, a skill only the SFT data teaches) in a panel beside it."""
     arm, matched = (
@@ -308,21 +302,6 @@ def fig6(rows: list[dict], d: dict, arms: dict, runs_dir: Path, out: Path, plt) 
     _with_length_control(table, list(_sizes(arm).values()))
     mtable = _by_size(matched, runs_dir)
     pc, pc_fit, base = positive_control(rows, arms["positive_control"][0])
-    if table or pc or mtable:
-        fig = draw_fig6(
-            {
-                "table": table,
-                "fit": fit,
-                "matched": mtable,
-                "matched_fit": slope(matched),
-                "paper_flat": d["paper_results"]["fig6_flat"],
-                "delta": d["verdicts"]["flat_delta"],
-            },
-            {"table": pc, "fit": pc_fit, "base": base["mean"] if base["n_seeds"] else None},
-            plt,
-        )
-        fig.savefig(out / "fig6_quantity.png", dpi=130)
-        plt.close(fig)
     return {
         "fig6": table,
         "slope": fit,
@@ -333,21 +312,24 @@ def fig6(rows: list[dict], d: dict, arms: dict, runs_dir: Path, out: Path, plt) 
     }
 
 
-def fig9(runs_dir: Path, out: Path, plt) -> float:
+def fig9(runs_dir: Path) -> dict[str, Any]:
+    """Every candidate checkpoint with a dev perplexity and a dev judge score (the figure's
+    points), and their Spearman correlation (NaN under 3 checkpoints)."""
     sel = [
         r
         for r in selection_rows(runs_dir)
         if r["dev_ppl"] is not None and r["dev_judge_mean"] is not None
     ]
-    if len(sel) < 3:
-        return float("nan")
-    rho = float(
-        stats.spearmanr([r["dev_ppl"] for r in sel], [r["dev_judge_mean"] for r in sel]).statistic
+    rho = (
+        float(
+            stats.spearmanr(
+                [r["dev_ppl"] for r in sel], [r["dev_judge_mean"] for r in sel]
+            ).statistic
+        )
+        if len(sel) >= 3
+        else float("nan")
     )
-    fig = draw_fig9(sel, rho, plt)
-    fig.savefig(out / "fig9_ppl_vs_quality.png", dpi=130)
-    plt.close(fig)
-    return rho
+    return {"fig9": sel, "fig9_spearman": rho}
 
 
 def findings(rows: list[dict], size5: int, d: dict, arms: dict) -> list[dict]:
@@ -763,8 +745,8 @@ def rest(tables: dict[str, Any], pc: list[dict], ctl: list[dict]) -> list[str]:
     ]
 
 
-def tables_of(args: argparse.Namespace, rows: list[dict], plt: Any) -> dict[str, Any]:
-    """Every figure drawn and every table computed, by name."""
+def tables_of(args: argparse.Namespace, rows: list[dict]) -> dict[str, Any]:
+    """Every table computed, by name (the figures are drawn from them once they are written)."""
     d, arms = design(args.runs_dir, rows), grid_arms(args.sweeps)
     scale = args.scale if args.scale is not None else d["scale"]
     size5 = scaled_size(d["paper_results"]["fig5_size"], d["paper"]["batch_size"], scale)
@@ -783,12 +765,12 @@ def tables_of(args: argparse.Namespace, rows: list[dict], plt: Any) -> dict[str,
         "design": d,
         "scale": scale,
         "size5": size5,
-        "fig5": fig5(rows, size5, d, arms["fig5"], args.runs_dir, args.out, plt),
+        "fig5": fig5(rows, size5, d, arms["fig5"], args.runs_dir),
         "tests": paired_tests(rows, size5),
-        **fig6(rows, d, arms, args.runs_dir, args.out, plt),
+        **fig6(rows, arms, args.runs_dir),
         "findings": findings(rows, size5, d, arms),
         "components": components(rows, size5, arms),
-        "fig9_spearman": fig9(args.runs_dir, args.out, plt),
+        **fig9(args.runs_dir),
         "controls": controls(rows),
         "by_type": by_type(rows),
         "lengths": lengths,
@@ -796,6 +778,8 @@ def tables_of(args: argparse.Namespace, rows: list[dict], plt: Any) -> dict[str,
 
 
 def write_outputs(out: Path, tables: dict[str, Any], report: str) -> None:
+    """report.md, the CSV tables and summary.json, then the figures drawn from summary.json (by
+    the code that redraws a recorded report: ``python -m analysis.figures --from-report``)."""
     (out / "report.md").write_text(report)
     for name in (
         "fig5",
@@ -806,6 +790,7 @@ def write_outputs(out: Path, tables: dict[str, Any], report: str) -> None:
         "lengths",
         "findings",
         "components",
+        "fig9",
     ):
         write_csv(out / f"{name}.csv", tables[name])
     atomic_write_json(
@@ -824,6 +809,7 @@ def write_outputs(out: Path, tables: dict[str, Any], report: str) -> None:
                     "positive_control_slope",
                     "controls",
                     "fig9_spearman",
+                    "fig9",
                     "findings",
                     "components",
                     "scale",
@@ -831,8 +817,10 @@ def write_outputs(out: Path, tables: dict[str, Any], report: str) -> None:
                 )
             },
             "decision_rule": tables["design"].get("verdicts"),
+            "paper_results": tables["design"].get("paper_results"),
         },
     )
+    redraw(out)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -862,16 +850,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = ap.parse_args(argv)
     args.runs_dir = resolve_runs_dir(args)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     rows = _arm_rows(args.runs_dir)
     if not rows:
         sys.exit(f"{args.runs_dir}: no complete runs")
     args.out.mkdir(parents=True, exist_ok=True)
-    tables = tables_of(args, rows, plt)
+    tables = tables_of(args, rows)
     write_outputs(args.out, tables, markdown(args, rows, tables))
     if args.wandb:
         from analysis.wandb_report import log_report
