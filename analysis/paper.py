@@ -338,16 +338,22 @@ def main(argv: list[str] | None = None) -> None:
     ]
     head += [f"- `{arm}` (data={data_}): {exp}" for arm, (data_, exp) in ARMS.items()]
     text = "\n".join(head + [""] + ["\n".join(s) + "\n" for s in sections])
-    (args.out / "report.md").write_text(text)
-    atomic_write_json(args.out / "paper.json", data)
-    with (args.out / "runs.csv").open("w", newline="") as f:
+    write_paper_report(args.out, text, data, dirs)
+    print(text)
+
+
+def write_paper_report(out: Path, text: str, data: dict, dirs: dict) -> None:
+    """report.md, paper.json, runs.csv, then the figure drawn from paper.json (as a recorded
+    report redraws)."""
+    from analysis.figures import redraw
+
+    (out / "report.md").write_text(text)
+    atomic_write_json(out / "paper.json", data)
+    with (out / "runs.csv").open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["arm", "seed", "run_dir"])
         w.writerows([arm, s, str(rd)] for (arm, s), rd in dirs.items())
-    from analysis.figures import redraw
-
-    redraw(args.out)  # from paper.json, as a recorded report redraws
-    print(text)
+    redraw(out)
 
 
 def _seeds(n: int, unit: str = "") -> str:
