@@ -183,53 +183,77 @@ def _num(v: Any) -> str:
     return f"{v:.2f}" if isinstance(v, float) else str(v)
 
 
-def _paired_test_lines(tests: list[dict]) -> list[str]:
-    f = _num
+def _section(title: str, columns: list[str], rows: list[list[Any]]) -> list[str]:
+    """A titled Markdown table: a blank line, the title, a blank line, header, rule, rows."""
     return [
         "",
-        "## Paired tests on shared prompts (arm − baseline)",
+        title,
         "",
-        "| arm | baseline | prompts | mean diff | 95% CI | paired t p | Wilcoxon p |",
-        "|---|---|---|---|---|---|---|",
-        *[
-            f"| {t['arm']} | {t['baseline']} | {t['n_prompts']} | {f(t['mean_diff'])} | "
-            f"{f(t['ci95'][0])}–{f(t['ci95'][1])} | {t['t_p']:.3g} | {t['wilcoxon_p']:.3g} |"
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
+        *["| " + " | ".join(str(c) for c in row) + " |" for row in rows],
+    ]
+
+
+def _paired_test_lines(tests: list[dict]) -> list[str]:
+    f = _num
+    return _section(
+        "## Paired tests on shared prompts (arm − baseline)",
+        ["arm", "baseline", "prompts", "mean diff", "95% CI", "paired t p", "Wilcoxon p"],
+        [
+            [
+                t["arm"],
+                t["baseline"],
+                t["n_prompts"],
+                f(t["mean_diff"]),
+                f"{f(t['ci95'][0])}–{f(t['ci95'][1])}",
+                f"{t['t_p']:.3g}",
+                f"{t['wilcoxon_p']:.3g}",
+            ]
             for t in tests
         ],
-    ]
+    )
 
 
 def _judge_validation_lines(validation: list[dict]) -> list[str]:
     f = _num
-    return [
-        "",
+    return _section(
         "## Judge validation (against the reference judge, same responses)",
-        "",
-        "| arm | judge | valid | Spearman | Kendall | exact | within 1 | length bias ρ |",
-        "|---|---|---|---|---|---|---|---|",
-        *[
-            f"| {v['arm']} | {v['judge']} | {v['n_valid']}/{v['n_responses']} | {f(v['spearman'])} "
-            f"| {f(v['kendall'])} | {f(v['exact'])} | {f(v['within_1'])} | {f(v['length_bias'])} |"
+        ["arm", "judge", "valid", "Spearman", "Kendall", "exact", "within 1", "length bias ρ"],
+        [
+            [
+                v["arm"],
+                v["judge"],
+                f"{v['n_valid']}/{v['n_responses']}",
+                f(v["spearman"]),
+                f(v["kendall"]),
+                f(v["exact"]),
+                f(v["within_1"]),
+                f(v["length_bias"]),
+            ]
             for v in validation
         ],
-    ]
+    )
 
 
 def _judge_drift_lines(drift: list[dict]) -> list[str]:
     f = _num
-    return [
-        "",
+    return _section(
         "## Judge drift (the same judge and settings, a second pass over the same responses)",
-        "",
-        "| arm | seed | judge | both valid | exact | within 1 | invalid (1st, 2nd) |",
-        "|---|---|---|---|---|---|---|",
-        *[
-            f"| {d['arm']} | {d['seed']} | {d['judge']} | {d['n_both_valid']}/{d['n_responses']} | "
-            f"{f(d['exact'])} | {f(d['within_1'])} | {d['n_invalid_first']}, "
-            f"{d['n_invalid_again']} |"
+        ["arm", "seed", "judge", "both valid", "exact", "within 1", "invalid (1st, 2nd)"],
+        [
+            [
+                d["arm"],
+                d["seed"],
+                d["judge"],
+                f"{d['n_both_valid']}/{d['n_responses']}",
+                f(d["exact"]),
+                f(d["within_1"]),
+                f"{d['n_invalid_first']}, {d['n_invalid_again']}",
+            ]
             for d in drift
         ],
-    ]
+    )
 
 
 def markdown(

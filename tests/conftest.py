@@ -79,6 +79,16 @@ def run_cli(
     return proc
 
 
+# A tiny grouped-query LLaMA for layout, attention and loss tests (no world needed).
+TINY_GQA_LLAMA = dict(
+    vocab_size=64,
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=128,
+)
 SMOKE = ["experiment=smoke", "trainer.enable_progress_bar=false"]
 
 

@@ -27,6 +27,7 @@ from limalab.data.batching import (
 )
 from limalab.data.chat import IGNORE
 from limalab.model.attention import segment_groups
+from tests.conftest import TINY_GQA_LLAMA
 
 PAD = 0
 
@@ -47,16 +48,7 @@ def model(request: pytest.FixtureRequest) -> LlamaForCausalLM:
     """A tiny GQA LLaMA under the dense kernel (block-diagonal mask) and under limalab's varlen
     one."""
     torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=64,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-        attn_implementation="sdpa",
-    )
+    cfg = LlamaConfig(**TINY_GQA_LLAMA, attn_implementation="sdpa")
     m = LlamaForCausalLM(cfg).eval()
     m.set_attn_implementation(request.param)
     return m
@@ -119,15 +111,7 @@ def test_packed_gradients_equal_unpacked() -> None:
     """One optimizer step's gradient, flat under the varlen kernel against one padded row per
     example under SDPA, same loss normalisation (training, not only the forward)."""
     torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=64,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-    )
+    cfg = LlamaConfig(**TINY_GQA_LLAMA)
     rows = examples(10, seed=5)
     grads = []
     for attn, batch in (("sdpa", pad_batch(rows, PAD)), ("varlen", flat_batch(rows, PAD))):

@@ -16,6 +16,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from limalab.data.batching import flat_batch
 from limalab.model import attention
+from tests.conftest import TINY_GQA_LLAMA
 from tests.data.test_batching import examples
 
 
@@ -57,15 +58,7 @@ def reference_varlen(
 
 def tiny(attn: str) -> LlamaForCausalLM:
     torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=64,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-    )
+    cfg = LlamaConfig(**TINY_GQA_LLAMA)
     m = LlamaForCausalLM(cfg).eval()
     m.set_attn_implementation(attn)
     return m

@@ -15,17 +15,10 @@ from limalab.data.chat import IGNORE
 from limalab.model.attention import NAME as VARLEN
 from limalab.model.strategy import prepare_model
 from limalab.model.top_layer import prune_top_layer
+from tests.conftest import TINY_GQA_LLAMA
 
 PAD = 0
-CFG = dict(
-    vocab_size=64,
-    hidden_size=32,
-    intermediate_size=64,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    num_key_value_heads=2,
-    max_position_embeddings=128,
-)
+CFG = TINY_GQA_LLAMA
 
 
 def examples(n: int, seed: int = 0) -> list[tuple[list[int], list[int]]]:
