@@ -9,6 +9,9 @@ WORLDS ?= 0
 # make ablations-full: subset draws (data.subset_seed) beside the training seeds
 SUBSETS ?= 0,1,2
 PAPER_SEEDS ?= 0
+# runs at a time on this machine (limalab.ablations.job_pool; the cores are split between them);
+# JOBS=1, or a hydra/launcher override, runs each grid as one Hydra multirun
+JOBS ?= 2
 # Hydra overrides for every run of make ablations, e.g. OVERRIDES=hydra/launcher=slurm (docs/scale.md)
 OVERRIDES ?=
 # WANDB_REPORT=1: the report also goes to W&B, one run per ablation in its group (analysis.report --wandb)
@@ -39,7 +42,7 @@ setup-slurm:
 
 test:
 	$(PY) -m ruff check src analysis tests bench
-	HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q
+	HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q --durations=25
 
 # The property tests long and random (the `fuzz` hypothesis profile: 50x the examples, fresh
 # draws every run, no per-test time limit: 50x the examples of a reader can pass 15 minutes);
@@ -54,15 +57,15 @@ train:
 # Rerun the same command after an interruption: finished runs are skipped, the rest resume.
 ablations:
 	$(PY) -m limalab.ablations.run_grids --scale $(SCALE) --seeds $(SEEDS) --worlds $(WORLDS) \
-		--runs-dir runs/ablations --report reports/ablations $(if $(WANDB_REPORT),--wandb) $(OVERRIDES)
+		--jobs $(JOBS) --runs-dir runs/ablations --report reports/ablations $(if $(WANDB_REPORT),--wandb) $(OVERRIDES)
 
 # ablations plus replicates over the subset draw and sweeps/extra/ (Fig. 6 at fixed steps)
 ablations-full:
-	$(PY) -m limalab.ablations.run_grids --full --scale $(SCALE) --seeds $(SEEDS) --subsets $(SUBSETS) --worlds $(WORLDS) \
+	$(PY) -m limalab.ablations.run_grids --full --jobs $(JOBS) --scale $(SCALE) --seeds $(SEEDS) --subsets $(SUBSETS) --worlds $(WORLDS) \
 		--runs-dir runs/ablations --report reports/ablations-full $(OVERRIDES)
 
 ablations-smoke:
-	$(PY) -m limalab.ablations.run_grids --smoke --runs-dir runs/ablations-smoke --report reports/ablations-smoke $(OVERRIDES)
+	$(PY) -m limalab.ablations.run_grids --smoke --jobs $(JOBS) --runs-dir runs/ablations-smoke --report reports/ablations-smoke $(OVERRIDES)
 
 # The paper's other experiments (Fig. 1, Fig. 3, dialogue, structured output, safety), then
 # reports/paper/report.md. Resumable like ablations.
@@ -80,7 +83,7 @@ paper-smoke:
 BASE_SEEDS ?= 0,1
 comma := ,
 capacity:
-	$(PY) -m limalab.ablations.run_grids --sweeps sweeps/capacity --scale $(SCALE) --seeds $(SEEDS) --worlds $(WORLDS) \
+	$(PY) -m limalab.ablations.run_grids --sweeps sweeps/capacity --jobs $(JOBS) --scale $(SCALE) --seeds $(SEEDS) --worlds $(WORLDS) \
 		--runs-dir runs/capacity --report reports/capacity $(OVERRIDES)
 	for s in $(subst $(comma), ,$(BASE_SEEDS)); do \
 		$(PY) -m limalab.ablations.paper_experiments --arms lima,lima_dialogue,lima_safety --seeds $(PAPER_SEEDS) \
@@ -90,7 +93,7 @@ capacity:
 # saturation: se_filtered from 250 to 32,000 examples on both bases (sweeps/saturation/), then
 # where format saturates per base (analysis/saturation.py, the rule in regime.saturation)
 saturation:
-	$(PY) -m limalab.ablations.run_grids --sweeps sweeps/saturation --scale $(SCALE) --seeds $(SEEDS) --worlds $(WORLDS) \
+	$(PY) -m limalab.ablations.run_grids --sweeps sweeps/saturation --jobs $(JOBS) --scale $(SCALE) --seeds $(SEEDS) --worlds $(WORLDS) \
 		--runs-dir runs/saturation --no-report $(OVERRIDES)
 	$(PY) -m analysis.saturation runs/saturation --out reports/saturation
 

@@ -39,6 +39,8 @@ def test_an_arm_from_the_test_tree_reaches_the_report(cache_dir: Path, tmp_path:
             "-m",
             "limalab.ablations.run_grids",
             "--smoke",
+            "--jobs",  # the local pool (limalab.ablations.job_pool) end to end: real processes
+            "2",
             "--sweeps",
             str(sweeps_with_the_arm(tmp_path)),
             "--runs-dir",

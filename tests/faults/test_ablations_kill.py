@@ -4,7 +4,7 @@ no duplicate rows — then a third run retrains nothing. Where a SLURM cluster c
 installs one: tests/slurm_cluster.py) every grid goes through it, one job per run
 (`make ablations-smoke OVERRIDES=hydra/launcher=slurm`): the killed job ends without a result,
 its grid fails with its log, the other grids go on, the rerun resumes it; elsewhere the runs go
-through the local launcher."""
+through the local pool (`--jobs 2`, as `make ablations`), the kill hitting one run's process."""
 
 from __future__ import annotations
 
@@ -46,7 +46,8 @@ def ablations(
         **(cluster.env if cluster else {}),
         **(env or {}),
     }
-    launcher = ["hydra/launcher=slurm"] if cluster else []
+    # locally the pool (two runs at a time, each its own process: the kill hits one of them)
+    launcher = ["hydra/launcher=slurm"] if cluster else ["--jobs", "2"]
     return subprocess.run(
         [
             sys.executable,
@@ -96,8 +97,8 @@ def test_ablations_smoke_survives_a_kill_and_reruns_nothing(
         line for line in make.splitlines() if "limalab.ablations.run_grids --smoke" in line
     )
     assert command.strip().endswith(launcher)
-    # seeded: the same kill point on every machine (a step of the grid's process locally; of one
-    # job, the one that trains 500 examples, through SLURM)
+    # seeded: the same kill point on every machine (locally a step of the first run to reach it;
+    # through SLURM a step of one job, the one that trains 500 examples)
     step = random.Random(0).randint(20, 60)
     killed = ablations(
         tmp_path,

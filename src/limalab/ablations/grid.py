@@ -83,11 +83,11 @@ def wandb_runs(
     ]
 
 
-def _fmt(v: Any) -> str:
+def override_value(v: Any) -> str:
     if isinstance(v, bool):
         return str(v).lower()
     if isinstance(v, list):
-        return "[" + ",".join(_fmt(x) for x in v) + "]"
+        return "[" + ",".join(override_value(x) for x in v) + "]"
     return str(v)
 
 
@@ -97,7 +97,7 @@ def hydra_overrides(
     """The same grid as Hydra multirun overrides (``key=v1,v2``) for ``src/train.py -m``."""
     params = {k: scaled(k, values(v), scale) for k, v in sweep["parameters"].items()}
     params.update(extra or {})
-    return [f"{k}={','.join(_fmt(v) for v in vals)}" for k, vals in params.items()]
+    return [f"{k}={','.join(override_value(v) for v in vals)}" for k, vals in params.items()]
 
 
 def expand_hydra(overrides: list[str]) -> list[dict[str, str]]:

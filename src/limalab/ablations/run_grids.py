@@ -1,9 +1,10 @@
 """``make ablations``: every grid in ``sweeps/`` as a Hydra multirun of ``src/train.py`` (one
-subprocess per grid, runs in sequence), then the report. Rerunning the same command skips
+subprocess per grid, runs in sequence; ``--jobs N``: every run its own process, N at a time,
+limalab.ablations.job_pool), then the report. Rerunning the same command skips
 finished runs and resumes an interrupted one, so a killed ablation loses nothing.
 
     python -m limalab.ablations.run_grids [--scale 1/8] [--seeds 0,1,2] [--subsets 0] [--worlds 0]
-        [--full] [--smoke]
+        [--full] [--smoke] [--jobs N]
 
 ``--subsets`` adds the subset draw (``data.subset_seed``) as a replicate axis of the replicated
 grids beside the training seed; ``--full`` also runs ``sweeps/extra/`` (Fig. 6 at fixed steps).
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 
 from limalab.ablations.grid import hydra_overrides, load_sweep, parse_scale, wandb_runs
+from limalab.ablations.job_pool import jobs_of, run_pool
 
 ROOT = Path(__file__).resolve().parents[3]
 ORDER = (
@@ -44,6 +46,31 @@ def ints(text: str) -> list[int]:
         raise SystemExit(f"expected comma-separated integers, got {text!r}") from None
 
 
+def _grid_axes(
+    sweeps_dir: Path,
+    seeds: list[int],
+    worlds: list[int],
+    subsets: list[int] | None,
+    full: bool,
+) -> list[tuple[str, dict, dict[str, list]]]:
+    """(grid name, sweep, added axes) per sweep file, in ORDER; ``full`` adds
+    ``<sweeps_dir>/extra/``, ``subsets`` (other than the default draw 0 alone) a subset-draw
+    axis of the replicated grids, which also take SEEDS."""
+    files = {p.stem: p for p in sweeps_dir.glob("*.yaml")}
+    if full:
+        files |= {p.stem: p for p in (sweeps_dir / "extra").glob("*.yaml")}
+    out = []
+    for name in [n for n in ORDER if n in files] + sorted(set(files) - set(ORDER)):
+        sweep = load_sweep(files[name])
+        extra: dict[str, list] = {"world.seed": worlds}
+        if len(sweep["parameters"].get("seed", {}).get("values", [])) > 1:
+            extra["seed"] = seeds
+            if subsets and subsets != [0]:
+                extra["data.subset_seed"] = subsets
+        out.append((name, sweep, extra))
+    return out
+
+
 def plan(
     sweeps_dir: Path,
     scale: str,
@@ -52,25 +79,28 @@ def plan(
     subsets: list[int] | None = None,
     full: bool = False,
 ) -> list[tuple[str, list[str], int]]:
-    """(grid name, Hydra overrides, number of runs) per sweep file, in ORDER; ``full`` adds
-    ``<sweeps_dir>/extra/``, ``subsets`` (other than the default draw 0 alone) a subset-draw
-    axis."""
-    files = {p.stem: p for p in sweeps_dir.glob("*.yaml")}
-    if full:
-        files |= {p.stem: p for p in (sweeps_dir / "extra").glob("*.yaml")}
-    out = []
-    for name in [n for n in ORDER if n in files] + sorted(set(files) - set(ORDER)):
-        sweep = load_sweep(files[name])
-        extra = {"world.seed": worlds}
-        if (
-            len(sweep["parameters"].get("seed", {}).get("values", [])) > 1
-        ):  # replicated grids take SEEDS
-            extra["seed"] = seeds
-            if subsets and subsets != [0]:
-                extra["data.subset_seed"] = subsets
-        s = parse_scale(scale)
-        out.append((name, hydra_overrides(sweep, s, extra), len(wandb_runs(sweep, s, extra))))
-    return out
+    """(grid name, Hydra multirun overrides, number of runs) per sweep file, in ORDER."""
+    s = parse_scale(scale)
+    return [
+        (name, hydra_overrides(sweep, s, extra), len(wandb_runs(sweep, s, extra)))
+        for name, sweep, extra in _grid_axes(sweeps_dir, seeds, worlds, subsets, full)
+    ]
+
+
+def plan_runs(
+    sweeps_dir: Path,
+    scale: str,
+    seeds: list[int],
+    worlds: list[int],
+    subsets: list[int] | None = None,
+    full: bool = False,
+) -> list[tuple[str, list[dict]]]:
+    """The same grids as ``plan``, each expanded to its runs (``{key: value}`` per run)."""
+    s = parse_scale(scale)
+    return [
+        (name, wandb_runs(sweep, s, extra))
+        for name, sweep, extra in _grid_axes(sweeps_dir, seeds, worlds, subsets, full)
+    ]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -102,6 +132,14 @@ def _parser() -> argparse.ArgumentParser:
         "--no-report",
         action="store_true",
         help="train only (make saturation writes its own report)",
+    )
+    ap.add_argument(
+        "--jobs",
+        type=int,
+        default=int(os.environ.get("JOBS", "1")),
+        help="runs at a time on this machine, the cores split between them (limalab.ablations."
+        "job_pool); 1: one Hydra multirun per grid, as with a launcher override "
+        "(hydra/launcher=slurm), which always takes that path",
     )
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
     return ap
@@ -179,7 +217,20 @@ def main(argv: list[str] | None = None) -> None:
         flush=True,
     )
     t0 = time.time()
-    failed = run_grids(grids, extra, args.runs_dir)
+    if args.jobs > 1 and not any(o.startswith("hydra/launcher=") for o in extra):
+        runs = plan_runs(
+            args.sweeps,
+            args.scale,
+            ints(args.seeds),
+            ints(args.worlds),
+            ints(args.subsets),
+            args.full,
+        )
+        runs = [r for r in runs if r[0] in {g[0] for g in grids}]
+        failed = run_pool(jobs_of(runs, extra), extra, args.runs_dir, args.jobs)
+        failed = list(dict(failed).items())  # one entry per grid
+    else:
+        failed = run_grids(grids, extra, args.runs_dir)
     print(f"ablations: grids done in {time.time() - t0:.0f} s", flush=True)
     if not args.no_report:
         print(f"ablations: writing the report to {args.report}", flush=True)

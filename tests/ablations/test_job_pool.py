@@ -1,0 +1,87 @@
+"""The local parallel launcher of `make ablations --jobs N` (limalab.ablations.job_pool): one
+queue over all grids, a shared run trained once, the first run alone, never more than N at
+once, a failed run's other grids not launched."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from limalab.ablations import job_pool
+from limalab.ablations.job_pool import Job, jobs_of, run_pool
+from limalab.ablations.run_grids import plan, plan_runs
+
+from ..conftest import ROOT
+
+
+def test_the_default_grids_become_one_queue_of_distinct_runs_longest_first() -> None:
+    grids = plan_runs(ROOT / "sweeps", "1/8", [0, 1, 2], [0])
+    assert [g for g, _ in grids] == [g for g, _, _ in plan(ROOT / "sweeps", "1/8", [0, 1, 2], [0])]
+    groups = jobs_of(grids, [])
+    assert sum(len(g) for g in groups) == sum(len(r) for _, r in grids)
+    assert len({g[0].run_id for g in groups}) == len(groups)  # one group per run id
+    assert groups[0][0].grid == "base"  # builds the world and the base: first, alone
+    costs = [g[0].cost for g in groups[1:]]
+    assert costs == sorted(costs, reverse=True)
+    # 4,000 examples at batch 8 for 15 epochs: the paper's 7,500 steps at 32,000
+    assert groups[1][0].cost == 7500 + 1 and "data.size=4000" in groups[1][0].overrides
+    shared = [g for g in groups if len(g) == 3 and g[0].grid == "diversity"]
+    assert len(shared) == 3  # se_filtered at 250, one per seed: trained once, then skipped twice
+    assert [j.grid for j in shared[0]] == ["diversity", "quality", "quantity"]
+
+
+def _job(grid: str, rid: str, cost: float = 1.0) -> Job:
+    return Job(grid, (f"id={rid}",), rid, cost)
+
+
+def test_the_pool_runs_the_first_alone_shares_nothing_it_should_not_and_caps_concurrency(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lock, running, log = threading.Lock(), set(), []
+    peak = [0]
+
+    def fake_launch(job: Job, extra, runs_dir, threads, launches, n) -> int:
+        with lock:
+            running.add(job)
+            peak[0] = max(peak[0], len(running))
+            log.append(("start", job.grid, job.run_id, threads, frozenset(running)))
+        time.sleep(0.05)
+        with lock:
+            running.discard(job)
+            log.append(("end", job.grid, job.run_id))
+        return 3 if job.run_id == "bad" else 0
+
+    monkeypatch.setattr(job_pool, "_launch", fake_launch)
+    monkeypatch.setattr(job_pool.os, "cpu_count", lambda: 4)
+    groups = [
+        [_job("base", "b0"), _job("base3shot", "b0")],  # one run, two evaluations
+        [_job("quantity", "big", 9), _job("quantity2", "big", 9)],
+        [_job("diversity", "s", 5), _job("quality", "s", 5), _job("quantity", "s", 5)],
+        [_job("controls", "bad", 4), _job("controls2", "bad", 4)],
+        [_job("controls", "c", 2)],
+    ]
+    failed = run_pool(groups, [], tmp_path, jobs=2)
+    assert failed == [("controls", 3), ("controls2", 3)]  # the failed run's copy never launched
+    starts = [e for e in log if e[0] == "start"]
+    assert starts[0][1:3] == ("base", "b0") and starts[0][3] == 4  # alone, on every core
+    assert log[1] == ("end", "base", "b0")
+    assert peak[0] == 2
+    assert all(e[3] == 2 for e in starts[1:])  # 4 cores / 2 jobs
+    # the base's second evaluation waits for the first job only, then runs beside the others
+    assert any(
+        {(j.grid, j.run_id) for j in e[4]} == {("base3shot", "b0"), ("quantity", "big")}
+        for e in starts
+    )
+    assert ("controls2", "bad") not in {(e[1], e[2]) for e in starts}
+    order = [(e[0], e[1]) for e in log if e[2] == "s"]
+    assert order == [
+        ("start", "diversity"),
+        ("end", "diversity"),
+        ("start", "quality"),
+        ("end", "quality"),
+        ("start", "quantity"),
+        ("end", "quantity"),
+    ]  # a shared run's other grids launch only after it has trained
