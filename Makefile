@@ -79,12 +79,18 @@ paper-smoke:
 # is pretrained (and gated on its knowledge probe) by its first run, once per pretraining seed.
 # capacity: the reduced grid on it (sweeps/capacity/: Fig. 5's arms at 2,000, Fig. 6's 2,000 and
 # 32,000; both pretraining seeds), then the +30 dialogue chains and +13 safety arms against the
-# LIMA mix at the paper's counts (sweeps/capacity/paper/), one report per pretraining seed.
+# LIMA mix at the paper's counts (sweeps/capacity/paper/), one report per pretraining seed;
+# reports/bases/bases.md puts every base's verdicts side by side (make ablations' report first).
 BASE_SEEDS ?= 0,1
 comma := ,
 capacity:
 	$(PY) -m limalab.ablations.run_grids --sweeps sweeps/capacity --jobs $(JOBS) --scale $(SCALE) --seeds $(SEEDS) --worlds $(WORLDS) \
-		--runs-dir runs/capacity --report reports/capacity $(OVERRIDES)
+		--runs-dir runs/capacity --no-report $(OVERRIDES)
+	for s in $(subst $(comma), ,$(BASE_SEEDS)); do \
+		$(PY) -m analysis.report runs/capacity --base "tiny_large seed $$s" --sweeps sweeps/capacity \
+			--out reports/capacity/base-seed-$$s || exit 1; done
+	$(PY) -m analysis.bases $(wildcard reports/ablations) $(foreach s,$(subst $(comma), ,$(BASE_SEEDS)),reports/capacity/base-seed-$(s)) \
+		$(if $(wildcard reports/saturation/saturation.json),--saturation reports/saturation) --out reports/bases
 	for s in $(subst $(comma), ,$(BASE_SEEDS)); do \
 		$(PY) -m limalab.ablations.paper_experiments --arms lima,lima_dialogue,lima_safety --seeds $(PAPER_SEEDS) \
 			--runs-dir runs/capacity-paper --report reports/capacity-paper/base-seed-$$s \

@@ -135,6 +135,7 @@ def _arm_rows(runs_dir: Path) -> list[dict]:
                             "prompt_set",
                             "subset_seed",
                             "budget",
+                            "base",
                         )
                     },
                     "arm": name,
@@ -142,6 +143,22 @@ def _arm_rows(runs_dir: Path) -> list[dict]:
                     "eval": e,
                 }
             )
+    return rows
+
+
+def one_base(rows: list[dict], base: str | None, runs_dir: Path) -> list[dict]:
+    """The rows of one base: ``base`` where given, else the only one there is. Seeds of two
+    bases pooled as replicates of one arm would be a wrong result, so that is an error."""
+    bases = sorted({r["base"] for r in rows})
+    if base is not None:
+        if base not in bases:
+            sys.exit(f"{runs_dir}: --base {base!r}: no complete runs of it (bases here: {bases})")
+        return [r for r in rows if r["base"] == base]
+    if len(bases) > 1:
+        sys.exit(
+            f"{runs_dir}: runs of {len(bases)} bases ({', '.join(bases)}); report each with "
+            "--base '<name> seed <n>' (then python -m analysis.bases puts them side by side)"
+        )
     return rows
 
 
@@ -679,7 +696,8 @@ def markdown(args: argparse.Namespace, rows: list[dict], tables: dict[str, Any])
     md = [
         f"# LIMA ablations on limalab ({args.runs_dir})",
         "",
-        f"From: {provenance(args.runs_dir, rows)}. Regime {d.get('name', '?')} at scale "
+        f"Base: {tables['base']}. From: {provenance(args.runs_dir, rows)}. "
+        f"Regime {d.get('name', '?')} at scale "
         f"{tables['scale']} of the paper's sizes (`docs/ablations.md`, *The derived regime*); "
         f"training budget policy: {', '.join(budget_policies(args.runs_dir, rows))}. "
         "CIs are over runs when an arm has several, else over prompts.",
@@ -763,6 +781,7 @@ def tables_of(args: argparse.Namespace, rows: list[dict]) -> dict[str, Any]:
     ]
     return {
         "design": d,
+        "base": rows[0]["base"],
         "scale": scale,
         "size5": size5,
         "fig5": fig5(rows, size5, d, arms["fig5"], args.runs_dir),
@@ -814,6 +833,7 @@ def write_outputs(out: Path, tables: dict[str, Any], report: str) -> None:
                     "components",
                     "scale",
                     "size5",
+                    "base",
                 )
             },
             "decision_rule": tables["design"].get("verdicts"),
@@ -843,6 +863,11 @@ def main(argv: list[str] | None = None) -> None:
         help="the sweep files that say which arms each figure draws",
     )
     ap.add_argument(
+        "--base",
+        help="report the runs of this base only ('tiny_large seed 1'; the bases are the model's "
+        "name and pretraining seed): runs of different bases are never pooled as seeds",
+    )
+    ap.add_argument(
         "--wandb",
         action="store_true",
         help="also log to W&B: one run per ablation (job type report, the ablation's group) "
@@ -850,7 +875,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = ap.parse_args(argv)
     args.runs_dir = resolve_runs_dir(args)
-    rows = _arm_rows(args.runs_dir)
+    rows = one_base(_arm_rows(args.runs_dir), args.base, args.runs_dir)
     if not rows:
         sys.exit(f"{args.runs_dir}: no complete runs")
     args.out.mkdir(parents=True, exist_ok=True)

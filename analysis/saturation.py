@@ -135,9 +135,7 @@ def load_curves(runs_dir: Path) -> tuple[dict[str, list[dict]], dict[str, Any]]:
             if (rd / "stages" / "train.json").exists()
             else {}
         )
-        m = cfg["model"]
-        base = f"{m['name']} seed {(m.get('pretrain') or {}).get('seed', '-')}"
-        curves[base].append(
+        curves[row["base"]].append(
             {
                 "n": row["n_examples"],
                 "data": row["data"],

@@ -46,6 +46,15 @@ COLUMNS = (
 )
 
 
+def base_label(model: dict) -> str:
+    """Which base a run fine-tunes: the model's name and, for a miniature base, its pretraining
+    seed (``tiny_large seed 1``), so runs of different bases are never pooled as seeds."""
+    name = model.get("name", "?")  # configs written before the model had a name
+    if model.get("source", "miniature") != "miniature":
+        return str(name)
+    return f"{name} seed {(model.get('pretrain') or {}).get('seed', 0)}"
+
+
 def collect(runs_dir: Path) -> list[dict]:
     """One row per test evaluation of every complete run under ``runs_dir``: the run's own and
     any added later by ``src/evaluate.py`` (other judges, decodings, prompt sets)."""
@@ -79,6 +88,7 @@ def collect(runs_dir: Path) -> list[dict]:
                     "seed": cfg["seed"],
                     "judge": summary.get("judge"),
                     "subset_seed": cfg["data"].get("subset_seed", 0),
+                    "base": base_label(cfg["model"]),
                     "budget": cfg["train"].get("budget", "epochs"),
                     "prompt_set": summary.get("prompt_set"),
                     "rep_penalty": (summary.get("decoding") or {}).get("repetition_penalty"),

@@ -1,0 +1,98 @@
+"""The findings of several bases side by side (issue 21: base capacity as an axis): one column
+per base, each finding's effect, 95% CI, p, detectable effect and verdict from that base's own
+report, and where format saturates for each base.
+
+    python -m analysis.bases reports/ablations reports/capacity/base-seed-0 \
+        reports/capacity/base-seed-1 [--saturation reports/saturation] --out reports/bases
+
+Each report directory is one ``python -m analysis.report --base ...`` (its ``summary.json``
+names the base); a finding one base's grid did not test is shown as such, not as a zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    summary = path / "summary.json"
+    if not summary.exists():
+        sys.exit(f"{path}: no summary.json (expected a python -m analysis.report output directory)")
+    data = json.loads(summary.read_text())
+    if "base" not in data or "findings" not in data:
+        sys.exit(f"{summary}: no 'base' or 'findings' (written by an older analysis.report)")
+    return data
+
+
+def _cell(f: dict[str, Any] | None) -> str:
+    if f is None:
+        return "not in this grid"
+    lo, hi = f["ci"]
+    p = "nan" if f["p"] is None else f"{f['p']:.3g}"
+    return (
+        f"{f['effect']:+.3f} ({lo:+.3f} to {hi:+.3f}), p {p}, detectable {f['mde']:.3f}: "
+        f"**{f['verdict']}**"
+    )
+
+
+def side_by_side(reports: list[dict[str, Any]]) -> list[str]:
+    """A Markdown table: one row per finding (in the order first seen), one column per base."""
+    bases = [r["base"] for r in reports]
+    if len(set(bases)) < len(bases):
+        sys.exit(f"two reports of the same base ({bases}): give one report per base")
+    names = list(dict.fromkeys(f["finding"] for r in reports for f in r["findings"]))
+    by = [{f["finding"]: f for f in r["findings"]} for r in reports]
+    paper = {f["finding"]: f for r in reports for f in r["findings"]}
+    lines = [
+        "| finding | paper | " + " | ".join(bases) + " |",
+        "|---|---|" + "---|" * len(bases),
+    ]
+    for name in names:
+        p = paper[name]
+        ref = p.get("paper") or ("—" if p["paper_effect"] is None else f"{p['paper_effect']:+.2f}")
+        lines.append(f"| {name} | {ref} | " + " | ".join(_cell(b.get(name)) for b in by) + " |")
+    return lines
+
+
+def saturation_lines(path: Path) -> list[str]:
+    data = json.loads((path / "saturation.json").read_text())
+    lines = ["| base | saturates at | optimizer steps | why |", "|---|---|---|---|"]
+    for base in sorted(data["bases"]):
+        r = data["bases"][base]
+        n = f"{r['n']:,} examples" if r["saturated"] else "not saturated"
+        lines.append(f"| {base} | {n} | {r['steps'] or '—'} | {r['reason']} |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("reports", type=Path, nargs="+", help="analysis.report output directories")
+    ap.add_argument("--saturation", type=Path, help="an analysis.saturation --out directory")
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args(argv)
+    reports = [load_report(p) for p in args.reports]
+    md = [
+        "# The findings per base",
+        "",
+        "Each column is one base's own report (its runs only; seeds of different bases are "
+        "never pooled): effect (95% CI), p, the smallest effect its grid detects, the verdict.",
+        "",
+        *side_by_side(reports),
+        "",
+        *(f"- {r['base']}: {p}" for r, p in zip(reports, args.reports, strict=True)),
+    ]
+    if args.saturation:
+        md += ["", "## Where format saturates", "", *saturation_lines(args.saturation)]
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bases.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""Bases are never pooled as seeds: a report of a runs directory holding two bases asks which one
+(analysis.report --base), the label names the model and its pretraining seed, and
+analysis.bases puts one report per base side by side."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from analysis import bases
+from analysis.report import one_base
+from analysis.summarize import base_label
+
+
+def test_the_base_label_names_the_model_and_its_pretraining_seed() -> None:
+    assert base_label({"name": "tiny_llama", "pretrain": {"seed": 0}}) == "tiny_llama seed 0"
+    assert base_label({"name": "tiny_large", "source": "miniature", "pretrain": {"seed": 1}}) == (
+        "tiny_large seed 1"
+    )
+    assert base_label({"name": "llama_7b", "source": "checkpoint"}) == "llama_7b"
+
+
+def test_a_report_over_two_bases_must_be_told_which(tmp_path: Path) -> None:
+    rows = [{"base": "tiny_large seed 0", "seed": s} for s in range(3)]
+    rows += [{"base": "tiny_large seed 1", "seed": s} for s in range(3)]
+    with pytest.raises(SystemExit, match="2 bases .*--base"):
+        one_base(rows, None, tmp_path)
+    assert [r["seed"] for r in one_base(rows, "tiny_large seed 1", tmp_path)] == [0, 1, 2]
+    with pytest.raises(SystemExit, match="no complete runs of it"):
+        one_base(rows, "tiny_llama seed 0", tmp_path)
+    assert one_base(rows[:3], None, tmp_path) == rows[:3]
+
+
+def _finding(name: str, effect: float, verdict: str, paper: float | None = 0.34) -> dict:
+    return {
+        "finding": name,
+        "paper_effect": paper,
+        "effect": effect,
+        "ci": [effect - 0.1, effect + 0.1],
+        "p": 0.01,
+        "mde": 0.2,
+        "verdict": verdict,
+    }
+
+
+def _report(path: Path, base: str, findings: list[dict]) -> Path:
+    path.mkdir(parents=True)
+    (path / "summary.json").write_text(json.dumps({"base": base, "findings": findings}))
+    return path
+
+
+def test_the_findings_side_by_side_with_saturation(tmp_path: Path) -> None:
+    small = _report(
+        tmp_path / "small",
+        "tiny_llama seed 0",
+        [_finding("Fig. 5 diversity", 0.05, "not detectable with this grid")],
+    )
+    large = _report(
+        tmp_path / "large",
+        "tiny_large seed 0",
+        [
+            _finding("Fig. 5 diversity", 0.4, "reproduced"),
+            _finding("Long Is More", -0.2, "opposite", None),
+        ],
+    )
+    sat = tmp_path / "sat"
+    sat.mkdir()
+    (sat / "saturation.json").write_text(
+        json.dumps(
+            {
+                "rule": {},
+                "bases": {
+                    "tiny_llama seed 0": {
+                        "saturated": False,
+                        "n": None,
+                        "steps": None,
+                        "reason": "not saturated: the curve still moves at the top",
+                    },
+                    "tiny_large seed 0": {
+                        "saturated": True,
+                        "n": 1000,
+                        "steps": 240,
+                        "reason": "saturated from n = 1,000",
+                    },
+                },
+            }
+        )
+    )
+    bases.main([str(small), str(large), "--saturation", str(sat), "--out", str(tmp_path / "o")])
+    md = (tmp_path / "o" / "bases.md").read_text()
+    assert "| finding | paper | tiny_llama seed 0 | tiny_large seed 0 |" in md
+    row = next(line for line in md.splitlines() if line.startswith("| Fig. 5 diversity"))
+    assert "+0.34" in row and "**not detectable with this grid**" in row
+    assert "+0.400 (+0.300 to +0.500)" in row and "**reproduced**" in row
+    lim = next(line for line in md.splitlines() if line.startswith("| Long Is More"))
+    assert "| — |" in lim and "not in this grid" in lim  # the small base's grid did not test it
+    assert "| tiny_large seed 0 | 1,000 examples | 240 |" in md
+    assert "| tiny_llama seed 0 | not saturated | — |" in md
+
+
+def test_two_reports_of_one_base_or_an_old_summary_are_refused(tmp_path: Path) -> None:
+    a = _report(tmp_path / "a", "tiny_llama seed 0", [])
+    b = _report(tmp_path / "b", "tiny_llama seed 0", [])
+    with pytest.raises(SystemExit, match="same base"):
+        bases.main([str(a), str(b), "--out", str(tmp_path / "o")])
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "summary.json").write_text(json.dumps({"findings": []}))
+    with pytest.raises(SystemExit, match="older analysis.report"):
+        bases.main([str(old), "--out", str(tmp_path / "o")])
