@@ -436,9 +436,11 @@ def test_registry_and_serialisation(world, judge, realms):
 def test_fast(judge, creatures):
     p = row("describe", [creatures[0]])
     resp = bullets(says(creatures[0], CREATURE_ATTRS) * 3)
-    t = time.perf_counter()
+    # CPU time, not wall time: the judge is single-threaded Python, so its own CPU seconds measure
+    # its speed whatever else the machine runs (wall time failed this under a loaded host)
+    t = time.process_time()
     judge.judge_many([(p, resp, True)] * 2000)
-    assert time.perf_counter() - t < 1.0
+    assert time.process_time() - t < 1.0
 
 
 @settings(max_examples=examples(200), deadline=None)
