@@ -85,3 +85,10 @@ def test_the_pool_runs_the_first_alone_shares_nothing_it_should_not_and_caps_con
         ("start", "quantity"),
         ("end", "quantity"),
     ]  # a shared run's other grids launch only after it has trained
+
+
+def test_a_bad_override_is_one_line_naming_the_grid_before_anything_runs() -> None:
+    grids = [("diversity", [{"data": "se_filtered", "data.size": 250}])]
+    with pytest.raises(SystemExit, match=r"^ablations: grid diversity: .*no_such_key=1: ") as e:
+        jobs_of(grids, ["no_such_key=1"])
+    assert "\n" not in str(e.value)

@@ -57,7 +57,13 @@ def jobs_of(grids: list[tuple[str, list[dict[str, Any]]]], extra: list[str]) -> 
     for grid, runs in grids:
         for run in runs:
             overrides = tuple(f"{k}={override_value(v)}" for k, v in run.items())
-            cfg = compose([*overrides, *extra])
+            try:
+                cfg = compose([*overrides, *extra])
+            except Exception as e:  # a bad override: one line naming it, before anything runs
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise SystemExit(
+                    f"ablations: grid {grid}: {' '.join([*overrides, *extra])}: {first}"
+                ) from None
             rid = run_id(cfg)
             groups.setdefault(rid, []).append(Job(grid, overrides, rid, _cost(cfg)))
     ordered = list(groups.values())
