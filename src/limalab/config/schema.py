@@ -281,6 +281,7 @@ class Eval(Strict):
     few_shot: NonNegInt
     seed: NonNegInt
     batch_size: PosInt
+    kv_cache: Literal["static", "dynamic"] = "static"
     backend: Literal["hf", "vllm"]
     max_prompts: PosInt | None
     max_invalid_fraction: Annotated[float, Field(ge=0, lt=1)]

@@ -96,9 +96,7 @@ def _play_turn(
             )
     model, chat = responder.model()
     turn_spec = replace(ev.spec, k=1, seed=ev.spec.seed * 1009 + t)
-    gens = generate(
-        model, chat, rows, turn_spec, responder.batch_size, desc=f"dialogue turn {t + 1}"
-    )
+    gens = generate(model, chat, rows, turn_spec, desc=f"dialogue turn {t + 1}")
     by_id = {r["prompt_id"]: r for r in rows}
     verdicts = judge_all(
         ev.judge, [(by_id[g["prompt_id"]], g["response"], g["terminated"]) for g in gens]

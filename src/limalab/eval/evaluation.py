@@ -9,8 +9,8 @@ ones (LLM judges also cache every reply they were paid for, ``judges/llm.py``). 
 trusted only while its record (``.record.json``: each file's SHA-256) matches.
 
 Generations are cached apart from judging, in ``generations/<generation_id>.jsonl`` keyed by
-(checkpoint, prompt set, decoding, k, max new tokens, seed, few-shot) and checked against
-their recorded hash: re-judging with another judge never regenerates.
+(checkpoint, prompt set, decoding, k, max new tokens, seed, few-shot, batch size, cache) and
+checked against their recorded hash: re-judging with another judge never regenerates.
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ GEN_KEYS = (
     "few_shot",
     "max_prompts",
     "backend",
+    "batch_size",
+    "kv_cache",
 )
 
 
@@ -85,7 +87,6 @@ class Responder:
     be generated, so an evaluation whose generations are cached loads no model."""
 
     load: Callable[[], tuple[torch.nn.Module, ChatFormat]]
-    batch_size: int = 16
     model_dir: Path | None = None  # the save_pretrained export, for eval.backend=vllm
     _loaded: tuple[torch.nn.Module, ChatFormat] | None = field(default=None, repr=False)
 
@@ -94,10 +95,9 @@ class Responder:
         cls,
         model: torch.nn.Module,
         chat: ChatFormat,
-        batch_size: int = 16,
         model_dir: Path | None = None,
     ) -> Responder:
-        return cls(lambda: (model, chat), batch_size, model_dir)
+        return cls(lambda: (model, chat), model_dir)
 
     def model(self) -> tuple[torch.nn.Module, ChatFormat]:
         if self._loaded is None:
@@ -115,7 +115,6 @@ class Responder:
             chat,
             prompts.rows,
             spec,
-            self.batch_size,
             few_shot,
             desc=f"generate {spec.prompt_set}",
         )

@@ -47,6 +47,7 @@ def _sample(
         eos_token_id=chat.eot_id,
         pad_token_id=chat.tokenizer.pad_token_id,
         use_cache=True,
+        cache_implementation=None if spec.kv_cache == "dynamic" else spec.kv_cache,
     )[:, x.shape[1] :]
 
 
@@ -83,13 +84,14 @@ def generate(
     chat: ChatFormat,
     rows: list[dict],
     spec: EvalSpec,
-    batch_size: int = 16,
     few_shot: list[list[str]] | None = None,
     desc: str = "generate",
 ) -> list[dict]:
     """``spec.k`` output rows per prompt, sampled with ``spec.decoding`` up to
-    ``spec.max_new_tokens``. Prompts are sorted by length so a batch wastes little padding;
-    each batch is seeded from ``spec.seed``, so a rerun gives the same samples."""
+    ``spec.max_new_tokens``, ``spec.batch_size`` prompts per call. Prompts are sorted by length
+    so a batch wastes little padding; each batch is seeded from ``spec.seed``, so a rerun gives
+    the same samples."""
+    batch_size = spec.batch_size
     model.eval()
     encoded = [(row, chat.encode_prompt(prompt_turns(row, few_shot or []))) for row in rows]
     encoded.sort(key=lambda x: len(x[1]))

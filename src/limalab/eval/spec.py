@@ -24,6 +24,10 @@ class EvalSpec:
     max_prompts: int | None = None
     backend: str = "hf"
     role: str = "test"  # select: a dev evaluation for checkpoint selection
+    # prompts per generate call: HF draws one random stream per batch, so the batching shapes
+    # the samples and belongs to the spec (a rerun with another batch size samples anew)
+    batch_size: int = 64
+    kv_cache: str = "static"  # static: fixed shapes, no per-length kernel set-up (2-3x on CPU)
 
     @classmethod
     def from_config(cls, eval_cfg: dict[str, Any], max_new_tokens: int, **changes: Any) -> EvalSpec:
@@ -38,6 +42,9 @@ class EvalSpec:
             "few_shot": eval_cfg["few_shot"],
             "max_prompts": eval_cfg["max_prompts"],
             "backend": eval_cfg["backend"],
+            "batch_size": eval_cfg["batch_size"],
+            # a run recorded before the key existed: today's default (the same samples)
+            "kv_cache": eval_cfg.get("kv_cache", "static"),
         }
         return cls(**{**base, **changes})
 

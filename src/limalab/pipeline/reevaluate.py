@@ -69,8 +69,8 @@ class RunState:
             self._model = AutoModelForCausalLM.from_pretrained(self.rd.model).eval()
         return self._model, self._chat
 
-    def responder(self, batch_size: int) -> Responder:
-        return Responder(self.load, batch_size, self.rd.model)
+    def responder(self) -> Responder:
+        return Responder(self.load, self.rd.model)
 
     def model_artifact(self) -> Any:
         """The export as the train run logged it (same files, same digest: the same version)."""
@@ -200,8 +200,8 @@ def _evaluate(run: RunState, other: RunState | None, cfg: dict[str, Any]) -> dic
         e["max_invalid_fraction"],
     )
     if "turns" in prompts.rows[0]:  # conversations: played and judged turn by turn
-        return evaluate_dialogue(ev, run.responder(e["batch_size"]))
-    summary = evaluate(ev, run.responder(e["batch_size"]))
+        return evaluate_dialogue(ev, run.responder())
+    summary = evaluate(ev, run.responder())
     if (
         cfg.get("drift") and summary.get("status") == "complete"
     ):  # the same judge once more: do the passes agree?
@@ -220,9 +220,7 @@ def compare(
     if not getattr(judge, "compares", False):
         raise ValueError("compare_to needs a judge that compares (judge=pairwise)")
     gens = {
-        run: cached_generations(
-            run.rd.path, run.responder(e["batch_size"]), prompts, run.checkpoint, spec
-        )[0]
+        run: cached_generations(run.rd.path, run.responder(), prompts, run.checkpoint, spec)[0]
         for run in (a, b)
     }
     cid = config_hash(

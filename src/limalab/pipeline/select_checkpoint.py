@@ -69,7 +69,7 @@ def candidate(
     """One candidate's dev evaluation and perplexity."""
     summary = evaluate(
         dev_evaluation(ctx, prompts, checkpoint),
-        Responder.of(model, ctx.chat, ctx.cfg["eval"]["batch_size"]),
+        Responder.of(model, ctx.chat),
     )
     ppl = response_perplexity(
         model,

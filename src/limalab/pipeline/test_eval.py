@@ -50,9 +50,7 @@ def done(ctx: RunContext) -> dict | None:
 
 def run(ctx: RunContext) -> dict[str, Any]:
     ev = test_evaluation(ctx)
-    responder = Responder(
-        lambda: (selected_model(ctx), ctx.chat), ctx.cfg["eval"]["batch_size"], ctx.rd.model
-    )
+    responder = Responder(lambda: (selected_model(ctx), ctx.chat), ctx.rd.model)
     summary = evaluate(ev, responder)
     if summary["status"] != "complete":
         raise StageFailed(NAME, summary["status"], summary["status_reason"])
