@@ -4,6 +4,7 @@ the derived regime, from measured per-run costs (nothing here trains).
     python bench/ablations_budget.py profile runs/ablations-smoke        # by grid and stage
     python bench/ablations_budget.py estimate runs/pilot/<run id> [--scale 1/8] [--seeds 0,1,2] \
         [--s-per-step S] [--s-per-candidate S] [--s-per-test S] [--tokens]
+    python bench/ablations_budget.py replay make-ablations.log [--jobs 2]
 
 ``profile`` reads the run directories: each run's wall time (``results.json``), its training
 time (between the data and train stage records), its checkpoint-selection and test evaluations
@@ -14,6 +15,12 @@ prices every run of the default grids: training in proportion to the tokens it t
 flat layout's cost is per token; each arm's tokens per example measured on the pilot's world by
 building its mix), checkpoint selection per candidate epoch and the test evaluation as measured.
 Runs shared by grids, and runs already complete, count once.
+
+``replay`` reads the log of a ``make ablations --jobs N`` (the pool's ``[job i/n]`` lines, each
+job's measured seconds) and replays those durations through the pool's rules (the first job
+alone, a run's later jobs after its first, N workers) in the order the pool used and in the best
+order it could have known (longest measured first): the difference is what the queue's order
+cost. Durations were measured beside the other worker, as the pool runs them.
 """
 
 from __future__ import annotations
@@ -194,6 +201,60 @@ def estimate(
     }
 
 
+def pool_jobs(log: str) -> list[dict[str, Any]]:
+    """The pool's jobs in launch order: number, grid, run id and measured seconds."""
+    import re
+
+    jobs: dict[int, dict[str, Any]] = {}
+    for m in re.finditer(r"^\[job (\d+)/\d+\] (\S+): run (\w+): ", log, re.M):
+        jobs[int(m[1])] = {"n": int(m[1]), "grid": m[2], "run": m[3]}
+    for m in re.finditer(r"^\[job (\d+)/\d+\] \S+: run \w+ done in (\d+) s", log, re.M):
+        jobs[int(m[1])]["s"] = int(m[2])
+    return sorted((j for j in jobs.values() if "s" in j), key=lambda j: j["n"])
+
+
+def _groups(jobs: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The pool's units after its first job: each run's jobs together (one worker runs a run's
+    jobs in sequence), in the order their first jobs launched."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for j in jobs[1:]:
+        groups.setdefault(j["run"], []).append(j)
+    return list(groups.values())
+
+
+def makespan(first: dict[str, Any], groups: list[list[dict[str, Any]]], workers: int) -> float:
+    """Seconds to run the first job alone, then ``groups`` in this order on ``workers`` (each
+    group on one worker, the next group to the first free worker: the pool's thread pool)."""
+    free = [float(first["s"])] * workers
+    for g in groups:
+        w = min(range(workers), key=free.__getitem__)
+        free[w] += sum(j["s"] for j in g)
+    return max(free)
+
+
+def replay(log: str, workers: int) -> dict[str, Any]:
+    jobs = pool_jobs(log)
+    if not jobs:
+        raise SystemExit("replay: no finished [job i/n] lines in the log")
+    groups = _groups(jobs)
+    # the first run's other jobs stay first (queued before the rest); the rest longest first
+    head = [g for g in groups if g[0]["run"] == jobs[0]["run"]]
+    rest = [g for g in groups if g[0]["run"] != jobs[0]["run"]]
+    best = head + sorted(rest, key=lambda g: -sum(j["s"] for j in g))
+    total = sum(j["s"] for j in jobs)
+    return {
+        "jobs": len(jobs),
+        "job_seconds": total,
+        "lower_bound_s": round(jobs[0]["s"] + (total - jobs[0]["s"]) / workers),
+        "as_run_s": round(makespan(jobs[0], groups, workers)),
+        "longest_measured_first_s": round(makespan(jobs[0], best, workers)),
+        "by_grid_s": {
+            g: sum(j["s"] for j in jobs if j["grid"] == g)
+            for g in dict.fromkeys(j["grid"] for j in jobs)
+        },
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -219,8 +280,13 @@ def main(argv: list[str] | None = None) -> None:
     es.add_argument(
         "--tokens", action="store_true", help="also price training per token (builds every mix)"
     )
+    rp = sub.add_parser("replay")
+    rp.add_argument("log", type=Path, help="the output of make ablations --jobs N")
+    rp.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args(argv)
-    if args.cmd == "profile":
+    if args.cmd == "replay":
+        print(json.dumps(replay(args.log.read_text(errors="replace"), args.jobs), indent=1))
+    elif args.cmd == "profile":
         rows = profile(args.runs_dir)
         cols = ["grid", "runs", "wall", "train", "select", "test", "other", "steps"]
         print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
