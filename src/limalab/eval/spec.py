@@ -44,7 +44,7 @@ class EvalSpec:
             "backend": eval_cfg["backend"],
             "batch_size": eval_cfg["batch_size"],
             # a run recorded before the key existed: today's default (the same samples)
-            "kv_cache": eval_cfg.get("kv_cache", "static"),
+            "kv_cache": eval_cfg.get("kv_cache", cls.kv_cache),
         }
         return cls(**{**base, **changes})
 
