@@ -4,6 +4,7 @@ once, a failed run's other grids not launched."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -92,3 +93,62 @@ def test_a_bad_override_is_one_line_naming_the_grid_before_anything_runs() -> No
     with pytest.raises(SystemExit, match=r"^ablations: grid diversity: .*no_such_key=1: ") as e:
         jobs_of(grids, ["no_such_key=1"])
     assert "\n" not in str(e.value)
+
+
+def test_with_the_world_and_base_cached_the_first_job_queues_with_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    starts: list[tuple[str, int]] = []
+
+    def fake_launch(job: Job, extra, runs_dir, threads, launches, n) -> int:
+        starts.append((job.run_id, threads))
+        time.sleep(0.05)
+        return 0
+
+    monkeypatch.setattr(job_pool, "_launch", fake_launch)
+    monkeypatch.setattr(job_pool.os, "cpu_count", lambda: 4)
+    first = Job("base", ("id=b0",), "b0", 1.0, builds=False)
+    groups = [[first], [_job("quantity", "big", 9)], [_job("quality", "s", 5)]]
+    record = tmp_path / "report" / "pool.json"
+    assert run_pool(groups, [], tmp_path, jobs=2, record=record) == []
+    assert starts[0] == ("b0", 2)  # no core of its own: nothing to build
+    assert {rid for rid, _ in starts[:2]} == {"b0", "big"}  # both workers start at once
+    # every job's measured seconds, in the launch directory and beside the report
+    (launched,) = tmp_path.glob(".launches/pool-*/jobs.json")
+    assert json.loads(launched.read_text()) == json.loads(record.read_text())
+    rec = json.loads(record.read_text())
+    assert rec["first_alone"] is False and [j["n"] for j in rec["jobs"]] == [1, 2, 3]
+    assert {j["run"] for j in rec["jobs"]} == {"b0", "big", "s"}
+    assert all(j["s"] >= 0.05 and j["exit"] == 0 and j["threads"] == 2 for j in rec["jobs"])
+    assert rec["wall_s"] >= max(j["start_s"] + j["s"] for j in rec["jobs"]) - 0.2
+
+
+def test_a_run_builds_what_is_shared_until_its_world_and_every_base_it_needs_are_cached(
+    tmp_path: Path,
+) -> None:
+    from limalab.config.compose import compose
+    from limalab.tracking.cache import RECORD
+    from limalab.world.build import WorldConfig
+    from limalab.world.pretrain import base_dir
+
+    def cfg(*overrides: str) -> dict:
+        return compose([f"cache_dir={tmp_path}", *overrides])
+
+    def record(entry: Path) -> None:
+        entry.mkdir(parents=True)
+        (entry / RECORD).write_text("{}")
+
+    tiny, large, random_init = cfg(), cfg("model=tiny_large"), cfg("model.init=random")
+    world = tmp_path / "worlds" / WorldConfig(**tiny["world"]).hash()
+    assert all(job_pool._builds_shared(c) for c in (tiny, large, random_init))
+    record(world)
+    assert not job_pool._builds_shared(random_init)  # no base: the world is all it shares
+    assert job_pool._builds_shared(tiny)
+    record(base_dir(tiny["model"], world, tmp_path))
+    assert not job_pool._builds_shared(tiny)
+    # the larger base is derived from tiny's and gated on it: both must be there
+    assert job_pool._builds_shared(large)
+    record(base_dir(large["model"], world, tmp_path))
+    assert not job_pool._builds_shared(large)
+    (base_dir(tiny["model"], world, tmp_path) / RECORD).unlink()  # a build that never finished
+    assert job_pool._builds_shared(large)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from limalab.ablations.job_pool import QUEUED_ALL
 from limalab.tracking.io import read_jsonl
 
 from ..conftest import ROOT
@@ -138,3 +139,9 @@ def test_ablations_smoke_survives_a_kill_and_reruns_nothing(
     assert again.returncode == 0 and finished(tmp_path / "runs") == after  # nothing retrained
     said = jobs_output(launches(tmp_path / "runs") - first) if cluster else again.stdout
     assert said.count("skipped: run") >= 19  # every job of every grid
+    if not cluster:  # the pool: with the world and base built, no job runs alone
+        assert f"pool: {QUEUED_ALL}" in again.stdout
+        # each job's measured seconds beside the report (bench/ablations_budget.py replay)
+        record = json.loads((tmp_path / "report" / "pool.json").read_text())
+        assert record["first_alone"] is False and len(record["jobs"]) >= 19
+        assert all(j["exit"] == 0 and j["s"] > 0 for j in record["jobs"])

@@ -227,7 +227,9 @@ def main(argv: list[str] | None = None) -> None:
             args.full,
         )
         runs = [r for r in runs if r[0] in {g[0] for g in grids}]
-        failed = run_pool(jobs_of(runs, extra), extra, args.runs_dir, args.jobs)
+        # the jobs' measured seconds beside the report (bench/ablations_budget.py replay)
+        record = None if args.no_report else args.report / "pool.json"
+        failed = run_pool(jobs_of(runs, extra), extra, args.runs_dir, args.jobs, record)
         failed = list(dict(failed).items())  # one entry per grid
     else:
         failed = run_grids(grids, extra, args.runs_dir)
