@@ -5,6 +5,7 @@ the derived regime, from measured per-run costs (nothing here trains).
     python bench/ablations_budget.py estimate runs/pilot/<run id> [--scale 1/8] [--seeds 0,1,2] \
         [--s-per-step S] [--s-per-candidate S] [--s-per-test S] [--tokens]
     python bench/ablations_budget.py replay make-ablations.log [--jobs 2]
+    python bench/ablations_budget.py replay reports/ablations/pool.json [--jobs 2]
 
 ``profile`` reads the run directories: each run's wall time (``results.json``), its training
 time (between the data and train stage records), its checkpoint-selection and test evaluations
@@ -17,10 +18,12 @@ building its mix), checkpoint selection per candidate epoch and the test evaluat
 Runs shared by grids, and runs already complete, count once.
 
 ``replay`` reads the log of a ``make ablations --jobs N`` (the pool's ``[job i/n]`` lines, each
-job's measured seconds) and replays those durations through the pool's rules (the first job
-alone, a run's later jobs after its first, N workers) in the order the pool used and in the best
-order it could have known (longest measured first): the difference is what the queue's order
-cost. Durations were measured beside the other worker, as the pool runs them.
+job's measured seconds), or the same jobs as the pool records them beside the report
+(``reports/ablations/pool.json``; ``jobs.json`` in its launch directory), and replays those
+durations through the pool's rules (the first job alone when it builds the world or base, as
+the pool says; a run's later jobs after its first; N workers) in the order the pool used and in
+the best order it could have known (longest measured first): the difference is what the queue's
+order cost. Durations were measured beside the other worker, as the pool runs them.
 """
 
 from __future__ import annotations
@@ -214,18 +217,21 @@ def pool_jobs(log: str) -> list[dict[str, Any]]:
 
 
 def _groups(jobs: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """The pool's units after its first job: each run's jobs together (one worker runs a run's
-    jobs in sequence), in the order their first jobs launched."""
+    """The pool's units: each run's jobs together (one worker runs a run's jobs in sequence), in
+    the order their first jobs launched."""
     groups: dict[str, list[dict[str, Any]]] = {}
-    for j in jobs[1:]:
+    for j in jobs:
         groups.setdefault(j["run"], []).append(j)
     return list(groups.values())
 
 
-def makespan(first: dict[str, Any], groups: list[list[dict[str, Any]]], workers: int) -> float:
-    """Seconds to run the first job alone, then ``groups`` in this order on ``workers`` (each
-    group on one worker, the next group to the first free worker: the pool's thread pool)."""
-    free = [float(first["s"])] * workers
+def makespan(
+    first: dict[str, Any] | None, groups: list[list[dict[str, Any]]], workers: int
+) -> float:
+    """Seconds to run the first job alone (``None``: it queued with the rest), then ``groups``
+    in this order on ``workers`` (each group on one worker, the next group to the first free
+    worker: the pool's thread pool)."""
+    free = [float(first["s"]) if first else 0.0] * workers
     for g in groups:
         w = min(range(workers), key=free.__getitem__)
         free[w] += sum(j["s"] for j in g)
@@ -233,23 +239,43 @@ def makespan(first: dict[str, Any], groups: list[list[dict[str, Any]]], workers:
 
 
 def replay(log: str, workers: int) -> dict[str, Any]:
-    jobs = pool_jobs(log)
+    """The replay of a pool's log (its ``[job i/n]`` lines) or of its JSON record (``jobs.json``
+    in the launch directory, ``pool.json`` beside the report)."""
+    from limalab.ablations.job_pool import QUEUED_ALL
+
+    if log.lstrip().startswith("{"):
+        record = json.loads(log)
+        jobs = sorted(
+            ({k: j[k] for k in ("n", "grid", "run", "s")} for j in record["jobs"]),
+            key=lambda j: j["n"],
+        )
+        first_alone = bool(record.get("first_alone", True))
+    else:
+        jobs, first_alone = pool_jobs(log), QUEUED_ALL not in log
     if not jobs:
-        raise SystemExit("replay: no finished [job i/n] lines in the log")
-    groups = _groups(jobs)
+        raise SystemExit("replay: no finished jobs in the log or record")
+    return replay_jobs(jobs, first_alone, workers)
+
+
+def replay_jobs(jobs: list[dict[str, Any]], first_alone: bool, workers: int) -> dict[str, Any]:
+    """Measured jobs (in launch order) through the pool's rules, as run and longest first."""
+    first = jobs[0] if first_alone else None
+    groups = _groups(jobs[1:] if first else jobs)
     # the first run's other jobs stay first (queued before the rest); the rest longest first
     head = [g for g in groups if g[0]["run"] == jobs[0]["run"]]
     rest = [g for g in groups if g[0]["run"] != jobs[0]["run"]]
     best = head + sorted(rest, key=lambda g: -sum(j["s"] for j in g))
     total = sum(j["s"] for j in jobs)
+    alone = first["s"] if first else 0
     return {
         "jobs": len(jobs),
-        "job_seconds": total,
-        "lower_bound_s": round(jobs[0]["s"] + (total - jobs[0]["s"]) / workers),
-        "as_run_s": round(makespan(jobs[0], groups, workers)),
-        "longest_measured_first_s": round(makespan(jobs[0], best, workers)),
+        "job_seconds": round(total),
+        "first_alone_s": round(alone),
+        "lower_bound_s": round(alone + (total - alone) / workers),
+        "as_run_s": round(makespan(first, groups, workers)),
+        "longest_measured_first_s": round(makespan(first, best, workers)),
         "by_grid_s": {
-            g: sum(j["s"] for j in jobs if j["grid"] == g)
+            g: round(sum(j["s"] for j in jobs if j["grid"] == g))
             for g in dict.fromkeys(j["grid"] for j in jobs)
         },
     }
@@ -281,7 +307,11 @@ def main(argv: list[str] | None = None) -> None:
         "--tokens", action="store_true", help="also price training per token (builds every mix)"
     )
     rp = sub.add_parser("replay")
-    rp.add_argument("log", type=Path, help="the output of make ablations --jobs N")
+    rp.add_argument(
+        "log",
+        type=Path,
+        help="the output of make ablations --jobs N, or its record (<report>/pool.json)",
+    )
     rp.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args(argv)
     if args.cmd == "replay":

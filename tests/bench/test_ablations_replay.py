@@ -4,6 +4,8 @@ on a synthetic log with a known answer."""
 from __future__ import annotations
 
 import importlib.util
+import json
+import re
 
 from tests.conftest import ROOT
 
@@ -38,3 +40,25 @@ def test_replay_of_a_known_log() -> None:
     assert out["longest_measured_first_s"] == 52
     assert out["lower_bound_s"] == 51  # 10 + 82 / 2
     assert out["by_grid_s"] == {"base": 10, "q": 40, "d": 2, "lim": 40}
+
+
+def test_replay_when_the_first_job_queued_with_the_rest() -> None:
+    from limalab.ablations.job_pool import QUEUED_ALL
+
+    out = budget.replay(LOG.replace("2 at a time\n", f"2 at a time\npool: {QUEUED_ALL}\n"), 2)
+    assert out["first_alone_s"] == 0 and out["lower_bound_s"] == 46  # 92 / 2
+    # as run: b0 (10) and r1 (12) start together: w0 10 -> r2 30; w1 12 -> r3 22 -> r4 62
+    assert out["as_run_s"] == 62
+    # longest first after b0's group: r4 40, r2 20, r1 12, r3 10: w0 10+20+12=42, w1 40+10=50
+    assert out["longest_measured_first_s"] == 50
+
+
+def test_replay_of_the_pools_json_record_matches_the_log() -> None:
+    jobs = [
+        {"n": int(m[1]), "grid": m[2], "run": m[3], "s": float(m[4]), "threads": 1, "exit": 0}
+        for m in re.finditer(r"^\[job (\d+)/\d+\] (\S+): run (\w+) done in (\d+) s", LOG, re.M)
+    ]
+    record = json.dumps({"first_alone": True, "jobs": jobs[::-1], "wall_s": 70.0})
+    assert budget.replay(record, 2) == budget.replay(LOG, 2)
+    queued = json.loads(record) | {"first_alone": False}
+    assert budget.replay(json.dumps(queued), 2)["as_run_s"] == 62
