@@ -99,10 +99,10 @@ def jobs_of(grids: list[tuple[str, list[dict[str, Any]]]], extra: list[str]) -> 
 
 class _Progress:
     """One line per start and end, numbered over all jobs, safe across worker threads; every
-    finished job's measured seconds also go to ``record`` (``jobs.json``, rewritten after each
+    finished job's measured seconds also go to each of ``records`` (JSON, rewritten after each
     job: what ``bench/ablations_budget.py replay`` reads, and what a recorded report keeps)."""
 
-    def __init__(self, total: int, records: list[Path], first_alone: bool = True) -> None:
+    def __init__(self, total: int, records: list[Path], first_alone: bool) -> None:
         self.total, self.started, self.lock = total, 0, threading.Lock()
         self.records, self.t0 = records, time.time()
         self.summary: dict[str, Any] = {"first_alone": first_alone, "jobs": []}
