@@ -244,11 +244,16 @@ def replay(log: str, workers: int) -> dict[str, Any]:
     from limalab.ablations.job_pool import QUEUED_ALL
 
     if log.lstrip().startswith("{"):
-        record = json.loads(log)
-        jobs = sorted(
-            ({k: j[k] for k in ("n", "grid", "run", "s")} for j in record["jobs"]),
-            key=lambda j: j["n"],
-        )
+        try:
+            record = json.loads(log)
+            jobs = sorted(
+                ({k: j[k] for k in ("n", "grid", "run", "s")} for j in record["jobs"]),
+                key=lambda j: j["n"],
+            )
+        except (ValueError, KeyError, TypeError) as e:
+            raise SystemExit(
+                f"replay: not a pool record (expected jobs with n, grid, run, s): {e!r}"
+            ) from None
         first_alone = bool(record.get("first_alone", True))
     else:
         jobs, first_alone = pool_jobs(log), QUEUED_ALL not in log

@@ -152,3 +152,18 @@ def test_a_run_builds_what_is_shared_until_its_world_and_every_base_it_needs_are
     assert not job_pool._builds_shared(large)
     (base_dir(tiny["model"], world, tmp_path) / RECORD).unlink()  # a build that never finished
     assert job_pool._builds_shared(large)
+
+
+def test_an_unwritable_record_stops_the_pool_before_any_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    launched: list[str] = []
+    monkeypatch.setattr(job_pool, "_launch", lambda job, *a: launched.append(job.run_id) or 0)
+    (tmp_path / "report").write_text("a file where the report directory should be")
+    with pytest.raises(
+        SystemExit, match=r"^ablations: cannot write the pool's record .*pool\.json"
+    ):
+        run_pool(
+            [[_job("base", "b0")]], [], tmp_path, jobs=2, record=tmp_path / "report" / "pool.json"
+        )
+    assert launched == []

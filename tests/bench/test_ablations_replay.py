@@ -7,6 +7,8 @@ import importlib.util
 import json
 import re
 
+import pytest
+
 from tests.conftest import ROOT
 
 spec = importlib.util.spec_from_file_location("budget", ROOT / "bench" / "ablations_budget.py")
@@ -62,3 +64,10 @@ def test_replay_of_the_pools_json_record_matches_the_log() -> None:
     assert budget.replay(record, 2) == budget.replay(LOG, 2)
     queued = json.loads(record) | {"first_alone": False}
     assert budget.replay(json.dumps(queued), 2)["as_run_s"] == 62
+
+
+def test_a_damaged_record_is_one_line_not_a_traceback() -> None:
+    for bad in ('{"jobs": [{"n": 1, "grid": "base"', '{"jobs": [{"n": 1}]}', '{"jobs": 3}'):
+        with pytest.raises(SystemExit, match=r"^replay: not a pool record") as e:
+            budget.replay(bad, 2)
+        assert "\n" not in str(e.value)

@@ -106,6 +106,14 @@ class _Progress:
         self.total, self.started, self.lock = total, 0, threading.Lock()
         self.records, self.t0 = records, time.time()
         self.summary: dict[str, Any] = {"first_alone": first_alone, "jobs": []}
+        self._write()  # an unwritable record fails here, before any job runs, not after one
+
+    def _write(self) -> None:
+        for path in self.records:
+            try:
+                atomic_write_json(path, self.summary)
+            except OSError as e:
+                raise SystemExit(f"ablations: cannot write the pool's record {path}: {e}") from None
 
     def start(self, job: Job) -> int:
         with self.lock:
@@ -135,8 +143,7 @@ class _Progress:
             )
             self.summary["jobs"].sort(key=lambda j: j["n"])
             self.summary["wall_s"] = round(time.time() - self.t0, 1)
-            for path in self.records:
-                atomic_write_json(path, self.summary)
+            self._write()
 
 
 def _launch(
