@@ -5,9 +5,11 @@ measured in the same run.
     python bench/generation.py [--prompts 48] [--k 5] [--max-new-tokens 48] [--long 400]
         [--out bench/latest.json]
 
-Writes ``generation_batched_speedup`` (goal >= 5x) and ``generation_static_cache_speedup``
+Writes ``generation_batched_speedup`` (goal >= 5x), ``generation_static_cache_speedup``
 (goal >= 1.5x on long answers, the Long-Is-More arm's case; each cache timed cold, in a fresh
-process, as a run's test evaluation meets it) into bench/latest.json beside the slice's figures.
+process, as a run's test evaluation meets it) and ``generation_eager_attention_speedup`` (eager
+attention against SDPA while decoding on the CPU, ``eval.attention=auto``'s choice; goal > 1x,
+long answers, a test evaluation's batch) into bench/latest.json beside the slice's figures.
 Weights are random: every sequence runs to max_new_tokens, so all modes do the same number of
 decoding steps per sequence.
 """
@@ -88,6 +90,11 @@ def main() -> None:
     single = timed(lambda: run(1))
     n_seq = len(prompts) * args.k
     cold = {c: cold_seconds(cache, c, 16, args.k, args.long) for c in ("dynamic", "static")}
+    long_spec = replace(spec, max_new_tokens=args.long, batch_size=len(prompts))
+    kernel = {  # warm (the batched run above set the allocator up), one after the other
+        a: timed(lambda a=a: generate(model, chat, prompts, replace(long_spec, attention=a)))
+        for a in ("sdpa", "eager")
+    }
     res = {
         "generation_batched_speedup": round(single / batched, 2),
         "generation_static_cache_speedup": round(cold["dynamic"] / cold["static"], 2),
@@ -98,6 +105,15 @@ def main() -> None:
             "dynamic_s": round(cold["dynamic"], 2),
             "static_s": round(cold["static"], 2),
             "goal": ">= 1.5x",
+        },
+        "generation_eager_attention_speedup": round(kernel["sdpa"] / kernel["eager"], 2),
+        "generation_attention": {
+            "prompts": len(prompts),
+            "k": args.k,
+            "max_new_tokens": args.long,
+            "sdpa_s": round(kernel["sdpa"], 2),
+            "eager_s": round(kernel["eager"], 2),
+            "goal": "> 1x",
         },
         "generation": {
             "prompts": len(prompts),

@@ -282,6 +282,7 @@ class Eval(Strict):
     seed: NonNegInt
     batch_size: PosInt
     kv_cache: Literal["static", "dynamic"] = "static"
+    attention: Literal["auto", "model", "eager", "sdpa"] = "auto"
     backend: Literal["hf", "vllm"]
     max_prompts: PosInt | None
     max_invalid_fraction: Annotated[float, Field(ge=0, lt=1)]

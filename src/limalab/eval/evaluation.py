@@ -56,6 +56,7 @@ GEN_KEYS = (
     "backend",
     "batch_size",
     "kv_cache",
+    "attention",
 )
 
 

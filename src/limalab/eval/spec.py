@@ -28,6 +28,9 @@ class EvalSpec:
     # the samples and belongs to the spec (a rerun with another batch size samples anew)
     batch_size: int = 64
     kv_cache: str = "static"  # static: fixed shapes, no per-length kernel set-up (2-3x on CPU)
+    # the attention kernel while decoding (eval/generate.py ``decoding_attention``): its
+    # rounding differs from another kernel's, so it shapes the samples too
+    attention: str = "auto"
 
     @classmethod
     def from_config(cls, eval_cfg: dict[str, Any], max_new_tokens: int, **changes: Any) -> EvalSpec:
@@ -45,6 +48,8 @@ class EvalSpec:
             "batch_size": eval_cfg["batch_size"],
             # a run recorded before the key existed: today's default (the same samples)
             "kv_cache": eval_cfg.get("kv_cache", cls.kv_cache),
+            # a run recorded before this key decoded with the model's own kernel (SDPA)
+            "attention": eval_cfg.get("attention", "model"),
         }
         return cls(**{**base, **changes})
 
