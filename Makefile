@@ -14,6 +14,10 @@ PAPER_SEEDS ?= 0
 JOBS ?= 2
 # Hydra overrides for every run of make ablations, e.g. OVERRIDES=hydra/launcher=slurm (docs/scale.md)
 OVERRIDES ?=
+# a slice of the grids, in the sweep files' units, e.g. WHERE="data.size=250,500 model=tiny_large"
+# (run_grids --where; the same command without it later runs the rest)
+WHERE ?=
+SLICE = $(foreach w,$(WHERE),--where $(w))
 # WANDB_REPORT=1: the report also goes to W&B, one run per ablation in its group (analysis.report --wandb)
 WANDB_REPORT ?=
 SLURM_DIR ?= .slurm
@@ -57,12 +61,12 @@ train:
 # Rerun the same command after an interruption: finished runs are skipped, the rest resume.
 ablations:
 	$(PY) -m limalab.ablations.run_grids --scale $(SCALE) --seeds $(SEEDS) --worlds $(WORLDS) \
-		--jobs $(JOBS) --runs-dir runs/ablations --report reports/ablations $(if $(WANDB_REPORT),--wandb) $(OVERRIDES)
+		--jobs $(JOBS) --runs-dir runs/ablations --report reports/ablations $(SLICE) $(if $(WANDB_REPORT),--wandb) $(OVERRIDES)
 
 # ablations plus replicates over the subset draw and sweeps/extra/ (Fig. 6 at fixed steps)
 ablations-full:
 	$(PY) -m limalab.ablations.run_grids --full --jobs $(JOBS) --scale $(SCALE) --seeds $(SEEDS) --subsets $(SUBSETS) --worlds $(WORLDS) \
-		--runs-dir runs/ablations --report reports/ablations-full $(OVERRIDES)
+		--runs-dir runs/ablations --report reports/ablations-full $(SLICE) $(OVERRIDES)
 
 ablations-smoke:
 	$(PY) -m limalab.ablations.run_grids --smoke --jobs $(JOBS) --runs-dir runs/ablations-smoke --report reports/ablations-smoke $(OVERRIDES)
@@ -85,7 +89,7 @@ BASE_SEEDS ?= 0,1
 comma := ,
 capacity:
 	$(PY) -m limalab.ablations.run_grids --sweeps sweeps/capacity --jobs $(JOBS) --scale $(SCALE) --seeds $(SEEDS) --worlds $(WORLDS) \
-		--runs-dir runs/capacity --no-report $(OVERRIDES)
+		--runs-dir runs/capacity --no-report $(SLICE) $(OVERRIDES)
 	for s in $(subst $(comma), ,$(BASE_SEEDS)); do \
 		$(PY) -m analysis.report runs/capacity --base "tiny_large seed $$s" --sweeps sweeps/capacity \
 			--out reports/capacity/base-seed-$$s || exit 1; done
@@ -100,7 +104,7 @@ capacity:
 # where format saturates per base (analysis/saturation.py, the rule in regime.saturation)
 saturation:
 	$(PY) -m limalab.ablations.run_grids --sweeps sweeps/saturation --jobs $(JOBS) --scale $(SCALE) --seeds $(SEEDS) --worlds $(WORLDS) \
-		--runs-dir runs/saturation --no-report $(OVERRIDES)
+		--runs-dir runs/saturation --no-report $(SLICE) $(OVERRIDES)
 	$(PY) -m analysis.saturation runs/saturation --out reports/saturation
 
 bench: bench-slice bench-data bench-gen bench-throughput

@@ -129,3 +129,38 @@ def test_full_adds_subset_draws_and_the_extra_grids() -> None:
         full["positive_control"] == default["positive_control"]
     )  # one seed: not a replicated grid
     assert default["long_is_more"][1] == 3 and "data=se_longest" in default["long_is_more"][0]
+
+
+def test_where_slices_a_grid_in_the_sweep_files_units() -> None:
+    """``--where data.size=...`` names the paper's sizes; the slice is scaled like the grid,
+    keeps the sweep's order and never adds an axis; a grid left empty is not run."""
+    from limalab.ablations.grid import parse_where, restrict
+    from limalab.ablations.run_grids import plan_runs
+
+    root = Path(__file__).parents[2] / "sweeps"
+    where = parse_where(["data.size=4000,250", "model=tiny_large"])
+    [(name, runs)] = plan_runs(root / "saturation", "1/8", [0], [0], where=where)
+    assert name == "saturation"
+    assert [r["data.size"] for r in runs] == [32, 500, 32, 500]  # 250 and 4,000 at 1/8
+    assert {r["model"] for r in runs} == {"tiny_large"}
+    assert {r["model.pretrain.seed"] for r in runs} == {0, 1}  # not sliced: both bases
+    sweep = load_sweep(root / "quantity.yaml")
+    assert restrict(sweep, {"model": ["tiny"]}) == sweep  # a key it does not vary: unchanged
+    assert restrict(sweep, {"data.size": ["3"]}) is None
+    grids = [g for g, _ in plan_runs(root, "1/8", [0], [0], where=parse_where(["data=wikihow"]))]
+    assert "diversity" in grids and "quality" not in grids and "base" in grids
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--where", "data.size"], "expected KEY=V1,V2"),
+        (["--where", "=250"], "expected KEY=V1,V2"),
+        (["--where", "dta.size=250"], "--where dta.size: no grid in"),
+    ],
+)
+def test_where_refuses_a_malformed_or_unknown_key(args: list[str], message: str) -> None:
+    from limalab.ablations.run_grids import main
+
+    with pytest.raises(SystemExit, match=message):
+        main(["--sweeps", str(Path(__file__).parents[2] / "sweeps" / "saturation"), *args])

@@ -100,6 +100,33 @@ def hydra_overrides(
     return [f"{k}={','.join(override_value(v) for v in vals)}" for k, vals in params.items()]
 
 
+def parse_where(items: list[str]) -> dict[str, list[str]]:
+    """``--where data.size=250,500``: a slice of the designed grids, one key per item, values in
+    the sweep files' own units (the paper's sizes, before scaling)."""
+    out: dict[str, list[str]] = {}
+    for item in items:
+        key, sep, vals = item.partition("=")
+        if not sep or not key.strip() or not vals.strip():
+            raise ValueError(f"--where {item!r}: expected KEY=V1,V2,... (e.g. data.size=250,500)")
+        out[key.strip()] = [v.strip() for v in vals.split(",") if v.strip()]
+    return out
+
+
+def restrict(sweep: dict[str, Any], where: dict[str, list[str]]) -> dict[str, Any] | None:
+    """The sweep with each ``where`` key's values cut to those listed (in the listed order of
+    the sweep); None when a key the sweep varies keeps no value. A key the sweep does not name
+    leaves it as it is: a slice narrows the design, it never adds an axis."""
+    params = dict(sweep["parameters"])
+    for key, keep in where.items():
+        if key not in params:
+            continue
+        vals = [v for v in values(params[key]) if override_value(v) in keep]
+        if not vals:
+            return None
+        params[key] = {"values": vals} if "values" in params[key] else {"value": vals[0]}
+    return {**sweep, "parameters": params}
+
+
 def expand_hydra(overrides: list[str]) -> list[dict[str, str]]:
     """What Hydra's basic sweeper launches for these overrides (used to check the agreement)."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper

@@ -20,7 +20,14 @@ import sys
 import time
 from pathlib import Path
 
-from limalab.ablations.grid import hydra_overrides, load_sweep, parse_scale, wandb_runs
+from limalab.ablations.grid import (
+    hydra_overrides,
+    load_sweep,
+    parse_scale,
+    parse_where,
+    restrict,
+    wandb_runs,
+)
 from limalab.ablations.job_pool import jobs_of, run_pool
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -52,16 +59,28 @@ def _grid_axes(
     worlds: list[int],
     subsets: list[int] | None,
     full: bool,
+    where: dict[str, list[str]] | None = None,
 ) -> list[tuple[str, dict, dict[str, list]]]:
     """(grid name, sweep, added axes) per sweep file, in ORDER; ``full`` adds
     ``<sweeps_dir>/extra/``, ``subsets`` (other than the default draw 0 alone) a subset-draw
-    axis of the replicated grids, which also take SEEDS."""
+    axis of the replicated grids, which also take SEEDS; ``where`` slices the grids
+    (``grid.restrict``: a grid left without a value of a key it varies is not run)."""
     files = {p.stem: p for p in sweeps_dir.glob("*.yaml")}
     if full:
         files |= {p.stem: p for p in (sweeps_dir / "extra").glob("*.yaml")}
+    sweeps = {name: load_sweep(path) for name, path in files.items()}
+    if where:
+        unknown = sorted(set(where) - {k for sw in sweeps.values() for k in sw["parameters"]})
+        if unknown:
+            raise SystemExit(
+                f"--where {', '.join(unknown)}: no grid in {sweeps_dir} varies or sets it "
+                "(a slice narrows a grid's own parameters)"
+            )
     out = []
     for name in [n for n in ORDER if n in files] + sorted(set(files) - set(ORDER)):
-        sweep = load_sweep(files[name])
+        sweep = restrict(sweeps[name], where) if where else sweeps[name]
+        if sweep is None:
+            continue
         extra: dict[str, list] = {"world.seed": worlds}
         if len(sweep["parameters"].get("seed", {}).get("values", [])) > 1:
             extra["seed"] = seeds
@@ -78,12 +97,13 @@ def plan(
     worlds: list[int],
     subsets: list[int] | None = None,
     full: bool = False,
+    where: dict[str, list[str]] | None = None,
 ) -> list[tuple[str, list[str], int]]:
     """(grid name, Hydra multirun overrides, number of runs) per sweep file, in ORDER."""
     s = parse_scale(scale)
     return [
         (name, hydra_overrides(sweep, s, extra), len(wandb_runs(sweep, s, extra)))
-        for name, sweep, extra in _grid_axes(sweeps_dir, seeds, worlds, subsets, full)
+        for name, sweep, extra in _grid_axes(sweeps_dir, seeds, worlds, subsets, full, where)
     ]
 
 
@@ -94,12 +114,13 @@ def plan_runs(
     worlds: list[int],
     subsets: list[int] | None = None,
     full: bool = False,
+    where: dict[str, list[str]] | None = None,
 ) -> list[tuple[str, list[dict]]]:
     """The same grids as ``plan``, each expanded to its runs (``{key: value}`` per run)."""
     s = parse_scale(scale)
     return [
         (name, wandb_runs(sweep, s, extra))
-        for name, sweep, extra in _grid_axes(sweeps_dir, seeds, worlds, subsets, full)
+        for name, sweep, extra in _grid_axes(sweeps_dir, seeds, worlds, subsets, full, where)
     ]
 
 
@@ -121,6 +142,13 @@ def _parser() -> argparse.ArgumentParser:
         "--smoke", action="store_true", help="the same pipeline on the smoke world and a tiny grid"
     )
     ap.add_argument("--only", help="comma-separated grid names")
+    ap.add_argument(
+        "--where",
+        action="append",
+        metavar="KEY=V1,V2",
+        help="run a slice of the grids: KEY's values cut to those listed, in the sweep files' "
+        "units (the paper's sizes); repeatable; a grid left with none of them is not run",
+    )
     ap.add_argument(
         "--wandb",
         action="store_true",
@@ -204,8 +232,18 @@ def main(argv: list[str] | None = None) -> None:
     if args.smoke:
         args.scale, args.seeds = SMOKE["scale"], SMOKE["seeds"]
         extra = SMOKE["overrides"] + extra
+    try:
+        where = parse_where(args.where or [])
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
     grids = plan(
-        args.sweeps, args.scale, ints(args.seeds), ints(args.worlds), ints(args.subsets), args.full
+        args.sweeps,
+        args.scale,
+        ints(args.seeds),
+        ints(args.worlds),
+        ints(args.subsets),
+        args.full,
+        where,
     )
     if args.only:
         keep = set(args.only.split(","))
@@ -213,7 +251,9 @@ def main(argv: list[str] | None = None) -> None:
     total = sum(n for _, _, n in grids)
     print(
         f"ablations: {len(grids)} grids, {total} runs (scale {args.scale}, seeds {args.seeds}, "
-        f"subsets {args.subsets}, worlds {args.worlds}) into {args.runs_dir}",
+        f"subsets {args.subsets}, worlds {args.worlds}"
+        + "".join(f", {k} in {','.join(v)}" for k, v in where.items())
+        + f") into {args.runs_dir}",
         flush=True,
     )
     t0 = time.time()
@@ -225,6 +265,7 @@ def main(argv: list[str] | None = None) -> None:
             ints(args.worlds),
             ints(args.subsets),
             args.full,
+            where,
         )
         runs = [r for r in runs if r[0] in {g[0] for g in grids}]
         # the jobs' measured seconds beside the report (bench/ablations_budget.py replay)
