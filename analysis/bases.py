@@ -34,9 +34,19 @@ def _cell(f: dict[str, Any] | None) -> str:
     lo, hi = f["ci"]
     p = "nan" if f["p"] is None else f"{f['p']:.3g}"
     return (
-        f"{f['effect']:+.3f} ({lo:+.3f} to {hi:+.3f}), p {p}, detectable {f['mde']:.3f}: "
+        f"{f['effect']:+.3f} ({lo:+.3f} to {hi:+.3f}), p {p}, detectable {f['mde']:.3f}{_test(f)}: "
         f"**{f['verdict']}**"
     )
+
+
+def _test(f: dict[str, Any]) -> str:
+    """The test and its n: bases' grids can differ in replicates (three training seeds on one,
+    one on another, whose test then pairs prompts), so a p is read beside what it counted."""
+    if not f.get("test"):
+        return ""
+    n = f.get("n")
+    n = " vs ".join(str(x) for x in n) if isinstance(n, list) else n
+    return f" ({f['test']}, n {n})" if n is not None else f" ({f['test']})"
 
 
 def side_by_side(reports: list[dict[str, Any]]) -> list[str]:
@@ -59,13 +69,31 @@ def side_by_side(reports: list[dict[str, Any]]) -> list[str]:
 
 
 def saturation_lines(path: Path) -> list[str]:
+    """Per base: the joint saturation point (the definition) and each metric's own, on the
+    base's own grid and, where the bases' grids differ, on the sizes they all have."""
+    from analysis.saturation import METRICS, _point
+
     data = json.loads((path / "saturation.json").read_text())
-    lines = ["| base | saturates at | optimizer steps | why |", "|---|---|---|---|"]
+    lines = [
+        "| base | saturates at | optimizer steps | " + " | ".join(METRICS) + " | why |",
+        "|---|---|---|" + "---|" * len(METRICS) + "---|",
+    ]
+    common = []
     for base in sorted(data["bases"]):
         r = data["bases"][base]
         n = f"{r['n']:,} examples" if r["saturated"] else "not saturated"
-        lines.append(f"| {base} | {n} | {r['steps'] or '—'} | {r['reason']} |")
-    return lines
+        each = [_point(r["by_metric"][m]) if "by_metric" in r else "—" for m in METRICS]
+        lines.append(
+            f"| {base} | {n} | {r['steps'] or '—'} | " + " | ".join(each) + f" | {r['reason']} |"
+        )
+        if "common" in r:
+            c = r["common"]
+            common.append(
+                f"- {base} on n = {c['sizes'][0]:,} to {c['sizes'][-1]:,} (the sizes every base "
+                f"has): {_point(c)}; "
+                + "; ".join(f"{m} {_point(c['by_metric'][m])}" for m in METRICS)
+            )
+    return lines + ([""] + common if common else [])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,6 +15,11 @@ docs/ablations.md, *Base capacity*) and read from the runs' own configs.
   smallest size on is saturated *at or below* that size (``left_censored``): the grid does not
   show where it began.
 
+Beside the joint point (the definition), each metric's own point under the same rule says
+which one holds a curve back; and where the bases' grids cover different sizes, the bases are
+also compared on the sizes they all have, so a plateau taken at 4,000 is not set against one
+taken at 32,000.
+
     python -m analysis.saturation runs/saturation --out reports/saturation
 """
 
@@ -90,6 +95,48 @@ def saturation(
     }
     below = "at or below the smallest size" if first == 0 else f"from n = {point['n']:,}"
     return out | {"reason": f"saturated {below}: every larger size within tolerance of the plateau"}
+
+
+def by_metric(
+    points: Sequence[dict[str, Any]], tolerance: dict[str, float], plateau_points: int
+) -> dict[str, dict[str, Any]]:
+    """Each metric's own saturation point under the same rule (which metric decides)."""
+    keep = ("saturated", "n", "steps", "left_censored", "reason")
+    return {
+        m: {k: v for k, v in saturation(points, {m: t}, plateau_points).items() if k in keep}
+        for m, t in tolerance.items()
+    }
+
+
+def common_sizes(curves: dict[str, list[dict[str, Any]]]) -> list[int]:
+    """The sizes every base's curve has (empty when there is one base)."""
+    if len(curves) < 2:
+        return []
+    sets = [{int(p["n"]) for p in pts} for pts in curves.values()]
+    return sorted(set.intersection(*sets))
+
+
+def analyse(
+    curves: dict[str, list[dict[str, Any]]], rule: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Per base: the joint point on its own grid, each metric's point, and (when the bases'
+    grids differ) the joint point on the sizes all bases share."""
+    tol, top = rule["tolerance"], rule["plateau_points"]
+    shared = common_sizes(curves)
+    out = {}
+    for base, pts in curves.items():
+        r = saturation(pts, tol, top)
+        r["by_metric"] = by_metric(pts, tol, top)
+        if shared and {int(p["n"]) for p in pts} != set(shared):
+            on = [p for p in pts if int(p["n"]) in shared]
+            c = saturation(on, tol, top)
+            r["common"] = {
+                "sizes": shared,
+                **{k: c[k] for k in ("saturated", "n", "steps", "left_censored", "reason")},
+                "by_metric": by_metric(on, tol, top),
+            }
+        out[base] = r
+    return out
 
 
 def mean_by_size(points: Sequence[dict[str, Any]], metrics: Sequence[str]) -> list[dict[str, Any]]:
@@ -181,7 +228,33 @@ def markdown(results: dict[str, dict]) -> str:
                 "| plateau | | | " + " | ".join(_fmt(r["plateau"][m]) for m in METRICS) + " |"
             )
         lines.append("")
+        if "by_metric" in r:
+            lines += [
+                "Each metric alone, the same rule: "
+                + "; ".join(f"{m} {_point(v)}" for m, v in r["by_metric"].items())
+                + ".",
+                "",
+            ]
+        if "common" in r:
+            c = r["common"]
+            lines += [
+                f"On the sizes every base has ({_span(c['sizes'])}): {_point(c)}; "
+                + "; ".join(f"{m} {_point(v)}" for m, v in c["by_metric"].items())
+                + ".",
+                "",
+            ]
     return "\n".join(lines)
+
+
+def _point(r: dict[str, Any]) -> str:
+    if not r["saturated"]:
+        return "not saturated"
+    at = "at or below" if r["left_censored"] else "from"
+    return f"{at} n = {r['n']:,} ({r['steps']} steps)"
+
+
+def _span(sizes: list[int]) -> str:
+    return f"n = {sizes[0]:,} to {sizes[-1]:,}, {len(sizes)} sizes" if sizes else "none"
 
 
 def _fmt(v: Any) -> str:
@@ -201,9 +274,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(str(e))
     if not curves:
         sys.exit(f"{args.runs_dir}: no complete runs with a test evaluation")
-    results = {
-        b: saturation(pts, rule["tolerance"], rule["plateau_points"]) for b, pts in curves.items()
-    }
+    results = analyse(curves, rule)
     md = (
         "Rule (`regime.saturation`, fixed before the runs): plateau = mean of the "
         f"{rule['plateau_points']} largest "

@@ -61,7 +61,8 @@ def test_the_findings_side_by_side_with_saturation(tmp_path: Path) -> None:
         tmp_path / "large",
         "tiny_large seed 0",
         [
-            _finding("Fig. 5 diversity", 0.4, "reproduced"),
+            _finding("Fig. 5 diversity", 0.4, "reproduced")
+            | {"test": "paired t over prompts", "n": 128},
             _finding("Long Is More", -0.2, "opposite", None),
         ],
     )
@@ -94,6 +95,7 @@ def test_the_findings_side_by_side_with_saturation(tmp_path: Path) -> None:
     row = next(line for line in md.splitlines() if line.startswith("| Fig. 5 diversity"))
     assert "+0.34" in row and "**not detectable with this grid**" in row
     assert "+0.400 (+0.300 to +0.500)" in row and "**reproduced**" in row
+    assert "detectable 0.200 (paired t over prompts, n 128)" in row  # what the p counted
     lim = next(line for line in md.splitlines() if line.startswith("| Long Is More"))
     assert "| — |" in lim and "not in this grid" in lim  # the small base's grid did not test it
     assert "| tiny_large seed 0 | 1,000 examples | 240 |" in md
@@ -110,3 +112,27 @@ def test_two_reports_of_one_base_or_an_old_summary_are_refused(tmp_path: Path) -
     (old / "summary.json").write_text(json.dumps({"findings": []}))
     with pytest.raises(SystemExit, match="older analysis.report"):
         bases.main([str(old), "--out", str(tmp_path / "o")])
+
+
+def test_saturation_per_metric_and_on_the_shared_sizes(tmp_path: Path) -> None:
+    from analysis.saturation import analyse
+
+    sizes = [250 * 2**k for k in range(6)]
+    pts = [
+        {"n": n, "steps": 15 * -(-n // 64), "eot_rate": 1.0, "format": 0.9, "judge_mean": j}
+        for n, j in zip(sizes, [2.0, 3.05, 3.1, 3.15, 2.0, 1.4], strict=True)
+    ]
+    results = analyse(
+        {"tiny_llama seed 0": pts, "tiny_large seed 0": pts[:4]},
+        {"tolerance": {"eot_rate": 0.05, "format": 0.05, "judge_mean": 0.1}, "plateau_points": 2},
+    )
+    sat = tmp_path / "sat"
+    sat.mkdir()
+    (sat / "saturation.json").write_text(json.dumps({"rule": {}, "bases": results}))
+    small = _report(tmp_path / "s", "tiny_llama seed 0", [_finding("Fig. 5", 0.1, "reproduced")])
+    bases.main([str(small), "--saturation", str(sat), "--out", str(tmp_path / "o")])
+    md = (tmp_path / "o" / "bases.md").read_text()
+    assert "| base | saturates at | optimizer steps | eot_rate | format | judge_mean | why |" in md
+    row = next(line for line in md.splitlines() if line.startswith("| tiny_llama seed 0 |"))
+    assert "| not saturated |" in row and "at or below n = 250 (60 steps)" in row
+    assert "- tiny_llama seed 0 on n = 250 to 2,000 (the sizes every base has): from n = 500" in md

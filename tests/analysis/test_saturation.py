@@ -199,3 +199,37 @@ def test_curves_from_run_directories(tmp_path: Path, capsys: pytest.CaptureFixtu
     _run(tmp_path / "runs", "other", "tiny_llama", 0, 32, 0, 3.0, data="wikihow")
     with pytest.raises(ValueError, match="runs of 2 data configs"):
         load_curves(tmp_path / "runs")
+
+
+def test_each_metric_says_which_one_holds_the_curve_back() -> None:
+    """Format and EOT settle at 2,000 while the judge mean falls at the top (a small base
+    forgetting): the joint point is 'not saturated', and each metric's own point says why."""
+    from analysis.saturation import by_metric
+
+    eot = [0.0, 0.2, 0.97, 0.99, 1.0, 1.0, 1.0, 1.0]
+    fmt = [0.6, 0.65, 0.9, 0.92, 0.93, 0.92, 0.93, 0.92]
+    judge = [1.8, 1.9, 2.9, 3.2, 3.35, 2.75, 1.45, 1.40]  # falls after 4,000
+    pts = curve(eot, fmt, judge)
+    assert not saturation(pts, TOL, TOP)["saturated"]
+    each = by_metric(pts, TOL, TOP)
+    assert (each["eot_rate"]["n"], each["format"]["n"]) == (1000, 1000)
+    assert each["eot_rate"]["steps"] == 15 * 16
+    assert not each["judge_mean"]["saturated"]
+
+
+def test_bases_on_different_grids_are_also_compared_on_the_sizes_they_share() -> None:
+    """A base run to 4,000 and one run to 32,000: each gets its own point and the point on
+    250-4,000, where both plateaus are taken at the same sizes."""
+    from analysis.saturation import analyse, common_sizes
+
+    small = curve([1.0] * 8, [0.9] * 8, [2.0, 2.5, 3.05, 3.1, 3.15, 2.0, 1.5, 1.4])
+    large = curve([1.0] * 5, [0.9] * 5, [2.0, 3.02, 3.05, 3.1, 3.1], SIZES[:5])
+    curves = {"tiny seed 0": small, "large seed 0": large}
+    assert common_sizes(curves) == SIZES[:5]
+    out = analyse(curves, {"tolerance": TOL, "plateau_points": TOP})
+    assert not out["tiny seed 0"]["saturated"]  # falls at the top of its own grid
+    shared = out["tiny seed 0"]["common"]
+    assert shared["sizes"] == SIZES[:5] and shared["saturated"] and shared["n"] == 1000
+    assert "common" not in out["large seed 0"]  # its own grid is the shared one
+    assert out["large seed 0"]["n"] == 500
+    assert common_sizes({"one": small}) == []
