@@ -89,7 +89,7 @@ BASE_SEEDS ?= 0,1
 comma := ,
 capacity:
 	$(PY) -m limalab.ablations.run_grids --sweeps sweeps/capacity --jobs $(JOBS) --scale $(SCALE) --seeds $(SEEDS) --worlds $(WORLDS) \
-		--runs-dir runs/capacity --no-report $(SLICE) $(OVERRIDES)
+		--runs-dir runs/capacity --reuse-from runs/saturation --no-report $(SLICE) $(OVERRIDES)
 	for s in $(subst $(comma), ,$(BASE_SEEDS)); do \
 		$(PY) -m analysis.report runs/capacity --base "tiny_large seed $$s" --sweeps sweeps/capacity \
 			--out reports/capacity/base-seed-$$s || exit 1; done
@@ -101,10 +101,11 @@ capacity:
 			model=tiny_large model.pretrain.seed=$$s $(OVERRIDES) || exit 1; done
 
 # saturation: se_filtered from 250 to 32,000 examples on both bases (sweeps/saturation/), then
-# where format saturates per base (analysis/saturation.py, the rule in regime.saturation)
+# where format saturates per base (analysis/saturation.py, the rule in regime.saturation). A run
+# make ablations (today's base, Fig. 6) or make capacity already finished is copied, not retrained.
 saturation:
 	$(PY) -m limalab.ablations.run_grids --sweeps sweeps/saturation --jobs $(JOBS) --scale $(SCALE) --seeds $(SEEDS) --worlds $(WORLDS) \
-		--runs-dir runs/saturation --no-report $(SLICE) $(OVERRIDES)
+		--runs-dir runs/saturation --reuse-from runs/ablations --reuse-from runs/capacity --no-report $(SLICE) $(OVERRIDES)
 	$(PY) -m analysis.saturation runs/saturation --out reports/saturation
 
 bench: bench-slice bench-data bench-gen bench-throughput

@@ -164,3 +164,43 @@ def test_where_refuses_a_malformed_or_unknown_key(args: list[str], message: str)
 
     with pytest.raises(SystemExit, match=message):
         main(["--sweeps", str(Path(__file__).parents[2] / "sweeps" / "saturation"), *args])
+
+
+def test_reuse_copies_only_a_complete_run_whose_config_is_the_same_run(tmp_path: Path) -> None:
+    """A run another runs directory holds complete is copied (whole, under its id) instead of
+    trained again; an unfinished one, or one whose config does not give its directory's id, is
+    not."""
+    import json
+
+    from limalab.ablations.grid import parse_where
+    from limalab.ablations.job_pool import jobs_of
+    from limalab.ablations.run_grids import plan_runs, reuse_runs
+    from limalab.config.compose import compose
+    from limalab.tracking.rundir import RunDir, write_config
+
+    root = Path(__file__).parents[2] / "sweeps"
+    runs = plan_runs(
+        root / "saturation",
+        "1/8",
+        [0],
+        [0],
+        where=parse_where(["model=tiny", "model.pretrain.seed=0", "data.size=250,500,1000"]),
+    )
+    jobs = [g[0] for g in jobs_of(runs, [])]
+    assert len(jobs) == 3
+    src = tmp_path / "ablations"
+    for job, status in zip(jobs, ["complete", "failed", "complete"], strict=True):
+        rd = RunDir(src / job.run_id)
+        rd.path.mkdir(parents=True)
+        cfg = compose(list(job.overrides))
+        if job is jobs[2]:
+            cfg["seed"] = 99  # not the run its directory names
+        write_config(rd, cfg)
+        (rd.path / "results.json").write_text(json.dumps({"status": status}))
+        (rd.path / "model").mkdir()
+        (rd.path / "model" / "weights").write_text("w")
+    dst = tmp_path / "saturation"
+    assert reuse_runs(runs, [], dst, [tmp_path / "missing", src]) == [jobs[0].run_id]
+    assert (dst / jobs[0].run_id / "model" / "weights").read_text() == "w"
+    assert sorted(p.name for p in dst.iterdir()) == [jobs[0].run_id]  # no temporary left
+    assert reuse_runs(runs, [], dst, [src]) == []  # already there: nothing copied over it

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -124,6 +125,45 @@ def plan_runs(
     ]
 
 
+def reuse_runs(
+    runs: list[tuple[str, list[dict]]], extra: list[str], runs_dir: Path, sources: list[Path]
+) -> list[str]:
+    """Copy into ``runs_dir`` every planned run that another runs directory holds complete
+    (``make saturation`` shares its tiny-base runs with ``make ablations``' Fig. 6, and its
+    larger-base 2,000 runs with ``make capacity``): a run id is its semantic config, so the copy
+    is the same run, and the run still checks its stages before it is skipped. A source is used
+    only if its results say complete and its own config gives the directory's id."""
+    import yaml
+
+    from limalab.tracking.identity import run_id
+    from limalab.tracking.rundir import RunDir
+
+    copied = []
+    for rid in dict.fromkeys(g[0].run_id for g in jobs_of(runs, extra)):
+        if (runs_dir / rid).exists():
+            continue
+        for src in sources:
+            rd = RunDir(src / rid)
+            if not rd.path.is_dir() or rd.read_results() is None:
+                continue
+            try:
+                same = run_id(yaml.safe_load(rd.config.read_text())) == rid
+            except Exception:  # an unreadable config: not a source to trust
+                same = False
+            if not same:
+                print(f"reuse: {rd.path} does not compose to run {rid}: not copied", flush=True)
+                continue
+            runs_dir.mkdir(parents=True, exist_ok=True)
+            tmp = runs_dir / f".{rid}.reuse-{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(rd.path, tmp, symlinks=True)
+            tmp.rename(runs_dir / rid)  # a killed copy leaves no half run behind
+            copied.append(rid)
+            print(f"reuse: run {rid} is complete in {src}: copied to {runs_dir}", flush=True)
+            break
+    return copied
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -168,6 +208,14 @@ def _parser() -> argparse.ArgumentParser:
         help="runs at a time on this machine, the cores split between them (limalab.ablations."
         "job_pool); 1: one Hydra multirun per grid, as with a launcher override "
         "(hydra/launcher=slurm), which always takes that path",
+    )
+    ap.add_argument(
+        "--reuse-from",
+        action="append",
+        type=Path,
+        metavar="RUNS_DIR",
+        help="copy a planned run that this runs directory holds complete instead of training it "
+        "again (repeatable)",
     )
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
     return ap
@@ -257,17 +305,19 @@ def main(argv: list[str] | None = None) -> None:
         flush=True,
     )
     t0 = time.time()
+    runs = plan_runs(
+        args.sweeps,
+        args.scale,
+        ints(args.seeds),
+        ints(args.worlds),
+        ints(args.subsets),
+        args.full,
+        where,
+    )
+    runs = [r for r in runs if r[0] in {g[0] for g in grids}]
+    if args.reuse_from:
+        reuse_runs(runs, extra, args.runs_dir, args.reuse_from)
     if args.jobs > 1 and not any(o.startswith("hydra/launcher=") for o in extra):
-        runs = plan_runs(
-            args.sweeps,
-            args.scale,
-            ints(args.seeds),
-            ints(args.worlds),
-            ints(args.subsets),
-            args.full,
-            where,
-        )
-        runs = [r for r in runs if r[0] in {g[0] for g in grids}]
         # the jobs' measured seconds beside the report (bench/ablations_budget.py replay)
         record = None if args.no_report else args.report / "pool.json"
         failed = run_pool(jobs_of(runs, extra), extra, args.runs_dir, args.jobs, record)
