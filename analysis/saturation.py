@@ -40,6 +40,10 @@ from analysis.summarize import collect
 from limalab.tracking.io import atomic_write_json
 
 METRICS = ("eot_rate", "format", "judge_mean")
+# shown beside the curve, not part of the rule: the test facts the fine-tuned model still recalls
+# in the chat format (results.json knowledge_retained), so a falling judge mean can be read
+# against forgetting
+DIAGNOSTICS = ("retained",)
 
 
 def saturation(
@@ -47,7 +51,8 @@ def saturation(
 ) -> dict[str, Any]:
     """The saturation point of one curve (points with ``n``, ``steps`` and every metric of
     ``tolerance``); sizes may repeat (runs at one size are averaged first)."""
-    curve = mean_by_size(points, list(tolerance))
+    shown = [d for d in DIAGNOSTICS if any(d in p for p in points)]
+    curve = mean_by_size(points, [*tolerance, *shown])
     out: dict[str, Any] = {
         "saturated": False,
         "n": None,
@@ -188,6 +193,7 @@ def load_curves(runs_dir: Path) -> tuple[dict[str, list[dict]], dict[str, Any]]:
                 "data": row["data"],
                 "steps": (stage.get("budget") or {}).get("steps"),
                 **{k: row[k] for k in METRICS},
+                "retained": (_results(rd).get("knowledge_retained") or {}).get("accuracy"),
                 "run_id": row["run_id"],
             }
         )
@@ -205,27 +211,32 @@ def load_curves(runs_dir: Path) -> tuple[dict[str, list[dict]], dict[str, Any]]:
     return dict(curves), next(iter(rules.values()), {})
 
 
+def _results(rd: Path) -> dict[str, Any]:
+    return json.loads((rd / "results.json").read_text())
+
+
 def markdown(results: dict[str, dict]) -> str:
     lines = []
     for base, r in sorted(results.items()):
         n = f"n = {r['n']:,} ({r['steps']} steps)" if r["saturated"] else "not saturated"
+        cols = [*METRICS, *(d for d in DIAGNOSTICS if any(d in p for p in r["curve"]))]
         lines += [
             f"### {base}: {n}",
             "",
             r["reason"] + ".",
             "",
-            "| n | steps | runs | " + " | ".join(METRICS) + " |",
-            "|---|---|---|" + "---|" * len(METRICS),
+            "| n | steps | runs | " + " | ".join(cols) + " |",
+            "|---|---|---|" + "---|" * len(cols),
         ]
         lines += [
             f"| {p['n']:,} | {p['steps']} | {p['runs']} | "
-            + " | ".join(_fmt(p[m]) for m in METRICS)
+            + " | ".join(_fmt(p.get(m)) for m in cols)
             + " |"
             for p in r["curve"]
         ]
         if r["plateau"]:
             lines.append(
-                "| plateau | | | " + " | ".join(_fmt(r["plateau"][m]) for m in METRICS) + " |"
+                "| plateau | | | " + " | ".join(_fmt(r["plateau"].get(m)) for m in cols) + " |"
             )
         lines.append("")
         if "by_metric" in r:

@@ -143,7 +143,7 @@ def _run(
                 "metrics": {},
                 "selected_checkpoint": "epoch-010.pt",
                 "knowledge_probe": {},
-                "knowledge_retained": {},
+                "knowledge_retained": {"accuracy": 1.0 - n / 1000},
             }
         )
     )
@@ -195,7 +195,12 @@ def test_curves_from_run_directories(tmp_path: Path, capsys: pytest.CaptureFixtu
         63,
     )  # the stronger base sooner
     assert res["tiny_large seed 0"]["steps"] == 15 * 63 // 8
-    assert "### tiny_large seed 0: n = 63" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "### tiny_large seed 0: n = 63" in out
+    # what the fine-tuned model still recalls, beside the curve (not part of the rule)
+    assert "| n | steps | runs | eot_rate | format | judge_mean | retained |" in out
+    assert "| 500 | 937 | 2 | 1.000 | 0.900 | 3.805 | 0.500 |" in out
+    assert "retained" not in res["tiny_large seed 0"]["plateau"]
     _run(tmp_path / "runs", "other", "tiny_llama", 0, 32, 0, 3.0, data="wikihow")
     with pytest.raises(ValueError, match="runs of 2 data configs"):
         load_curves(tmp_path / "runs")
