@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> None:
         where = parse_where(args.where or [])
     except ValueError as e:
         raise SystemExit(str(e)) from None
-    grids = plan(
+    axes = (
         args.sweeps,
         args.scale,
         ints(args.seeds),
@@ -293,6 +293,7 @@ def main(argv: list[str] | None = None) -> None:
         args.full,
         where,
     )
+    grids = plan(*axes)
     if args.only:
         keep = set(args.only.split(","))
         grids = [g for g in grids if g[0] in keep]
@@ -305,16 +306,7 @@ def main(argv: list[str] | None = None) -> None:
         flush=True,
     )
     t0 = time.time()
-    runs = plan_runs(
-        args.sweeps,
-        args.scale,
-        ints(args.seeds),
-        ints(args.worlds),
-        ints(args.subsets),
-        args.full,
-        where,
-    )
-    runs = [r for r in runs if r[0] in {g[0] for g in grids}]
+    runs = [r for r in plan_runs(*axes) if r[0] in {g[0] for g in grids}]
     if args.reuse_from:
         reuse_runs(runs, extra, args.runs_dir, args.reuse_from)
     if args.jobs > 1 and not any(o.startswith("hydra/launcher=") for o in extra):
