@@ -272,6 +272,50 @@ def _fmt(v: Any) -> str:
     return f"{v:.3f}" if _finite(v) else "-"
 
 
+PANELS = (
+    ("eot_rate", "EOT rate (responses that end)", (-0.03, 1.03)),
+    ("format", "format compliance (0-1)", (-0.03, 1.03)),
+    ("judge_mean", "judge mean (Likert 1-6)", (0.9, 6.0)),
+    ("retained", "test facts recalled after fine-tuning", (-0.03, 1.03)),
+)
+
+
+def draw(results: dict[str, dict], rule: dict[str, Any], plt: Any) -> Any:
+    """One panel per metric, one line per base over the examples (log2); each base's own
+    saturation point of that metric as a dashed line, its plateau band where it has one."""
+    fig, axes = plt.subplots(1, len(PANELS), figsize=(12, 3.2))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, (metric, label, ylim) in zip(axes, PANELS, strict=True):
+        for i, (base, r) in enumerate(sorted(results.items())):
+            pts = [p for p in r["curve"] if _finite(p.get(metric))]
+            if not pts:
+                continue
+            c = colors[i % len(colors)]
+            ax.plot(
+                [p["n"] for p in pts], [p[metric] for p in pts], "o-", color=c, ms=3, label=base
+            )
+            own = r.get("by_metric", {}).get(metric)
+            if own and own["saturated"]:
+                ax.axvline(own["n"], color=c, ls="--", lw=0.8)
+            tol = rule["tolerance"].get(metric)
+            if tol is not None and _finite(r["plateau"].get(metric)):
+                level = r["plateau"][metric]
+                ax.axhspan(level - tol, level + tol, color=c, alpha=0.12, lw=0)
+        ax.set_xscale("log", base=2)
+        ax.set_ylim(*ylim)
+        ax.set_xlabel("fine-tuning examples (log2)", fontsize=7)
+        ax.set_title(label, fontsize=8)
+        ax.tick_params(labelsize=6)
+    axes[0].legend(fontsize=6, loc="upper left")
+    fig.suptitle(
+        "Where format saturates, per base: band = plateau +- tolerance (mean of the "
+        f"{rule['plateau_points']} largest sizes); dashed = that metric's saturation point",
+        fontsize=8,
+    )
+    fig.tight_layout()
+    return fig
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -296,6 +340,12 @@ def main(argv: list[str] | None = None) -> None:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "saturation.md").write_text(md + "\n")
         atomic_write_json(args.out / "saturation.json", {"rule": rule, "bases": results})
+        from analysis.figures import pyplot, save
+
+        plt = pyplot()
+        fig = draw(results, rule, plt)
+        save(fig, args.out / "saturation.png")
+        plt.close(fig)
 
 
 if __name__ == "__main__":

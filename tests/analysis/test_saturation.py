@@ -201,6 +201,8 @@ def test_curves_from_run_directories(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "| n | steps | runs | eot_rate | format | judge_mean | retained |" in out
     assert "| 500 | 937 | 2 | 1.000 | 0.900 | 3.805 | 0.500 |" in out
     assert "retained" not in res["tiny_large seed 0"]["plateau"]
+    png = (tmp_path / "out" / "saturation.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000  # the curves, drawn
     _run(tmp_path / "runs", "other", "tiny_llama", 0, 32, 0, 3.0, data="wikihow")
     with pytest.raises(ValueError, match="runs of 2 data configs"):
         load_curves(tmp_path / "runs")
