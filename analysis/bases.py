@@ -71,7 +71,7 @@ def side_by_side(reports: list[dict[str, Any]]) -> list[str]:
 def saturation_lines(path: Path) -> list[str]:
     """Per base: the joint saturation point (the definition) and each metric's own, on the
     base's own grid and, where the bases' grids differ, on the sizes they all have."""
-    from analysis.saturation import METRICS, _point
+    from analysis.saturation import METRICS, metric_points, point_text
 
     data = json.loads((path / "saturation.json").read_text())
     lines = [
@@ -82,7 +82,7 @@ def saturation_lines(path: Path) -> list[str]:
     for base in sorted(data["bases"]):
         r = data["bases"][base]
         n = f"{r['n']:,} examples" if r["saturated"] else "not saturated"
-        each = [_point(r["by_metric"][m]) if "by_metric" in r else "—" for m in METRICS]
+        each = [point_text(r["by_metric"][m]) if "by_metric" in r else "—" for m in METRICS]
         lines.append(
             f"| {base} | {n} | {r['steps'] or '—'} | " + " | ".join(each) + f" | {r['reason']} |"
         )
@@ -90,8 +90,7 @@ def saturation_lines(path: Path) -> list[str]:
             c = r["common"]
             common.append(
                 f"- {base} on n = {c['sizes'][0]:,} to {c['sizes'][-1]:,} (the sizes every base "
-                f"has): {_point(c)}; "
-                + "; ".join(f"{m} {_point(c['by_metric'][m])}" for m in METRICS)
+                f"has): {point_text(c)}; {metric_points(c['by_metric'])}"
             )
     return lines + ([""] + common if common else [])
 

@@ -102,13 +102,15 @@ def saturation(
     return out | {"reason": f"saturated {below}: every larger size within tolerance of the plateau"}
 
 
+POINT_KEYS = ("saturated", "n", "steps", "left_censored", "reason")  # a point, without its curve
+
+
 def by_metric(
     points: Sequence[dict[str, Any]], tolerance: dict[str, float], plateau_points: int
 ) -> dict[str, dict[str, Any]]:
     """Each metric's own saturation point under the same rule (which metric decides)."""
-    keep = ("saturated", "n", "steps", "left_censored", "reason")
     return {
-        m: {k: v for k, v in saturation(points, {m: t}, plateau_points).items() if k in keep}
+        m: {k: v for k, v in saturation(points, {m: t}, plateau_points).items() if k in POINT_KEYS}
         for m, t in tolerance.items()
     }
 
@@ -137,7 +139,7 @@ def analyse(
             c = saturation(on, tol, top)
             r["common"] = {
                 "sizes": shared,
-                **{k: c[k] for k in ("saturated", "n", "steps", "left_censored", "reason")},
+                **{k: c[k] for k in POINT_KEYS},
                 "by_metric": by_metric(on, tol, top),
             }
         out[base] = r
@@ -241,23 +243,24 @@ def markdown(results: dict[str, dict]) -> str:
         lines.append("")
         if "by_metric" in r:
             lines += [
-                "Each metric alone, the same rule: "
-                + "; ".join(f"{m} {_point(v)}" for m, v in r["by_metric"].items())
-                + ".",
+                f"Each metric alone, the same rule: {metric_points(r['by_metric'])}.",
                 "",
             ]
         if "common" in r:
             c = r["common"]
             lines += [
-                f"On the sizes every base has ({_span(c['sizes'])}): {_point(c)}; "
-                + "; ".join(f"{m} {_point(v)}" for m, v in c["by_metric"].items())
-                + ".",
+                f"On the sizes every base has ({_span(c['sizes'])}): {point_text(c)}; "
+                f"{metric_points(c['by_metric'])}.",
                 "",
             ]
     return "\n".join(lines)
 
 
-def _point(r: dict[str, Any]) -> str:
+def metric_points(by: dict[str, dict[str, Any]]) -> str:
+    return "; ".join(f"{m} {point_text(v)}" for m, v in by.items())
+
+
+def point_text(r: dict[str, Any]) -> str:
     if not r["saturated"]:
         return "not saturated"
     at = "at or below" if r["left_censored"] else "from"
