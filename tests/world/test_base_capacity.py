@@ -42,20 +42,18 @@ def test_the_larger_base_composes_with_its_recipe_derived_from_todays() -> None:
     assert large["pretrain"]["lr"] == pytest.approx(
         tiny["pretrain"]["lr"] / 2
     )  # 1/width (muP, Adam)
-    for key in (
-        "epochs",
-        "batch_size",
-        "seq_len",
-        "warmup_steps",
-        "final_lr_ratio",
-    ):  # the same tokens seen
+    for key in ("batch_size", "seq_len", "warmup_steps", "final_lr_ratio"):
         assert large["pretrain"][key] == tiny["pretrain"][key], key
+    # tokens seen x peak lr (the total update) stays the reference's: half the lr, twice the passes
+    assert large["pretrain"]["epochs"] * large["pretrain"]["lr"] == pytest.approx(
+        tiny["pretrain"]["epochs"] * tiny["pretrain"]["lr"]
+    )
     # the fine-tuning lr keeps the regime's 1/30 of the base's own pretraining peak
     assert compose(LARGE)["optim"]["lr"] == pytest.approx(large["pretrain"]["lr"] / 30)
     assert [r["derived"] for r in table(large)][:3] == [
         "384 x 6, 1024",
         large["pretrain"]["lr"],
-        13,
+        2 * tiny["pretrain"]["epochs"],
     ]
 
 
