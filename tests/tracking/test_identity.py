@@ -42,7 +42,7 @@ PINNED = {
     "world.seed=1": "79db396054",
     "experiment=lima_7b_ablation": "940d56a498",
     "experiment=lima_paper": "a29056226c",
-    "model=tiny_large": "a89eebcde5",  # the larger base (tokens_ratio 2; the ids above did not move)
+    "model=tiny_large": "a89eebcde5",  # the larger base, tokens_ratio 2 (ids above: unmoved)
     "model=tiny_large model.pretrain.seed=1": "4899cda018",
 }
 
