@@ -865,7 +865,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--base",
         help="report the runs of this base only ('tiny_large seed 1'; the bases are the model's "
-        "name and pretraining seed): runs of different bases are never pooled as seeds",
+        "name and pretraining seed, with ', recipe <hash>' where two recipes share them): runs "
+        "of different bases are never pooled as seeds",
     )
     ap.add_argument(
         "--wandb",

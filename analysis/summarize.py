@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from analysis.runs_dir import add_source_args, resolve_runs_dir
+from limalab.tracking.identity import base_recipe_id
 
 COLUMNS = (
     "run_id",
@@ -55,6 +56,20 @@ def base_label(model: dict) -> str:
     return f"{name} seed {(model.get('pretrain') or {}).get('seed', 0)}"
 
 
+def distinguish_bases(rows: list[dict]) -> list[dict]:
+    """Two bases that share a label (the same name and pretraining seed under another recipe, e.g.
+    ``model.derive.tokens_ratio``, or another checkpoint path) get their recipe's hash appended,
+    so their runs are never pooled as seeds of one base. A random-init control and runs on other
+    worlds keep the label of the base they stand beside (its recipe is theirs)."""
+    recipes: dict[str, set[str]] = {}
+    for r in rows:
+        recipes.setdefault(r["base"], set()).add(r["base_recipe"])
+    for r in rows:
+        if len(recipes[r["base"]]) > 1:
+            r["base"] = f"{r['base']}, recipe {r['base_recipe']}"
+    return rows
+
+
 def collect(runs_dir: Path) -> list[dict]:
     """One row per test evaluation of every complete run under ``runs_dir``: the run's own and
     any added later by ``src/evaluate.py`` (other judges, decodings, prompt sets)."""
@@ -89,6 +104,7 @@ def collect(runs_dir: Path) -> list[dict]:
                     "judge": summary.get("judge"),
                     "subset_seed": cfg["data"].get("subset_seed", 0),
                     "base": base_label(cfg["model"]),
+                    "base_recipe": base_recipe_id(cfg["model"]),
                     "budget": cfg["train"].get("budget", "epochs"),
                     "prompt_set": summary.get("prompt_set"),
                     "rep_penalty": (summary.get("decoding") or {}).get("repetition_penalty"),
@@ -109,7 +125,7 @@ def collect(runs_dir: Path) -> list[dict]:
                     "retained": res.get("knowledge_retained", {}).get("accuracy"),
                 }
             )
-    return rows
+    return distinguish_bases(rows)
 
 
 def markdown(rows: list[dict]) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 import yaml
 
 from analysis.saturation import load_curves, main, saturation
+from analysis.summarize import collect
 from limalab.config.compose import compose
 
 RULE = compose([])["regime"]["saturation"]
@@ -127,6 +129,7 @@ def _run(
     seed: int,
     judge: float,
     data: str = "se_filtered",
+    model_extra: dict | None = None,
 ) -> None:
     """A complete run directory with what analysis reads (results, config, train stage, test
     summary)."""
@@ -152,7 +155,12 @@ def _run(
             {
                 "data": {"name": data, "subset_seed": 0},
                 "seed": seed,
-                "model": {"name": model, "init": "pretrained", "pretrain": {"seed": pseed}},
+                "model": {
+                    "name": model,
+                    "init": "pretrained",
+                    "pretrain": {"seed": pseed},
+                    **(model_extra or {}),
+                },
                 "train": {"epochs": 15, "budget": "epochs"},
                 "regime": {"saturation": RULE},
             }
@@ -240,3 +248,26 @@ def test_bases_on_different_grids_are_also_compared_on_the_sizes_they_share() ->
     assert "common" not in out["large seed 0"]  # its own grid is the shared one
     assert out["large seed 0"]["n"] == 500
     assert common_sizes({"one": small}) == []
+
+
+def test_one_base_name_and_seed_under_two_recipes_is_two_bases(tmp_path: Path) -> None:
+    """tiny_large seed 0 pretrained at tokens_ratio 1 and at 2 are different bases: their runs
+    are two curves, never one curve with twice the runs; the random-init control and the
+    checkpointing frequency do not make another base."""
+    runs = tmp_path / "runs"
+    for n, j in zip((32, 63, 125), (2.0, 3.0, 3.5), strict=True):
+        for epochs in (13, 26):
+            pre = {"seed": 0, "epochs": epochs}
+            _run(runs, f"e{epochs}-{n}", "tiny_large", 0, n, 0, j, model_extra={"pretrain": pre})
+    curves, _ = load_curves(runs)
+    assert len(curves) == 2 and all(
+        name.startswith("tiny_large seed 0, recipe ") for name in curves
+    ), sorted(curves)
+    assert [len(c) for c in curves.values()] == [3, 3]
+    # one recipe: the plain label, whatever else differs
+    shutil.rmtree(runs)
+    _run(runs, "a", "tiny_large", 0, 32, 0, 2.0, model_extra={"init": "random"})
+    every = {"seed": 0, "checkpoint_every_n_steps": 10}
+    _run(runs, "b", "tiny_large", 0, 32, 1, 2.0, model_extra={"pretrain": every})
+    _run(runs, "c", "tiny_large", 0, 32, 2, 2.0)
+    assert {r["base"] for r in collect(runs)} == {"tiny_large seed 0"}

@@ -32,3 +32,17 @@ def semantic_config(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def run_id(cfg: dict[str, Any]) -> str:
     return config_hash(semantic_config(cfg), length=10)
+
+
+def base_recipe(model_cfg: dict[str, Any]) -> dict[str, Any]:
+    """What makes a base this base on any world: its shape, its pretraining recipe (seed
+    included) and, for a real checkpoint, its path. How often pretraining checkpoints never
+    changes the base."""
+    pretrain = model_cfg.get("pretrain")
+    if isinstance(pretrain, dict):
+        pretrain = {k: v for k, v in pretrain.items() if k != "checkpoint_every_n_steps"}
+    return {"arch": model_cfg.get("arch"), "pretrain": pretrain, "path": model_cfg.get("path")}
+
+
+def base_recipe_id(model_cfg: dict[str, Any]) -> str:
+    return config_hash(base_recipe(model_cfg), length=8)

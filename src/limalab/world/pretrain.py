@@ -24,6 +24,7 @@ from limalab.model.base import tiny_llama
 from limalab.model.callbacks import KillPoint, ProgressLog, ResumeMidEpoch
 from limalab.model.module import CausalLMModule, Recipe
 from limalab.tracking.cache import cached_entry
+from limalab.tracking.identity import base_recipe
 from limalab.tracking.io import atomic_write_json, config_hash
 from limalab.versions import PIPELINE_VERSION
 from limalab.world.probe import knowledge_probe
@@ -43,11 +44,7 @@ def corpus_chunks(
 
 
 def base_hash(model_cfg: dict[str, Any], world_hash: str) -> str:
-    keep = {k: model_cfg.get(k) for k in ("arch", "pretrain", "init", "path")}
-    if isinstance(keep["pretrain"], dict):  # how often to checkpoint never changes the base
-        keep["pretrain"] = {
-            k: v for k, v in keep["pretrain"].items() if k != "checkpoint_every_n_steps"
-        }
+    keep = {**base_recipe(model_cfg), "init": model_cfg.get("init")}
     return config_hash({"model": keep, "world": world_hash, "v": PIPELINE_VERSION})
 
 
