@@ -49,11 +49,23 @@ def _test(f: dict[str, Any]) -> str:
     return f" ({f['test']}, n {n})" if n is not None else f" ({f['test']})"
 
 
+def labels(reports: list[dict[str, Any]]) -> list[str]:
+    """Each report's base; one label under two recipes (tiny_large seed 0 at two tokens_ratios)
+    gets each recipe's hash (``unrecorded`` for a report older than that field). The same base
+    twice is refused: give one report per base."""
+    plain = [r["base"] for r in reports]
+    out = [
+        f"{b}, recipe {r.get('base_recipe') or 'unrecorded'}" if plain.count(b) > 1 else b
+        for b, r in zip(plain, reports, strict=True)
+    ]
+    if len(set(out)) < len(out):
+        sys.exit(f"two reports of the same base ({out}): give one report per base")
+    return out
+
+
 def side_by_side(reports: list[dict[str, Any]]) -> list[str]:
     """A Markdown table: one row per finding (in the order first seen), one column per base."""
-    bases = [r["base"] for r in reports]
-    if len(set(bases)) < len(bases):
-        sys.exit(f"two reports of the same base ({bases}): give one report per base")
+    bases = labels(reports)
     names = list(dict.fromkeys(f["finding"] for r in reports for f in r["findings"]))
     by = [{f["finding"]: f for f in r["findings"]} for r in reports]
     paper = {f["finding"]: f for r in reports for f in r["findings"]}
@@ -112,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
         "",
         *side_by_side(reports),
         "",
-        *(f"- {r['base']}: {p}" for r, p in zip(reports, args.reports, strict=True)),
+        *(f"- {b}: {p}" for b, p in zip(labels(reports), args.reports, strict=True)),
     ]
     if args.saturation:
         md += ["", "## Where format saturates", "", *saturation_lines(args.saturation)]

@@ -45,9 +45,10 @@ def _finding(name: str, effect: float, verdict: str, paper: float | None = 0.34)
     }
 
 
-def _report(path: Path, base: str, findings: list[dict]) -> Path:
+def _report(path: Path, base: str, findings: list[dict], recipe: str | None = None) -> Path:
     path.mkdir(parents=True)
-    (path / "summary.json").write_text(json.dumps({"base": base, "findings": findings}))
+    summary = {"base": base, "findings": findings} | ({"base_recipe": recipe} if recipe else {})
+    (path / "summary.json").write_text(json.dumps(summary))
     return path
 
 
@@ -107,6 +108,16 @@ def test_two_reports_of_one_base_or_an_old_summary_are_refused(tmp_path: Path) -
     b = _report(tmp_path / "b", "tiny_llama seed 0", [])
     with pytest.raises(SystemExit, match="same base"):
         bases.main([str(a), str(b), "--out", str(tmp_path / "o")])
+    c = _report(tmp_path / "c", "tiny_llama seed 0", [], recipe="1234abcd")
+    with pytest.raises(SystemExit, match="same base"):  # the same recipe twice
+        bases.main(
+            [
+                str(c),
+                str(_report(tmp_path / "d", "tiny_llama seed 0", [], "1234abcd")),
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
     old = tmp_path / "old"
     old.mkdir()
     (old / "summary.json").write_text(json.dumps({"findings": []}))
@@ -136,3 +147,13 @@ def test_saturation_per_metric_and_on_the_shared_sizes(tmp_path: Path) -> None:
     row = next(line for line in md.splitlines() if line.startswith("| tiny_llama seed 0 |"))
     assert "| not saturated |" in row and "at or below n = 250 (60 steps)" in row
     assert "- tiny_llama seed 0 on n = 250 to 2,000 (the sizes every base has): from n = 500" in md
+
+
+def test_one_base_label_under_two_recipes_is_two_columns(tmp_path: Path) -> None:
+    f = [_finding("Fig. 5 quality", 0.5, "reproduced")]
+    one = _report(tmp_path / "r1", "tiny_large seed 0", f)  # written before base_recipe existed
+    two = _report(tmp_path / "r2", "tiny_large seed 0", f, recipe="5e6f7a8b")
+    bases.main([str(one), str(two), "--out", str(tmp_path / "o")])
+    md = (tmp_path / "o" / "bases.md").read_text()
+    cols = "tiny_large seed 0, recipe unrecorded | tiny_large seed 0, recipe 5e6f7a8b"
+    assert f"| finding | paper | {cols} |" in md
