@@ -42,8 +42,8 @@ PINNED = {
     "world.seed=1": "79db396054",
     "experiment=lima_7b_ablation": "940d56a498",
     "experiment=lima_paper": "a29056226c",
-    "model=tiny_large": "a89eebcde5",  # the larger base, tokens_ratio 2 (ids above: unmoved)
-    "model=tiny_large model.pretrain.seed=1": "4899cda018",
+    "model=tiny_large": "2eef245c14",  # the larger base (added with it; the ids above did not move)
+    "model=tiny_large model.pretrain.seed=1": "d18b287c75",
 }
 
 

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 import limalab.world.pretrain as base_module
 from limalab.ablations.grid import expand_hydra, load_sweep, wandb_runs
@@ -44,16 +45,16 @@ def test_the_larger_base_composes_with_its_recipe_derived_from_todays() -> None:
     )  # 1/width (muP, Adam)
     for key in ("batch_size", "seq_len", "warmup_steps", "final_lr_ratio"):
         assert large["pretrain"][key] == tiny["pretrain"][key], key
-    # tokens seen x peak lr (the total update) stays the reference's: half the lr, twice the passes
-    assert large["pretrain"]["epochs"] * large["pretrain"]["lr"] == pytest.approx(
-        tiny["pretrain"]["epochs"] * tiny["pretrain"]["lr"]
+    # tokens seen: tokens_ratio x the reference's (1: the same corpus passes)
+    assert large["pretrain"]["epochs"] == round(
+        tiny["pretrain"]["epochs"] * large["derive"]["tokens_ratio"]
     )
     # the fine-tuning lr keeps the regime's 1/30 of the base's own pretraining peak
     assert compose(LARGE)["optim"]["lr"] == pytest.approx(large["pretrain"]["lr"] / 30)
     assert [r["derived"] for r in table(large)][:3] == [
         "384 x 6, 1024",
         large["pretrain"]["lr"],
-        2 * tiny["pretrain"]["epochs"],
+        large["pretrain"]["epochs"],
     ]
 
 
@@ -129,7 +130,7 @@ def test_probe_gate_known_answers() -> None:
     )
 
 
-# pretrains the 11.6M-parameter shape for two smoke passes (20 steps): ~70 s on 2 busy cores
+# pretrains the 11.6M-parameter shape for one smoke pass (10 steps): ~50 s on 2 busy cores
 @pytest.mark.slow
 def test_the_larger_base_builds_on_the_smoke_world_through_the_probe_gate(
     smoke_world: Path, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -156,12 +157,14 @@ def test_the_larger_base_builds_on_the_smoke_world_through_the_probe_gate(
         tmp_path,
     )
     passes = m["pretrain"]["epochs"] / m["reference"]["pretrain"]["epochs"]  # tokens_ratio's
-    assert passes == m["derive"]["tokens_ratio"] == 2
+    assert passes == m["derive"]["tokens_ratio"]
     assert (
         probe["n_params"] > 4 * ref["n_params"]
         and probe["pretrain_tokens"] == ref["pretrain_tokens"] * passes
     )
     assert probe["n_facts"] == ref["n_facts"] > 0 and 0 <= probe["accuracy"] <= 1
+    # CPU float sums depend on the thread count: a base records the count it was built with
+    assert probe["torch_threads"] == ref["torch_threads"] == torch.get_num_threads()
     gate = probe["gate"]
     assert gate["reference"] == ref["base"] and set(gate["facts"]) == {"accuracy"}
     # usable exactly when it knows as many test facts; else one line naming the key, weights kept

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 from transformers import PreTrainedTokenizerBase
 
@@ -176,6 +177,9 @@ def _pretrain(
         pretrain_wall_s=round(time.time() - t0, 1),
         pretrain_tokens=len(chunks) * pt["seq_len"] * pt["epochs"],
         final_loss=float(trainer.callback_metrics.get("train/loss_epoch", float("nan"))),
+        # CPU matmuls sum in an order set by the thread count: the same key built on another
+        # count is another model (bit-identical only at the same count)
+        torch_threads=torch.get_num_threads(),
     )
     atomic_write_json(tmp / "probe.json", probe)
     shutil.rmtree(work, ignore_errors=True)
