@@ -25,6 +25,7 @@ from limalab.world.pretrain import (
     BaseNotUsable,
     base_hash,
     base_probe,
+    build_numerics,
     gate_failure,
     pretrained_base,
     probe_gate,
@@ -163,8 +164,9 @@ def test_the_larger_base_builds_on_the_smoke_world_through_the_probe_gate(
         and probe["pretrain_tokens"] == ref["pretrain_tokens"] * passes
     )
     assert probe["n_facts"] == ref["n_facts"] > 0 and 0 <= probe["accuracy"] <= 1
-    # CPU float sums depend on the thread count: a base records the count it was built with
-    assert probe["torch_threads"] == ref["torch_threads"] == torch.get_num_threads()
+    # CPU float sums depend on the thread count and kernels: a base records what it was built on
+    assert probe["build"] == ref["build"] == build_numerics()
+    assert probe["build"]["torch_threads"] == torch.get_num_threads()
     gate = probe["gate"]
     assert gate["reference"] == ref["base"] and set(gate["facts"]) == {"accuracy"}
     # usable exactly when it knows as many test facts; else one line naming the key, weights kept

@@ -90,6 +90,17 @@ def pretrained_base(
     return path
 
 
+def build_numerics() -> dict[str, Any]:
+    """What decides a CPU build's float sums besides its recipe: the thread count (the order of
+    each matmul's sums) and the kernels torch picked for this CPU. Another value of either builds
+    another model under the same key (bit-identical only when all three match)."""
+    return {
+        "torch_threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch": torch.__version__,
+    }
+
+
 def known_facts(probe: dict, measure: str) -> int:
     """Test facts a base completes under one probe measure (``accuracy``, ``named_accuracy``)."""
     return round(float(probe[measure]) * int(probe["n_facts"]))
@@ -177,9 +188,7 @@ def _pretrain(
         pretrain_wall_s=round(time.time() - t0, 1),
         pretrain_tokens=len(chunks) * pt["seq_len"] * pt["epochs"],
         final_loss=float(trainer.callback_metrics.get("train/loss_epoch", float("nan"))),
-        # CPU matmuls sum in an order set by the thread count: the same key built on another
-        # count is another model (bit-identical only at the same count)
-        torch_threads=torch.get_num_threads(),
+        build=build_numerics(),
     )
     atomic_write_json(tmp / "probe.json", probe)
     shutil.rmtree(work, ignore_errors=True)
