@@ -97,6 +97,34 @@ def test_lm_head_learns_at_its_own_scaled_lr() -> None:
     assert sum(len(g["params"]) for g in opt.param_groups) == len(list(model.parameters()))
 
 
+def test_input_embedding_and_norm_gains_learn_at_the_input_lr() -> None:
+    """muP's Adam rule (config/base_recipe.py): only matrices whose fan-in grows with width take
+    the width-scaled peak; the input embedding and norm gains take ``input_lr_scale`` x it."""
+    model = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=50,
+            hidden_size=16,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=32,
+            tie_word_embeddings=False,
+        )
+    )
+    module = CausalLMModule(model, Recipe(lr=1e-3, input_lr_scale=2.0, weight_decay=0.1))
+    module.trainer = SimpleNamespace(estimated_stepping_batches=10)
+    opt = module.configure_optimizers()["optimizer"]
+    group = {id(p): g for g in opt.param_groups for p in g["params"]}
+    for name, p in model.named_parameters():
+        g = group[id(p)]
+        if name == "model.embed_tokens.weight":
+            assert (g["lr"], g["weight_decay"]) == (pytest.approx(2e-3), 0.1), name
+        elif "norm" in name:
+            assert (g["lr"], g["weight_decay"]) == (pytest.approx(2e-3), 0.0), name
+        else:  # attention, MLP and the output layer
+            assert (g["lr"], g["weight_decay"]) == (pytest.approx(1e-3), 0.1), name
+    assert len(group) == len(list(model.parameters()))
+
+
 def test_training_budget_policies() -> None:
     from limalab.model.budget import training_budget
 

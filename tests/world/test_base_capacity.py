@@ -43,7 +43,12 @@ def test_the_larger_base_composes_with_its_recipe_derived_from_todays() -> None:
     assert large["arch"]["hidden_size"] == 2 * tiny["arch"]["hidden_size"]
     assert large["pretrain"]["lr"] == pytest.approx(
         tiny["pretrain"]["lr"] / 2
-    )  # 1/width (muP, Adam)
+    )  # 1/width (muP, Adam) on the hidden and output matrices
+    # the input embedding and norm gains keep the reference's lr (muP: their fan-in is fixed)
+    assert large["pretrain"]["lr"] * large["pretrain"]["input_lr_scale"] == pytest.approx(
+        tiny["pretrain"]["lr"]
+    )
+    assert "input_lr_scale" not in tiny["pretrain"]  # today's base (and its cache key) unchanged
     for key in ("batch_size", "seq_len", "warmup_steps", "final_lr_ratio"):
         assert large["pretrain"][key] == tiny["pretrain"][key], key
     # tokens seen: tokens_ratio x the reference's (1: the same corpus passes)
@@ -52,9 +57,10 @@ def test_the_larger_base_composes_with_its_recipe_derived_from_todays() -> None:
     )
     # the fine-tuning lr keeps the regime's 1/30 of the base's own pretraining peak
     assert compose(LARGE)["optim"]["lr"] == pytest.approx(large["pretrain"]["lr"] / 30)
-    assert [r["derived"] for r in table(large)][:3] == [
+    assert [r["derived"] for r in table(large)][:4] == [
         "384 x 6, 1024",
         large["pretrain"]["lr"],
+        large["pretrain"]["input_lr_scale"],
         large["pretrain"]["epochs"],
     ]
 
@@ -64,8 +70,12 @@ def test_derivation_arithmetic() -> None:
     rule = {"lr_width_exponent": 1.0, "tokens_ratio": 1.5}
     assert derive(ref, {"hidden_size": 400}, rule) == {
         "lr": pytest.approx(2.5e-4),
+        "input_lr_scale": pytest.approx(4.0),  # 2.5e-4 x 4: the reference's 1e-3
         "epochs": 20,
     }  # 19.5 half up
+    # a reference that is itself derived: its embedding lr is the one kept
+    scaled = {**ref, "pretrain": {**ref["pretrain"], "input_lr_scale": 2.0}}
+    assert derive(scaled, {"hidden_size": 400}, rule)["input_lr_scale"] == pytest.approx(8.0)
     assert derive(ref, {"hidden_size": 400}, {**rule, "lr_width_exponent": 0.5})[
         "lr"
     ] == pytest.approx(5e-4)

@@ -7,6 +7,11 @@
   1/width); GPT-3's published peaks fall about as width^-0.8 over a 16x width range (6e-4 at 768
   to 0.6e-4 at 12,288), LLaMA's halve from 7B to 65B. The fine-tuning lr then follows from this
   peak through the regime (``config/regime.py``: 1/30 of the base's own peak).
+- **Per parameter group** (muP's Adam table): the width rule applies to the matrices whose fan-in
+  grows with width (attention, MLP, output layer); the input embedding and the norm gains, whose
+  fan-in does not grow, keep the reference's lr: ``input_lr_scale`` = width ** exponent multiplies
+  the peak back for them (``model/module.py``). The first derivation scaled every parameter; its
+  seeds passed the probe gate one in three (docs/ablations.md).
 - **Tokens seen**: ``tokens_ratio`` times the reference's (1: the same corpus, passes, batch and
   sequence length), so the two bases differ in capacity alone; epochs = reference epochs x ratio,
   rounded half up. The corpus is the world's knowledge: more passes add no new facts. Measured at
@@ -24,15 +29,17 @@ import math
 from typing import Any
 
 RESOLVER = "limalab.base"
-DERIVED = ("lr", "epochs")
+DERIVED = ("lr", "input_lr_scale", "epochs")
 
 
 def derive(reference: dict[str, Any], arch: dict[str, Any], rule: dict[str, Any]) -> dict[str, Any]:
     """The derived pretraining values of a base of shape ``arch`` scaled up from ``reference``."""
     ref = reference["pretrain"]
     width = int(arch["hidden_size"]) / int(reference["arch"]["hidden_size"])
+    exponent = float(rule["lr_width_exponent"])
     return {
-        "lr": float(ref["lr"]) * width ** -float(rule["lr_width_exponent"]),
+        "lr": float(ref["lr"]) * width**-exponent,
+        "input_lr_scale": float(ref.get("input_lr_scale", 1.0)) * width**exponent,
         "epochs": max(1, math.floor(int(ref["epochs"]) * float(rule["tokens_ratio"]) + 0.5)),
     }
 
@@ -78,6 +85,12 @@ def table(model: dict[str, Any]) -> list[dict[str, Any]]:
             ref["pretrain"]["lr"],
             f"x (1/{width:g})^{rule['lr_width_exponent']:g} (muP, Adam)",
             pre["lr"],
+        ),
+        (
+            "lr x, input embedding and norm gains",
+            ref["pretrain"].get("input_lr_scale", 1.0),
+            f"x {width:g}^{rule['lr_width_exponent']:g}: the reference's lr (muP)",
+            pre.get("input_lr_scale", 1.0),
         ),
         (
             "epochs (corpus passes)",

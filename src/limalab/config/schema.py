@@ -123,6 +123,7 @@ class Pretrain(Strict):
     final_lr_ratio: Fraction
     seed: NonNegInt
     checkpoint_every_n_steps: PosInt
+    input_lr_scale: PosFloat = 1.0  # lr x for the input embedding and norm gains (base_recipe.py)
 
 
 class ModelCommon(Strict):

@@ -52,6 +52,7 @@ class Recipe:
     warmup_steps: int = 0
     fused: bool | str = False
     lm_head_lr_scale: float = 1.0
+    input_lr_scale: float = 1.0  # input embedding and norm gains (muP; config/base_recipe.py)
 
     @classmethod
     def from_optim(cls, optim: dict) -> Recipe:
@@ -125,19 +126,24 @@ class CausalLMModule(pl.LightningModule):
     def configure_optimizers(self):
         h = self.hparams_
         head_ids = {id(p) for p in self.model.get_output_embeddings().parameters()}
-        decay, no_decay, head = [], [], []
+        input_ids = {id(p) for p in self.model.get_input_embeddings().parameters()}
+        decay, no_decay, head, embedding = [], [], [], []
         for name, p in self.model.named_parameters():
             if p.requires_grad:
                 (
                     head
                     if id(p) in head_ids
+                    else embedding
+                    if id(p) in input_ids
                     else no_decay
                     if p.ndim < 2 or "norm" in name
                     else decay
                 ).append(p)
+        input_lr = h["lr"] * h["input_lr_scale"]
         groups = [
             {"params": decay, "weight_decay": h["weight_decay"]},
-            {"params": no_decay, "weight_decay": 0.0},
+            {"params": embedding, "weight_decay": h["weight_decay"], "lr": input_lr},
+            {"params": no_decay, "weight_decay": 0.0, "lr": input_lr},
             {
                 "params": head,
                 "weight_decay": h["weight_decay"],

@@ -172,6 +172,7 @@ def _pretrain(
             schedule="cosine",
             warmup_steps=pt["warmup_steps"],
             weight_decay=0.1,
+            input_lr_scale=float(pt.get("input_lr_scale", 1.0)),
         ),
     )
     dm = ChatDataModule(chunks, Batching(pt["batch_size"]), tokenizer.pad_token_id, pt["seed"])
