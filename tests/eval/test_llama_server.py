@@ -10,12 +10,14 @@ text rubric's replies from a 135M model mostly are not, which is why the schema 
 from __future__ import annotations
 
 import random
+import signal
 import time
 from pathlib import Path
 
 import pytest
 
 from limalab.eval.judges import build_judge
+from limalab.eval.judges.llm import JudgeConfigError
 from limalab.eval.judges.local_server import LlamaServer, server_available, smollm2_gguf
 from limalab.world import answers
 from limalab.world.knowledge import World, generate_world
@@ -108,10 +110,39 @@ def test_likert_judge_through_a_real_server(world: World, tmp_path: Path) -> Non
     assert server.proc.poll() is not None  # closed: the child process is gone
 
 
+def test_a_server_that_dies_mid_evaluation_is_one_clear_error(world: World, tmp_path: Path) -> None:
+    """A crashed server (llama.cpp's AMX kernels segfaulted on one CPU) fails the evaluation with
+    its exit and log, instead of an empty grading per item."""
+    judge = build_judge(
+        {
+            "name": "llama_local",
+            "backend": "llama_server",
+            "structured": "json",
+            "max_tokens": 16,
+            "concurrency": 2,
+            "reply_cache": str(tmp_path / "replies.sqlite"),
+        }
+    )
+    try:
+        judge.backend.server.proc.send_signal(signal.SIGSEGV)
+        judge.backend.server.proc.wait(timeout=30)
+        with pytest.raises(
+            JudgeConfigError,
+            match=r"^judge.backend=llama_server: llama.cpp server \(.*\.gguf\) "
+            r"exited with signal SIGSEGV",
+        ):
+            judge.judge_all(graded_items(world, 4))
+        assert judge.usage.requests == 0  # nothing recorded as a grading
+    finally:
+        judge.backend.close()
+
+
 def test_a_bad_model_file_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="judge.model: .* is not a GGUF file"):
         LlamaServer(tmp_path / "missing.gguf")
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"not a model")
-    with pytest.raises(RuntimeError, match="llama.cpp server exited"):
+    with pytest.raises(
+        RuntimeError, match=r"llama.cpp server \(bad.gguf\) exited with code 1: .*model"
+    ):
         LlamaServer(bad, startup_timeout_s=60)

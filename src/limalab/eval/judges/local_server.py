@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import signal
 import socket
 import subprocess
 import sys
@@ -27,7 +28,14 @@ from pydantic import Field
 
 from limalab.config.schema import PluginOptions
 from limalab.eval.judges.interface import BACKENDS, JUDGES, backend_options
-from limalab.eval.judges.llm import ChatClient, LikertJudge, LikertOptions, Reply
+from limalab.eval.judges.llm import (
+    ChatClient,
+    JudgeConfigError,
+    LikertJudge,
+    LikertOptions,
+    NoReply,
+    Reply,
+)
 
 INSTALL = 'pip install "llama-cpp-python[server]==0.3.36"'
 
@@ -94,12 +102,21 @@ class LlamaServer:
         self._finalizer = weakref.finalize(self, _stop, self.proc, self.log)
         self._wait_ready(startup_timeout_s)
 
+    def exit_message(self) -> str | None:
+        """None while the server runs; else what it exited with (a signal by name) and the tail
+        of its log."""
+        rc = self.proc.poll()
+        if rc is None:
+            return None
+        how = f"signal {signal.Signals(-rc).name}" if rc < 0 else f"code {rc}"
+        tail = Path(self.log.name).read_text(errors="replace")[-800:].strip()
+        return f"llama.cpp server ({self.model.name}) exited with {how}: {tail or '(no output)'}"
+
     def _wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                tail = Path(self.log.name).read_text(errors="replace")[-800:]
-                raise RuntimeError(f"llama.cpp server exited with {self.proc.returncode}: {tail}")
+            if (died := self.exit_message()) is not None:
+                raise RuntimeError(died)
             try:
                 if httpx.get(self.url + "/models", timeout=2).status_code == 200:
                     return
@@ -190,7 +207,18 @@ class LlamaServerBackend:
         return cls(model, o.n_ctx, o.max_tokens, o.temperature, o.timeout_s)
 
     def complete(self, system: str, user: str, response_format: dict | None = None) -> Reply:
-        return self.client.complete(system, user, response_format)
+        """A reply; a server that has died is one error for the whole evaluation (every later
+        request would fail the same way), not a "no reply" per item to retry on a rerun."""
+        self._raise_if_dead()
+        try:
+            return self.client.complete(system, user, response_format)
+        except NoReply:
+            self._raise_if_dead()
+            raise
+
+    def _raise_if_dead(self) -> None:
+        if (died := self.server.exit_message()) is not None:
+            raise JudgeConfigError(f"judge.backend=llama_server: {died}")
 
     def close(self) -> None:
         self.server.stop()
