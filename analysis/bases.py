@@ -51,13 +51,18 @@ def _test(f: dict[str, Any]) -> str:
 
 def labels(reports: list[dict[str, Any]]) -> list[str]:
     """Each report's base; one label under two recipes (tiny_large seed 0 at two tokens_ratios)
-    gets each recipe's hash (``unrecorded`` for a report older than that field). The same base
+    gets each recipe's hash (``unrecorded`` for a report older than that field), and one recipe
+    built on two machines' numerics each build (analysis.summarize.build_label). The same base
     twice is refused: give one report per base."""
-    plain = [r["base"] for r in reports]
-    out = [
-        f"{b}, recipe {r.get('base_recipe') or 'unrecorded'}" if plain.count(b) > 1 else b
-        for b, r in zip(plain, reports, strict=True)
-    ]
+    out = [r["base"] for r in reports]
+    for key, text, missing in (
+        ("base_recipe", "recipe {}", "unrecorded"),
+        ("base_build", "{}", "build unrecorded"),
+    ):
+        values = [text.format(r.get(key) or missing) for r in reports]
+        pairs = list(zip(out, values, strict=True))
+        differ = {b for b, _ in pairs if len({v for o, v in pairs if o == b}) > 1}
+        out = [f"{b}, {v}" if b in differ else b for b, v in zip(out, values, strict=True)]
     if len(set(out)) < len(out):
         sys.exit(f"two reports of the same base ({out}): give one report per base")
     return out

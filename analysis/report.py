@@ -783,6 +783,7 @@ def tables_of(args: argparse.Namespace, rows: list[dict]) -> dict[str, Any]:
         "design": d,
         "base": rows[0]["base"],
         "base_recipe": rows[0].get("base_recipe"),
+        "base_build": rows[0].get("base_build"),
         "scale": scale,
         "size5": size5,
         "fig5": fig5(rows, size5, d, arms["fig5"], args.runs_dir),

@@ -56,18 +56,42 @@ def base_label(model: dict) -> str:
     return f"{name} seed {(model.get('pretrain') or {}).get('seed', 0)}"
 
 
+def build_label(build: dict | None) -> str:
+    """What a miniature base was built on (``probe.json`` ``build``): on a CPU its weights depend
+    on the kernels and the thread count, so one recipe built on two such machines is two models."""
+    if not build:
+        return "build unrecorded"
+    threads = build.get("torch_threads")
+    return (
+        f"built {build.get('cpu_capability', '?')}, {threads} thread{'s' * (threads != 1)}, "
+        f"torch {build.get('torch', '?')}"
+    )
+
+
 def distinguish_bases(rows: list[dict]) -> list[dict]:
-    """Two bases that share a label (the same name and pretraining seed under another recipe, e.g.
-    ``model.derive.tokens_ratio``, or another checkpoint path) get their recipe's hash appended,
-    so their runs are never pooled as seeds of one base. A random-init control and runs on other
-    worlds keep the label of the base they stand beside (its recipe is theirs)."""
-    recipes: dict[str, set[str]] = {}
-    for r in rows:
-        recipes.setdefault(r["base"], set()).add(r["base_recipe"])
-    for r in rows:
-        if len(recipes[r["base"]]) > 1:
-            r["base"] = f"{r['base']}, recipe {r['base_recipe']}"
+    """Two bases that share a label get what tells them apart appended, so their runs are never
+    pooled as seeds of one base: their recipe's hash (the same name and pretraining seed under
+    another ``model.derive.tokens_ratio``, or another checkpoint path), else, for one recipe
+    pretrained on two machines' numerics, their build. A random-init control keeps the label of
+    the base it stands beside (its recipe is theirs; it has no pretrained weights to differ)."""
+    for field, text in (("base_recipe", "recipe {}"), ("base_build", "{}")):
+        seen: dict[str, set[str]] = {}
+        for r in rows:
+            if r["init"] == "pretrained" or field == "base_recipe":
+                seen.setdefault(r["base"], set()).add(r[field])
+        for r in rows:
+            if len(seen.get(r["base"], ())) > 1 and (
+                r["init"] == "pretrained" or field == "base_recipe"
+            ):
+                r["base"] = f"{r['base']}, {text.format(r[field])}"
     return rows
+
+
+def _base_build(model: dict, results: dict) -> str | None:
+    """The build of a miniature base (None for a checkpoint: its weights are a file)."""
+    if model.get("source", "miniature") != "miniature":
+        return None
+    return build_label((results.get("knowledge_probe") or {}).get("build"))
 
 
 def collect(runs_dir: Path) -> list[dict]:
@@ -105,6 +129,7 @@ def collect(runs_dir: Path) -> list[dict]:
                     "subset_seed": cfg["data"].get("subset_seed", 0),
                     "base": base_label(cfg["model"]),
                     "base_recipe": base_recipe_id(cfg["model"]),
+                    "base_build": _base_build(cfg["model"], res),
                     "budget": cfg["train"].get("budget", "epochs"),
                     "prompt_set": summary.get("prompt_set"),
                     "rep_penalty": (summary.get("decoding") or {}).get("repetition_penalty"),

@@ -45,9 +45,19 @@ def _finding(name: str, effect: float, verdict: str, paper: float | None = 0.34)
     }
 
 
-def _report(path: Path, base: str, findings: list[dict], recipe: str | None = None) -> Path:
+def _report(
+    path: Path,
+    base: str,
+    findings: list[dict],
+    recipe: str | None = None,
+    build: str | None = None,
+) -> Path:
     path.mkdir(parents=True)
-    summary = {"base": base, "findings": findings} | ({"base_recipe": recipe} if recipe else {})
+    summary = (
+        {"base": base, "findings": findings}
+        | ({"base_recipe": recipe} if recipe else {})
+        | ({"base_build": build} if build else {})
+    )
     (path / "summary.json").write_text(json.dumps(summary))
     return path
 
@@ -157,3 +167,18 @@ def test_one_base_label_under_two_recipes_is_two_columns(tmp_path: Path) -> None
     md = (tmp_path / "o" / "bases.md").read_text()
     cols = "tiny_large seed 0, recipe unrecorded | tiny_large seed 0, recipe 5e6f7a8b"
     assert f"| finding | paper | {cols} |" in md
+
+
+def test_one_recipe_built_on_two_machines_is_two_columns(tmp_path: Path) -> None:
+    """A CPU base's weights depend on the kernels and threads it was built with: one recipe
+    built on two machines is two bases, not the same base twice."""
+    f = [_finding("Fig. 5 quality", 0.5, "reproduced")]
+    a, b = "built AVX512, 1 thread, torch 2.13.0", "built AVX2, 2 threads, torch 2.13.0"
+    one = _report(tmp_path / "r1", "tiny_large seed 0", f, recipe="5e6f7a8b", build=a)
+    two = _report(tmp_path / "r2", "tiny_large seed 0", f, recipe="5e6f7a8b", build=b)
+    bases.main([str(one), str(two), "--out", str(tmp_path / "o")])
+    md = (tmp_path / "o" / "bases.md").read_text()
+    assert f"| finding | paper | tiny_large seed 0, {a} | tiny_large seed 0, {b} |" in md
+    three = _report(tmp_path / "r3", "tiny_large seed 0", f, recipe="5e6f7a8b", build=a)
+    with pytest.raises(SystemExit, match="two reports of the same base"):
+        bases.main([str(one), str(three), "--out", str(tmp_path / "o2")])

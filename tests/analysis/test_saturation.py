@@ -130,6 +130,7 @@ def _run(
     judge: float,
     data: str = "se_filtered",
     model_extra: dict | None = None,
+    build: dict | None = None,
 ) -> None:
     """A complete run directory with what analysis reads (results, config, train stage, test
     summary)."""
@@ -145,7 +146,7 @@ def _run(
                 "default_eval": "e1",
                 "metrics": {},
                 "selected_checkpoint": "epoch-010.pt",
-                "knowledge_probe": {},
+                "knowledge_probe": {"build": build} if build else {},
                 "knowledge_retained": {"accuracy": 1.0 - n / 1000},
             }
         )
@@ -270,4 +271,27 @@ def test_one_base_name_and_seed_under_two_recipes_is_two_bases(tmp_path: Path) -
     every = {"seed": 0, "checkpoint_every_n_steps": 10}
     _run(runs, "b", "tiny_large", 0, 32, 1, 2.0, model_extra={"pretrain": every})
     _run(runs, "c", "tiny_large", 0, 32, 2, 2.0)
+    assert {r["base"] for r in collect(runs)} == {"tiny_large seed 0"}
+
+
+def test_one_recipe_built_on_two_machines_numerics_is_two_bases(tmp_path: Path) -> None:
+    """The same cache key built at another thread count or CPU kernel is another model (its
+    weights differ; the named cloze moved by 20-35 facts): its runs are another curve, not more
+    seeds; the random-init control stays beside the base's label; one build is the plain label."""
+    runs = tmp_path / "runs"
+    avx512 = {"torch_threads": 1, "cpu_capability": "AVX512", "torch": "2.13.0"}
+    avx2 = {**avx512, "torch_threads": 2, "cpu_capability": "AVX2"}
+    for n, j in zip((32, 63), (2.0, 3.0), strict=True):
+        _run(runs, f"a{n}", "tiny_large", 0, n, 0, j, build=avx512)
+        _run(runs, f"b{n}", "tiny_large", 0, n, 0, j, build=avx2)
+    _run(runs, "r", "tiny_large", 0, 32, 0, 1.0, model_extra={"init": "random"})
+    got = {r["run_id"]: r["base"] for r in collect(runs)}
+    assert got["a32"] == got["a63"] == "tiny_large seed 0, built AVX512, 1 thread, torch 2.13.0"
+    assert got["b32"] == "tiny_large seed 0, built AVX2, 2 threads, torch 2.13.0"
+    assert got["r"] == "tiny_large seed 0"
+    curves, _ = load_curves(runs)
+    assert sorted(len(c) for name, c in curves.items() if "built" in name) == [2, 2]
+    shutil.rmtree(runs)
+    for n in (32, 63):
+        _run(runs, f"a{n}", "tiny_large", 0, n, 0, 2.0, build=avx512)
     assert {r["base"] for r in collect(runs)} == {"tiny_large seed 0"}
