@@ -56,16 +56,22 @@ def test_selection_window_matches_the_paper() -> None:
     assert window_epochs(6, (0.3333, 0.6667)) == [2, 3, 4]
 
 
-def test_freeze_stops_gradients_and_names_bad_patterns() -> None:
-    model = LlamaForCausalLM(
+def _toy_llama() -> LlamaForCausalLM:
+    """A two-layer LLaMA of width 16 with its own output layer (untied, as the miniature's)."""
+    return LlamaForCausalLM(
         LlamaConfig(
             vocab_size=50,
             hidden_size=16,
             num_hidden_layers=2,
             num_attention_heads=2,
             intermediate_size=32,
+            tie_word_embeddings=False,
         )
     )
+
+
+def test_freeze_stops_gradients_and_names_bad_patterns() -> None:
+    model = _toy_llama()
     assert freeze(model, ["lm_head"]) == ["lm_head.weight"]
     head = model.lm_head.weight.detach().clone()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
@@ -78,15 +84,7 @@ def test_freeze_stops_gradients_and_names_bad_patterns() -> None:
 
 
 def test_lm_head_learns_at_its_own_scaled_lr() -> None:
-    model = LlamaForCausalLM(
-        LlamaConfig(
-            vocab_size=50,
-            hidden_size=16,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=32,
-        )
-    )
+    model = _toy_llama()
     module = CausalLMModule(model, Recipe(lr=1e-3, lm_head_lr_scale=0.1))
     module.trainer = SimpleNamespace(estimated_stepping_batches=10)
     opt = module.configure_optimizers()["optimizer"]
@@ -100,16 +98,7 @@ def test_lm_head_learns_at_its_own_scaled_lr() -> None:
 def test_input_embedding_and_norm_gains_learn_at_the_input_lr() -> None:
     """muP's Adam rule (config/base_recipe.py): only matrices whose fan-in grows with width take
     the width-scaled peak; the input embedding and norm gains take ``input_lr_scale`` x it."""
-    model = LlamaForCausalLM(
-        LlamaConfig(
-            vocab_size=50,
-            hidden_size=16,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=32,
-            tie_word_embeddings=False,
-        )
-    )
+    model = _toy_llama()
     module = CausalLMModule(model, Recipe(lr=1e-3, input_lr_scale=2.0, weight_decay=0.1))
     module.trainer = SimpleNamespace(estimated_stepping_batches=10)
     opt = module.configure_optimizers()["optimizer"]
