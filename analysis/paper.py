@@ -287,7 +287,10 @@ def constrained(
     return lines, res
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The runs directory, options and the runs' Hydra overrides in any order: intermixed, as
+    argparse otherwise gives a trailing ``nargs="*"`` positional nothing once options came
+    between it and the first positional (``runs --out r -- model=tiny_large`` was refused)."""
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -297,7 +300,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("overrides", nargs="*")
-    args = ap.parse_args(argv)
+    return ap.parse_intermixed_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     args.runs_dir = resolve_runs_dir(args)
     seeds = ints(args.seeds)
     dirs = run_dirs(args.runs_dir, seeds, (SMOKE if args.smoke else []) + list(args.overrides))

@@ -239,6 +239,30 @@ def test_capacity_and_saturation_grids_compose_on_the_smoke_world() -> None:
     )
 
 
+def test_the_capacity_paper_report_reads_the_runs_it_trained() -> None:
+    """make capacity's paper step ends in analysis.paper with the runs' overrides (the larger
+    base's): its parser must take them after the options, or the report names other runs (it
+    was refused: "unrecognized arguments: -- model=tiny_large ...", after 70 minutes of runs)."""
+    from argparse import Namespace
+
+    from analysis.paper import parse_args
+    from limalab.ablations.paper_experiments import report_argv
+
+    overrides = ["model=tiny_large", "model.pretrain.seed=1"]
+    args = Namespace(
+        runs_dir=Path("runs/cp"), report=Path("out"), seeds="0,1", smoke=False, overrides=overrides
+    )
+    got = parse_args(report_argv(args))
+    assert (got.runs_dir, got.out, got.seeds, got.overrides) == (
+        Path("runs/cp"),
+        Path("out"),
+        "0,1",
+        overrides,
+    )
+    assert parse_args(report_argv(Namespace(**{**vars(args), "overrides": []}))).overrides == []
+    assert parse_args(["runs", *overrides, "--seeds", "2"]).overrides == overrides
+
+
 def test_the_capacity_paper_arms_are_the_sweep_files_runs() -> None:
     """make capacity trains the dialogue and safety arms with
     limalab.ablations.paper_experiments --arms: the same run ids as

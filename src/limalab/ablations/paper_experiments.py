@@ -164,21 +164,21 @@ def main(argv: list[str] | None = None) -> None:
         flush=True,
     )
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "analysis.paper",
-            str(args.runs_dir),
-            "--out",
-            str(args.report),
-            "--seeds",
-            args.seeds,
-            *(["--smoke"] if args.smoke else []),
-            *(["--", *args.overrides] if args.overrides else []),
-        ],
-        check=True,
-        cwd=ROOT,
+        [sys.executable, "-m", "analysis.paper", *report_argv(args)], check=True, cwd=ROOT
     )
+
+
+def report_argv(args: argparse.Namespace) -> list[str]:
+    """``analysis.paper``'s arguments for these runs: the same overrides name the same runs."""
+    return [
+        str(args.runs_dir),
+        "--out",
+        str(args.report),
+        "--seeds",
+        args.seeds,
+        *(["--smoke"] if args.smoke else []),
+        *(["--", *args.overrides] if args.overrides else []),
+    ]
 
 
 if __name__ == "__main__":
