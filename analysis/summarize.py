@@ -75,14 +75,12 @@ def distinguish_bases(rows: list[dict]) -> list[dict]:
     pretrained on two machines' numerics, their build. A random-init control keeps the label of
     the base it stands beside (its recipe is theirs; it has no pretrained weights to differ)."""
     for field, text in (("base_recipe", "recipe {}"), ("base_build", "{}")):
+        told = [r for r in rows if field == "base_recipe" or r["init"] == "pretrained"]
         seen: dict[str, set[str]] = {}
-        for r in rows:
-            if r["init"] == "pretrained" or field == "base_recipe":
-                seen.setdefault(r["base"], set()).add(r[field])
-        for r in rows:
-            if len(seen.get(r["base"], ())) > 1 and (
-                r["init"] == "pretrained" or field == "base_recipe"
-            ):
+        for r in told:
+            seen.setdefault(r["base"], set()).add(r[field])
+        for r in told:
+            if len(seen[r["base"]]) > 1:
                 r["base"] = f"{r['base']}, {text.format(r[field])}"
     return rows
 

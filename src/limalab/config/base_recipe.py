@@ -11,7 +11,8 @@
   grows with width (attention, MLP, output layer); the input embedding and the norm gains, whose
   fan-in does not grow, keep the reference's lr: ``input_lr_scale`` = width ** exponent multiplies
   the peak back for them (``model/module.py``). The first derivation scaled every parameter; its
-  seeds passed the probe gate one in three (docs/ablations.md).
+  seeds passed the probe gate one in three; with the groups, one in four, each
+  seed knowing more (docs/ablations.md).
 - **Tokens seen**: ``tokens_ratio`` times the reference's (1: the same corpus, passes, batch and
   sequence length), so the two bases differ in capacity alone; epochs = reference epochs x ratio,
   rounded half up. The corpus is the world's knowledge: more passes add no new facts. Measured at

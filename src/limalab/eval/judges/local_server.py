@@ -108,7 +108,7 @@ class LlamaServer:
         rc = self.proc.poll()
         if rc is None:
             return None
-        how = f"signal {signal.Signals(-rc).name}" if rc < 0 else f"code {rc}"
+        how = f"signal {_signal_name(-rc)}" if rc < 0 else f"code {rc}"
         tail = Path(self.log.name).read_text(errors="replace")[-800:].strip()
         return f"llama.cpp server ({self.model.name}) exited with {how}: {tail or '(no output)'}"
 
@@ -136,6 +136,13 @@ class LlamaServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
 
 
 def _stop(proc: subprocess.Popen, log: Any) -> None:
