@@ -103,13 +103,14 @@ class LlamaServer:
         self._wait_ready(startup_timeout_s)
 
     def exit_message(self) -> str | None:
-        """None while the server runs; else what it exited with (a signal by name) and the tail
-        of its log."""
+        """None while the server runs; else, on one line, what it exited with (a signal by name)
+        and the last lines of its log."""
         rc = self.proc.poll()
         if rc is None:
             return None
         how = f"signal {_signal_name(-rc)}" if rc < 0 else f"code {rc}"
-        tail = Path(self.log.name).read_text(errors="replace")[-800:].strip()
+        lines = Path(self.log.name).read_text(errors="replace").strip().splitlines()
+        tail = " / ".join(line.strip() for line in lines[-3:] if line.strip())[-400:]
         return f"llama.cpp server ({self.model.name}) exited with {how}: {tail or '(no output)'}"
 
     def _wait_ready(self, timeout_s: float) -> None:
