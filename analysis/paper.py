@@ -281,8 +281,8 @@ def constrained(
         "",
         f"Paper: {paper}",
         "",
-        f"**Reproduced:** {'yes' if ok else 'no' if ok is not None else 'not run'} — the added "
-        f"examples raise the {key} rate ({fmt(a)} → {fmt(b)}).",
+        f"**Reproduced:** {'yes' if ok else 'no' if ok is not None else 'not run'} — the paper: "
+        f"the added examples raise the {key} rate; here {fmt(a)} → {fmt(b)}.",
     ]
     return lines, res
 

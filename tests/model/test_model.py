@@ -114,6 +114,31 @@ def test_input_embedding_and_norm_gains_learn_at_the_input_lr() -> None:
     assert len(group) == len(list(model.parameters()))
 
 
+def test_mup_init_rescales_hidden_and_output_matrices_of_the_same_draws() -> None:
+    """A base 4x the width of its reference (config/base_recipe.py): hidden matrices' std / 2,
+    the output layer's / 4, the input embedding and norm gains as HF draws them."""
+    from limalab.model.base import mup_init
+
+    torch.manual_seed(0)
+    plain = _toy_llama()
+    torch.manual_seed(0)
+    scaled = _toy_llama()
+    mup_init(scaled, 4.0)
+    ratio = {
+        name: (p / q)[q != 0].unique()
+        for (name, p), q in zip(scaled.named_parameters(), plain.parameters(), strict=True)
+    }
+    for name, r in ratio.items():
+        expected = (
+            0.25
+            if name == "lm_head.weight"
+            else 1.0
+            if name == "model.embed_tokens.weight" or "norm" in name
+            else 0.5
+        )
+        assert torch.allclose(r, torch.tensor(expected)), (name, r)
+
+
 def test_training_budget_policies() -> None:
     from limalab.model.budget import training_budget
 

@@ -42,9 +42,9 @@ PINNED = {
     "world.seed=1": "79db396054",
     "experiment=lima_7b_ablation": "940d56a498",
     "experiment=lima_paper": "a29056226c",
-    "model=tiny_large": "f3fb8dbad8",  # the larger base (added with it; the ids above did not move;
-    # these two moved when its embedding and norm gains kept the reference's lr)
-    "model=tiny_large model.pretrain.seed=1": "e13c7bed10",
+    "model=tiny_large": "1c26c007a5",  # the larger base (added with it; the ids above did not move;
+    # these two moved when its embedding and norm gains kept the reference's lr, then muP's init)
+    "model=tiny_large model.pretrain.seed=1": "22a27e0d66",
 }
 
 

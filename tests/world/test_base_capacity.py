@@ -48,7 +48,10 @@ def test_the_larger_base_composes_with_its_recipe_derived_from_todays() -> None:
     assert large["pretrain"]["lr"] * large["pretrain"]["input_lr_scale"] == pytest.approx(
         tiny["pretrain"]["lr"]
     )
-    assert "input_lr_scale" not in tiny["pretrain"]  # today's base (and its cache key) unchanged
+    # muP's init too: hidden std / sqrt(width ratio), output std / width ratio
+    assert large["pretrain"]["init_width_mult"] == pytest.approx(2.0)
+    for key in ("input_lr_scale", "init_width_mult"):  # today's base (and its cache key) unchanged
+        assert key not in tiny["pretrain"], key
     for key in ("batch_size", "seq_len", "warmup_steps", "final_lr_ratio"):
         assert large["pretrain"][key] == tiny["pretrain"][key], key
     # tokens seen: tokens_ratio x the reference's (1: the same corpus passes)
@@ -57,10 +60,11 @@ def test_the_larger_base_composes_with_its_recipe_derived_from_todays() -> None:
     )
     # the fine-tuning lr keeps the regime's 1/30 of the base's own pretraining peak
     assert compose(LARGE)["optim"]["lr"] == pytest.approx(large["pretrain"]["lr"] / 30)
-    assert [r["derived"] for r in table(large)][:4] == [
+    assert [r["derived"] for r in table(large)][:5] == [
         "384 x 6, 1024",
         large["pretrain"]["lr"],
         large["pretrain"]["input_lr_scale"],
+        "0.01414 / 0.01",
         large["pretrain"]["epochs"],
     ]
 
@@ -71,11 +75,13 @@ def test_derivation_arithmetic() -> None:
     assert derive(ref, {"hidden_size": 400}, rule) == {
         "lr": pytest.approx(2.5e-4),
         "input_lr_scale": pytest.approx(4.0),  # 2.5e-4 x 4: the reference's 1e-3
+        "init_width_mult": pytest.approx(4.0),
         "epochs": 20,
     }  # 19.5 half up
     # a reference that is itself derived: its embedding lr is the one kept
-    scaled = {**ref, "pretrain": {**ref["pretrain"], "input_lr_scale": 2.0}}
+    scaled = {**ref, "pretrain": {**ref["pretrain"], "input_lr_scale": 2.0, "init_width_mult": 2.0}}
     assert derive(scaled, {"hidden_size": 400}, rule)["input_lr_scale"] == pytest.approx(8.0)
+    assert derive(scaled, {"hidden_size": 400}, rule)["init_width_mult"] == pytest.approx(8.0)
     assert derive(ref, {"hidden_size": 400}, {**rule, "lr_width_exponent": 0.5})[
         "lr"
     ] == pytest.approx(5e-4)

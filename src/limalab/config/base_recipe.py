@@ -13,6 +13,10 @@
   the peak back for them (``model/module.py``). The first derivation scaled every parameter; its
   seeds passed the probe gate one in three; with the groups, one in four, each
   seed knowing more (docs/ablations.md).
+- **Init** (muP's too): ``init_width_mult`` = width / reference width; the hidden matrices' init
+  std falls as 1/sqrt of it, the output layer's as 1/it, the input embedding keeps HF's 0.02
+  (``model/base.py``). With the lr groups alone, the larger base started with logits and hidden
+  updates sized for neither width.
 - **Tokens seen**: ``tokens_ratio`` times the reference's (1: the same corpus, passes, batch and
   sequence length), so the two bases differ in capacity alone; epochs = reference epochs x ratio,
   rounded half up. The corpus is the world's knowledge: more passes add no new facts. Measured at
@@ -30,7 +34,7 @@ import math
 from typing import Any
 
 RESOLVER = "limalab.base"
-DERIVED = ("lr", "input_lr_scale", "epochs")
+DERIVED = ("lr", "input_lr_scale", "init_width_mult", "epochs")
 
 
 def derive(reference: dict[str, Any], arch: dict[str, Any], rule: dict[str, Any]) -> dict[str, Any]:
@@ -41,6 +45,7 @@ def derive(reference: dict[str, Any], arch: dict[str, Any], rule: dict[str, Any]
     return {
         "lr": float(ref["lr"]) * width**-exponent,
         "input_lr_scale": float(ref.get("input_lr_scale", 1.0)) * width**exponent,
+        "init_width_mult": float(ref.get("init_width_mult", 1.0)) * width,
         "epochs": max(1, math.floor(int(ref["epochs"]) * float(rule["tokens_ratio"]) + 0.5)),
     }
 
@@ -94,6 +99,12 @@ def table(model: dict[str, Any]) -> list[dict[str, Any]]:
             pre.get("input_lr_scale", 1.0),
         ),
         (
+            "init std: hidden / output matrices",
+            "0.02 / 0.02",
+            f"/ sqrt({width:g}) / {width:g} (muP)",
+            _init_stds(pre.get("init_width_mult", 1.0)),
+        ),
+        (
             "epochs (corpus passes)",
             ref["pretrain"]["epochs"],
             f"tokens seen x {rule['tokens_ratio']:g}",
@@ -106,6 +117,10 @@ def table(model: dict[str, Any]) -> list[dict[str, Any]]:
     ]
     rows.append(("probe gate", "-", "test facts known >= the reference's", ", ".join(rule["gate"])))
     return [{"value": v, "reference": r, "invariant": inv, "derived": d} for v, r, inv, d in rows]
+
+
+def _init_stds(width_mult: float, std: float = 0.02) -> str:
+    return f"{std * width_mult**-0.5:.4g} / {std / width_mult:.4g}"
 
 
 def _shape(arch: dict[str, Any]) -> str:

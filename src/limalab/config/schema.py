@@ -124,6 +124,7 @@ class Pretrain(Strict):
     seed: NonNegInt
     checkpoint_every_n_steps: PosInt
     input_lr_scale: PosFloat = 1.0  # lr x for the input embedding and norm gains (base_recipe.py)
+    init_width_mult: PosFloat = 1.0  # muP init relative to a base this many times narrower
 
 
 class ModelCommon(Strict):

@@ -21,8 +21,13 @@ log = logging.getLogger(__name__)
 
 
 def tiny_llama(
-    arch: dict[str, Any], tokenizer: PreTrainedTokenizerBase, seed: int
+    arch: dict[str, Any],
+    tokenizer: PreTrainedTokenizerBase,
+    seed: int,
+    init_width_mult: float = 1.0,
 ) -> LlamaForCausalLM:
+    """A tiny LLaMA of shape ``arch`` at HF's init (every matrix N(0, 0.02)), or, for a base
+    ``init_width_mult`` times the width of the one it scales up, muP's init relative to it."""
     torch.manual_seed(seed)
     cfg = LlamaConfig(
         vocab_size=len(tokenizer),
@@ -33,7 +38,29 @@ def tiny_llama(
         attn_implementation="sdpa",
         **arch,
     )
-    return LlamaForCausalLM(cfg)
+    model = LlamaForCausalLM(cfg)
+    if init_width_mult != 1.0:
+        mup_init(model, init_width_mult)
+    return model
+
+
+@torch.no_grad()
+def mup_init(model: LlamaForCausalLM, width_mult: float) -> None:
+    """muP's init for Adam (Tensor Programs V, table 3) relative to a base ``width_mult`` times
+    narrower: the hidden matrices' std falls as 1/sqrt(width) (their fan-in grows), the output
+    layer's as 1/width (its logits sum width terms that align with training), the input
+    embedding keeps the base's. The draws are the HF init's, rescaled: the same seed, the same
+    directions."""
+    for layer in model.model.layers:
+        for module in layer.modules():
+            if isinstance(module, torch.nn.Linear):
+                module.weight.mul_(width_mult**-0.5)
+    model.lm_head.weight.mul_(1.0 / width_mult)
+
+
+def init_width_mult(model_cfg: dict[str, Any]) -> float:
+    """The width ratio a base's init is scaled by (muP; 1 for a base not derived from another)."""
+    return float(model_cfg["pretrain"].get("init_width_mult", 1.0))
 
 
 def load_base(
@@ -54,6 +81,6 @@ def load_base(
         fit_embeddings(model, tokenizer)
         return model.train()
     if init == "random":
-        return tiny_llama(model_cfg["arch"], tokenizer, seed).train()
+        return tiny_llama(model_cfg["arch"], tokenizer, seed, init_width_mult(model_cfg)).train()
     # from_pretrained returns eval mode: dropout would stay off
     return AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32).train()

@@ -21,7 +21,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from transformers import PreTrainedTokenizerBase
 
 from limalab.data.datamodule import Batching, ChatDataModule
-from limalab.model.base import tiny_llama
+from limalab.model.base import init_width_mult, tiny_llama
 from limalab.model.callbacks import KillPoint, ProgressLog, ResumeMidEpoch
 from limalab.model.module import CausalLMModule, Recipe
 from limalab.tracking.cache import cached_entry
@@ -153,7 +153,7 @@ def _pretrain(
     work.mkdir(parents=True, exist_ok=True)
     pt = model_cfg["pretrain"]
     pl.seed_everything(pt["seed"], workers=True)
-    model = tiny_llama(model_cfg["arch"], tokenizer, pt["seed"])
+    model = tiny_llama(model_cfg["arch"], tokenizer, pt["seed"], init_width_mult(model_cfg))
     chunks = corpus_chunks(world_dir / "corpus" / "pretrain.txt", tokenizer, pt["seq_len"])
     n_params = sum(p.numel() for p in model.parameters())
     log.info(
