@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from analysis.summarize import recipe_legend
+
 
 def load_report(path: Path) -> dict[str, Any]:
     summary = path / "summary.json"
@@ -131,6 +133,14 @@ def main(argv: list[str] | None = None) -> None:
         "",
         *(f"- {b}: {p}" for b, p in zip(labels(reports), args.reports, strict=True)),
     ]
+    legend = recipe_legend(
+        [
+            {"base": b, "base_recipe_fields": r.get("base_recipe_fields")}
+            for b, r in zip(labels(reports), reports, strict=True)
+        ]
+    )
+    if legend:
+        md += ["", "What the recipes of one base name differ in:", "", *legend]
     if args.saturation:
         md += ["", "## Where format saturates", "", *saturation_lines(args.saturation)]
     args.out.mkdir(parents=True, exist_ok=True)

@@ -138,6 +138,8 @@ def _arm_rows(runs_dir: Path) -> list[dict]:
                             "base",
                         )
                     },
+                    # what tells two bases of one label apart in analysis.bases
+                    **{k: e.get(k) for k in ("base_recipe", "base_recipe_fields", "base_build")},
                     "arm": name,
                     "mean": e["summary"]["judge_mean"],
                     "eval": e,
@@ -783,6 +785,7 @@ def tables_of(args: argparse.Namespace, rows: list[dict]) -> dict[str, Any]:
         "design": d,
         "base": rows[0]["base"],
         "base_recipe": rows[0].get("base_recipe"),
+        "base_recipe_fields": rows[0].get("base_recipe_fields"),
         "base_build": rows[0].get("base_build"),
         "scale": scale,
         "size5": size5,
@@ -836,6 +839,9 @@ def write_outputs(out: Path, tables: dict[str, Any], report: str) -> None:
                     "scale",
                     "size5",
                     "base",
+                    "base_recipe",  # what analysis.bases tells two bases of one label apart by
+                    "base_recipe_fields",
+                    "base_build",
                 )
             },
             "decision_rule": tables["design"].get("verdicts"),

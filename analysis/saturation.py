@@ -36,7 +36,7 @@ from typing import Any
 
 import yaml
 
-from analysis.summarize import collect
+from analysis.summarize import collect, recipe_legend
 from limalab.tracking.io import atomic_write_json
 
 METRICS = ("eot_rate", "format", "judge_mean")
@@ -338,6 +338,9 @@ def main(argv: list[str] | None = None) -> None:
         f"{rule['plateau_points']} largest "
         f"sizes; tolerance {rule['tolerance']}.\n\n" + markdown(results)
     )
+    legend = recipe_legend(collect(args.runs_dir))
+    if legend:
+        md += "\n\nWhat the recipes of one base name differ in:\n\n" + "\n".join(legend)
     print(md)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)

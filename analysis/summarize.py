@@ -15,7 +15,8 @@ from pathlib import Path
 import yaml
 
 from analysis.runs_dir import add_source_args, resolve_runs_dir
-from limalab.tracking.identity import base_recipe_id
+from limalab.tracking.identity import base_recipe, base_recipe_id
+from limalab.tracking.loggers import flat_config
 
 COLUMNS = (
     "run_id",
@@ -85,6 +86,37 @@ def distinguish_bases(rows: list[dict]) -> list[dict]:
     return rows
 
 
+def recipe_fields(model: dict) -> str:
+    """A base's recipe as sorted dotted keys in one JSON string (a CSV-safe row field), so a
+    report can say what two recipes behind one label differ in, not only their hashes."""
+    return json.dumps(flat_config(base_recipe(model)), sort_keys=True, default=str)
+
+
+def recipe_legend(rows: list[dict]) -> list[str]:
+    """One line per base told apart by recipe (``<base>, recipe <hash>``): the keys its recipes
+    differ in and each recipe's values (``unset``: a key that recipe predates)."""
+    recipes: dict[str, dict[str, dict]] = {}
+    for r in rows:
+        base, sep, rest = r["base"].partition(", recipe ")
+        if sep and r.get("base_recipe_fields"):
+            recipes.setdefault(base, {})[rest.split(",")[0]] = json.loads(r["base_recipe_fields"])
+    lines = []
+    for base, by_hash in sorted(recipes.items()):
+        if len(by_hash) < 2:
+            continue  # one recipe here (the label carries its hash from elsewhere)
+        keys = sorted(
+            k
+            for k in {k for f in by_hash.values() for k in f}
+            if len({json.dumps(f.get(k, "unset")) for f in by_hash.values()}) > 1
+        )
+        told = "; ".join(
+            f"{h}: " + ", ".join(f"{k} {f.get(k, 'unset')}" for k in keys)
+            for h, f in sorted(by_hash.items())
+        )
+        lines.append(f"- `{base}`: recipe {told}")
+    return lines
+
+
 def _base_build(model: dict, results: dict) -> str | None:
     """The build of a miniature base (None for a checkpoint: its weights are a file)."""
     if model.get("source", "miniature") != "miniature":
@@ -127,6 +159,7 @@ def collect(runs_dir: Path) -> list[dict]:
                     "subset_seed": cfg["data"].get("subset_seed", 0),
                     "base": base_label(cfg["model"]),
                     "base_recipe": base_recipe_id(cfg["model"]),
+                    "base_recipe_fields": recipe_fields(cfg["model"]),
                     "base_build": _base_build(cfg["model"], res),
                     "budget": cfg["train"].get("budget", "epochs"),
                     "prompt_set": summary.get("prompt_set"),

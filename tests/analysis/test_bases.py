@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from analysis import bases
+from analysis import bases, report
 from analysis.report import one_base
 from analysis.summarize import base_label
+from limalab.tracking.identity import base_recipe_id
+from tests.analysis.test_redraw import write_run
 
 
 def test_the_base_label_names_the_model_and_its_pretraining_seed() -> None:
@@ -51,12 +53,14 @@ def _report(
     findings: list[dict],
     recipe: str | None = None,
     build: str | None = None,
+    recipe_fields: dict | None = None,
 ) -> Path:
     path.mkdir(parents=True)
     summary = (
         {"base": base, "findings": findings}
         | ({"base_recipe": recipe} if recipe else {})
         | ({"base_build": build} if build else {})
+        | ({"base_recipe_fields": json.dumps(recipe_fields)} if recipe_fields else {})
     )
     (path / "summary.json").write_text(json.dumps(summary))
     return path
@@ -167,6 +171,21 @@ def test_one_base_label_under_two_recipes_is_two_columns(tmp_path: Path) -> None
     md = (tmp_path / "o" / "bases.md").read_text()
     cols = "tiny_large seed 0, recipe unrecorded | tiny_large seed 0, recipe 5e6f7a8b"
     assert f"| finding | paper | {cols} |" in md
+    assert "differ in" not in md  # the older report does not say its recipe: no legend
+
+
+def test_the_recipes_of_one_label_say_what_they_differ_in(tmp_path: Path) -> None:
+    f = [_finding("Fig. 5 quality", 0.5, "reproduced")]
+    groups = {"arch.hidden_size": 384, "pretrain.lr": 0.001, "pretrain.seed": 0}
+    full = {**groups, "pretrain.init_width_mult": 2.0}
+    one = _report(tmp_path / "r1", "tiny_large seed 0", f, "1a2b3c4d", recipe_fields=groups)
+    two = _report(tmp_path / "r2", "tiny_large seed 0", f, "5e6f7a8b", recipe_fields=full)
+    bases.main([str(one), str(two), "--out", str(tmp_path / "o")])
+    md = (tmp_path / "o" / "bases.md").read_text()
+    assert (
+        "- `tiny_large seed 0`: recipe 1a2b3c4d: pretrain.init_width_mult unset; "
+        "5e6f7a8b: pretrain.init_width_mult 2.0"
+    ) in md
 
 
 def test_one_recipe_built_on_two_machines_is_two_columns(tmp_path: Path) -> None:
@@ -182,3 +201,29 @@ def test_one_recipe_built_on_two_machines_is_two_columns(tmp_path: Path) -> None
     three = _report(tmp_path / "r3", "tiny_large seed 0", f, recipe="5e6f7a8b", build=a)
     with pytest.raises(SystemExit, match="two reports of the same base"):
         bases.main([str(one), str(three), "--out", str(tmp_path / "o2")])
+
+
+def test_two_recipes_of_one_label_from_their_runs_to_the_side_by_side(tmp_path: Path) -> None:
+    """End to end: runs of tiny_large seed 0 under two recipes -> one analysis.report per recipe
+    -> analysis.bases gives each its column and says what the recipes differ in (the reports
+    record the recipe they were made from, not only the label)."""
+    runs = tmp_path / "runs"
+    models = [
+        {"name": "tiny_large", "init": "pretrained", "pretrain": {"seed": 0, "epochs": e}}
+        for e in (13, 26)
+    ]
+    for m, model in enumerate(models):
+        for i, (n, seed) in enumerate([(250, 0), (250, 1), (500, 0), (500, 1)]):
+            write_run(runs, f"m{m}r{i}", n, seed, 3.0 + 0.2 * i, model)
+    outs = []
+    for m, model in enumerate(models):
+        label = f"tiny_large seed 0, recipe {base_recipe_id(model)}"
+        outs.append(tmp_path / f"report{m}")
+        report.main([str(runs), "--out", str(outs[-1]), "--scale", "1/8", "--base", label])
+    bases.main([*map(str, outs), "--out", str(tmp_path / "o")])
+    md = (tmp_path / "o" / "bases.md").read_text()
+    a, b = (base_recipe_id(m) for m in models)
+    assert f"| tiny_large seed 0, recipe {a} | tiny_large seed 0, recipe {b} |" in md
+    assert f"recipe {a}: pretrain.epochs 13; {b}: pretrain.epochs 26" in md or (
+        f"recipe {b}: pretrain.epochs 26; {a}: pretrain.epochs 13" in md
+    )

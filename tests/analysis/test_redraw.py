@@ -143,6 +143,9 @@ def test_a_report_folder_redraws_to_the_figures_the_report_drew(tmp_path: Path) 
     assert set(drawn) == {FIG5, FIG6, FIG9}
     summary = json.loads((out / "summary.json").read_text())
     assert len(summary["fig9"]) == 8 and summary["paper_results"]["fig6_flat"] == 3.8
+    # what analysis.bases reads to tell two bases of one label apart (recipe, build)
+    assert len(summary["base_recipe"]) == 8 and json.loads(summary["base_recipe_fields"])
+    assert "base_build" in summary
     again = tmp_path / "again"
     redraw(out, again)
     assert {p.name: p.read_bytes() for p in again.glob("*.png")} == drawn
@@ -165,15 +168,17 @@ def test_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) ->
     assert not list(tmp_path.glob("*.png"))
 
 
-def write_run(runs: Path, rid: str, n: int, seed: int, level: float) -> None:
+def write_run(
+    runs: Path, rid: str, n: int, seed: int, level: float, model: dict | None = None
+) -> None:
     """One complete filtered-SE run as ``src/train.py`` leaves it: config, results with its
-    checkpoint selection, a judged test evaluation."""
+    checkpoint selection, a judged test evaluation (``model``: its model config)."""
     rd, eid = runs / rid, f"e{rid}"
     scores = np.clip(np.round(level + np.random.default_rng(seed + n).normal(0, 0.8, 12)), 1, 6)
     (rd / "evals" / eid).mkdir(parents=True)
     cfg = {
         "data": {"name": "se_filtered", "size": n, "subset_seed": 0},
-        "model": {"init": "pretrained", "source": "miniature"},
+        "model": model or {"init": "pretrained", "source": "miniature"},
         "train": {"epochs": 15, "budget": "epochs"},
         "seed": seed,
     }

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from analysis.saturation import load_curves, main, saturation
-from analysis.summarize import collect
+from analysis.summarize import collect, recipe_legend
 from limalab.config.compose import compose
 
 RULE = compose([])["regime"]["saturation"]
@@ -265,6 +265,13 @@ def test_one_base_name_and_seed_under_two_recipes_is_two_bases(tmp_path: Path) -
         name.startswith("tiny_large seed 0, recipe ") for name in curves
     ), sorted(curves)
     assert [len(c) for c in curves.values()] == [3, 3]
+    # the hashes say two recipes; the legend says what differs between them
+    (legend,) = recipe_legend(collect(runs))
+    assert legend.startswith("- `tiny_large seed 0`: recipe ")
+    assert "pretrain.epochs 13" in legend and "pretrain.epochs 26" in legend
+    assert "pretrain.seed" not in legend  # only the keys that differ
+    main([str(runs), "--out", str(tmp_path / "out")])
+    assert legend in (tmp_path / "out" / "saturation.md").read_text()
     # one recipe: the plain label, whatever else differs
     shutil.rmtree(runs)
     _run(runs, "a", "tiny_large", 0, 32, 0, 2.0, model_extra={"init": "random"})
