@@ -16,7 +16,7 @@
 - **Init** (muP's too): ``init_width_mult`` = width / reference width; the hidden matrices' init
   std falls as 1/sqrt of it, the output layer's as 1/it, the input embedding keeps HF's 0.02
   (``model/base.py``). With the lr groups alone, the larger base started with logits and hidden
-  updates sized for neither width.
+  updates sized for neither width; with the init too, three seeds of three pass the probe gate.
 - **Tokens seen**: ``tokens_ratio`` times the reference's (1: the same corpus, passes, batch and
   sequence length), so the two bases differ in capacity alone; epochs = reference epochs x ratio,
   rounded half up. The corpus is the world's knowledge: more passes add no new facts. Measured at
