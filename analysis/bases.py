@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     reports = [load_report(p) for p in args.reports]
+    names = labels(reports)
     md = [
         "# The findings per base",
         "",
@@ -131,12 +132,12 @@ def main(argv: list[str] | None = None) -> None:
         "",
         *side_by_side(reports),
         "",
-        *(f"- {b}: {p}" for b, p in zip(labels(reports), args.reports, strict=True)),
+        *(f"- {b}: {p}" for b, p in zip(names, args.reports, strict=True)),
     ]
     legend = recipe_legend(
         [
             {"base": b, "base_recipe_fields": r.get("base_recipe_fields")}
-            for b, r in zip(labels(reports), reports, strict=True)
+            for b, r in zip(names, reports, strict=True)
         ]
     )
     if legend:
